@@ -1,0 +1,297 @@
+"""Parameter initialization (SPEC section 5): tensor initializers and whole-model initializers.
+
+The tensor functions act in place, like ``torch.nn.init``, and return the tensor:
+
+- fixed variance: ``gaussian_`` N(mean, std^2) and ``uniform_`` U(a, b);
+- Xavier: var = gain^2 * 2 / (M_in + M_out); uniform bound r = gain * sqrt(6 / (M_in + M_out));
+- He (Kaiming): var = gain^2 / M, M = M_in (or M_out); with the ReLU gain sqrt(2) this is the
+  chapter's var = 2 / M_in and r = sqrt(6 / M_in);
+- orthogonal: Q of the QR decomposition of a Gaussian matrix, sign-fixed by diag(R), times gain,
+  so W^T W = I (or W W^T = I for wide matrices) and ||W^T delta|| = ||delta||;
+- constant.
+
+M_in / M_out of a conv kernel is channels times kernel area. Gains follow PyTorch
+(``torch.nn.init.calculate_gain``): tanh 5/3, sigmoid 1, ReLU sqrt(2). The chapter's Xavier table
+uses gain 1 for tanh and gain 4 for the logistic function instead; pass ``gain=`` to get it.
+
+A model initializer (the ``init`` config group) is a callable ``init(model)``: every weight matrix
+or kernel gets the chosen method with the gain of ``model.activation``; biases get the constant
+``bias``; one-dimensional ``weight`` parameters (the gains of normalization layers) get 1. Weights
+under a parametrization (weight norm) are set through it, so W = g v / ||v|| starts as the drawn
+matrix. A module whose weight stacks several gates along dim 0 (an LSTM cell) declares
+``gates = k``; each block is then initialized as its own matrix, with fan-out rows / k.
+"""
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from netopt.errors import UserError
+
+log = logging.getLogger(__name__)
+Generator = torch.Generator | None
+
+_RELU_GAIN = math.sqrt(2.0)
+_GAINS = {
+    "linear": 1.0,
+    "identity": 1.0,
+    "sigmoid": 1.0,
+    "tanh": 5.0 / 3.0,
+    "relu": _RELU_GAIN,
+    "leaky_relu": math.sqrt(2.0 / (1.0 + 0.01**2)),
+    "selu": 0.75,
+    # ReLU-like activations without an exact gain: the ReLU one is the usual approximation.
+    "elu": _RELU_GAIN,
+    "gelu": _RELU_GAIN,
+    "silu": _RELU_GAIN,
+}
+
+
+def gain(activation: str) -> float:
+    """The recommended gain of an activation, as in ``torch.nn.init.calculate_gain``."""
+    if activation not in _GAINS:
+        raise UserError(f"model.activation={activation}: init knows the gains of {', '.join(_GAINS)}")
+    return _GAINS[activation]
+
+
+def fans(tensor: Tensor) -> tuple[int, int]:
+    """(M_in, M_out) of a weight: (in, out) features of a matrix, times the kernel area for a conv."""
+    if tensor.dim() < 2:
+        raise ValueError(f"fan-in and fan-out need at least 2 dims, got shape {tuple(tensor.shape)}")
+    receptive_field = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with a fixed value."""
+    with torch.no_grad():
+        return tensor.fill_(val)
+
+
+def gaussian_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator = None) -> Tensor:
+    """Fixed-variance Gaussian initialization: w ~ N(mean, std^2)."""
+    with torch.no_grad():
+        return tensor.normal_(mean, std, generator=generator)
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator = None) -> Tensor:
+    """Fixed-variance uniform initialization: w ~ U(a, b) (the chapter's U(-r, r) is a=-r, b=r)."""
+    with torch.no_grad():
+        return tensor.uniform_(a, b, generator=generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Generator = None) -> Tensor:
+    """Xavier (Glorot) Gaussian: w ~ N(0, gain^2 * 2 / (M_in + M_out))."""
+    fan_in, fan_out = fans(tensor)
+    return gaussian_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Generator = None) -> Tensor:
+    """Xavier (Glorot) uniform: w ~ U(-r, r), r = gain * sqrt(6 / (M_in + M_out))."""
+    fan_in, fan_out = fans(tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def _he_fan(tensor: Tensor, mode: str) -> int:
+    fan_in, fan_out = fans(tensor)
+    return {"fan_in": fan_in, "fan_out": fan_out}[mode]
+
+
+def he_normal_(
+    tensor: Tensor, gain: float = _RELU_GAIN, mode: str = "fan_in", generator: Generator = None
+) -> Tensor:
+    """He (Kaiming) Gaussian: w ~ N(0, gain^2 / M); with the ReLU gain, var = 2 / M_in.
+
+    ``mode`` picks M = M_in (keeps the forward variance) or M_out (keeps the backward variance).
+    """
+    return gaussian_(tensor, 0.0, gain / math.sqrt(_he_fan(tensor, mode)), generator)
+
+
+def he_uniform_(
+    tensor: Tensor, gain: float = _RELU_GAIN, mode: str = "fan_in", generator: Generator = None
+) -> Tensor:
+    """He (Kaiming) uniform: w ~ U(-r, r), r = gain * sqrt(3 / M); with the ReLU gain, sqrt(6 / M_in)."""
+    bound = gain * math.sqrt(3.0 / _he_fan(tensor, mode))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator = None) -> Tensor:
+    """Orthogonal initialization: W = gain * Q, Q from the QR decomposition of a Gaussian matrix.
+
+    A kernel is viewed as a matrix (out, in * kernel area). Q's columns are sign-fixed by diag(R) so
+    that Q is uniformly (Haar) distributed; a wide matrix is drawn transposed, so its rows are
+    orthonormal instead of its columns.
+    """
+    rows, cols = tensor.shape[0], tensor.numel() // tensor.shape[0]
+    gaussian = torch.randn(max(rows, cols), min(rows, cols), generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(gaussian)
+    q = q * torch.sign(torch.diagonal(r))
+    if rows < cols:
+        q = q.T
+    with torch.no_grad():
+        return tensor.copy_((gain * q).reshape(tensor.shape))
+
+
+class Initializer:
+    """Initialize a whole model in place (``init=<method>``); subclasses set the weight method.
+
+    Weights (tensors of 2 or more dims) get :meth:`weight_` with the gain of ``model.activation``
+    (or the fixed ``gain``); biases get ``bias``; 1-dim ``weight`` parameters (normalization gains)
+    get 1.
+    """
+
+    def __init__(self, bias: float = 0.0, gain: float | None = None) -> None:
+        self.bias = bias
+        self.gain = gain
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        raise NotImplementedError
+
+    def __call__(self, model: nn.Module) -> None:
+        weight_gain = self.gain if self.gain is not None else gain(getattr(model, "activation", "linear"))
+        with torch.no_grad():
+            for module in model.modules():
+                if not isinstance(module, parametrize.ParametrizationList):
+                    self._module(module, weight_gain)
+
+    def _module(self, module: nn.Module, weight_gain: float) -> None:
+        gates = getattr(module, "gates", 1)
+        for name, param in module.named_parameters(recurse=False):
+            if param.dim() >= 2:
+                self._weight(param, weight_gain, gates)
+            else:
+                param.fill_(1.0 if name == "weight" else self.bias)
+        if parametrize.is_parametrized(module):
+            for name in module.parametrizations:
+                weight = torch.empty_like(getattr(module, name))
+                self._weight(weight, weight_gain, gates)
+                setattr(module, name, weight)
+
+    def _weight(self, tensor: Tensor, weight_gain: float, gates: int) -> None:
+        for block in tensor.chunk(gates, dim=0):
+            self.weight_(block, weight_gain)
+
+
+class Gaussian(Initializer):
+    """``init=gaussian``: every weight ~ N(0, std^2), whatever the layer size (pair with normalization)."""
+
+    def __init__(self, std: float = 0.01, bias: float = 0.0) -> None:
+        super().__init__(bias)
+        self.std = std
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        gaussian_(tensor, 0.0, self.std)
+
+
+class Uniform(Initializer):
+    """``init=uniform``: every weight ~ U(-r, r), whatever the layer size (pair with normalization)."""
+
+    def __init__(self, bound: float = 0.05, bias: float = 0.0) -> None:
+        super().__init__(bias)
+        self.bound = bound
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        uniform_(tensor, -self.bound, self.bound)
+
+
+class Constant(Initializer):
+    """``init=constant``: every weight is ``value`` (breaks no symmetry: a baseline to show why not)."""
+
+    def __init__(self, value: float = 0.0, bias: float = 0.0) -> None:
+        super().__init__(bias)
+        self.value = value
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        constant_(tensor, self.value)
+
+
+class XavierNormal(Initializer):
+    """``init=xavier_normal``: :func:`xavier_normal_` on every weight."""
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        xavier_normal_(tensor, gain)
+
+
+class XavierUniform(Initializer):
+    """``init=xavier_uniform``: :func:`xavier_uniform_` on every weight."""
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        xavier_uniform_(tensor, gain)
+
+
+class HeNormal(Initializer):
+    """``init=he_normal``: :func:`he_normal_` on every weight."""
+
+    def __init__(self, mode: str = "fan_in", bias: float = 0.0, gain: float | None = None) -> None:
+        super().__init__(bias, gain)
+        self.mode = mode
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        he_normal_(tensor, gain, self.mode)
+
+
+class HeUniform(HeNormal):
+    """``init=he_uniform``: :func:`he_uniform_` on every weight."""
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        he_uniform_(tensor, gain, self.mode)
+
+
+class Orthogonal(Initializer):
+    """``init=orthogonal``: :func:`orthogonal_` on every weight (per gate block in recurrent cells)."""
+
+    def weight_(self, tensor: Tensor, gain: float) -> None:
+        orthogonal_(tensor, gain)
+
+
+class Pretrained:
+    """``init=pretrained init.path=<checkpoint>``: weights from a checkpoint, for fine-tuning.
+
+    The model is first initialized by ``fallback`` (so parameters the checkpoint lacks are still set
+    by netopt), then every checkpoint tensor whose name and shape match is loaded. The checkpoint is
+    the runner's (a dict whose ``model`` entry is the state_dict) or a bare state_dict, read with
+    ``weights_only=True``. Missing, unexpected and shape-mismatched keys are logged and kept in
+    ``self.report``.
+    """
+
+    def __init__(self, path: str, fallback: Initializer | None = None) -> None:
+        self.path = path
+        self.fallback = fallback if fallback is not None else HeUniform()
+        self.report: dict[str, list[str]] = {}
+
+    def _state_dict(self) -> dict[str, Tensor]:
+        try:
+            checkpoint = torch.load(Path(self.path).expanduser(), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise UserError(f"init.path={self.path}: no such checkpoint file") from None
+        except Exception as error:  # torch raises many types for a corrupt or foreign file
+            reason = type(error).__name__
+            raise UserError(f"init.path={self.path}: not a readable checkpoint ({reason})") from None
+        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+            raise UserError(f"init.path={self.path}: no state_dict (a dict of tensors, or one under 'model')")
+        return state
+
+    def __call__(self, model: nn.Module) -> None:
+        state = self._state_dict()
+        self.fallback(model)
+        own = model.state_dict()
+        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        loadable = {k: v for k, v in state.items() if k not in mismatched}
+        result = model.load_state_dict(loadable, strict=False)
+        self.report = {
+            "missing": [k for k in result.missing_keys if k not in mismatched],
+            "unexpected": list(result.unexpected_keys),
+            "mismatched": mismatched,
+        }
+        log.info(
+            "init.path=%s: loaded %d tensors; missing %s; unexpected %s; shape-mismatched %s",
+            self.path,
+            len(loadable) - len(result.unexpected_keys),
+            *self.report.values(),
+        )
