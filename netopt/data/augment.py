@@ -1,0 +1,130 @@
+"""Data augmentation on whole batches: flip, rotation, scaling, translation, additive noise.
+
+Every sample of a batch ``(N, C, H, W)`` gets its own random draw from the ``torch.Generator``
+passed in, and the work stays on the batch's device as a handful of batched tensor ops:
+
+- horizontal flip with probability ``flip_p``: ``x[..., j] -> x[..., W - 1 - j]``;
+- rotation by ``a ~ U(-degrees, degrees)`` (counter-clockwise as displayed), scaling by
+  ``s ~ U(scale)`` and translation by ``t ~ U(-translate, translate) * (W, H)`` pixels, each
+  with its own probability, composed into one affine map ``p_out = s R(a) p_in + t`` about the
+  image centre and applied with a single bilinear resampling (zeros outside the image);
+- additive Gaussian noise ``x + n, n ~ N(noise_mean, noise_std^2)`` with probability ``noise_p``.
+
+The chapter lists these transformations without fixing ranges; the presets of the
+``augmentation`` group choose them. The loop applies augmentation to training batches only.
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def affine_matrices(angle: Tensor, scale: Tensor, shift: Tensor, size: tuple[int, int]) -> Tensor:
+    """The ``(N, 2, 3)`` matrices for ``F.affine_grid`` (``align_corners=False``) of ``p_out = s R p_in + t``.
+
+    ``angle`` in degrees (counter-clockwise as displayed), ``scale`` > 0, ``shift = (tx, ty)`` in
+    pixels (right, down); ``size = (H, W)``. The matrix maps output to input coordinates,
+    ``p_in = R(-a) (p_out - t) / s``, rescaled to the normalized ``[-1, 1]`` coordinates of
+    each axis so that non-square images rotate without shearing.
+    """
+    height, width = size
+    radians = angle * (math.pi / 180.0)
+    cos, sin = torch.cos(radians) / scale, torch.sin(radians) / scale
+    tx, ty = shift.unbind(-1)
+    return torch.stack(
+        [
+            torch.stack([cos, -sin * (height / width), -(cos * tx - sin * ty) * (2.0 / width)], -1),
+            torch.stack([sin * (width / height), cos, -(sin * tx + cos * ty) * (2.0 / height)], -1),
+        ],
+        -2,
+    )
+
+
+def warp(x: Tensor, theta: Tensor) -> Tensor:
+    """Resample every image of ``x`` through its affine matrix (bilinear, zeros outside)."""
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _draw(
+    shape: tuple[int, ...], p: float, low: float, high: float, neutral: float, like: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """``U(low, high)`` where a ``Bernoulli(p)`` draw per sample (first dim) says apply, else ``neutral``."""
+    device = generator.device if generator is not None else like.device
+    draws = torch.rand((2, *shape), generator=generator, device=device, dtype=like.dtype).to(like.device)
+    applied = draws[0, :, :1] < p if len(shape) > 1 else draws[0] < p
+    return torch.where(applied, low + (high - low) * draws[1], torch.full_like(draws[1], neutral))
+
+
+class Augment:
+    """Batched random augmentation, ``augment(x, generator) -> x`` (``augmentation`` config group).
+
+    All probabilities default to 0, which makes this the identity (``augmentation=none``). Pass a
+    generator on the batch's device so that the random draws are made there too.
+    """
+
+    def __init__(
+        self,
+        flip_p: float = 0.0,
+        rotate_p: float = 0.0,
+        degrees: float = 0.0,
+        scale_p: float = 0.0,
+        scale: Sequence[float] = (1.0, 1.0),
+        translate_p: float = 0.0,
+        translate: float = 0.0,
+        noise_p: float = 0.0,
+        noise_mean: float = 0.0,
+        noise_std: float = 0.0,
+    ) -> None:
+        self.flip_p = flip_p
+        self.rotate_p, self.degrees = rotate_p, degrees
+        self.scale_p, self.scale = scale_p, tuple(scale)
+        self.translate_p, self.translate = translate_p, translate
+        self.noise_p, self.noise_mean, self.noise_std = noise_p, noise_mean, noise_std
+
+    @property
+    def affine(self) -> bool:
+        return max(self.rotate_p, self.scale_p, self.translate_p) > 0.0
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        n = x.shape[0]
+        if self.flip_p > 0.0:
+            flipped = _draw((n,), self.flip_p, 1.0, 1.0, 0.0, x, generator).bool()
+            x = torch.where(flipped.view(n, 1, 1, 1), x.flip(-1), x)
+        if self.affine:
+            angle = _draw((n,), self.rotate_p, -self.degrees, self.degrees, 0.0, x, generator)
+            scale = _draw((n,), self.scale_p, *self.scale, 1.0, x, generator)
+            fraction = _draw((n, 2), self.translate_p, -self.translate, self.translate, 0.0, x, generator)
+            shift = fraction * x.new_tensor([x.shape[-1], x.shape[-2]])
+            x = warp(x, affine_matrices(angle, scale, shift, (x.shape[-2], x.shape[-1])))
+        if self.noise_p > 0.0:
+            x = x + self._noise(x, generator)
+        return x
+
+    def _noise(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        device = generator.device if generator is not None else x.device
+        noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+        applied = _draw((x.shape[0],), self.noise_p, 1.0, 1.0, 0.0, x, generator)
+        return applied.view(-1, 1, 1, 1) * (self.noise_mean + self.noise_std * noise)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+def preview(x: Tensor, augment: Augment, generator: torch.Generator | None = None, n: int = 16) -> Tensor:
+    """A ``(3, H', W')`` image grid for TensorBoard: ``n`` samples (top row) over their augmented copies."""
+    from torchvision.utils import make_grid
+
+    originals = x[:n]
+    return make_grid(
+        torch.cat([originals, augment(originals, generator)]).detach().float().cpu(),
+        nrow=originals.shape[0],
+        normalize=True,
+        scale_each=True,
+        pad_value=1.0,
+    )
