@@ -1,0 +1,100 @@
+"""The step machinery every netopt optimizer shares: gather, group, dispatch.
+
+:class:`ForeachOptimizer` is a ``torch.optim.Optimizer`` whose ``step`` evaluates the closure,
+skips parameters without a gradient, creates each parameter's state on its first step and hands
+the rest to the subclass's ``_update`` as lists of tensors of one device and dtype, so the update
+is written once with multi-tensor ``torch._foreach_*`` ops. With ``foreach=False`` the same update
+runs on one-element lists, one parameter at a time.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.errors import UserError
+
+State = dict[str, Any]
+
+
+class HyperparameterError(UserError, ValueError):
+    """A hyperparameter out of range: a ``ValueError`` as torch raises, and a user error on the CLI."""
+
+
+def require(ok: bool, key: str, allowed: str, value: Any) -> None:
+    """Raise :class:`HyperparameterError` ``"<key>=<value>: must be <allowed>"`` unless ``ok``."""
+    if not ok:
+        raise HyperparameterError(f"{key}={value}: must be {allowed}")
+
+
+def require_nonnegative(**values: float) -> None:
+    """Check that every given hyperparameter is >= 0."""
+    for key, value in values.items():
+        require(value >= 0.0, key, ">= 0", value)
+
+
+def require_fraction(**values: float) -> None:
+    """Check that every given hyperparameter lies in [0, 1)."""
+    for key, value in values.items():
+        require(0.0 <= value < 1.0, key, "in [0, 1)", value)
+
+
+def coupled_grads(group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+    """The gradient an update descends: g + lambda * theta (coupled weight decay, i.e. L2), negated
+    first when the group maximizes. The parameters' ``.grad`` tensors are never modified."""
+    if group["maximize"]:
+        grads = torch._foreach_neg(grads)
+        if group["weight_decay"] != 0:
+            torch._foreach_add_(grads, params, alpha=group["weight_decay"])
+    elif group["weight_decay"] != 0:
+        grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+    return grads
+
+
+class ForeachOptimizer(torch.optim.Optimizer):
+    """Base class: subclasses define ``_init_state(group, param, state)`` and
+    ``_update(group, params, grads, states)``; ``step`` does everything else."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+
+    def _init_state(self, group: dict[str, Any], param: Tensor, state: State) -> None:
+        """Fill the empty ``state`` of ``param`` before its first update (default: nothing)."""
+
+    def _update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+        raise NotImplementedError
+
+    def _batches(self, group: dict[str, Any]) -> Iterator[tuple[list[Tensor], list[Tensor], list[State]]]:
+        """The group's parameters that have a gradient, split by (device, dtype), or one by one when
+        ``foreach=False``."""
+        batches: dict[Any, tuple[list[Tensor], list[Tensor], list[State]]] = {}
+        one_by_one = group.get("foreach") is False
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            state = self.state[p]
+            if not state:
+                self._init_state(group, p, state)
+            params, grads, states = batches.setdefault(id(p) if one_by_one else (p.device, p.dtype), ([], [], []))
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+        yield from batches.values()
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; ``closure`` (re)computes the loss first."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for params, grads, states in self._batches(group):
+                self._update(group, params, grads, states)
+        return loss

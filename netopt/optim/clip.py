@@ -1,0 +1,95 @@
+"""Gradient clipping by value and by global norm (SPEC section 4), and the plain norm measure.
+
+Each function takes the parameters after ``backward`` and returns the pre-clip gradient norm, which
+the training loop logs as ``train/grad_norm``.
+"""
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from netopt.errors import UserError
+
+
+def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def _by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
+    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.device, t.dtype), []).append(t)
+    return list(groups.values())
+
+
+def _total_norm(grads: list[Tensor], norm_type: float) -> Tensor:
+    """The norm of the concatenation of all gradients: the norm of the per-tensor norms."""
+    if not grads:
+        return torch.tensor(0.0)
+    device = grads[0].device
+    norms = [n.to(device) for group in _by_device_and_dtype(grads) for n in torch._foreach_norm(group, norm_type)]
+    return torch.linalg.vector_norm(torch.stack(norms), norm_type)
+
+
+def grad_norm(parameters: Iterable[Tensor] | Tensor) -> Tensor:
+    """The global L2 norm ||g|| of all gradients (0-dim tensor); clips nothing (``clip=none``)."""
+    return _total_norm(_grads(parameters), 2.0)
+
+
+def clip_grad_norm_(
+    parameters: Iterable[Tensor] | Tensor,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Clipping by global norm: if ||g|| > b then g <- b * g / ||g||, in place; returns ||g|| before
+    clipping.
+
+    ``||g||`` is the ``norm_type`` norm over all gradients together (2: L2, ``inf``: max |g|). As in
+    ``torch.nn.utils.clip_grad_norm_`` the scale is min(1, b / (||g|| + 1e-6)), which keeps the
+    division finite; the chapter writes b / ||g|| (and, by a typo, compares ||g||^2 with b).
+    ``foreach=False`` scales the gradients one at a time.
+    """
+    grads = _grads(parameters)
+    total = _total_norm(grads, float(norm_type))
+    if error_if_nonfinite and not torch.isfinite(total):
+        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is not finite")
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for group in _by_device_and_dtype(grads):
+        group_scale = scale.to(group[0].device)
+        if foreach is False:
+            for g in group:
+                g.mul_(group_scale)
+        else:
+            torch._foreach_mul_(group, group_scale)
+    return total
+
+
+def clip_grad_value_(
+    parameters: Iterable[Tensor] | Tensor,
+    clip_value: float | None = None,
+    *,
+    interval: Sequence[float] | None = None,
+) -> Tensor:
+    """Clipping by value: g <- max(min(g, b), a) elementwise, in place, on the interval [a, b] =
+    ``interval`` or [-clip_value, clip_value]; returns the global L2 norm ||g|| before clipping.
+
+    ``torch.nn.utils.clip_grad_value_`` covers the symmetric case and returns nothing.
+    """
+    if (clip_value is None) == (interval is None):
+        raise UserError("clip.clip_value: give either clip_value or interval=[a,b] (the other null)")
+    if interval is None and not clip_value >= 0:
+        raise UserError(f"clip.clip_value={clip_value}: must be >= 0")
+    low, high = (-clip_value, clip_value) if interval is None else interval
+    if not low <= high:
+        raise UserError(f"clip.interval={list(interval)}: must be [a, b] with a <= b")
+    grads = _grads(parameters)
+    total = _total_norm(grads, 2.0)
+    for group in _by_device_and_dtype(grads):
+        torch._foreach_clamp_min_(group, low)
+        torch._foreach_clamp_max_(group, high)
+    return total

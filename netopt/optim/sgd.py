@@ -1,0 +1,70 @@
+"""Stochastic gradient descent, with momentum and Nesterov momentum."""
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.optim.base import ForeachOptimizer, State, coupled_grads, require, require_nonnegative
+
+
+def momentum_buffers(states: list[State], grads: list[Tensor], momentum: float, dampening: float) -> list[Tensor]:
+    """v <- mu * v + (1 - dampening) * g in place, with v_1 = g on a parameter's first step (torch's
+    convention: no dampening on the first step). Returns the buffers."""
+    if all(s.get("momentum_buffer") is not None for s in states):
+        buffers = [s["momentum_buffer"] for s in states]
+        torch._foreach_mul_(buffers, momentum)
+        torch._foreach_add_(buffers, grads, alpha=1 - dampening)
+        return buffers
+    for state, grad in zip(states, grads):
+        buffer = state.get("momentum_buffer")
+        if buffer is None:
+            state["momentum_buffer"] = grad.detach().clone()
+        else:
+            buffer.mul_(momentum).add_(grad, alpha=1 - dampening)
+    return [s["momentum_buffer"] for s in states]
+
+
+class SGD(ForeachOptimizer):
+    r"""Stochastic gradient descent (``sgd``), heavy-ball momentum (``momentum``) and Nesterov
+    momentum (``nesterov``); drop-in for ``torch.optim.SGD``.
+
+    With g = grad + lambda * theta (coupled weight decay = L2 regularization)::
+
+        sgd:       theta <- theta - alpha * g
+        momentum:  v <- mu * v + (1 - dampening) * g ;  theta <- theta - alpha * v
+        nesterov:  v <- mu * v + g ;                    theta <- theta - alpha * (g + mu * v)
+
+    The chapter writes momentum as dtheta <- rho * dtheta - alpha * g ; theta <- theta + dtheta,
+    which is the same trajectory while alpha is constant (here alpha multiplies the whole buffer,
+    so a changed lr acts at once). ``maximize`` ascends instead. State: ``momentum_buffer``.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        require_nonnegative(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        require(
+            not nesterov or (momentum > 0 and dampening == 0), "nesterov", "used with momentum > 0 and dampening = 0",
+            nesterov,
+        )
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach)
+        super().__init__(params, defaults)
+
+    def _update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+        grads = coupled_grads(group, params, grads)
+        momentum = group["momentum"]
+        if momentum != 0:
+            buffers = momentum_buffers(states, grads, momentum, group["dampening"])
+            grads = torch._foreach_add(grads, buffers, alpha=momentum) if group["nesterov"] else buffers
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
