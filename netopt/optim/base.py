@@ -16,6 +16,7 @@ from torch import Tensor
 from netopt.errors import UserError
 
 State = dict[str, Any]
+Group = dict[str, Any]
 
 
 class HyperparameterError(UserError, ValueError):
@@ -40,7 +41,7 @@ def require_fraction(**values: float) -> None:
         require(0.0 <= value < 1.0, key, "in [0, 1)", value)
 
 
-def coupled_grads(group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+def coupled_grads(group: Group, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
     """The gradient an update descends: g + lambda * theta (coupled weight decay, i.e. L2), negated
     first when the group maximizes. The parameters' ``.grad`` tensors are never modified."""
     if group["maximize"]:
@@ -62,13 +63,13 @@ class ForeachOptimizer(torch.optim.Optimizer):
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
 
-    def _init_state(self, group: dict[str, Any], param: Tensor, state: State) -> None:
+    def _init_state(self, group: Group, param: Tensor, state: State) -> None:
         """Fill the empty ``state`` of ``param`` before its first update (default: nothing)."""
 
-    def _update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
         raise NotImplementedError
 
-    def _batches(self, group: dict[str, Any]) -> Iterator[tuple[list[Tensor], list[Tensor], list[State]]]:
+    def _batches(self, group: Group) -> Iterator[tuple[list[Tensor], list[Tensor], list[State]]]:
         """The group's parameters that have a gradient, split by (device, dtype), or one by one when
         ``foreach=False``."""
         batches: dict[Any, tuple[list[Tensor], list[Tensor], list[State]]] = {}
@@ -81,7 +82,8 @@ class ForeachOptimizer(torch.optim.Optimizer):
             state = self.state[p]
             if not state:
                 self._init_state(group, p, state)
-            params, grads, states = batches.setdefault(id(p) if one_by_one else (p.device, p.dtype), ([], [], []))
+            key = id(p) if one_by_one else (p.device, p.dtype)
+            params, grads, states = batches.setdefault(key, ([], [], []))
             params.append(p)
             grads.append(p.grad)
             states.append(state)

@@ -30,7 +30,8 @@ def _total_norm(grads: list[Tensor], norm_type: float) -> Tensor:
     if not grads:
         return torch.tensor(0.0)
     device = grads[0].device
-    norms = [n.to(device) for group in _by_device_and_dtype(grads) for n in torch._foreach_norm(group, norm_type)]
+    norms = [torch._foreach_norm(group, norm_type) for group in _by_device_and_dtype(grads)]
+    norms = [n.to(device) for group_norms in norms for n in group_norms]
     return torch.linalg.vector_norm(torch.stack(norms), norm_type)
 
 

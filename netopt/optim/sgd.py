@@ -5,10 +5,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netopt.optim.base import ForeachOptimizer, State, coupled_grads, require, require_nonnegative
+from netopt.optim.base import ForeachOptimizer, Group, State, coupled_grads, require, require_nonnegative
 
 
-def momentum_buffers(states: list[State], grads: list[Tensor], momentum: float, dampening: float) -> list[Tensor]:
+def momentum_buffers(
+    states: list[State], grads: list[Tensor], momentum: float, dampening: float
+) -> list[Tensor]:
     """v <- mu * v + (1 - dampening) * g in place, with v_1 = g on a parameter's first step (torch's
     convention: no dampening on the first step). Returns the buffers."""
     if all(s.get("momentum_buffer") is not None for s in states):
@@ -16,7 +18,7 @@ def momentum_buffers(states: list[State], grads: list[Tensor], momentum: float, 
         torch._foreach_mul_(buffers, momentum)
         torch._foreach_add_(buffers, grads, alpha=1 - dampening)
         return buffers
-    for state, grad in zip(states, grads):
+    for state, grad in zip(states, grads, strict=True):
         buffer = state.get("momentum_buffer")
         if buffer is None:
             state["momentum_buffer"] = grad.detach().clone()
@@ -53,15 +55,20 @@ class SGD(ForeachOptimizer):
         foreach: bool | None = None,
     ) -> None:
         require_nonnegative(lr=lr, momentum=momentum, weight_decay=weight_decay)
-        require(
-            not nesterov or (momentum > 0 and dampening == 0), "nesterov", "used with momentum > 0 and dampening = 0",
-            nesterov,
+        nesterov_ok = not nesterov or (momentum > 0 and dampening == 0)
+        require(nesterov_ok, "nesterov", "used with momentum > 0 and dampening = 0", nesterov)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
         )
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
-    def _update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
         grads = coupled_grads(group, params, grads)
         momentum = group["momentum"]
         if momentum != 0:
