@@ -14,6 +14,12 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 
+def _checked(p: float) -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return p
+
+
 def dropout_mask(
     shape: tuple[int, ...] | torch.Size, p: float, like: Tensor, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -21,9 +27,7 @@ def dropout_mask(
 
     ``p = 1`` drops everything and gives zeros (no division by zero).
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    keep = 1.0 - p
+    keep = 1.0 - _checked(p)
     mask = torch.empty(shape, dtype=like.dtype, device=like.device)
     if keep == 0.0:
         return mask.zero_()
@@ -42,8 +46,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        dropout_mask((), p, torch.empty(()))  # checks p
-        self.p = p
+        self.p = _checked(p)
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(x, self.p, self.training)
@@ -63,8 +66,7 @@ class DropConnect(nn.Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        dropout_mask((), p, torch.empty(()))  # checks p
-        self.p = p
+        self.p = _checked(p)
 
     def forward(self, weight: Tensor) -> Tensor:
         return dropout(weight, self.p, self.training)
@@ -100,8 +102,7 @@ class VariationalDropout(nn.Module):
 
     def __init__(self, p: float = 0.5, batch_first: bool = False) -> None:
         super().__init__()
-        dropout_mask((), p, torch.empty(()))  # checks p
-        self.p = p
+        self.p = _checked(p)
         self.batch_first = batch_first
 
     def forward(self, x: Tensor) -> Tensor:
