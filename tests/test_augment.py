@@ -18,8 +18,10 @@ def _images(n: int = 4, h: int = 8, w: int = 8) -> torch.Tensor:
 def _warp(x, angle=0.0, scale=1.0, shift=(0.0, 0.0)):
     n = x.shape[0]
     theta = affine_matrices(
-        torch.full((n,), angle, dtype=x.dtype), torch.full((n,), scale, dtype=x.dtype),
-        torch.tensor([shift], dtype=x.dtype).expand(n, 2), tuple(x.shape[-2:]),
+        torch.full((n,), angle, dtype=x.dtype),
+        torch.full((n,), scale, dtype=x.dtype),
+        torch.tensor([shift], dtype=x.dtype).expand(n, 2),
+        tuple(x.shape[-2:]),
     )
     return warp(x, theta)
 
@@ -46,9 +48,9 @@ def test_integer_translation_is_a_shifted_copy_with_zero_fill(shift, size):
     dx, dy = int(shift[0]), int(shift[1])
     expected = torch.zeros_like(x)
     h, w = size
-    expected[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = (
-        x[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    )
+    expected[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        ..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     torch.testing.assert_close(_warp(x, shift=shift), expected, rtol=0, atol=1e-12)
 
 

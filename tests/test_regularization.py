@@ -10,8 +10,12 @@ from netopt.regularization import EarlyStopping, penalized_parameters, penalties
 def _model() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 3, 3), nn.GroupNorm(1, 3), nn.Flatten(),
-        nn.Linear(12, 4), nn.LayerNorm(4), nn.Linear(4, 2),
+        nn.Conv2d(1, 3, 3),
+        nn.GroupNorm(1, 3),
+        nn.Flatten(),
+        nn.Linear(12, 4),
+        nn.LayerNorm(4),
+        nn.Linear(4, 2),
     ).double()
 
 

@@ -50,7 +50,12 @@ def warp(x: Tensor, theta: Tensor) -> Tensor:
 
 
 def _draw(
-    shape: tuple[int, ...], p: float, low: float, high: float, neutral: float, like: Tensor,
+    shape: tuple[int, ...],
+    p: float,
+    low: float,
+    high: float,
+    neutral: float,
+    like: Tensor,
     generator: torch.Generator | None,
 ) -> Tensor:
     """``U(low, high)`` where a ``Bernoulli(p)`` draw per sample (first dim) says apply, else ``neutral``."""
