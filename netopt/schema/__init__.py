@@ -69,7 +69,7 @@ def validate(cfg: DictConfig, prefix: str = "") -> None:
     """Raise :class:`UserError` naming the first key whose value breaks its declared bound."""
     schema = OmegaConf.get_type(cfg)
     declared = {f.name: f for f in fields(schema)} if is_dataclass(schema) else {}
-    for key in cfg.keys():
+    for key in cfg:
         full_key = f"{prefix}{key}"
         if OmegaConf.is_missing(cfg, key):
             raise UserError(f"{full_key}: a value is required")

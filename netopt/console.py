@@ -1,0 +1,34 @@
+"""The terminal view of a run: a rich progress bar while training, a summary table at the end."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def progress_bar(enabled: bool) -> Progress:
+    """Epoch, steps, loss, lr and samples/s; ``update(task, loss=..., lr=..., speed=...)`` fills them."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.3g}  {task.fields[speed]:,.0f} samples/s"
+        ),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def summary_table(metrics: Mapping[str, Any], title: str) -> None:
+    """Print the final metrics as a two-column table."""
+    table = Table(title=title, show_header=False)
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)

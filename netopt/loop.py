@@ -1,0 +1,218 @@
+"""The training loop. It takes built components and knows nothing of which optimizer, schedule,
+normalization or augmentation it runs.
+
+Per iteration t: draw a batch, augment it, set every param group's lr to the schedule's value for
+step t (keeping each group's ratio to the base lr), and let the optimizer step with a closure that
+runs forward, loss, backward and clipping (an optimizer such as SAM calls it twice). Per epoch:
+validate, checkpoint. At the end: test. A non-finite loss stops the run with status ``diverged``.
+"""
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from netopt import checkpoint
+from netopt.console import progress_bar
+from netopt.data import Data, Split, batches
+from netopt.data.batches import num_batches
+from netopt.errors import Diverged
+from netopt.record import Recorder
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+Clip = Callable[[Iterable[Tensor]], Tensor]
+Augment = Callable[[Tensor, torch.Generator], Tensor]
+
+
+@dataclass
+class History:
+    """Where the run stands; saved in every checkpoint so a resumed run continues exactly."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken; train scalars are logged at the 0-based step t, epoch ones at
+    # the epoch's last step, so a resumed run purges exactly what it redoes
+    train_loss: float = math.nan  # mean over the last epoch
+    val_loss: float = math.nan
+    val_acc: float = math.nan
+    best_val_acc: float = -math.inf
+    best_epoch: int = 0
+    train_samples: int = 0
+    train_time_s: float = 0.0
+    wall_time_s: float = 0.0
+
+
+@dataclass
+class Trainer:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    lr_at: Callable[[int], float]
+    base_lr: float
+    clip: Clip
+    augment: Augment
+    data: Data
+    recorder: Recorder
+    checkpoint_path: Path
+    max_epochs: int
+    batch_size: int
+    eval_batch_size: int
+    seed: int = 0
+    limit_batches: int | None = None
+    progress: bool = True
+    loss_fn: LossFn = F.cross_entropy
+    extra_state: Callable[[], dict[str, Any]] | None = None  # more to checkpoint (e.g. preprocessing)
+
+    def __post_init__(self) -> None:
+        device = self.data.train.x.device
+        self.history = History()
+        self.order = torch.Generator().manual_seed(self.seed)  # the data order
+        self.noise = torch.Generator(device).manual_seed(self.seed + 1)  # augmentation draws
+        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        for group in self.optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
+
+    # --- one iteration -------------------------------------------------------------------------
+    def set_lr(self, t: int) -> float:
+        factor = self.lr_at(t) / self.base_lr if self.base_lr else 0.0
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        return self.optimizer.param_groups[0]["lr"]
+
+    def train_step(self, x: Tensor, y: Tensor) -> tuple[float, float]:
+        grad_norm: list[Tensor] = []
+
+        def closure() -> Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(x), y)
+            loss.backward()
+            grad_norm.append(self.clip(self.params))
+            return loss
+
+        loss = self.optimizer.step(closure)
+        loss_value, norm_value = torch.stack([loss.detach().float(), grad_norm[0].float()]).tolist()
+        if not math.isfinite(loss_value):
+            raise Diverged(f"the training loss became {loss_value} at step {self.history.step}")
+        return loss_value, norm_value
+
+    # --- epochs --------------------------------------------------------------------------------
+    def train_epoch(self, bar: Any, task: Any) -> None:
+        h = self.history
+        self.model.train()
+        total_loss, seen, start = 0.0, 0, time.perf_counter()
+        for x, y in batches(
+            self.data.train.x, self.data.train.y, self.batch_size, self.order, self.limit_batches
+        ):
+            x = self.augment(x, self.noise)
+            lr = self.set_lr(h.step)
+            loss, grad_norm = self.train_step(x, y)
+            self.recorder.scalars({"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm}, h.step)
+            h.step += 1
+            total_loss += loss * len(y)
+            seen += len(y)
+            speed = seen / (time.perf_counter() - start)
+            bar.update(task, advance=1, loss=loss, lr=lr, speed=speed)
+        h.train_samples += seen
+        h.train_time_s += time.perf_counter() - start
+        h.train_loss = total_loss / max(seen, 1)
+
+    @torch.no_grad()
+    def evaluate(self, split: Split) -> tuple[float, float]:
+        """Mean loss and accuracy over ``split`` in eval mode."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=split.x.device)
+        correct = torch.zeros((), device=split.x.device, dtype=torch.long)
+        count = 0
+        for x, y in batches(split.x, split.y, self.eval_batch_size, limit=self.limit_batches):
+            logits = self.model(x)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+            count += len(y)
+        return loss_sum.item() / max(count, 1), correct.item() / max(count, 1)
+
+    def validate(self) -> None:
+        h = self.history
+        h.val_loss, h.val_acc = self.evaluate(self.data.val)
+        if h.val_acc > h.best_val_acc:
+            h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
+        self.recorder.scalars({"val/loss": h.val_loss, "val/acc": h.val_acc}, h.step - 1)
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {
+            "torch": torch.get_rng_state(),
+            "order": self.order.get_state(),
+            "noise": self.noise.get_state(),
+        }
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": asdict(self.history),
+            "rng": rng,
+            **(self.extra_state() if self.extra_state else {}),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = History(**state["history"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.order.set_state(state["rng"]["order"])
+        self.noise.set_state(state["rng"]["noise"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    # --- the whole run -------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train up to ``max_epochs`` (from where a resumed run stopped), then test; the final metrics."""
+        h = self.history
+        start, status = time.perf_counter(), "completed"
+        try:
+            with progress_bar(self.progress) as bar:
+                task = bar.add_task("", total=self.steps_per_epoch, loss=math.nan, lr=math.nan, speed=0.0)
+                while h.epoch < self.max_epochs:
+                    bar.reset(task, description=f"epoch {h.epoch + 1}/{self.max_epochs}")
+                    self.train_epoch(bar, task)
+                    h.epoch += 1
+                    self.validate()
+                    h.wall_time_s += time.perf_counter() - start
+                    start = time.perf_counter()
+                    checkpoint.save(self.state_dict(), self.checkpoint_path)
+                    log.info(
+                        "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f",
+                        h.epoch,
+                        self.max_epochs,
+                        h.train_loss,
+                        h.val_loss,
+                        h.val_acc,
+                    )
+            test_loss, test_acc = self.evaluate(self.data.test)
+            self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
+        except Diverged as error:
+            log.error("diverged: %s", error)
+            status, test_loss, test_acc = "diverged", math.nan, math.nan
+        h.wall_time_s += time.perf_counter() - start
+        return {
+            "status": status,
+            "train_loss": h.train_loss,
+            "val_loss": h.val_loss,
+            "val_acc": h.val_acc,
+            "best_val_acc": h.best_val_acc if h.epoch else math.nan,
+            "best_epoch": h.best_epoch,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "epochs": h.epoch,
+            "steps": h.step,
+            "wall_time_s": h.wall_time_s,
+            "samples_per_s": h.train_samples / h.train_time_s if h.train_time_s else math.nan,
+        }

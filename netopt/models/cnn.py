@@ -1,0 +1,55 @@
+"""A small convolutional net for 8x8, 28x28 and 32x32 inputs.
+
+Blocks of 3x3 convolution (padding 1) -> normalization -> activation -> post-activation
+normalization -> 2x2 max pooling, one block per entry of ``channels``, then a hidden fully
+connected layer (with dropout) and the linear classifier. With the defaults an 8x8 digit becomes
+64x2x2 features and a 28x28 image 64x7x7; a 32x32 image is best served by three blocks
+(``model.channels=[32,64,128]``).
+"""
+
+from torch import Tensor, nn
+
+from netopt.models import ACTIVATIONS
+from netopt.nn.dropout import Dropout
+from netopt.nn.norm import Normalization
+
+
+class CNN(nn.Module):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int,
+        norm: Normalization,
+        dropout: float = 0.0,
+        channels: tuple[int, ...] = (32, 64),
+        hidden: int = 128,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.activation = activation
+        in_channels, height, width = in_shape
+        if min(height, width) < 2 ** len(channels):
+            raise ValueError(f"{len(channels)} pooling blocks do not fit a {height}x{width} input")
+        blocks: list[nn.Module] = []
+        for out_channels in channels:
+            blocks += [
+                norm.wrap(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)),
+                norm.after_affine(out_channels, spatial=True),
+                ACTIVATIONS[activation](),
+                norm.after_activation(out_channels, spatial=True),
+                nn.MaxPool2d(2),
+            ]
+            in_channels, height, width = out_channels, height // 2, width // 2
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            norm.wrap(nn.Linear(in_channels * height * width, hidden)),
+            norm.after_affine(hidden, spatial=False),
+            ACTIVATIONS[activation](),
+            norm.after_activation(hidden, spatial=False),
+            Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))

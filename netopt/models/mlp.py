@@ -1,0 +1,44 @@
+"""A multilayer perceptron: ``depth`` hidden layers of ``width`` units, then a linear classifier.
+
+Each hidden layer is affine map -> normalization -> activation -> post-activation normalization ->
+dropout, the order the chapter gives (batch/layer norm before the activation, LRN after it).
+"""
+
+import math
+
+from torch import Tensor, nn
+
+from netopt.models import ACTIVATIONS
+from netopt.nn.dropout import Dropout
+from netopt.nn.norm import Normalization
+
+
+class MLP(nn.Module):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int,
+        norm: Normalization,
+        dropout: float = 0.0,
+        depth: int = 2,
+        width: int = 128,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.activation = activation
+        layers: list[nn.Module] = [nn.Flatten()]
+        fan_in = math.prod(in_shape)
+        for _ in range(depth):
+            layers += [
+                norm.wrap(nn.Linear(fan_in, width)),
+                norm.after_affine(width, spatial=False),
+                ACTIVATIONS[activation](),
+                norm.after_activation(width, spatial=False),
+                Dropout(dropout),
+            ]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)

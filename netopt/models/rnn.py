@@ -1,0 +1,91 @@
+"""A recurrent classifier that reads an image row by row with a from-scratch LSTM.
+
+An image (C, H, W) is a sequence of H steps of C * W features. The LSTM cell computes, at step t,
+
+    z_t = W x_t + U h_{t-1} + b              (net input of the four gates i, f, g, o)
+    z_t <- norm(z_t)                          (the model's normalization after the affine map)
+    c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
+    h_t = sigmoid(o) * tanh(c_t)
+
+so ``norm=layer`` is the chapter's layer normalization in RNNs: the net input is normalized at every
+time step with the statistics of its own sample. (Ba et al.'s LN-LSTM normalizes W x_t and
+U h_{t-1} separately and c_t too; batch norm here shares one set of statistics over all steps.)
+``norm=weight`` reparametrizes W and U. Dropout is variational: one mask per sequence on the
+non-recurrent connections (each layer's input and the classifier's input), never on h -> h.
+The last hidden state of the top layer feeds the linear classifier.
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from netopt.nn.dropout import VariationalDropout
+from netopt.nn.norm import Normalization
+
+
+class GatedLinear(nn.Linear):
+    """A Linear map whose output stacks the four LSTM gates (i, f, g, o, torch's order).
+
+    ``gates`` tells netopt.init to initialize each gate's block as a matrix of its own.
+    """
+
+    gates = 4
+
+
+class LSTMCell(nn.Module):
+    """One LSTM step; the weights are torch.nn.LSTMCell's (``input.weight`` = weight_ih, ...)."""
+
+    def __init__(self, input_size: int, hidden_size: int, norm: Normalization) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.input = norm.wrap(GatedLinear(input_size, 4 * hidden_size))
+        self.recurrent = norm.wrap(GatedLinear(hidden_size, 4 * hidden_size, bias=False))
+        self.net_input_norm = norm.after_affine(4 * hidden_size, spatial=False)
+
+    def forward(self, input_term: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """One step from ``input_term`` = W x_t + b (precomputed for all steps) and state (h, c)."""
+        h, c = state
+        i, f, g, o = self.net_input_norm(input_term + self.recurrent(h)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def sequence(self, x: Tensor) -> Tensor:
+        """Run over x (N, T, F) from a zero state; the hidden states (N, T, H)."""
+        input_terms = self.input(x)  # every step's W x_t + b in one matmul
+        h = c = x.new_zeros(x.shape[0], self.hidden_size)
+        outputs = []
+        for t in range(x.shape[1]):
+            h, c = self(input_terms[:, t], (h, c))
+            outputs.append(h)
+        return torch.stack(outputs, dim=1)
+
+
+class RNN(nn.Module):
+    """Row-by-row image classifier: ``layers`` stacked LSTM layers of ``hidden`` units, then a Linear."""
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int,
+        norm: Normalization,
+        dropout: float = 0.0,
+        hidden: int = 128,
+        layers: int = 1,
+        activation: str = "tanh",
+    ) -> None:
+        super().__init__()
+        self.activation = activation  # the gain netopt.init uses; the cell's own nonlinearities are fixed
+        input_size = math.prod(in_shape) // in_shape[1]  # C * W features per row
+        self.cells = nn.ModuleList(
+            LSTMCell(input_size if layer == 0 else hidden, hidden, norm) for layer in range(layers)
+        )
+        self.dropout = VariationalDropout(dropout, batch_first=True)
+        self.output_norm = norm.after_activation(hidden, spatial=False)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        sequence = x.permute(0, 2, 1, 3).flatten(2)  # (N, C, H, W) -> (N, H, C * W)
+        for cell in self.cells:
+            sequence = cell.sequence(self.dropout(sequence))
+        return self.classifier(self.output_norm(self.dropout(sequence[:, -1:])).squeeze(1))

@@ -1,0 +1,75 @@
+"""What a run leaves in its folder: TensorBoard events (scalars and the hparams table) and metrics.json.
+
+Everything goes into the run folder itself, hparams included (``SummaryWriter.add_hparams`` would
+open a second run beside it), so TensorBoard shows exactly one run per run folder.
+"""
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+#: The final metrics shown in TensorBoard's HParams tab, by scalar tag and metrics.json key.
+HPARAM_METRICS = {
+    "val/acc": "val_acc",
+    "val/loss": "val_loss",
+    "test/acc": "test_acc",
+    "test/loss": "test_loss",
+}
+
+
+class Recorder:
+    """A TensorBoard writer for one run folder; ``purge_step`` drops events a resumed run redoes."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+        self.run_dir = run_dir
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def hparams(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+        """The HParams table entry: flattened config against the final metrics (NaN when missing)."""
+        final = {tag: _number(metrics.get(key)) for tag, key in HPARAM_METRICS.items()}
+        for summary in hparams(dict(config), final):
+            self.writer.file_writer.add_summary(summary)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def flat_config(cfg: DictConfig, choices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``cfg`` as ``{"optimizer.lr": 0.1, ...}`` with the chosen option of each group (``optimizer: sgd``).
+
+    Values TensorBoard cannot show as hparams (lists, None) become strings.
+    """
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = node if isinstance(node, (bool, int, float, str)) else str(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    for group, option in (choices or {}).items():
+        if option is not None and not group.startswith("hydra"):
+            flat[group] = str(option)
+    return flat
+
+
+def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
+    """metrics.json: strict JSON, a missing or non-finite number written as null."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
+    (run_dir / "metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
