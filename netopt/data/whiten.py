@@ -53,7 +53,7 @@ class Whiten(Preprocess):
 
 
 class PCAWhiten(Whiten):
-    """``preprocess=pca_whiten``: x' = (Lambda + eps)^(-1/2) U^T (x - mu), components in descending variance."""
+    """``preprocess=pca_whiten``: x' = (Lambda + eps)^(-1/2) U^T (x - mu), largest variance first."""
 
     def whitening_matrix(self, eigenvectors: Tensor, scale: Tensor) -> Tensor:
         return eigenvectors * scale
