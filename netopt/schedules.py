@@ -149,19 +149,19 @@ def step(
 
 
 @schedule
-def inverse_time(base_lr: float, run: Run, decay_rate: float = 0.5) -> Schedule:
+def inverse_time(base_lr: float, run: Run, decay_rate: float) -> Schedule:
     """Inverse time decay: alpha_t = alpha_0 / (1 + beta * t), beta = ``decay_rate`` per unit."""
     return lambda t: base_lr / (1 + decay_rate * run.units(t))
 
 
 @schedule
-def exponential(base_lr: float, run: Run, gamma: float = 0.9) -> Schedule:
+def exponential(base_lr: float, run: Run, gamma: float) -> Schedule:
     """Exponential decay: alpha_t = alpha_0 * beta^t, beta = ``gamma`` per unit (torch's ExponentialLR)."""
     return lambda t: base_lr * gamma ** run.units(t)
 
 
 @schedule
-def natural_exp(base_lr: float, run: Run, decay_rate: float = 0.1) -> Schedule:
+def natural_exp(base_lr: float, run: Run, decay_rate: float) -> Schedule:
     """Natural exponential decay: alpha_t = alpha_0 * exp(-beta * t), beta = ``decay_rate`` per unit."""
     return lambda t: base_lr * math.exp(-decay_rate * run.units(t))
 
@@ -179,7 +179,7 @@ def cosine(base_lr: float, run: Run, T_max: float | None = None, eta_min: float 
 
 @schedule
 def cyclic(
-    base_lr: float, run: Run, step_size_up: float = 2.0, div_factor: float = 10.0, mode: str = "triangular"
+    base_lr: float, run: Run, step_size_up: float, div_factor: float, mode: str = "triangular"
 ) -> Schedule:
     """Cyclic (triangular) learning rate between alpha_min = alpha_0/``div_factor`` and alpha_0.
 
@@ -216,7 +216,7 @@ def _restart(t: int, period: int, growth: int) -> tuple[int, int, int]:
 def sgdr(
     base_lr: float,
     run: Run,
-    T_0: float = 2.0,
+    T_0: float,
     T_mult: int = 1,
     eta_min: float = 0.0,
     gamma: float = 1.0,

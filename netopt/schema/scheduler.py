@@ -26,10 +26,19 @@ class ConstantConfig(ScheduleConfig):
 @dataclass
 class StepConfig(ScheduleConfig):
     _target_: str = "netopt.schedules.step"
-    milestones: list[float] = bounded([], gt=0.0)
+    milestones: list[float] = bounded([10.0, 15.0], gt=0.0)
     gamma: float = bounded(0.1, gt=0.0)
     factors: list[float] | None = bounded(None, gt=0.0)
     step_size: float | None = bounded(None, gt=0.0)
+
+
+@dataclass
+class StepLRConfig(StepConfig):
+    """The step schedule every ``step_size`` units instead of at milestones (torch's StepLR)."""
+
+    step_size: float | None = bounded(5.0, gt=0.0)
+    gamma: float = bounded(0.5, gt=0.0)
+    milestones: list[float] = bounded([], gt=0.0)
 
 
 @dataclass
@@ -68,7 +77,7 @@ class CyclicConfig(ScheduleConfig):
 @dataclass
 class SGDRConfig(ScheduleConfig):
     _target_: str = "netopt.schedules.sgdr"
-    T_0: float = bounded(2.0, gt=0.0)
+    T_0: float = bounded(5.0, gt=0.0)
     T_mult: int = bounded(1, ge=1)
     eta_min: float = bounded(0.0, ge=0.0)
     gamma: float = bounded(1.0, gt=0.0, le=1.0)
@@ -90,7 +99,7 @@ class PlateauConfig(ScheduleConfig):
     monitor: str = bounded("val_loss", choices=("val_loss", "val_acc"))
     mode: str = bounded("min", choices=("min", "max"))
     factor: float = bounded(0.1, gt=0.0, lt=1.0)
-    patience: int = bounded(10, ge=0)
+    patience: int = bounded(3, ge=0)
     threshold: float = bounded(1e-4, ge=0.0)
     threshold_mode: str = bounded("rel", choices=("rel", "abs"))
     cooldown: int = bounded(0, ge=0)
@@ -101,6 +110,7 @@ class PlateauConfig(ScheduleConfig):
 for _name, _schema in {
     "constant": ConstantConfig,
     "step": StepConfig,
+    "steplr": StepLRConfig,
     "inverse_time": InverseTimeConfig,
     "exponential": ExponentialConfig,
     "natural_exp": NaturalExpConfig,
