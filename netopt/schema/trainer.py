@@ -20,6 +20,7 @@ class TrainerConfig:
     num_threads: int | None = bounded(None, ge=1)  # torch intra-op threads (null: torch's default)
     resume: bool = False  # continue from <run dir>/checkpoint.pt when it exists
     progress: bool = True  # rich progress bar
+    diagnostics_every: int = bounded(0, ge=0)  # per-layer activation/gradient stats every N steps (0: off)
 
 
 register("trainer", "default", TrainerConfig)

@@ -1,0 +1,76 @@
+"""Per-layer signal statistics for the chapter's vanishing-gradient discussion (SPEC section 10).
+
+Every ``every`` training steps :class:`LayerStats` logs, for each affine layer (Linear, Conv2d) and
+each activation module of the model,
+
+    act_mean/<layer>, act_std/<layer>   mean and standard deviation of the layer's output
+    grad_norm/<affine layer>            ||dL/dtheta||_2 over the layer's parameters
+
+to TensorBoard. Forward hooks take the statistics of training forward passes only; the gradients
+are read after the step, where the closure's backward left them. A signal that vanishes shows as
+act_std or grad_norm falling by orders of magnitude from the last layer to the first.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from netopt.models import ACTIVATIONS
+
+_AFFINE = (nn.Linear, nn.Conv2d)
+_ACTIVATION = tuple(ACTIVATIONS.values())
+
+
+class ScalarWriter(Protocol):
+    def scalars(self, values: Mapping[str, float], step: int) -> None: ...
+
+
+class LayerStats:
+    """Log per-layer activation mean/std and gradient norms of ``model`` every ``every`` steps.
+
+    Call :meth:`step` after every training step t; it logs when t is a multiple of ``every``.
+    """
+
+    def __init__(self, model: nn.Module, writer: ScalarWriter, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every}")
+        self.writer, self.every = writer, every
+        watched = {
+            f"{name}.{type(module).__name__}": module
+            for name, module in model.named_modules()
+            if isinstance(module, _AFFINE + _ACTIVATION)
+        }
+        self.affine = {name: module for name, module in watched.items() if isinstance(module, _AFFINE)}
+        self.stats: dict[str, Tensor] = {}
+        self.armed = True  # whether the coming forward pass is one to log
+        self.handles = [module.register_forward_hook(self._hook(name)) for name, module in watched.items()]
+
+    def _hook(self, name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
+        def record(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            if self.armed and module.training:
+                std, mean = torch.std_mean(output.detach().float())
+                self.stats[f"act_mean/{name}"], self.stats[f"act_std/{name}"] = mean, std
+
+        return record
+
+    def step(self, t: int) -> None:
+        """After training step ``t``: log its statistics if ``t % every == 0``; arm the hooks for t + 1."""
+        if self.armed and t % self.every == 0:
+            values = dict(self.stats)
+            for name, module in self.affine.items():
+                grads = [p.grad.norm() for p in module.parameters() if p.grad is not None]
+                if grads:
+                    values[f"grad_norm/{name}"] = torch.linalg.vector_norm(torch.stack(grads).float())
+            if values:  # one device-to-host copy for all of them
+                self.writer.scalars(
+                    dict(zip(values, torch.stack(list(values.values())).tolist(), strict=True)), t
+                )
+        self.stats.clear()
+        self.armed = (t + 1) % self.every == 0
+
+    def close(self) -> None:
+        """Remove the hooks."""
+        for handle in self.handles:
+            handle.remove()
