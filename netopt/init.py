@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from netopt import checkpoint
 from netopt.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -265,16 +266,10 @@ class Pretrained:
         self.report: dict[str, list[str]] = {}
 
     def _state_dict(self) -> dict[str, Tensor]:
-        try:
-            checkpoint = torch.load(Path(self.path).expanduser(), map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise UserError(f"init.path={self.path}: no such checkpoint file") from None
-        except Exception as error:  # torch raises many types for a corrupt or foreign file
-            reason = type(error).__name__
-            raise UserError(f"init.path={self.path}: not a readable checkpoint ({reason})") from None
-        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+        saved = checkpoint.load(Path(self.path).expanduser(), key="init.path")
+        state = saved.get("model", saved) if isinstance(saved, dict) else None
         if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-            raise UserError(f"init.path={self.path}: no state_dict (a dict of tensors, or one under 'model')")
+            raise UserError(f"init.path: {self.path} holds no state_dict (tensors, or tensors under 'model')")
         return state
 
     def __call__(self, model: nn.Module) -> None:
