@@ -4,7 +4,28 @@ Every optimizer is a ``torch.optim.Optimizer`` with torch's hyperparameter names
 state keys, so it drops into any torch code and its ``state_dict`` loads into its torch namesake.
 """
 
-from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, grad_norm
+from netopt.optim.adadelta import Adadelta
+from netopt.optim.adagrad import Adagrad
+from netopt.optim.adam import Adam, AdamW
+from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm
+from netopt.optim.lion import Lion
+from netopt.optim.nadam import NAdam
+from netopt.optim.rmsprop import RMSprop
+from netopt.optim.sam import SAM
 from netopt.optim.sgd import SGD
 
-__all__ = ["SGD", "clip_grad_norm_", "clip_grad_value_", "grad_norm"]
+__all__ = [
+    "SAM",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Lion",
+    "NAdam",
+    "RMSprop",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "global_norm",
+    "grad_norm",
+]

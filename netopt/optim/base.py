@@ -41,16 +41,40 @@ def require_fraction(**values: float) -> None:
         require(0.0 <= value < 1.0, key, "in [0, 1)", value)
 
 
-def coupled_grads(group: Group, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
-    """The gradient an update descends: g + lambda * theta (coupled weight decay, i.e. L2), negated
-    first when the group maximizes. The parameters' ``.grad`` tensors are never modified."""
-    if group["maximize"]:
+def coupled_grads(
+    params: list[Tensor], grads: list[Tensor], weight_decay: float, maximize: bool
+) -> list[Tensor]:
+    """The gradient an update descends: g + lambda * theta (coupled weight decay, i.e. L2), with g
+    negated first when maximizing. The parameters' ``.grad`` tensors are never modified."""
+    if maximize:
         grads = torch._foreach_neg(grads)
-        if group["weight_decay"] != 0:
-            torch._foreach_add_(grads, params, alpha=group["weight_decay"])
-    elif group["weight_decay"] != 0:
-        grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        if weight_decay != 0:
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+    elif weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
     return grads
+
+
+def scalar_tensor(value: float) -> Tensor:
+    """A 0-dim CPU tensor for per-parameter counters such as ``step``, in torch's dtype for them
+    (float64 under a float64 default dtype, else float32), so state dicts interchange with torch."""
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    return torch.tensor(value, dtype=dtype)
+
+
+def advance_steps(states: list[State]) -> list[float]:
+    """t <- t + 1 for every parameter's ``step``; returns the new values."""
+    steps = [s["step"] for s in states]
+    torch._foreach_add_(steps, 1.0)
+    return [step.item() for step in steps]
+
+
+def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
+    """Split a list of tensors into lists of one device and dtype, as multi-tensor kernels need."""
+    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.device, t.dtype), []).append(t)
+    return list(groups.values())
 
 
 class ForeachOptimizer(torch.optim.Optimizer):
@@ -62,6 +86,9 @@ class ForeachOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+        for param_state in self.state.values():
+            if "step" in param_state and not torch.is_tensor(param_state["step"]):
+                param_state["step"] = scalar_tensor(float(param_state["step"]))
 
     def _init_state(self, group: Group, param: Tensor, state: State) -> None:
         """Fill the empty ``state`` of ``param`` before its first update (default: nothing)."""

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from netopt.errors import UserError
+from netopt.optim.base import by_device_and_dtype
 
 
 def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
@@ -18,26 +19,20 @@ def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
     return [p.grad for p in parameters if p.grad is not None]
 
 
-def _by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
-    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
-    for t in tensors:
-        groups.setdefault((t.device, t.dtype), []).append(t)
-    return list(groups.values())
-
-
-def _total_norm(grads: list[Tensor], norm_type: float) -> Tensor:
-    """The norm of the concatenation of all gradients: the norm of the per-tensor norms."""
-    if not grads:
+def global_norm(tensors: list[Tensor], norm_type: float = 2.0) -> Tensor:
+    """The norm of all tensors concatenated (the norm of the per-tensor norms), a 0-dim tensor on
+    the first tensor's device."""
+    if not tensors:
         return torch.tensor(0.0)
-    device = grads[0].device
-    norms = [torch._foreach_norm(group, norm_type) for group in _by_device_and_dtype(grads)]
+    device = tensors[0].device
+    norms = [torch._foreach_norm(group, norm_type) for group in by_device_and_dtype(tensors)]
     norms = [n.to(device) for group_norms in norms for n in group_norms]
     return torch.linalg.vector_norm(torch.stack(norms), norm_type)
 
 
 def grad_norm(parameters: Iterable[Tensor] | Tensor) -> Tensor:
     """The global L2 norm ||g|| of all gradients (0-dim tensor); clips nothing (``clip=none``)."""
-    return _total_norm(_grads(parameters), 2.0)
+    return global_norm(_grads(parameters), 2.0)
 
 
 def clip_grad_norm_(
@@ -56,11 +51,11 @@ def clip_grad_norm_(
     ``foreach=False`` scales the gradients one at a time.
     """
     grads = _grads(parameters)
-    total = _total_norm(grads, float(norm_type))
+    total = global_norm(grads, float(norm_type))
     if error_if_nonfinite and not torch.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is not finite")
     scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for group in _by_device_and_dtype(grads):
+    for group in by_device_and_dtype(grads):
         group_scale = scale.to(group[0].device)
         if foreach is False:
             for g in group:
@@ -89,8 +84,8 @@ def clip_grad_value_(
     if not low <= high:
         raise UserError(f"clip.interval={list(interval)}: must be [a, b] with a <= b")
     grads = _grads(parameters)
-    total = _total_norm(grads, 2.0)
-    for group in _by_device_and_dtype(grads):
+    total = global_norm(grads, 2.0)
+    for group in by_device_and_dtype(grads):
         torch._foreach_clamp_min_(group, low)
         torch._foreach_clamp_max_(group, high)
     return total

@@ -69,7 +69,7 @@ class SGD(ForeachOptimizer):
         super().__init__(params, defaults)
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        grads = coupled_grads(group, params, grads)
+        grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         momentum = group["momentum"]
         if momentum != 0:
             buffers = momentum_buffers(states, grads, momentum, group["dampening"])

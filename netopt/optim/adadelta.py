@@ -1,0 +1,72 @@
+"""AdaDelta: RMSprop whose step size is a moving average of past squared updates."""
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.optim.base import (
+    ForeachOptimizer,
+    Group,
+    State,
+    advance_steps,
+    coupled_grads,
+    require,
+    require_nonnegative,
+    scalar_tensor,
+)
+
+
+class Adadelta(ForeachOptimizer):
+    r"""AdaDelta (``adadelta``); drop-in for ``torch.optim.Adadelta``.
+
+    With g = grad + lambda * theta and r = ``rho`` (the chapter's beta)::
+
+        G <- r * G + (1 - r) * g * g
+        d <- sqrt(X + eps) / sqrt(G + eps) * g
+        X <- r * X + (1 - r) * d * d ;  theta <- theta - lr * d
+
+    The chapter has no ``lr`` (lr = 1, torch's default) and writes X from the previous step,
+    the same thing. State: ``step``, ``square_avg`` (= G), ``acc_delta`` (= X).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
+        require(0.0 <= rho <= 1.0, "rho", "in [0, 1]", rho)
+        defaults = dict(
+            lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize
+        )
+        super().__init__(params, defaults)
+
+    def _init_state(self, group: Group, param: Tensor, state: State) -> None:
+        state["step"] = scalar_tensor(0.0)
+        state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        state["acc_delta"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+        advance_steps(states)
+        grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
+        rho, eps = group["rho"], group["eps"]
+        square_avgs = [s["square_avg"] for s in states]
+        acc_deltas = [s["acc_delta"] for s in states]
+        torch._foreach_mul_(square_avgs, rho)
+        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - rho)
+        denominators = torch._foreach_add(square_avgs, eps)
+        torch._foreach_sqrt_(denominators)
+        deltas = torch._foreach_add(acc_deltas, eps)
+        torch._foreach_sqrt_(deltas)
+        torch._foreach_div_(deltas, denominators)
+        torch._foreach_mul_(deltas, grads)
+        torch._foreach_mul_(acc_deltas, rho)
+        torch._foreach_addcmul_(acc_deltas, deltas, deltas, value=1 - rho)
+        torch._foreach_add_(params, deltas, alpha=-group["lr"])

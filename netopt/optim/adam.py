@@ -1,0 +1,150 @@
+"""Adam and AdamW: momentum on the gradient, RMSprop on its scale, both bias-corrected."""
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.optim.base import (
+    ForeachOptimizer,
+    Group,
+    State,
+    advance_steps,
+    coupled_grads,
+    require_fraction,
+    require_nonnegative,
+    scalar_tensor,
+)
+
+
+def decayed_grads(group: Group, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+    """Apply the group's weight decay: decoupled, theta <- (1 - lr * lambda) * theta in place, or
+    coupled, g <- g + lambda * theta. Returns the gradient to use (negated when maximizing)."""
+    weight_decay = group["weight_decay"]
+    if group["decoupled_weight_decay"]:
+        if weight_decay != 0:
+            torch._foreach_mul_(params, 1 - group["lr"] * weight_decay)
+        weight_decay = 0.0
+    return coupled_grads(params, grads, weight_decay, group["maximize"])
+
+
+def update_moments(
+    group: Group, grads: list[Tensor], states: list[State]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """m <- b1 * m + (1 - b1) * g ; v <- b2 * v + (1 - b2) * g * g in place; returns (m, v)."""
+    beta1, beta2 = group["betas"]
+    exp_avgs = [s["exp_avg"] for s in states]
+    exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+    return exp_avgs, exp_avg_sqs
+
+
+def init_moments(param: Tensor, state: State) -> None:
+    """Zero first and second moments and a zero step counter."""
+    state["step"] = scalar_tensor(0.0)
+    state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+    state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def check_adam_hyperparameters(
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float
+) -> None:
+    """The ranges torch enforces for the Adam family."""
+    require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
+    require_fraction(**{"betas[0]": betas[0], "betas[1]": betas[1]})
+
+
+class Adam(ForeachOptimizer):
+    r"""Adam (``adam``) and, with ``amsgrad``, AMSGrad; drop-in for ``torch.optim.Adam``.
+
+    With g = grad + lambda * theta (coupled decay; ``decoupled_weight_decay=True`` is AdamW)::
+
+        m <- b1 * m + (1 - b1) * g ;  v <- b2 * v + (1 - b2) * g * g
+        theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+
+    ``amsgrad`` divides by the running maximum of v instead of v. The chapter writes the same update
+    with eps outside the root. State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v),
+    ``max_exp_avg_sq`` (amsgrad).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        check_adam_hyperparameters(lr, betas, eps, weight_decay)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        super().__init__(params, defaults)
+
+    def _init_state(self, group: Group, param: Tensor, state: State) -> None:
+        init_moments(param, state)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+        steps = advance_steps(states)
+        grads = decayed_grads(group, params, grads)
+        exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
+        if group["amsgrad"]:
+            max_exp_avg_sqs = [s["max_exp_avg_sq"] for s in states]
+            torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
+            exp_avg_sqs = max_exp_avg_sqs
+        beta1, beta2 = group["betas"]
+        denominators = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
+        torch._foreach_add_(denominators, group["eps"])
+        torch._foreach_addcdiv_(
+            params, exp_avgs, denominators, [-group["lr"] / (1 - beta1**t) for t in steps]
+        )
+
+
+class AdamW(Adam):
+    r"""AdamW (``adamw``): Adam with decoupled weight decay; drop-in for ``torch.optim.AdamW``.
+
+    theta <- (1 - lr * lambda) * theta, then the Adam step on the plain gradient. This is the
+    chapter's weight decay theta <- (1 - beta) * theta - alpha * g with beta = lr * lambda; for
+    Adam it differs from adding lambda * theta to g (L2), which the adaptive scaling would distort.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )

@@ -1,0 +1,82 @@
+"""NAdam: Adam with Nesterov momentum (beyond the chapter)."""
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.optim.adam import check_adam_hyperparameters, decayed_grads, init_moments, update_moments
+from netopt.optim.base import (
+    ForeachOptimizer,
+    Group,
+    State,
+    advance_steps,
+    require_nonnegative,
+    scalar_tensor,
+)
+
+
+class NAdam(ForeachOptimizer):
+    r"""NAdam (``nadam``, Dozat 2016); drop-in for ``torch.optim.NAdam``.
+
+    Adam's moments m, v with a momentum schedule mu_t = b1 * (1 - 0.5 * 0.96^(t * psi)),
+    psi = ``momentum_decay``, and P_t = mu_1 * ... * mu_t::
+
+        theta <- theta - lr * [ (1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_t * mu_{t+1}) * m ]
+                               / (sqrt(v / (1 - b2^t)) + eps)
+
+    i.e. the Nesterov look-ahead applied to Adam's first moment. Not in the chapter, which
+    mentions Nesterov momentum for SGD only. State: ``step``, ``mu_product`` (P_t), ``exp_avg``,
+    ``exp_avg_sq``.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+    ) -> None:
+        check_adam_hyperparameters(lr, betas, eps, weight_decay)
+        require_nonnegative(momentum_decay=momentum_decay)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _init_state(self, group: Group, param: Tensor, state: State) -> None:
+        init_moments(param, state)
+        state["mu_product"] = scalar_tensor(1.0)
+
+    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+        steps = advance_steps(states)
+        grads = decayed_grads(group, params, grads)
+        exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
+        (beta1, beta2), lr, psi = group["betas"], group["lr"], group["momentum_decay"]
+        mus = [beta1 * (1.0 - 0.5 * 0.96 ** (t * psi)) for t in steps]
+        next_mus = [beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi)) for t in steps]
+        mu_products = [s["mu_product"] for s in states]
+        torch._foreach_mul_(mu_products, mus)
+        products = [p.item() for p in mu_products]
+        denominators = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
+        torch._foreach_add_(denominators, group["eps"])
+        grad_scales = [-lr * (1 - mu) / (1 - p) for mu, p in zip(mus, products, strict=True)]
+        avg_scales = [
+            -lr * mu_next / (1 - p * mu_next) for mu_next, p in zip(next_mus, products, strict=True)
+        ]
+        torch._foreach_addcdiv_(params, grads, denominators, grad_scales)
+        torch._foreach_addcdiv_(params, exp_avgs, denominators, avg_scales)

@@ -1,0 +1,88 @@
+"""RMSprop: per-coordinate learning rates from a moving average of squared gradients."""
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.optim.base import (
+    ForeachOptimizer,
+    Group,
+    State,
+    advance_steps,
+    coupled_grads,
+    require_fraction,
+    require_nonnegative,
+    scalar_tensor,
+)
+
+
+class RMSprop(ForeachOptimizer):
+    r"""RMSprop (``rmsprop``); drop-in for ``torch.optim.RMSprop``.
+
+    With g = grad + lambda * theta and a = ``alpha`` (the decay rate beta of the chapter)::
+
+        G <- a * G + (1 - a) * g * g ;  theta <- theta - lr * g / (sqrt(G) + eps)
+
+    ``centered`` also tracks the mean gradient m <- a * m + (1 - a) * g and divides by
+    sqrt(G - m * m) + eps; ``momentum`` mu accumulates v <- mu * v + g / (sqrt(G) + eps) and steps
+    theta <- theta - lr * v. The chapter puts eps inside the root. State: ``step``,
+    ``square_avg`` (= G), ``grad_avg`` (centered), ``momentum_buffer`` (momentum > 0).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+    ) -> None:
+        require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        require_fraction(alpha=alpha)
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            foreach=foreach,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _init_state(self, group: Group, param: Tensor, state: State) -> None:
+        state["step"] = scalar_tensor(0.0)
+        state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        if group["centered"]:
+            state["grad_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+        advance_steps(states)
+        grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
+        alpha, lr = group["alpha"], group["lr"]
+        square_avgs = [s["square_avg"] for s in states]
+        torch._foreach_mul_(square_avgs, alpha)
+        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+        if group["centered"]:
+            grad_avgs = [s["grad_avg"] for s in states]
+            torch._foreach_lerp_(grad_avgs, grads, 1 - alpha)
+            denominators = torch._foreach_addcmul(square_avgs, grad_avgs, grad_avgs, value=-1)
+            torch._foreach_sqrt_(denominators)
+        else:
+            denominators = torch._foreach_sqrt(square_avgs)
+        torch._foreach_add_(denominators, group["eps"])
+        if group["momentum"] > 0:
+            buffers = [s["momentum_buffer"] for s in states]
+            torch._foreach_mul_(buffers, group["momentum"])
+            torch._foreach_addcdiv_(buffers, grads, denominators)
+            torch._foreach_add_(params, buffers, alpha=-lr)
+        else:
+            torch._foreach_addcdiv_(params, grads, denominators, value=-lr)

@@ -1,0 +1,88 @@
+"""SAM: sharpness-aware minimization, the chapter's flat minima made into an optimizer."""
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from netopt.optim.base import by_device_and_dtype, require_nonnegative
+from netopt.optim.clip import global_norm
+
+
+class SAM(torch.optim.Optimizer):
+    r"""Sharpness-aware minimization (``sam``, Foret et al. 2021) around any base optimizer.
+
+    Each step minimizes the worst loss in a ball of radius rho around theta::
+
+        e = rho * g / ||g||     (adaptive, ASAM: e = rho * theta^2 * g / ||theta * g||)
+        g_sam = grad L(theta + e) ;  theta <- base optimizer step from theta with g_sam
+
+    so the base optimizer is pulled towards flat minima (section "flat minima" of the chapter), at
+    the cost of two forward/backward passes per step. ``step(closure)`` needs the closure: it
+    calls it at theta (the loss it returns) and again at theta + e. ``base`` builds the wrapped
+    optimizer from param groups, e.g. ``functools.partial(netopt.optim.SGD, lr=0.1, momentum=0.9)``;
+    the two share their param groups (a schedule setting ``lr`` reaches the base) and their state;
+    ``state_dict`` is the base optimizer's with ``rho`` and ``adaptive`` in each group. Layers with
+    running statistics (batch norm) update them in both passes.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        base: Callable[..., torch.optim.Optimizer],
+        rho: float = 0.05,
+        adaptive: bool = False,
+    ) -> None:
+        require_nonnegative(rho=rho)
+        super().__init__(params, dict(rho=rho, adaptive=adaptive))
+        self.base = base(self.param_groups)
+        self._share_with_base()
+
+    def _share_with_base(self) -> None:
+        self.param_groups = self.base.param_groups
+        self.state = self.base.state
+        self.defaults = {**self.base.defaults, **self.defaults}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.base.load_state_dict(state_dict)
+        self._share_with_base()
+
+    def _perturb(self) -> list[tuple[list[Tensor], list[Tensor]]]:
+        """theta <- theta + e in place; returns (params, copies of theta) to restore afterwards."""
+        batches = [
+            (group, params)
+            for group in self.param_groups
+            for params in by_device_and_dtype([p for p in group["params"] if p.grad is not None])
+        ]
+        directions = [
+            torch._foreach_mul([p.grad for p in params], torch._foreach_abs(params))
+            if group["adaptive"]
+            else [p.grad for p in params]
+            for group, params in batches
+        ]
+        norm = global_norm([d for ds in directions for d in ds])
+        saved = []
+        for (group, params), ds in zip(batches, directions, strict=True):
+            saved.append((params, torch._foreach_mul(params, 1.0)))
+            scale = (group["rho"] / (norm + 1e-12)).to(params[0].device)
+            steps = torch._foreach_mul(ds, scale)
+            if group["adaptive"]:
+                torch._foreach_mul_(steps, torch._foreach_abs(params))
+            torch._foreach_add_(params, steps)
+        return saved
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Evaluate ``closure`` at theta and at theta + e, then take the base step from theta."""
+        if closure is None:
+            raise RuntimeError("SAM.step needs a closure: it evaluates the loss twice per step")
+        with torch.enable_grad():
+            loss = closure()
+        saved = self._perturb()
+        with torch.enable_grad():
+            closure()
+        for params, originals in saved:
+            torch._foreach_copy_(params, originals)
+        self.base.step()
+        return loss
