@@ -4,14 +4,15 @@ normalization or augmentation it runs.
 Per iteration t: draw a batch, augment it, set every param group's lr to the schedule's value for
 step t (keeping each group's ratio to the base lr), and let the optimizer step with a closure that
 runs forward, loss, backward and clipping (an optimizer such as SAM calls it twice). Per epoch:
-validate, checkpoint. At the end: test. A non-finite loss stops the run with status ``diverged``.
+validate, early stopping, checkpoint. At the end: restore the best weights if early stopping kept
+them, test. A non-finite loss stops the run with status ``diverged``.
 """
 
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,18 @@ from torch import Tensor, nn
 from netopt import checkpoint
 from netopt.console import progress_bar
 from netopt.data import Data, Split, batches
+from netopt.data.augment import preview
 from netopt.data.batches import num_batches
 from netopt.errors import Diverged
 from netopt.record import Recorder
+from netopt.regularization import EarlyStopping
 
 log = logging.getLogger(__name__)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Clip = Callable[[Iterable[Tensor]], Tensor]
 Augment = Callable[[Tensor, torch.Generator], Tensor]
+Penalty = Callable[[], dict[str, Tensor]]
 
 
 @dataclass
@@ -68,6 +72,8 @@ class Trainer:
     limit_batches: int | None = None
     progress: bool = True
     loss_fn: LossFn = F.cross_entropy
+    penalty: Penalty = dict  # named terms added to the loss, each logged as train/<name>
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)  # off by default
     extra_state: Callable[[], dict[str, Any]] | None = None  # more to checkpoint (e.g. preprocessing)
 
     def __post_init__(self) -> None:
@@ -87,21 +93,24 @@ class Trainer:
             group["lr"] = group["initial_lr"] * factor
         return self.optimizer.param_groups[0]["lr"]
 
-    def train_step(self, x: Tensor, y: Tensor) -> tuple[float, float]:
-        grad_norm: list[Tensor] = []
+    def train_step(self, x: Tensor, y: Tensor) -> dict[str, float]:
+        """One optimizer step; the train scalars to log (data loss, gradient norm, each penalty)."""
+        measured: list[dict[str, Tensor]] = []
 
         def closure() -> Tensor:
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.model(x), y)
-            loss.backward()
-            grad_norm.append(self.clip(self.params))
+            penalties = self.penalty()
+            (loss + sum(penalties.values())).backward()
+            measured.append({"grad_norm": self.clip(self.params), **penalties})
             return loss
 
         loss = self.optimizer.step(closure)
-        loss_value, norm_value = torch.stack([loss.detach().float(), grad_norm[0].float()]).tolist()
-        if not math.isfinite(loss_value):
-            raise Diverged(f"the training loss became {loss_value} at step {self.history.step}")
-        return loss_value, norm_value
+        scalars = {"loss": loss, **measured[0]}
+        values = torch.stack([value.detach().float() for value in scalars.values()]).tolist()
+        if not math.isfinite(values[0]):
+            raise Diverged(f"the training loss became {values[0]} at step {self.history.step}")
+        return {f"train/{name}": value for name, value in zip(scalars, values, strict=True)}
 
     # --- epochs --------------------------------------------------------------------------------
     def train_epoch(self, bar: Any, task: Any) -> None:
@@ -113,8 +122,9 @@ class Trainer:
         ):
             x = self.augment(x, self.noise)
             lr = self.set_lr(h.step)
-            loss, grad_norm = self.train_step(x, y)
-            self.recorder.scalars({"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm}, h.step)
+            scalars = self.train_step(x, y)
+            self.recorder.scalars({**scalars, "train/lr": lr}, h.step)
+            loss = scalars["train/loss"]
             h.step += 1
             total_loss += loss * len(y)
             seen += len(y)
@@ -144,6 +154,12 @@ class Trainer:
         if h.val_acc > h.best_val_acc:
             h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
         self.recorder.scalars({"val/loss": h.val_loss, "val/acc": h.val_acc}, h.step - 1)
+        self.early_stopping.step(getattr(h, self.early_stopping.monitor), h.epoch, self.model)
+
+    def log_augmentation(self, n: int = 16) -> None:
+        """A grid of training images over their augmented copies, at the start of a run."""
+        generator = torch.Generator(self.data.train.x.device).manual_seed(self.seed)
+        self.recorder.image("augmentation/samples", preview(self.data.train.x, self.augment, generator, n), 0)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -158,6 +174,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "history": asdict(self.history),
+            "early_stopping": self.early_stopping.state_dict(),
             "rng": rng,
             **(self.extra_state() if self.extra_state else {}),
         }
@@ -166,6 +183,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = History(**state["history"])
+        self.early_stopping.load_state_dict(state["early_stopping"])
         torch.set_rng_state(state["rng"]["torch"])
         self.order.set_state(state["rng"]["order"])
         self.noise.set_state(state["rng"]["noise"])
@@ -175,12 +193,14 @@ class Trainer:
     # --- the whole run -------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Train up to ``max_epochs`` (from where a resumed run stopped), then test; the final metrics."""
-        h = self.history
+        h, stopper = self.history, self.early_stopping
         start, status = time.perf_counter(), "completed"
+        if h.step == 0:
+            self.log_augmentation()
         try:
             with progress_bar(self.progress) as bar:
                 task = bar.add_task("", total=self.steps_per_epoch, loss=math.nan, lr=math.nan, speed=0.0)
-                while h.epoch < self.max_epochs:
+                while h.epoch < self.max_epochs and stopper.stopped_epoch is None:
                     bar.reset(task, description=f"epoch {h.epoch + 1}/{self.max_epochs}")
                     self.train_epoch(bar, task)
                     h.epoch += 1
@@ -196,6 +216,15 @@ class Trainer:
                         h.val_loss,
                         h.val_acc,
                     )
+            if stopper.stopped_epoch is not None:
+                log.info(
+                    "early stopping at epoch %d: no better %s since epoch %d",
+                    stopper.stopped_epoch,
+                    stopper.monitor,
+                    stopper.best_epoch,
+                )
+            if stopper.enabled and stopper.restore(self.model):
+                log.info("restored the weights of epoch %d for testing", stopper.best_epoch)
             test_loss, test_acc = self.evaluate(self.data.test)
             self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
         except Diverged as error:
@@ -212,6 +241,8 @@ class Trainer:
             "test_loss": test_loss,
             "test_acc": test_acc,
             "epochs": h.epoch,
+            "stopped_epoch": stopper.stopped_epoch,
+            "restored_epoch": stopper.best_epoch if stopper.best_state is not None else None,
             "steps": h.step,
             "wall_time_s": h.wall_time_s,
             "samples_per_s": h.train_samples / h.train_time_s if h.train_time_s else math.nan,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -33,6 +34,10 @@ class Recorder:
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+
+    def image(self, tag: str, image: Tensor, step: int) -> None:
+        """One ``(C, H, W)`` image with values in [0, 1]."""
+        self.writer.add_image(tag, image, step)
 
     def hparams(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
         """The HParams table entry: flattened config against the final metrics (NaN when missing)."""

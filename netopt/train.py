@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from dataclasses import fields, is_dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,7 +27,10 @@ from netopt.console import summary_table
 from netopt.data.batches import num_batches
 from netopt.errors import UserError
 from netopt.loop import Trainer
+from netopt.nn.dropout import apply_dropconnect
+from netopt.nn.loss import cross_entropy
 from netopt.record import Recorder, flat_config, write_metrics
+from netopt.regularization import EarlyStopping, penalized_parameters, penalties
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         dropout=cfg.regularization.dropout,
     )
     instantiate(cfg.init)(model)
+    reg = cfg.regularization
+    apply_dropconnect(model, reg.dropconnect)
     model.to(device)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     if t.linear_scaling_rule:
@@ -111,6 +117,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         seed=t.seed,
         limit_batches=t.limit_batches,
         progress=t.progress,
+        loss_fn=partial(cross_entropy, label_smoothing=reg.label_smoothing),
+        penalty=partial(penalties, penalized_parameters(model, reg.penalize_all), reg.l1, reg.l2),
+        early_stopping=EarlyStopping(**reg.early_stopping),
         extra_state=lambda: {"preprocess": preprocess.state_dict()},
     )
     if state:
