@@ -137,3 +137,27 @@ def test_early_stopping_on_a_tiny_overfitting_problem():
     with torch.no_grad():
         restored = (model(x_val).squeeze(1) - y_val).square().mean().item()
     assert restored == pytest.approx(stopper.best, rel=1e-6)
+
+
+def test_runner_stops_early_restores_the_best_weights_and_logs_penalties(tmp_path):
+    """Through the real runner: min_delta so large that only the first evaluation counts as better."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.conftest import read_metrics, train
+
+    common = [
+        "regularization.l1=1e-5", "regularization.l2=1e-4", "regularization.label_smoothing=0.1",
+        "regularization.dropconnect=0.1", "augmentation=standard", "dataset.train_size=256",
+    ]  # fmt: skip
+    stopped = train(
+        tmp_path / "stopped", *common, "trainer.max_epochs=20", "regularization=early_stopping",
+        "regularization.early_stopping.patience=2", "regularization.early_stopping.min_delta=100",
+    )  # fmt: skip
+    assert (stopped["epochs"], stopped["stopped_epoch"], stopped["restored_epoch"]) == (3, 3, 1)
+    assert read_metrics(tmp_path / "stopped")["stopped_epoch"] == 3
+    first_epoch = train(tmp_path / "one", *common, "trainer.max_epochs=1")
+    assert first_epoch["stopped_epoch"] is None and first_epoch["restored_epoch"] is None
+    assert stopped["test_loss"] == first_epoch["test_loss"]
+    events = EventAccumulator(str(tmp_path / "stopped")).Reload()
+    assert {"train/l1", "train/l2"} <= set(events.Tags()["scalars"])
+    assert events.Tags()["images"] == ["augmentation/samples"]
