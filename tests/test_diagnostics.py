@@ -1,0 +1,94 @@
+"""LayerStats: per-layer activation statistics and gradient norms, every N steps, train forwards only."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from netopt import init
+from netopt.diagnostics import LayerStats
+from netopt.models.mlp import MLP
+from netopt.nn.norm import Normalization, WeightNormalization
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.logged: dict[int, dict[str, float]] = {}
+
+    def scalars(self, values, step):
+        self.logged[step] = dict(values)
+
+
+def _train_step(model: nn.Module, stats: LayerStats, t: int) -> None:
+    model.zero_grad()
+    F.cross_entropy(model(torch.randn(32, 1, 8, 8)), torch.randint(0, 10, (32,))).backward()
+    stats.step(t)
+
+
+def test_logs_activation_statistics_and_gradient_norms_of_every_layer():
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), 10, Normalization(), depth=2, width=16, activation="tanh")
+    writer = Writer()
+    stats = LayerStats(model, writer, every=1)
+    outputs = []
+    model.layers[3].register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+    _train_step(model, stats, 0)
+    logged = writer.logged[0]
+    assert set(logged) == {
+        f"{stat}/{layer}"
+        for stat in ("act_mean", "act_std")
+        for layer in (
+            "layers.1.Linear",
+            "layers.3.Tanh",
+            "layers.6.Linear",
+            "layers.8.Tanh",
+            "layers.11.Linear",
+        )
+    } | {f"grad_norm/{layer}" for layer in ("layers.1.Linear", "layers.6.Linear", "layers.11.Linear")}
+    assert logged["act_std/layers.3.Tanh"] == pytest.approx(outputs[0].std().item(), rel=1e-5)
+    assert logged["act_mean/layers.3.Tanh"] == pytest.approx(outputs[0].mean().item(), rel=1e-5, abs=1e-7)
+    first = model.layers[1]
+    expected = math.hypot(first.weight.grad.norm().item(), first.bias.grad.norm().item())
+    assert logged["grad_norm/layers.1.Linear"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_logs_every_n_steps_and_ignores_evaluation():
+    model = MLP((1, 8, 8), 10, Normalization(), depth=1, width=8)
+    writer = Writer()
+    stats = LayerStats(model, writer, every=3)
+    for t in range(7):
+        _train_step(model, stats, t)
+        assert not stats.stats  # nothing kept between steps
+    assert sorted(writer.logged) == [0, 3, 6]
+    model.eval()
+    model(torch.randn(4, 1, 8, 8))
+    assert not stats.stats
+    stats.close()
+    model.train()
+    model(torch.randn(4, 1, 8, 8))
+    assert not stats.stats
+
+
+def test_weight_norm_layers_report_the_gradient_of_g_and_v():
+    model = MLP((1, 8, 8), 10, WeightNormalization(), depth=1, width=8)
+    writer = Writer()
+    _train_step(model, LayerStats(model, writer, every=1), 0)
+    assert writer.logged[0]["grad_norm/layers.1.ParametrizedLinear"] > 0
+
+
+@pytest.mark.parametrize(
+    ("initializer", "vanishes"), [(init.Gaussian(std=0.01), True), (init.XavierNormal(), False)]
+)
+def test_shows_the_signal_vanishing_in_a_deep_tanh_net(initializer, vanishes):
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), 10, Normalization(), depth=8, width=64, activation="tanh")
+    initializer(model)
+    writer = Writer()
+    _train_step(model, LayerStats(model, writer, every=1), 0)
+    logged = writer.logged[0]
+    first, last = "layers.3.Tanh", "layers.38.Tanh"
+    act_ratio = logged[f"act_std/{last}"] / logged[f"act_std/{first}"]
+    grad_ratio = logged["grad_norm/layers.1.Linear"] / logged["grad_norm/layers.36.Linear"]
+    assert (act_ratio < 1e-6 and grad_ratio < 1e-6) if vanishes else (act_ratio > 0.1 and grad_ratio > 0.1)
