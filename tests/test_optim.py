@@ -6,6 +6,7 @@ state_dict save and reload mid-trajectory (netopt -> netopt, then netopt -> torc
 """
 
 import copy
+import functools
 import math
 
 import pytest
@@ -81,9 +82,14 @@ def batch(t: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randint(0, 3, (16,), generator=generator)
 
 
-def take_step(net: Net, optimizer: torch.optim.Optimizer, t: int, base_lr: float) -> float:
+def set_lrs(optimizer: torch.optim.Optimizer, t: int, base_lr: float) -> None:
+    """A schedule changing lr at every step, keeping the groups' ratio."""
     for group, share in zip(optimizer.param_groups, (1.0, 0.5), strict=True):
-        group["lr"] = base_lr * share * (1 + 0.5 * math.sin(t))  # a schedule changing lr every step
+        group["lr"] = base_lr * share * (1 + 0.5 * math.sin(t))
+
+
+def take_step(net: Net, optimizer: torch.optim.Optimizer, t: int, base_lr: float) -> float:
+    set_lrs(optimizer, t, base_lr)
     x, y = batch(t)
 
     def closure() -> torch.Tensor:
@@ -199,3 +205,55 @@ def test_lion_matches_its_formula() -> None:
 def test_bad_hyperparameters_name_the_key(name: str, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         getattr(netopt_optim, name)(make_net().parameters(), **kwargs)
+
+
+def sam_reference_step(
+    net: Net, optimizer: torch.optim.Optimizer, t: int, rho: float, adaptive: bool
+) -> None:
+    """SAM written out: gradient at theta, perturbation e, gradient at theta + e, base step at theta."""
+    x, y = batch(t)
+    params = [p for p in net.parameters() if p is not net.frozen]
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(net(x), y).backward()
+    with torch.no_grad():
+        scaled = [p.grad * p.abs() if adaptive else p.grad for p in params]
+        norm = torch.sqrt(sum(s.pow(2).sum() for s in scaled))
+        saved = [p.clone() for p in params]
+        for p, s in zip(params, scaled, strict=True):
+            p.add_(rho * (p.abs() if adaptive else 1) * s / (norm + 1e-12))
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(net(x), y).backward()
+    with torch.no_grad():
+        for p, original in zip(params, saved, strict=True):
+            p.copy_(original)
+    optimizer.step()
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_sam_matches_its_formula_around_torch_adam(adaptive: bool) -> None:
+    lr, rho = 0.01, 0.1
+    net, reference = make_net(), make_net()
+
+    def build(state: dict | None = None) -> netopt_optim.SAM:
+        base = functools.partial(netopt_optim.Adam, amsgrad=True)
+        sam = netopt_optim.SAM(param_groups(net, lr), base=base, rho=rho, adaptive=adaptive)
+        if state is not None:
+            sam.load_state_dict(copy.deepcopy(state))
+        return sam
+
+    sam, adam = build(), torch.optim.Adam(param_groups(reference, lr), amsgrad=True)
+    for t in range(STEPS):
+        if t == STEPS // 2:  # stop and reload mid-trajectory; the state is Adam's
+            sam = build(sam.state_dict())
+            adam.load_state_dict(copy.deepcopy(sam.state_dict()))
+        take_step(net, sam, t, lr)
+        set_lrs(adam, t, lr)
+        sam_reference_step(reference, adam, t, rho, adaptive)
+    assert sam.base.param_groups is sam.param_groups
+    assert_close(list(net.parameters()), list(reference.parameters()))
+
+
+def test_sam_needs_a_closure() -> None:
+    sam = netopt_optim.SAM(make_net().parameters(), base=netopt_optim.SGD)
+    with pytest.raises(RuntimeError, match="closure"):
+        sam.step()
