@@ -225,15 +225,17 @@ class Trainer:
                 )
             if stopper.enabled and stopper.restore(self.model):
                 log.info("restored the weights of epoch %d for testing", stopper.best_epoch)
+            train_acc = self.evaluate(self.data.train)[1]  # eval mode, no augmentation: the gap to test
             test_loss, test_acc = self.evaluate(self.data.test)
             self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
         except Diverged as error:
             log.error("diverged: %s", error)
-            status, test_loss, test_acc = "diverged", math.nan, math.nan
+            status, train_acc, test_loss, test_acc = "diverged", math.nan, math.nan, math.nan
         h.wall_time_s += time.perf_counter() - start
         return {
             "status": status,
             "train_loss": h.train_loss,
+            "train_acc": train_acc,
             "val_loss": h.val_loss,
             "val_acc": h.val_acc,
             "best_val_acc": h.best_val_acc if h.epoch else math.nan,
