@@ -92,7 +92,8 @@ def test_clip_grad_value_on_an_interval_is_max_min(interval: tuple[float, float]
     low, high = interval
     params = make_params(1.0)
     expected = [
-        torch.maximum(torch.minimum(p.grad, torch.tensor(high)), torch.tensor(low)) for p in params[:-1]
+        torch.maximum(torch.minimum(p.grad, torch.full_like(p.grad, high)), torch.full_like(p.grad, low))
+        for p in params[:-1]
     ]
     norm = l2_norm(params)
     assert clip_grad_value_(params, interval=list(interval)).item() == pytest.approx(norm, rel=1e-6)
