@@ -133,6 +133,15 @@ def test_parity_with_torch(case: str) -> None:
     assert_close(ours(factory, **hyper), torch_lrs(make))
 
 
+@pytest.mark.parametrize("three_phase", [False, True])
+@pytest.mark.parametrize("steps", [2, 3, 4, 7])
+def test_onecycle_matches_torch_in_runs_too_short_for_its_phases(steps: int, three_phase: bool) -> None:
+    expected = torch_lrs(
+        lambda o: lr_scheduler.OneCycleLR(o, LR, total_steps=steps, three_phase=three_phase), steps
+    )
+    assert_close(ours(S.onecycle, steps, three_phase=three_phase), expected)
+
+
 def cosine_closed_form(t_max: int, eta_min: float, steps: int) -> list[float]:
     """CosineAnnealingLR's closed form (its recursive form drifts) at steps 0..steps-1."""
     optimizer = torch.optim.SGD([torch.zeros(1, dtype=torch.float64, requires_grad=True)], lr=LR)
@@ -311,7 +320,6 @@ def test_plateau_resumes_from_its_state_dict_with_warmup() -> None:
         (S.sgdr, dict(T_0=0.01), "scheduler.T_0"),
         (S.cyclic, dict(step_size_up=0.04, div_factor=4.0), "scheduler.step_size_up"),
         (S.cosine, dict(T_max=0.02), "scheduler.T_max"),
-        (S.onecycle, dict(pct_start=0.001), "scheduler.pct_start"),
         (S.ReduceLROnPlateau, dict(monitor="val_acc"), "scheduler.mode"),
     ],
 )
@@ -324,12 +332,12 @@ def test_inconsistent_values_are_user_errors_naming_the_key(factory: Callable, h
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_scheduler_composes_and_builds(name: str) -> None:
-    lr_at = instantiate(compose_scheduler(f"scheduler={name}"))(
-        base_lr=LR, total_steps=STEPS, steps_per_epoch=10
-    )
-    lrs = [lr_at(t) for t in range(STEPS)]
-    assert all(0.0 <= lr <= LR * (1 + 1e-12) for lr in lrs)
+def test_each_scheduler_composes_and_builds_for_long_and_tiny_runs(name: str) -> None:
+    """Rates stay within [0, lr], also in a 3-step debug run and a 1-step run."""
+    factory = instantiate(compose_scheduler(f"scheduler={name}"))
+    for total, per_epoch in ((STEPS, 10), (3, 3), (1, 1)):
+        lr_at = factory(base_lr=LR, total_steps=total, steps_per_epoch=per_epoch)
+        assert all(0.0 <= lr_at(t) <= LR * (1 + 1e-12) for t in range(total + 2)), (total, per_epoch)
 
 
 EPOCH_VALUES = [
@@ -363,3 +371,9 @@ def test_epochs_convert_with_steps_per_epoch(name: str, key: str, value) -> None
 def test_out_of_range_override_is_a_user_error_naming_the_key() -> None:
     with pytest.raises(UserError, match=r"^scheduler\.T_mult=0"):
         compose_scheduler("scheduler=sgdr", "scheduler.T_mult=0")
+
+
+def test_compare_schedules_preset_sweeps_every_schedule() -> None:
+    with initialize_config_module("netopt.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=compare_schedules"], return_hydra_config=True)
+    assert sorted(cfg.hydra.sweeper.params.scheduler.split(",")) == NAMES
