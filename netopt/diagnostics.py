@@ -11,6 +11,7 @@ are read after the step, where the closure's backward left them. A signal that v
 act_std or grad_norm falling by orders of magnitude from the last layer to the first.
 """
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -30,7 +31,8 @@ class ScalarWriter(Protocol):
 class LayerStats:
     """Log per-layer activation mean/std and gradient norms of ``model`` every ``every`` steps.
 
-    Call :meth:`step` after every training step t; it logs when t is a multiple of ``every``.
+    Call :meth:`step` after every training step t (it logs when t is a multiple of ``every``), or
+    let :meth:`follow` call it after every step of an optimizer.
     """
 
     def __init__(self, model: nn.Module, writer: ScalarWriter, every: int) -> None:
@@ -69,6 +71,13 @@ class LayerStats:
                 )
         self.stats.clear()
         self.armed = (t + 1) % self.every == 0
+
+    def follow(self, optimizer: torch.optim.Optimizer, start: int = 0) -> "LayerStats":
+        """Call :meth:`step` after every ``optimizer.step``, counting steps from ``start``."""
+        steps = itertools.count(start)
+        self.armed = start % self.every == 0
+        self.handles.append(optimizer.register_step_post_hook(lambda *_: self.step(next(steps))))
+        return self
 
     def close(self) -> None:
         """Remove the hooks."""

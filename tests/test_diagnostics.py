@@ -5,12 +5,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from netopt import init
 from netopt.diagnostics import LayerStats
 from netopt.models.mlp import MLP
 from netopt.nn.norm import Normalization, WeightNormalization
+from netopt.optim import SGD
 
 
 class Writer:
@@ -92,3 +95,26 @@ def test_shows_the_signal_vanishing_in_a_deep_tanh_net(initializer, vanishes):
     act_ratio = logged[f"act_std/{last}"] / logged[f"act_std/{first}"]
     grad_ratio = logged["grad_norm/layers.1.Linear"] / logged["grad_norm/layers.36.Linear"]
     assert (act_ratio < 1e-6 and grad_ratio < 1e-6) if vanishes else (act_ratio > 0.1 and grad_ratio > 0.1)
+
+
+def test_follow_counts_optimizer_steps_from_the_resumed_step():
+    model = MLP((1, 8, 8), 10, Normalization(), depth=1, width=8)
+    optimizer = SGD(model.parameters(), lr=0.01)
+    writer = Writer()
+    LayerStats(model, writer, every=2).follow(optimizer, start=5)
+    for _ in range(4):  # steps 5, 6, 7, 8
+        model.zero_grad()
+        model(torch.randn(4, 1, 8, 8)).sum().backward()
+        optimizer.step()
+    assert sorted(writer.logged) == [6, 8]
+    assert "act_std/layers.1.Linear" in writer.logged[6]
+
+
+def test_the_runner_logs_layer_statistics_to_tensorboard(tmp_path):
+    train(tmp_path, "debug=fast", "trainer.diagnostics_every=2", "model.depth=1")
+    tags = EventAccumulator(str(tmp_path)).Reload().Tags()["scalars"]
+    assert {"grad_norm/layers.1.Linear", "act_std/layers.3.ReLU", "act_mean/layers.6.Linear"} <= set(tags)
+    steps = [
+        event.step for event in EventAccumulator(str(tmp_path)).Reload().Scalars("grad_norm/layers.1.Linear")
+    ]
+    assert steps == [0, 2]
