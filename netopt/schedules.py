@@ -16,6 +16,9 @@ alpha_t = alpha * (t+1)/T' (the chapter writes t/T', which starts at zero), wher
 schedule's first rate (alpha_0 for every decay); then the schedule runs on the remaining
 T - T' steps as if they were the whole run.
 
+ReduceLROnPlateau is the one schedule with state: it also has ``observe(metric)`` (called after
+each validation with the metric named by its ``monitor``) and ``state_dict``/``load_state_dict``.
+
 The hyperparameters carry torch's names; torch.optim.lr_scheduler is the test oracle.
 """
 
