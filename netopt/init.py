@@ -16,7 +16,7 @@ uses gain 1 for tanh and gain 4 for the logistic function instead; pass ``gain=`
 
 A model initializer (the ``init`` config group) is a callable ``init(model)``: every weight matrix
 or kernel gets the chosen method with the gain of ``model.activation``; biases get the constant
-``bias``; one-dimensional ``weight`` parameters (the gains of normalization layers) get 1. Weights
+``bias``; normalization layers (:class:`netopt.nn.norm.NormLayer`) start as gamma = 1, beta = 0. Weights
 under a parametrization (weight norm) are set through it, so W = g v / ||v|| starts as the drawn
 matrix. A module whose weight stacks several gates along dim 0 (an LSTM cell) declares
 ``gates = k``; each block is then initialized as its own matrix, with fan-out rows / k.
@@ -32,6 +32,7 @@ from torch.nn.utils import parametrize
 
 from netopt import checkpoint
 from netopt.errors import UserError
+from netopt.nn.norm import NormLayer
 
 log = logging.getLogger(__name__)
 Generator = torch.Generator | None
@@ -142,8 +143,7 @@ class Initializer:
     """Initialize a whole model in place (``init=<method>``); subclasses set the weight method.
 
     Weights (tensors of 2 or more dims) get :meth:`weight_` with the gain of ``model.activation``
-    (or the fixed ``gain``); biases get ``bias``; 1-dim ``weight`` parameters (normalization gains)
-    get 1.
+    (or the fixed ``gain``); biases get ``bias``; normalization layers get gamma = 1, beta = 0.
     """
 
     def __init__(self, bias: float = 0.0, gain: float | None = None) -> None:
@@ -163,10 +163,12 @@ class Initializer:
     def _module(self, module: nn.Module, weight_gain: float) -> None:
         gates = getattr(module, "gates", 1)
         for name, param in module.named_parameters(recurse=False):
-            if param.dim() >= 2:
+            if isinstance(module, NormLayer):
+                param.fill_(1.0 if name == "weight" else 0.0)
+            elif param.dim() >= 2:
                 self._weight(param, weight_gain, gates)
             else:
-                param.fill_(1.0 if name == "weight" else self.bias)
+                param.fill_(self.bias)
         if parametrize.is_parametrized(module):
             for name in module.parametrizations:
                 weight = torch.empty_like(getattr(module, name))

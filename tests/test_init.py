@@ -113,8 +113,11 @@ def test_every_parameter_of_every_model_is_set_by_netopt(model, normalization):
     init.Orthogonal(bias=0.1)(net)
     for name, p in net.named_parameters():
         assert not p.isnan().any(), name
-        if p.dim() == 1:
-            assert (p == (1.0 if name.endswith("weight") else 0.1)).all(), name
+    for module in net.modules():
+        if isinstance(module, norm.NormLayer):
+            assert (module.weight == 1).all() and (module.bias == 0).all()
+        elif isinstance(module, nn.Linear | nn.Conv2d) and module.bias is not None:
+            assert (module.bias == 0.1).all()
 
 
 def test_model_weights_follow_the_layer_sizes_and_activation():

@@ -49,7 +49,14 @@ def _channel_shape(x: Tensor) -> tuple[int, ...]:
     return (1, -1) + (1,) * (x.dim() - 2)
 
 
-class _BatchNorm(nn.Module):
+class NormLayer(nn.Module):
+    """A layer that standardizes, then applies y = gamma * z' + beta (``weight`` gamma, ``bias`` beta).
+
+    netopt.init starts every such layer at gamma = 1, beta = 0: the identity after standardizing.
+    """
+
+
+class _BatchNorm(NormLayer):
     """Batch normalization: z' = (z - mu_B) / sqrt(var_B + eps); y = gamma * z' + beta.
 
     mu_B and var_B (biased) are taken per channel over the mini-batch (and the spatial positions).
@@ -119,7 +126,7 @@ class BatchNorm2d(_BatchNorm):
     input_dims = (4,)
 
 
-class LayerNorm(nn.Module):
+class LayerNorm(NormLayer):
     """Layer normalization: the statistics of all neurons of one sample's layer.
 
     z' = (z - mu) / sqrt(var + eps) over the last ``len(normalized_shape)`` dims (biased variance);
@@ -151,7 +158,7 @@ class LayerNorm(nn.Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
-class GroupNorm(nn.Module):
+class GroupNorm(NormLayer):
     """Group normalization: layer normalization within each of ``num_groups`` groups of channels.
 
     The statistics of one sample over the channels of a group and all positions; y = gamma * z' + beta
