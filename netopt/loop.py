@@ -155,6 +155,8 @@ class Trainer:
             h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
         self.recorder.scalars({"val/loss": h.val_loss, "val/acc": h.val_acc}, h.step - 1)
         self.early_stopping.step(getattr(h, self.early_stopping.monitor), h.epoch, self.model)
+        if hasattr(self.lr_at, "observe"):  # a schedule driven by the validation metric (plateau)
+            self.lr_at.observe(getattr(h, self.lr_at.monitor))
 
     def log_augmentation(self, n: int = 16) -> None:
         """A grid of training images over their augmented copies, at the start of a run."""
@@ -175,6 +177,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "history": asdict(self.history),
             "early_stopping": self.early_stopping.state_dict(),
+            "schedule": self.lr_at.state_dict() if hasattr(self.lr_at, "state_dict") else {},
             "rng": rng,
             **(self.extra_state() if self.extra_state else {}),
         }
@@ -184,6 +187,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = History(**state["history"])
         self.early_stopping.load_state_dict(state["early_stopping"])
+        if hasattr(self.lr_at, "load_state_dict"):
+            self.lr_at.load_state_dict(state["schedule"])
         torch.set_rng_state(state["rng"]["torch"])
         self.order.set_state(state["rng"]["order"])
         self.noise.set_state(state["rng"]["noise"])
@@ -207,6 +212,7 @@ class Trainer:
                     self.validate()
                     h.wall_time_s += time.perf_counter() - start
                     start = time.perf_counter()
+                    self.recorder.flush()
                     checkpoint.save(self.state_dict(), self.checkpoint_path)
                     log.info(
                         "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f",

@@ -58,7 +58,11 @@ def plain(function: Any) -> Any:
     Hydra 1.3.8 re-checks its target policy on every call of a partial it built, about a
     millisecond each: too slow for what the loop calls every step.
     """
-    return partial(function.func, *function.args, **function.keywords) if isinstance(function, partial) else function
+    return (
+        partial(function.func, *function.args, **function.keywords)
+        if isinstance(function, partial)
+        else function
+    )
 
 
 def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""Config validation: every bad input ends in one line naming the key, exit status 2, no traceback."""
+
+import pytest
+
+from tests.conftest import compose_config
+
+
+def test_every_group_composes_with_its_default():
+    cfg = compose_config()
+    for group in [
+        "dataset",
+        "model",
+        "optimizer",
+        "scheduler",
+        "clip",
+        "init",
+        "norm",
+        "regularization",
+        "augmentation",
+        "preprocess",
+        "trainer",
+    ]:
+        assert group in cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optimizer=adamm", "optimizer=adamm: no such option; choose one of"),
+        ("optimizer.foo=1", "optimizer.foo: unknown key; allowed: lr,"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
+        ("optimizer.lr=-0.1", "optimizer.lr=-0.1: must be >= 0.0"),
+        ("trainer.batch_size=0", "trainer.batch_size=0: must be >= 1"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be < 1.0"),
+        ("model.activation=swishy", "model.activation=swishy: must be one of relu, tanh"),
+        ("nonsense=1", "nonsense: unknown key; allowed: "),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, override, expected):
+    status, err = cli(override)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"netopt-train: error: {expected}"), lines[0]
+    assert "Traceback" not in err
+
+
+def test_missing_data_offline_says_what_to_do(cli, tmp_path):
+    status, err = cli("dataset=mnist", f"dataset.root={tmp_path / 'nowhere'}")
+    assert status == 2
+    assert err.strip().splitlines() == [
+        f"netopt-train: error: dataset.root={tmp_path / 'nowhere'}: no mnist files found there; "
+        "put them there (or point NETOPT_DATA at them), or add dataset.download=true when online"
+    ]

@@ -1,0 +1,26 @@
+"""The bundled models accept 8x8, 28x28 and 32x32 inputs and give one logit per class."""
+
+import pytest
+import torch
+
+from netopt.models.cnn import CNN
+from netopt.models.mlp import MLP
+from netopt.nn.norm import Normalization
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda s: MLP(s, 10, Normalization(), depth=3, width=16, activation="tanh"),
+        lambda s: CNN(s, 10, Normalization(), dropout=0.5, channels=(8, 16), hidden=32),
+    ],
+)
+def test_logits_shape(build, shape):
+    model = build(shape)
+    assert model(torch.randn(5, *shape)).shape == (5, 10)
+
+
+def test_cnn_rejects_too_many_blocks():
+    with pytest.raises(ValueError, match="do not fit"):
+        CNN((1, 8, 8), 10, Normalization(), channels=(4, 4, 4, 4))
