@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+import netopt.schema
 from netopt.regularization import EarlyStopping, penalized_parameters, penalties
 
 
@@ -161,3 +162,32 @@ def test_runner_stops_early_restores_the_best_weights_and_logs_penalties(tmp_pat
     events = EventAccumulator(str(tmp_path / "stopped")).Reload()
     assert {"train/l1", "train/l2"} <= set(events.Tags()["scalars"])
     assert events.Tags()["images"] == ["augmentation/samples"]
+
+
+@pytest.mark.parametrize(
+    "name", ["none", "l1", "l2", "dropout", "dropconnect", "label_smoothing", "early_stopping", "standard"]
+)
+def test_presets_compose_validate_and_build_the_early_stopping(name):
+    from tests.conftest import compose_config
+
+    cfg = compose_config(f"regularization={name}")
+    netopt.schema.validate(cfg)
+    stopper = EarlyStopping(**cfg.regularization.early_stopping)
+    assert stopper.enabled == (name in ("early_stopping", "standard"))
+
+
+def test_out_of_range_dropout_names_the_key():
+    from tests.conftest import compose_config
+
+    with pytest.raises(netopt.schema.UserError, match="regularization.dropout"):
+        netopt.schema.validate(compose_config("regularization.dropout=1.0"))
+
+
+def test_compare_regularization_sweeps_every_preset_with_and_without_augmentation():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("netopt.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=compare_regularization"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert params.regularization.split(",")[0] == "none" and params.augmentation == "none,standard"
+    assert cfg.dataset.train_size == 5000
