@@ -15,7 +15,7 @@ The chapter lists these transformations without fixing ranges; the presets of th
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,20 +49,26 @@ def warp(x: Tensor, theta: Tensor) -> Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _draw(
-    shape: tuple[int, ...],
-    p: float,
-    low: float,
-    high: float,
-    neutral: float,
-    like: Tensor,
-    generator: torch.Generator | None,
+def _random(
+    draw: Callable[..., Tensor], shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None
 ) -> Tensor:
-    """``U(low, high)`` where a ``Bernoulli(p)`` draw per sample (first dim) says apply, else ``neutral``."""
+    """``draw`` (``torch.rand``/``torch.randn``) on the generator's device, moved to ``like``'s device."""
     device = generator.device if generator is not None else like.device
-    draws = torch.rand((2, *shape), generator=generator, device=device, dtype=like.dtype).to(like.device)
-    applied = draws[0, :, :1] < p if len(shape) > 1 else draws[0] < p
-    return torch.where(applied, low + (high - low) * draws[1], torch.full_like(draws[1], neutral))
+    return draw(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
+def _chosen(n: int, p: float, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Which of ``n`` samples an operation applies to: a ``Bernoulli(p)`` draw each, shape ``(n, 1)``."""
+    return _random(torch.rand, (n, 1), like, generator) < p
+
+
+def _uniform(
+    shape: tuple[int, int], p: float, low: float, high: float, neutral: float, like: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:  # fmt: skip
+    """``U(low, high)`` for the samples (rows) chosen with probability ``p``, ``neutral`` for the others."""
+    values = low + (high - low) * _random(torch.rand, shape, like, generator)
+    return torch.where(_chosen(shape[0], p, like, generator), values, neutral)
 
 
 class Augment:
@@ -98,12 +104,12 @@ class Augment:
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n = x.shape[0]
         if self.flip_p > 0.0:
-            flipped = _draw((n,), self.flip_p, 1.0, 1.0, 0.0, x, generator).bool()
+            flipped = _chosen(n, self.flip_p, x, generator)
             x = torch.where(flipped.view(n, 1, 1, 1), x.flip(-1), x)
         if self.affine:
-            angle = _draw((n,), self.rotate_p, -self.degrees, self.degrees, 0.0, x, generator)
-            scale = _draw((n,), self.scale_p, *self.scale, 1.0, x, generator)
-            fraction = _draw((n, 2), self.translate_p, -self.translate, self.translate, 0.0, x, generator)
+            angle = _uniform((n, 1), self.rotate_p, -self.degrees, self.degrees, 0.0, x, generator).squeeze(1)
+            scale = _uniform((n, 1), self.scale_p, *self.scale, 1.0, x, generator).squeeze(1)
+            fraction = _uniform((n, 2), self.translate_p, -self.translate, self.translate, 0.0, x, generator)
             shift = fraction * x.new_tensor([x.shape[-1], x.shape[-2]])
             x = warp(x, affine_matrices(angle, scale, shift, (x.shape[-2], x.shape[-1])))
         if self.noise_p > 0.0:
@@ -111,10 +117,9 @@ class Augment:
         return x
 
     def _noise(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        device = generator.device if generator is not None else x.device
-        noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
-        applied = _draw((x.shape[0],), self.noise_p, 1.0, 1.0, 0.0, x, generator)
-        return applied.view(-1, 1, 1, 1) * (self.noise_mean + self.noise_std * noise)
+        noise = self.noise_mean + self.noise_std * _random(torch.randn, tuple(x.shape), x, generator)
+        applied = _chosen(x.shape[0], self.noise_p, x, generator)
+        return torch.where(applied.view(-1, 1, 1, 1), noise, 0.0)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
