@@ -1,6 +1,7 @@
 """Shared helpers: compose the real configs in-process, run them, call the CLI in-process."""
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -46,3 +47,13 @@ def cli(monkeypatch, capsys, tmp_path):
         return status, capsys.readouterr().err
 
     return call
+
+
+@pytest.fixture(autouse=True)
+def _forget_hydra_logging():
+    """An in-process Hydra run leaves root log handlers bound to that test's captured streams."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if not type(h).__module__.startswith("_pytest")]:
+        root.removeHandler(handler)
+        handler.close()
