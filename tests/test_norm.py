@@ -82,6 +82,27 @@ def test_batch_norm_matches_torch(mine, theirs, shape, kwargs):
     _parity(mine(6, **kwargs), theirs(6, **kwargs), shape)
 
 
+@pytest.mark.parametrize(
+    ("mine", "theirs", "shape"),
+    [
+        (lambda: norm.BatchNorm2d(3), lambda: nn.BatchNorm2d(3), (4, 3, 2, 2)),
+        (lambda: norm.GroupNorm(2, 4), lambda: nn.GroupNorm(2, 4), (3, 4, 2, 2)),
+        (lambda: norm.LayerNorm(5), lambda: nn.LayerNorm(5), (3, 5)),
+    ],
+)
+def test_second_derivatives_match_torch(mine, theirs, shape):
+    """Hessian-vector products (sharpness, SPEC section 10) go through the layers' double backward."""
+    mine, theirs = mine(), theirs()
+    _randomize(theirs)
+    mine.load_state_dict(theirs.state_dict())
+    x, v = torch.randn(shape, requires_grad=True), torch.randn(shape)
+    hvps = []
+    for layer in (mine, theirs):
+        (grad,) = torch.autograd.grad((layer(x) ** 3).sum(), x, create_graph=True)
+        hvps.append(torch.autograd.grad((grad * v).sum(), x)[0])
+    torch.testing.assert_close(*hvps, **TOL)
+
+
 def test_batch_norm_rejects_one_value_per_channel():
     with pytest.raises(ValueError, match="more than 1 value"):
         norm.BatchNorm1d(3)(torch.randn(1, 3))

@@ -44,6 +44,20 @@ def _standardize(x: Tensor, mean: Tensor, var: Tensor, eps: float) -> Tensor:
     return (x - mean) * torch.rsqrt(var + eps)
 
 
+def _standardize_affine(
+    x: Tensor, mean: Tensor, var: Tensor, eps: float, weight: Tensor | None, bias: Tensor | None
+) -> Tensor:
+    """gamma * (x - mu) / sqrt(var + eps) + beta for per-channel gamma, beta, computed as
+    x * scale + shift with per-channel scale = gamma / sqrt(var + eps): one pass over x."""
+    scale = torch.rsqrt(var + eps)
+    if weight is not None:
+        scale = scale * weight
+    shift = -mean * scale
+    if bias is not None:
+        shift = shift + bias
+    return torch.addcmul(shift, x, scale)
+
+
 def _channel_shape(x: Tensor) -> tuple[int, ...]:
     """The shape that broadcasts a per-channel vector (dim 1) over ``x``."""
     return (1, -1) + (1,) * (x.dim() - 2)
@@ -96,10 +110,8 @@ class _BatchNorm(NormLayer):
                 self._track(mean.flatten(), var.flatten(), x.numel() // x.shape[1])
         else:
             mean, var = self.running_mean.view(shape), self.running_var.view(shape)
-        y = _standardize(x, mean, var, self.eps)
-        if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+        weight, bias = (self.weight.view(shape), self.bias.view(shape)) if self.affine else (None, None)
+        return _standardize_affine(x, mean, var, self.eps, weight, bias)
 
     @torch.no_grad()
     def _track(self, mean: Tensor, var: Tensor, count: int) -> None:
@@ -149,9 +161,7 @@ class LayerNorm(NormLayer):
     def forward(self, x: Tensor) -> Tensor:
         y = _standardize(x, *_moments(x, list(range(-len(self.normalized_shape), 0))), self.eps)
         if self.weight is not None:
-            y = y * self.weight
-        if self.bias is not None:
-            y = y + self.bias
+            return torch.addcmul(self.bias, y, self.weight) if self.bias is not None else y * self.weight
         return y
 
     def extra_repr(self) -> str:
@@ -175,12 +185,14 @@ class GroupNorm(NormLayer):
         self.bias = nn.Parameter(torch.zeros(num_channels)) if affine else None
 
     def forward(self, x: Tensor) -> Tensor:
-        groups = x.reshape(x.shape[0], self.num_groups, -1)
-        y = _standardize(groups, *_moments(groups, [2]), self.eps).reshape(x.shape)
-        if self.affine:
-            shape = _channel_shape(x)
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+        mean, var = _moments(x.reshape(x.shape[0], self.num_groups, -1), [2])
+        shape = (x.shape[0], -1) + (1,) * (x.dim() - 2)  # per sample and channel
+        per_channel = [
+            s.repeat_interleave(self.num_channels // self.num_groups, dim=1).view(shape) for s in (mean, var)
+        ]
+        channel = _channel_shape(x)
+        weight, bias = (self.weight.view(channel), self.bias.view(channel)) if self.affine else (None, None)
+        return _standardize_affine(x, *per_channel, self.eps, weight, bias)
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
