@@ -13,7 +13,7 @@ from torch import nn
 
 from netopt.nn.dropout import DropConnect, Dropout, VariationalDropout, apply_dropconnect, dropout_mask
 
-N = 200_000
+N = 50_000
 
 
 def _binomial_z(zeros: int, n: int, p: float) -> float:

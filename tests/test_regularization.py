@@ -148,7 +148,7 @@ def test_runner_stops_early_restores_the_best_weights_and_logs_penalties(tmp_pat
 
     common = [
         "regularization.l1=1e-5", "regularization.l2=1e-4", "regularization.label_smoothing=0.1",
-        "regularization.dropconnect=0.1", "augmentation=standard", "dataset.train_size=256",
+        "regularization.dropconnect=0.1", "augmentation=standard", "dataset.train_size=64",
     ]  # fmt: skip
     stopped = train(
         tmp_path / "stopped", *common, "trainer.max_epochs=20", "regularization=early_stopping",
