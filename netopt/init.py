@@ -1,6 +1,6 @@
 """Parameter initialization (SPEC section 5): tensor initializers and whole-model initializers.
 
-The tensor functions act in place, like ``torch.nn.init``, and return the tensor:
+The tensor functions act in place, like PyTorch's initializers, and return the tensor:
 
 - fixed variance: ``gaussian_`` N(mean, std^2) and ``uniform_`` U(a, b);
 - Xavier: var = gain^2 * 2 / (M_in + M_out); uniform bound r = gain * sqrt(6 / (M_in + M_out));
@@ -11,7 +11,7 @@ The tensor functions act in place, like ``torch.nn.init``, and return the tensor
 - constant.
 
 M_in / M_out of a conv kernel is channels times kernel area. Gains follow PyTorch
-(``torch.nn.init.calculate_gain``): tanh 5/3, sigmoid 1, ReLU sqrt(2). The chapter's Xavier table
+(PyTorch's ``calculate_gain``): tanh 5/3, sigmoid 1, ReLU sqrt(2). The chapter's Xavier table
 uses gain 1 for tanh and gain 4 for the logistic function instead; pass ``gain=`` to get it.
 
 A model initializer (the ``init`` config group) is a callable ``init(model)``: every weight matrix
@@ -54,7 +54,7 @@ _GAINS = {
 
 
 def gain(activation: str) -> float:
-    """The recommended gain of an activation, as in ``torch.nn.init.calculate_gain``."""
+    """The recommended gain of an activation, as PyTorch's ``calculate_gain`` gives it."""
     if activation not in _GAINS:
         raise UserError(f"model.activation={activation}: init knows the gains of {', '.join(_GAINS)}")
     return _GAINS[activation]

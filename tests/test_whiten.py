@@ -28,8 +28,9 @@ def test_whitened_training_data_has_identity_covariance(whiten):
     assert (_covariance(x) - torch.eye(18)).abs().max() > 1.0
     white = whiten(eps=1e-8).fit(x)(x)
     assert white.shape == x.shape
-    torch.testing.assert_close(white.flatten(1).mean(0), torch.zeros(18, dtype=torch.float64), atol=1e-8, rtol=0)
-    torch.testing.assert_close(_covariance(white), torch.eye(18, dtype=torch.float64), atol=1e-6, rtol=0)
+    zeros, identity = torch.zeros(18, dtype=torch.float64), torch.eye(18, dtype=torch.float64)
+    torch.testing.assert_close(white.flatten(1).mean(0), zeros, atol=1e-8, rtol=0)
+    torch.testing.assert_close(_covariance(white), identity, atol=1e-6, rtol=0)
 
 
 def test_pca_components_come_in_descending_variance_and_zca_stays_closest_to_the_input():
