@@ -1,0 +1,174 @@
+"""The loop every netopt sweeper runs, and the search space read from Hydra's override grammar.
+
+Each round asks the strategy for jobs, writes them to the journal as pending, launches them through
+whatever launcher is configured (each trial in its own folder ``trial_<id>`` of the sweep folder),
+and records the outcomes: a job that raised is ``failed`` with its error line, a NaN objective is
+``diverged``, and the sweep goes on until more than ``max_failure_rate`` of its finished jobs went
+wrong. Re-running the command with the same ``hydra.sweep.dir`` reads the journal, relaunches the
+jobs that were cut off (with ``resume_override``, so they continue from their checkpoints) and
+continues. results.csv and best.yaml are rewritten after every round; the table is printed at the end.
+"""
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from netopt.errors import UserError
+from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
+from netopt.hpo.summary import format_value, write_summary
+from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
+
+log = logging.getLogger(__name__)
+DIRECTIONS = ("maximize", "minimize")
+
+
+def dimension(override: Override) -> Dimension:
+    """The search-space dimension of a sweep override (choice, range, interval, tag(log, ...))."""
+    name, sweep = override.get_key_element(), override.value()
+    log_scale = "log" in sweep.tags
+    if isinstance(sweep, IntervalSweep):
+        return Uniform(name, float(sweep.start), float(sweep.end), log=log_scale)
+    if isinstance(sweep, RangeSweep) and all(
+        isinstance(v, int) for v in (sweep.start, sweep.stop, sweep.step)
+    ):
+        last = sweep.stop - 1 - (sweep.stop - 1 - sweep.start) % sweep.step
+        return Integer(name, sweep.start, last, sweep.step, log=log_scale)
+    if isinstance(sweep, (ChoiceSweep, RangeSweep)):
+        return Choice(name, tuple(override.sweep_iterator()))
+    raise UserError(f"{override.input_line}: not a sweep this sweeper knows; use choice, range or interval")
+
+
+def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
+    """The search space of the sweep overrides and the fixed overrides passed to every job as is."""
+    sweeps: dict[str, Dimension] = {}
+    fixed: dict[str, str] = {}
+    for o in overrides:
+        key = o.get_key_element()
+        sweeps.pop(key, None)
+        fixed.pop(key, None)
+        if o.is_sweep_override():
+            sweeps[key] = dimension(o)
+        else:
+            fixed[key] = o.input_line or f"{key}={o.get_value_element_as_str()}"
+    return SearchSpace(list(sweeps.values())), list(fixed.values())
+
+
+class SweepLoop:
+    """Launch, record and resume the jobs a search strategy asks for (see the module docstring)."""
+
+    def __init__(
+        self,
+        sweeper: Any,
+        params: dict[str, str],
+        metric: str,
+        direction: str,
+        max_failure_rate: float,
+        resume_override: str | None,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise UserError(f"hydra.sweeper.direction={direction}: must be one of {', '.join(DIRECTIONS)}")
+        if not 0.0 <= max_failure_rate <= 1.0:
+            raise UserError(f"hydra.sweeper.max_failure_rate={max_failure_rate}: must be in [0, 1]")
+        self.sweeper, self.params, self.metric = sweeper, params, metric
+        self.maximize = direction == "maximize"
+        self.max_failure_rate, self.resume_override = max_failure_rate, resume_override
+        self.launched = 0
+        self.returns: list[list[JobReturn]] = []
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher: Launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        space, self.fixed = parse_space(parser.parse_overrides(lines))
+        search = self.sweeper.make_search(space, self.maximize)
+        self.sweep_dir = Path(self.config.hydra.sweep.dir)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        self.journal = Journal(self.sweep_dir)
+        records = self._resumed(space)
+        interrupted = [r.job() for r in records if not r.finished]
+        if interrupted:
+            records = self._run(interrupted, records, resume=True)
+        while jobs := search.ask(records):
+            records = self._run(jobs, records, resume=False)
+        write_summary(self.sweep_dir, records, self.metric, self.maximize, show=True)
+        return self.returns
+
+    def _resumed(self, space: SearchSpace) -> list[Record]:
+        records = self.journal.read()
+        names = {n for r in records for n in r.params}
+        if records and names != set(space.names):
+            raise UserError(
+                f"hydra.sweep.dir={self.sweep_dir}: its journal searched {sorted(names)}, this sweep "
+                f"searches {sorted(space.names)}; choose another hydra.sweep.dir"
+            )
+        if records:
+            done = sum(r.finished for r in records)
+            log.info(f"Resuming {self.sweep_dir}: {done} jobs done, {len(records) - done} to relaunch")
+        return records
+
+    def _overrides(self, job: Job, resume: bool) -> list[str]:
+        lines = [*self.fixed, *(f"{k}={format_value(v)}" for k, v in job.params.items())]
+        lines.append(f"hydra.sweep.subdir=trial_{job.trial:03d}")
+        if job.budget is not None:
+            lines.append(f"{self.sweeper.budget_key}={job.budget}")
+        if (resume or job.budget is not None) and self.resume_override:
+            lines.append(self.resume_override)
+        return lines
+
+    def _run(self, jobs: list[Job], records: list[Record], resume: bool) -> list[Record]:
+        """Launch one round of jobs and return every record with their outcomes."""
+        self.journal.append([Record.pending(j) for j in jobs])
+        batch = [self._overrides(j, resume) for j in jobs]
+        self.sweeper.validate_batch_is_legal(batch)
+        returns = list(self.launcher.launch(batch, initial_job_idx=self.launched))
+        self.launched += len(batch)
+        self.returns.append(returns)
+        outcomes = [self._outcome(j, r) for j, r in zip(jobs, returns, strict=True)]
+        self.journal.append(outcomes)
+        done = {o.key for o in outcomes}
+        records = [r for r in records if r.key not in done] + outcomes
+        write_summary(self.sweep_dir, records, self.metric, self.maximize)
+        self._check_failure_rate(records)
+        return records
+
+    def _outcome(self, job: Job, ret: JobReturn) -> Record:
+        value = ret._return_value if ret.status == JobStatus.FAILED else ret.return_value
+        try:
+            record = outcome(job, value, self.metric)
+        except KeyError:
+            keys = ", ".join(sorted(value)) if isinstance(value, dict) else type(value).__name__
+            raise UserError(
+                f"hydra.sweeper.metric={self.metric}: the task's result has no {metric_key(self.metric)} "
+                f"(it has: {keys})"
+            ) from None
+        run_dir = (
+            OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir", default="") if ret.hydra_cfg else ""
+        )
+        if record.status != "completed":
+            log.warning(f"trial {job.trial} {record.status}: {record.error}")
+        return replace(record, run_dir=str(run_dir))
+
+    def _check_failure_rate(self, records: list[Record]) -> None:
+        finished = [r for r in records if r.finished]
+        bad = sum(r.status != "completed" for r in finished)
+        if finished and bad > self.max_failure_rate * len(finished):
+            write_summary(self.sweep_dir, records, self.metric, self.maximize, show=True)
+            raise UserError(
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: {bad} of {len(finished)} jobs "
+                f"failed or diverged; sweep stopped, see {self.sweep_dir / 'results.csv'}"
+            )

@@ -1,0 +1,67 @@
+"""Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes`` and ``hyperband``.
+
+The search space is ``params``: a map from a config key to a sweep in Hydra's override grammar,
+``choice(a, b)`` or ``a,b`` (categorical), ``range(1, 5)`` (integers 1..4), ``interval(0, 1)``
+(uniform real), ``tag(log, interval(1e-4, 1))`` (log-uniform); sweeps given on the command line
+join (and override) them. The objective is ``metric`` of the metrics dict the task returns
+(``val/acc`` and ``val_acc`` are the same key), maximized or minimized as ``direction`` says.
+"""
+
+from dataclasses import dataclass
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class SweeperConf:
+    """Settings every netopt sweeper shares."""
+
+    params: dict[str, str] | None = None
+    metric: str = "val_acc"
+    direction: str = "maximize"  # maximize | minimize
+    seed: int = 0
+    # the sweep stops once more than this fraction of its finished jobs failed or diverged
+    max_failure_rate: float = 0.5
+    # added to a job that continues a trial from its checkpoint (interrupted, or promoted by Hyperband)
+    resume_override: str | None = "trainer.resume=true"
+
+
+@dataclass
+class RandomSweeperConf(SweeperConf):
+    """Random search: n_trials configurations drawn i.i.d., batch_size launched together."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.RandomSweeper"
+    n_trials: int = 20
+    batch_size: int = 8
+
+
+@dataclass
+class BayesSweeperConf(SweeperConf):
+    """Bayesian optimization: a Sobol design of n_initial trials, then GP + EI, batch_size per round."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.BayesSweeper"
+    n_trials: int = 20
+    batch_size: int = 4
+    n_initial: int = 8
+    n_candidates: int = 2048
+    xi: float = 0.0
+
+
+@dataclass
+class HyperbandSweeperConf(SweeperConf):
+    """Hyperband over epochs; n_brackets=1 is successive halving; budget_key sets a job's total epochs."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.HyperbandSweeper"
+    max_epochs: int = 9
+    min_epochs: int = 1
+    eta: int = 3
+    n_brackets: int | None = None
+    budget_key: str = "trainer.max_epochs"
+
+
+for _name, _node in (
+    ("random", RandomSweeperConf),
+    ("bayes", BayesSweeperConf),
+    ("hyperband", HyperbandSweeperConf),
+):
+    ConfigStore.instance().store(group="hydra/sweeper", name=_name, node=_node, provider="netopt")

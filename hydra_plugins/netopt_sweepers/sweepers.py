@@ -1,0 +1,74 @@
+"""The Sweeper plugins: each turns its config into a search strategy of :mod:`netopt.hpo`.
+
+The shared loop (launch, record, resume, failure rate, summary) is
+:class:`hydra_plugins.netopt_sweepers._core.SweepLoop`, imported only when a sweep starts.
+"""
+
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+class NetoptSweeper(Sweeper):
+    """Base: keeps the config; subclasses say how to build the search strategy (``make_search``)."""
+
+    budget_key: str | None = None
+
+    def __init__(
+        self,
+        params: dict[str, str] | None,
+        metric: str,
+        direction: str,
+        seed: int,
+        max_failure_rate: float,
+        resume_override: str | None,
+        **search: Any,
+    ) -> None:
+        from hydra_plugins.netopt_sweepers._core import SweepLoop
+
+        self.loop = SweepLoop(self, dict(params or {}), metric, direction, max_failure_rate, resume_override)
+        self.seed = seed
+        self.search = search
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.loop.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.loop.sweep(arguments)
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        raise NotImplementedError
+
+
+class RandomSweeper(NetoptSweeper):
+    """Random search (``hydra/sweeper=random``)."""
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import RandomSearch
+
+        return RandomSearch(space, seed=self.seed, **self.search)
+
+
+class BayesSweeper(NetoptSweeper):
+    """Bayesian optimization with a GP surrogate and expected improvement (``hydra/sweeper=bayes``)."""
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import BayesSearch
+
+        return BayesSearch(space, maximize=maximize, seed=self.seed, **self.search)
+
+
+class HyperbandSweeper(NetoptSweeper):
+    """Hyperband / successive halving over epochs (``hydra/sweeper=hyperband``)."""
+
+    def __init__(self, budget_key: str, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.budget_key = budget_key
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import Hyperband
+
+        return Hyperband(space, maximize=maximize, seed=self.seed, **self.search)
