@@ -126,7 +126,12 @@ class Augment:
         return f"{type(self).__name__}({fields})"
 
 
-def preview(x: Tensor, augment: Augment, generator: torch.Generator | None = None, n: int = 16) -> Tensor:
+def preview(
+    x: Tensor,
+    augment: Callable[[Tensor, torch.Generator | None], Tensor],
+    generator: torch.Generator | None = None,
+    n: int = 16,
+) -> Tensor:
     """A ``(3, H', W')`` image grid for TensorBoard: ``n`` samples (top row) over their augmented copies."""
     from torchvision.utils import make_grid
 
