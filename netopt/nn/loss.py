@@ -5,7 +5,7 @@ With ``C`` classes and smoothing ``eps`` the target of a sample of class ``y`` i
     q = (1 - eps) * onehot(y) + eps / C,      loss = -sum_c q_c log softmax(z)_c
                                                   = (1 - eps) * (-log p_y) + eps * mean_c(-log p_c).
 
-This is PyTorch's convention (``F.cross_entropy(label_smoothing=eps)``), which spreads ``eps``
+This is PyTorch's convention (``F.cross_entropy`` with ``label_smoothing`` set), which spreads ``eps``
 over all ``C`` classes including the true one; the chapter spreads it over the ``C - 1`` wrong
 classes, ``q = (1 - eps) onehot + eps / (C - 1) (1 - onehot)``, i.e. its ``eps`` is this one's
 ``eps * (C - 1) / C``.
@@ -44,4 +44,4 @@ class CrossEntropyLoss(nn.Module):
         return cross_entropy(logits, target, self.label_smoothing, self.reduction)
 
     def extra_repr(self) -> str:
-        return f"label_smoothing={self.label_smoothing}, reduction={self.reduction!r}"
+        return f"smoothing={self.label_smoothing}, reduction={self.reduction!r}"
