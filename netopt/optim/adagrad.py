@@ -64,7 +64,7 @@ class Adagrad(ForeachOptimizer):
         )
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        steps = advance_steps(states)
+        steps = [step.item() for step in advance_steps(states)]
         grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         sums = [s["sum"] for s in states]
         torch._foreach_addcmul_(sums, grads, grads)

@@ -101,7 +101,7 @@ class Adam(ForeachOptimizer):
             state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        steps = advance_steps(states)
+        steps = [step.item() for step in advance_steps(states)]
         grads = decayed_grads(group, params, grads)
         exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
         if group["amsgrad"]:

@@ -17,6 +17,7 @@ from netopt.errors import UserError
 
 State = dict[str, Any]
 Group = dict[str, Any]
+_ONE = torch.tensor(1.0)
 
 
 class HyperparameterError(UserError, ValueError):
@@ -62,11 +63,11 @@ def scalar_tensor(value: float) -> Tensor:
     return torch.tensor(value, dtype=dtype)
 
 
-def advance_steps(states: list[State]) -> list[float]:
-    """t <- t + 1 for every parameter's ``step``; returns the new values."""
+def advance_steps(states: list[State]) -> list[Tensor]:
+    """t <- t + 1 for every parameter's ``step``; returns the step tensors."""
     steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, 1.0)
-    return [step.item() for step in steps]
+    torch._foreach_add_(steps, _ONE, alpha=1.0)  # a tensor operand takes a much faster path than 1.0
+    return steps
 
 
 def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:

@@ -62,7 +62,7 @@ class NAdam(ForeachOptimizer):
         state["mu_product"] = scalar_tensor(1.0)
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        steps = advance_steps(states)
+        steps = [step.item() for step in advance_steps(states)]
         grads = decayed_grads(group, params, grads)
         exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
         (beta1, beta2), lr, psi = group["betas"], group["lr"], group["momentum_decay"]

@@ -69,9 +69,14 @@ class SGD(ForeachOptimizer):
         super().__init__(params, defaults)
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
+        descent = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         momentum = group["momentum"]
         if momentum != 0:
-            buffers = momentum_buffers(states, grads, momentum, group["dampening"])
-            grads = torch._foreach_add(grads, buffers, alpha=momentum) if group["nesterov"] else buffers
-        torch._foreach_add_(params, grads, alpha=-group["lr"])
+            buffers = momentum_buffers(states, descent, momentum, group["dampening"])
+            if not group["nesterov"]:
+                descent = buffers
+            elif descent is grads:  # still the parameters' .grad tensors: leave them alone
+                descent = torch._foreach_add(descent, buffers, alpha=momentum)
+            else:
+                torch._foreach_add_(descent, buffers, alpha=momentum)
+        torch._foreach_add_(params, descent, alpha=-group["lr"])

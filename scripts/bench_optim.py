@@ -1,0 +1,149 @@
+"""Step time of every netopt optimizer against its torch.optim counterpart, measured in one process.
+
+Two parameter sets: the parameter shapes of ResNet-18 (11.7M parameters in 62 tensors) and many
+small tensors (1,000 of 16 to 4,096 elements). For each optimizer the step is timed for netopt
+(foreach, its default), torch.optim with ``foreach=True`` and, where torch supports it on the
+device, ``fused=True``; rounds alternate between them and the fastest round counts (the least
+disturbed by other work on a shared machine). Target: netopt / torch-foreach <= 1.10.
+
+    python scripts/bench_optim.py            # CUDA if available, else CPU
+    python scripts/bench_optim.py --quick    # fewer repetitions
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+
+import netopt.optim
+
+OPTIMIZERS: list[tuple[str, str, dict]] = [
+    ("SGD", "momentum", {"lr": 0.01, "momentum": 0.9}),
+    ("SGD", "nesterov+decay", {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
+    ("Adagrad", "", {"lr": 0.01}),
+    ("RMSprop", "", {"lr": 1e-3}),
+    ("RMSprop", "centered+momentum", {"lr": 1e-3, "centered": True, "momentum": 0.9}),
+    ("Adadelta", "", {"lr": 1.0}),
+    ("Adam", "", {"lr": 1e-3}),
+    ("Adam", "amsgrad", {"lr": 1e-3, "amsgrad": True}),
+    ("AdamW", "", {"lr": 1e-3, "weight_decay": 1e-2}),
+    ("NAdam", "", {"lr": 2e-3}),
+]
+
+
+def resnet18_shapes() -> list[tuple[int, ...]]:
+    """The parameter shapes of ResNet-18 for 1,000 classes (convolutions, batch-norm affines, fc)."""
+    shapes: list[tuple[int, ...]] = [(64, 3, 7, 7), (64,), (64,)]
+    channels = 64
+    for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        for block in range(2):
+            shapes += [(width, channels, 3, 3), (width,), (width,), (width, width, 3, 3), (width,), (width,)]
+            if block == 0 and (stride != 1 or channels != width):
+                shapes += [(width, channels, 1, 1), (width,), (width,)]
+            channels = width
+    return [*shapes, (1000, 512), (1000,)]
+
+
+def small_shapes(count: int = 1000) -> list[tuple[int, ...]]:
+    generator = torch.Generator().manual_seed(0)
+    return [(int(n),) for n in torch.randint(16, 4097, (count,), generator=generator)]
+
+
+def make_params(shapes: list[tuple[int, ...]], device: torch.device) -> list[torch.Tensor]:
+    """Random parameters with random gradients (the same for every optimizer: clone them)."""
+    generator = torch.Generator(device).manual_seed(0)
+    params = []
+    for shape in shapes:
+        p = torch.randn(shape, device=device, generator=generator).requires_grad_()
+        p.grad = 1e-3 * torch.randn(shape, device=device, generator=generator)
+        params.append(p)
+    return params
+
+
+def clone(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    copies = [p.detach().clone().requires_grad_() for p in params]
+    for copy, p in zip(copies, params, strict=True):
+        copy.grad = p.grad.clone()
+    return copies
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(
+    optimizers: dict[str, torch.optim.Optimizer], device: torch.device, reps: int, rounds: int
+) -> dict:
+    """Seconds per step of each optimizer in its fastest round, rounds alternating between them."""
+    samples: dict[str, list[float]] = {label: [] for label in optimizers}
+    for _ in range(rounds):
+        for name, optimizer in optimizers.items():
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(reps):
+                optimizer.step()
+            sync(device)
+            samples[name].append((time.perf_counter() - start) / reps)
+    return {name: min(times) for name, times in samples.items()}
+
+
+def candidates(name: str, kwargs: dict, params: list[torch.Tensor]) -> dict[str, Callable]:
+    return {
+        "netopt": lambda: getattr(netopt.optim, name)(clone(params), **kwargs),
+        "torch foreach": lambda: getattr(torch.optim, name)(clone(params), foreach=True, **kwargs),
+        "torch fused": lambda: getattr(torch.optim, name)(clone(params), fused=True, **kwargs),
+    }
+
+
+def build(builders: dict[str, Callable]) -> dict[str, torch.optim.Optimizer]:
+    """The optimizers that construct and step on this device (fused is not everywhere); the first
+    step, which creates the state, also warms up."""
+    built = {}
+    for label, make in builders.items():
+        try:
+            optimizer = make()
+            optimizer.step()
+        except (RuntimeError, TypeError, ValueError):
+            continue
+        built[label] = optimizer
+    return built
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    on_cuda = device.type == "cuda"
+    reps, rounds = (20 if on_cuda else 1, 5) if not args.quick else (5 if on_cuda else 1, 2)
+    sets = {
+        "resnet18 (11.7M)": make_params(resnet18_shapes(), device),
+        "1000 small": make_params(small_shapes(), device),
+    }
+    device_name = torch.cuda.get_device_name(device) if on_cuda else "cpu"
+    print(
+        f"device: {device_name}, torch {torch.__version__}; ms/step, best of {rounds} rounds x {reps} steps"
+    )
+    print(f"{'optimizer':<28}{'params':<18}{'netopt':>9}{'foreach':>9}{'ratio':>8}{'fused':>9}{'ratio':>8}")
+    worst = 0.0
+    for label, params in sets.items():
+        for name, variant, kwargs in OPTIMIZERS:
+            optimizers = build(candidates(name, kwargs, params))
+            times = time_steps(optimizers, device, reps, rounds)
+            ours, foreach = times["netopt"], times["torch foreach"]
+            worst = max(worst, ours / foreach)
+            fused = times.get("torch fused")
+            fused_cols = f"{fused * 1e3:9.2f}{ours / fused:8.2f}" if fused else f"{'-':>9}{'-':>8}"
+            title = f"{name} {variant}".strip()
+            print(
+                f"{title:<28}{label:<18}{ours * 1e3:9.2f}{foreach * 1e3:9.2f}{ours / foreach:8.2f}"
+                + fused_cols
+            )
+    print(f"worst netopt / torch-foreach ratio: {worst:.2f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
