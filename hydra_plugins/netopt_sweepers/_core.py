@@ -34,7 +34,7 @@ DIRECTIONS = ("maximize", "minimize")
 def dimension(override: Override) -> Dimension:
     """The search-space dimension of a sweep override (choice, range, interval, tag(log, ...))."""
     name, sweep = override.get_key_element(), override.value()
-    log_scale = "log" in sweep.tags
+    log_scale = "log" in getattr(sweep, "tags", ())
     if isinstance(sweep, IntervalSweep):
         return Uniform(name, float(sweep.start), float(sweep.end), log=log_scale)
     if isinstance(sweep, RangeSweep) and all(
@@ -76,6 +76,10 @@ class SweepLoop:
     ) -> None:
         if direction not in DIRECTIONS:
             raise UserError(f"hydra.sweeper.direction={direction}: must be one of {', '.join(DIRECTIONS)}")
+        if metric_key(metric).startswith("test"):
+            raise UserError(
+                f"hydra.sweeper.metric={metric}: tune on a validation metric, never on the test set"
+            )
         if not 0.0 <= max_failure_rate <= 1.0:
             raise UserError(f"hydra.sweeper.max_failure_rate={max_failure_rate}: must be in [0, 1]")
         self.sweeper, self.params, self.metric = sweeper, params, metric
@@ -132,9 +136,9 @@ class SweepLoop:
 
     def _run(self, jobs: list[Job], records: list[Record], resume: bool) -> list[Record]:
         """Launch one round of jobs and return every record with their outcomes."""
-        self.journal.append([Record.pending(j) for j in jobs])
         batch = [self._overrides(j, resume) for j in jobs]
         self.sweeper.validate_batch_is_legal(batch)
+        self.journal.append([Record.pending(j) for j in jobs])
         returns = list(self.launcher.launch(batch, initial_job_idx=self.launched))
         self.launched += len(batch)
         self.returns.append(returns)

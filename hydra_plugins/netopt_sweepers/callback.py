@@ -3,7 +3,9 @@
 For grid sweeps of Hydra's basic sweeper (and any other sweeper): each job writes ``trial.json``
 (its overrides, status, metrics or error line, wall time) into its run folder, and at the end of
 the multirun the folders are gathered into the sweep folder's summary. When a netopt sweeper has
-written the summary itself during this multirun, the callback leaves it alone. Enable it with::
+written the summary itself during this multirun, the callback leaves it alone. With keep_going, a
+job that raised is handed to the sweeper as a result with status ``failed`` (its traceback goes to
+the job's log), so one crashing job no longer ends a grid sweep. Enable it with::
 
     hydra:
       callbacks:
@@ -11,9 +13,11 @@ written the summary itself during this multirun, the callback leaves it alone. E
           _target_: hydra_plugins.netopt_sweepers.callback.SummaryCallback
           metric: val_acc        # key of the metrics dict the task returns
           direction: maximize
+          keep_going: true
 """
 
 import json
+import logging
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,12 +28,14 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+log = logging.getLogger(__name__)
+
 
 class SummaryCallback(Callback):
     """Record each multirun job in ``trial.json`` and summarize the sweep folder at the end."""
 
-    def __init__(self, metric: str = "val_acc", direction: str = "maximize") -> None:
-        self.metric, self.maximize = metric, direction == "maximize"
+    def __init__(self, metric: str = "val_acc", direction: str = "maximize", keep_going: bool = True) -> None:
+        self.metric, self.maximize, self.keep_going = metric, direction == "maximize", keep_going
         self.multirun_start = self.job_start = time.time()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -55,6 +61,10 @@ class SummaryCallback(Callback):
         wall_time = record.wall_time_s if record.wall_time_s is not None else time.time() - self.job_start
         record = replace(record, run_dir=str(out), wall_time_s=wall_time)
         (out / "trial.json").write_text(json.dumps(asdict(record), default=str))
+        if failed and self.keep_going:
+            log.error(f"job {job.trial} failed: {record.error}", exc_info=value)  # into the job's log file
+            job_return.status = JobStatus.COMPLETED  # the sweeper sees a result, not an exception
+            job_return.return_value = {"status": "failed", "error": record.error}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from netopt.hpo.summary import write_summary

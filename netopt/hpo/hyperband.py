@@ -68,20 +68,17 @@ class Hyperband:
 
     def ask(self, records: Sequence[Record]) -> list[Job]:
         results = {r.key: r for r in records if r.finished}
+        params = {r.trial: r.params for r in records}  # as launched, should the space have changed
         jobs: list[Job] = []
         for b, rungs in enumerate(self.brackets):
             trials = list(range(self.first_trial[b], self.first_trial[b + 1]))
             for i, rung in enumerate(rungs):
                 if i > 0:
-                    previous = [results[(t, rungs[i - 1].epochs)] for t in trials]
-                    trials = [
-                        r.trial for r in ranked(previous, self.maximize)[: rung.n] if r.status == "completed"
-                    ]
-                todo = [
-                    Job(t, self.configs[t], rung.epochs) for t in trials if (t, rung.epochs) not in results
-                ]
+                    previous = ranked([results[(t, rungs[i - 1].epochs)] for t in trials], self.maximize)
+                    trials = [r.trial for r in previous[: rung.n] if r.status == "completed"]
+                todo = [t for t in trials if (t, rung.epochs) not in results]
                 if todo:
-                    jobs += todo
+                    jobs += [Job(t, params.get(t, self.configs[t]), rung.epochs) for t in todo]
                     break
         return jobs
 

@@ -98,11 +98,15 @@ def table(rows: Sequence[Record], names: Sequence[str], metric: str, maximize: b
     counts = {s: sum(r.status == s for r in rows) for s in ("completed", "diverged", "failed")}
     title = f"{len(rows)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items())
     tab = Table(title=title, caption=f"{metric}, {'max' if maximize else 'min'}imized")
-    for column in ["trial", *names, metric, "status", "epochs", "time (s)"]:
+    tab.add_column("trial", no_wrap=True)
+    for column in names:
         tab.add_column(column, overflow="fold", max_width=24)
+    for column in [metric, "status", "epochs", "time (s)"]:
+        tab.add_column(column, no_wrap=True)
     order = ranked(rows, maximize)
     for i, r in enumerate(order[:MAX_ROWS]):
-        cells = [r.trial, *(r.params.get(n) for n in names), r.objective, r.status, r.epochs, r.wall_time_s]
+        time = None if r.wall_time_s is None else f"{r.wall_time_s:.1f}"
+        cells = [r.trial, *(r.params.get(n) for n in names), r.objective, r.status, r.epochs, time]
         tab.add_row(*map(_cell, cells), style="bold green" if i == 0 and has_objective(r) else None)
     if len(order) > MAX_ROWS:
         tab.add_row(f"... {len(order) - MAX_ROWS} more in results.csv")

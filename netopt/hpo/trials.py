@@ -31,12 +31,9 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Record:
+class Record(Job):
     """A job and its outcome; objective is the raw metric (NaN unless completed)."""
 
-    trial: int
-    params: dict[str, Any]
-    budget: int | None = None
     status: str = "pending"
     objective: float = math.nan
     epochs: int | None = None
@@ -44,10 +41,6 @@ class Record:
     run_dir: str = ""
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[int, int | None]:
-        return self.trial, self.budget
 
     @property
     def finished(self) -> bool:

@@ -23,8 +23,8 @@ def branin(x1: float, x2: float) -> float:
 @hydra.main(version_base="1.3", config_path=".", config_name="config")
 def main(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if run_dir.name == cfg.exit_in:
-        os._exit(7)
+    if run_dir.name == cfg.stop_in:
+        raise KeyboardInterrupt
     if cfg.x1 > cfg.fail_above:
         raise RuntimeError(f"x1={cfg.x1} is too large\nsecond line")
     state = run_dir / "state.json"

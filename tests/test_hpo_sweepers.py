@@ -1,0 +1,282 @@
+"""The Hydra sweepers and the summary callback, end to end on the tiny task in tests/hpo_app,
+through the basic launcher (in this process), joblib and submitit_local (in real processes)."""
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra._internal.hydra import Hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import setup_globals
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from netopt.errors import UserError
+from netopt.hpo import Choice, Integer, Uniform
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "tests" / "hpo_app" / "app.py"
+SPACE = ["x1=interval(-5,10)", "x2=interval(0,15)"]
+
+
+def load_task():
+    """The undecorated task function of the test app."""
+    spec = importlib.util.spec_from_file_location("hpo_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main.__wrapped__
+
+
+TASK = load_task()
+
+
+def sweep(sweep_dir: Path, *overrides: str) -> None:
+    """A multirun of the test app in this process (basic launcher unless overridden)."""
+    setup_globals()
+    hydra_ = Hydra.create_main_hydra_file_or_module(
+        calling_file=str(APP), calling_module=None, config_path=".", job_name="app"
+    )
+    try:
+        hydra_.multirun(
+            "config",
+            TASK,
+            [f"hydra.sweep.dir={sweep_dir}", "hydra.mode=MULTIRUN", *overrides],
+            with_log_configuration=False,
+        )
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def sweep_process(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """The same multirun in a process of its own (for launchers that start other processes)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "HYDRA_FULL_ERROR": "1"}
+    cmd = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={sweep_dir}", *overrides]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def results(sweep_dir: Path) -> list[dict]:
+    return list(csv.DictReader((sweep_dir / "results.csv").open()))
+
+
+def journal(sweep_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (sweep_dir / "journal.jsonl").read_text().splitlines()]
+
+
+def launches(run_dir: str | Path) -> list[int]:
+    """Epochs trained by each launch of the test task in run_dir."""
+    return [int(line) for line in (Path(run_dir) / "launches.txt").read_text().split()]
+
+
+def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_path, capsys):
+    args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=6", "hydra.sweeper.batch_size=2", *SPACE]
+    args += ["fail_above=9", "nan_above=4.5", "hydra.sweeper.max_failure_rate=1.0"]
+    with pytest.raises(KeyboardInterrupt):
+        sweep(tmp_path, *args, "stop_in=trial_003")  # Ctrl-C inside trial 3, after trial 2 finished
+    assert len(results(tmp_path)) == 2  # the first round was summarized before the interruption
+    assert [j["status"] for j in journal(tmp_path)][-2:] == ["pending", "pending"]
+
+    sweep(tmp_path, *args)
+    rows = results(tmp_path)
+    assert [r["trial"] for r in rows] == ["0", "1", "2", "3", "4", "5"]
+    for r in rows:
+        x1 = float(r["x1"])
+        expected = "failed" if x1 > 9 else "diverged" if x1 > 4.5 else "completed"
+        assert r["status"] == expected
+        if expected != "failed":  # trial 2 is relaunched with trainer.resume=true: nothing left to train
+            assert launches(r["run_dir"]) == ([3, 0] if r["trial"] == "2" else [3])
+    assert [r["status"] for r in rows] == [
+        "failed",
+        "completed",
+        "diverged",
+        "completed",
+        "completed",
+        "completed",
+    ]
+    assert rows[0]["error"] == f"RuntimeError: x1={rows[0]['x1']} is too large"
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert best["objective"] == max(float(r["objective"]) for r in rows if r["status"] == "completed")
+    assert best["overrides"] == [f"x1={best['params']['x1']}", f"x2={best['params']['x2']}"]
+    shown = capsys.readouterr().out
+    assert "6 trials: 4 completed, 1 diverged, 1 failed" in shown and "trial 0 failed: RuntimeError" in shown
+
+
+def test_hyperband_trials_continue_from_their_checkpoints(tmp_path):
+    args = ["hydra/sweeper=hyperband", "hydra.sweeper.max_epochs=4", "hydra.sweeper.eta=2", *SPACE]
+    sweep(tmp_path, *args, "hydra.sweeper.n_brackets=1")
+    rows = results(tmp_path)
+    assert sorted(int(r["epochs"]) for r in rows) == [1, 1, 2, 4]
+    for r in rows:
+        assert sum(launches(r["run_dir"])) == int(r["epochs"])  # promoted trials train 4 epochs in all
+    first_rung = [j for j in journal(tmp_path) if j["budget"] == 1 and j["status"] == "completed"]
+    promoted = {r["trial"] for r in rows if int(r["epochs"]) > 1}
+    best_two = sorted(first_rung, key=lambda j: -j["objective"])[:2]
+    assert promoted == {str(j["trial"]) for j in best_two}
+
+
+def test_bayes_sweep_through_joblib_splits_threads(tmp_path):
+    args = ["hydra/sweeper=bayes", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_initial=2", *SPACE]
+    args += ["hydra.sweeper.batch_size=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "kind=a,b"]
+    sweep(tmp_path, *args)
+    rows = results(tmp_path)
+    assert [r["status"] for r in rows] == ["completed"] * 4 and {r["kind"] for r in rows} <= {"a", "b"}
+    # loky caps each worker's threads at cores // n_jobs, so parallel trials do not oversubscribe
+    threads = [j["metrics"]["omp_threads"] for j in journal(tmp_path) if j["status"] == "completed"]
+    assert all(t and int(t) <= max(1, (os.cpu_count() or 1) // 2) for t in threads)
+
+
+@pytest.mark.slow
+def test_hyperband_through_submitit_local(tmp_path):
+    args = ["hydra/sweeper=hyperband", "hydra.sweeper.max_epochs=4", "hydra.sweeper.eta=2", *SPACE]
+    done = sweep(
+        tmp_path, *args, "hydra.sweeper.n_brackets=1", "hydra/launcher=submitit_local", "fail_above=9"
+    )
+    assert done.returncode == 0, done.stderr
+    rows = results(tmp_path)
+    assert len(rows) == 4 and max(int(r["epochs"] or 0) for r in rows) == 4
+    assert all((r["status"] == "failed") == (float(r["x1"]) > 9) for r in rows)
+
+
+def test_too_many_failures_stop_the_sweep(tmp_path):
+    args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=6", "hydra.sweeper.batch_size=2", *SPACE]
+    with pytest.raises(UserError, match="hydra.sweeper.max_failure_rate=0.5: 2 of 2 jobs failed or diverged"):
+        sweep(tmp_path, *args, "fail_above=-100")
+    assert [r["status"] for r in results(tmp_path)] == ["failed", "failed"]
+
+
+def test_summary_callback_ends_a_grid_sweep(tmp_path, capsys):
+    callback = "+hydra.callbacks.summary._target_=hydra_plugins.netopt_sweepers.callback.SummaryCallback"
+    sweep(tmp_path, "x1=1,3,9.5", "kind=a,b", "fail_above=9", callback)  # x1=9.5 raises: the grid goes on
+    rows = results(tmp_path)
+    assert [(r["x1"], r["kind"]) for r in rows] == [(x, k) for x in ("1", "3", "9.5") for k in "ab"]
+    assert [r["status"] for r in rows] == ["completed"] * 4 + ["failed"] * 2
+    assert rows[-1]["error"] == "RuntimeError: x1=9.5 is too large"
+    assert "Traceback" in (Path(rows[-1]["run_dir"]) / "app.log").read_text()
+    rows = rows[:4]
+    assert all(float(r["wall_time_s"]) > 0 for r in rows)
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    top = max(rows, key=lambda r: float(r["objective"]))
+    assert best["params"] == {"x1": top["x1"], "kind": top["kind"], "fail_above": "9"} and top["kind"] == "b"
+    assert "6 trials: 4 completed, 0 diverged, 2 failed" in capsys.readouterr().out
+
+
+def parse(*lines: str):
+    from hydra_plugins.netopt_sweepers._core import parse_space
+
+    return parse_space(OverridesParser.create().parse_overrides(list(lines)))
+
+
+def test_search_space_from_the_override_grammar():
+    space, fixed = parse(
+        "optimizer.lr=tag(log, interval(1e-4, 1.0))",
+        "optimizer.momentum=interval(0, 0.9)",
+        "model.depth=range(1, 7, 2)",
+        "model.width=tag(log, range(16, 257))",
+        "norm=choice(none, batch)",
+        "model.activation=relu,tanh",
+        "trainer.max_epochs=3",
+        "+extra=1",
+        "optimizer.momentum=0.5",  # a later override replaces a sweep
+    )
+    assert space.dimensions == [
+        Uniform("optimizer.lr", 1e-4, 1.0, log=True),
+        Integer("model.depth", 1, 5, 2),
+        Integer("model.width", 16, 256, log=True),
+        Choice("norm", ("none", "batch")),
+        Choice("model.activation", ("relu", "tanh")),
+    ]
+    assert fixed == ["trainer.max_epochs=3", "+extra=1", "optimizer.momentum=0.5"]
+
+
+def test_sweeper_settings_a_user_can_get_wrong():
+    from hydra_plugins.netopt_sweepers.sweepers import RandomSweeper
+
+    common = dict(params=None, metric="val_acc", seed=0, resume_override=None, n_trials=2, batch_size=1)
+    with pytest.raises(
+        UserError, match="hydra.sweeper.direction=sideways: must be one of maximize, minimize"
+    ):
+        RandomSweeper(direction="sideways", max_failure_rate=0.5, **common)
+    with pytest.raises(UserError, match=r"hydra.sweeper.max_failure_rate=2: must be in \[0, 1\]"):
+        RandomSweeper(direction="maximize", max_failure_rate=2, **common)
+    with pytest.raises(UserError, match="hydra.sweeper.metric=test/acc: tune on a validation metric, never"):
+        RandomSweeper(direction="maximize", max_failure_rate=0.5, **{**common, "metric": "test/acc"})
+    with pytest.raises(UserError, match="not a sweep this sweeper knows"):
+        parse("x=glob(*)")
+
+
+def test_missing_metric_names_the_key(tmp_path):
+    args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=1", "hydra.sweeper.metric=val/loss", *SPACE]
+    with pytest.raises(UserError, match="hydra.sweeper.metric=val/loss: the task's result has no val_loss"):
+        sweep(tmp_path, *args)
+
+
+@pytest.mark.parametrize(
+    ("preset", "sweeper", "size"),
+    [
+        ("lr_random", "RandomSweeper", 2),
+        ("lr_bayes", "BayesSweeper", 2),
+        ("hyperband", "HyperbandSweeper", 3),
+        ("nas", "BayesSweeper", 5),
+    ],
+)
+def test_presets_compose_into_a_search_space(preset, sweeper, size):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("netopt.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={preset}"], return_hydra_config=True)
+    assert cfg.hydra.sweeper._target_ == f"hydra_plugins.netopt_sweepers.sweepers.{sweeper}"
+    assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.hydra.sweeper.metric == "val_acc"
+    params = cfg.hydra.sweeper.params
+    assert all(OmegaConf.select(cfg, key) is not None for key in params)  # every dimension is a real key
+    space, fixed = parse(*(f"{k}={v}" for k, v in params.items()))
+    assert len(space) == size and fixed == []
+
+
+def train_sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "netopt.train", f"hydra.sweep.dir={tmp_path}", *overrides]
+    return subprocess.run(
+        cmd, env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True, cwd=tmp_path
+    )
+
+
+@pytest.mark.slow
+def test_netopt_train_bayes_search_records_a_failing_trial(tmp_path):
+    done = train_sweep(
+        tmp_path,
+        "hparams_search=lr_bayes",
+        "debug=fast",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_initial=2",
+        "hydra.sweeper.batch_size=2",
+        "model.width=choice(-1, 32)",
+    )
+    assert done.returncode == 0, done.stderr
+    rows = results(tmp_path)
+    assert len(rows) == 4 and "4 trials:" in done.stdout
+    assert any(r["model.width"] == "-1" for r in rows[:2])  # the Sobol design covers both halves
+    for r in rows:
+        if r["model.width"] == "-1":
+            assert r["status"] == "failed" and "model.width" in r["error"]
+        else:
+            assert r["status"] == "completed" and 0 <= float(r["objective"]) <= 1
+            assert list(Path(r["run_dir"]).glob("events.out.tfevents.*"))  # the HParams tab entry
+
+
+@pytest.mark.slow
+def test_netopt_train_hyperband_resumes_promoted_trials(tmp_path):
+    args = ["hydra.sweeper.max_epochs=4", "hydra.sweeper.eta=2", "hydra.sweeper.n_brackets=1"]
+    done = train_sweep(tmp_path, "hparams_search=hyperband", "trainer.limit_batches=2", *args)
+    assert done.returncode == 0, done.stderr
+    rows = results(tmp_path)
+    assert sorted(int(r["epochs"]) for r in rows) == [1, 1, 2, 4]
+    top = max(rows, key=lambda r: int(r["epochs"]))
+    metrics = json.loads((Path(top["run_dir"]) / "metrics.json").read_text())
+    assert metrics["epochs"] == 4 and metrics["steps"] == 4 * 2  # 4 epochs in all, not 1 + 2 + 4
