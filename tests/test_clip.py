@@ -105,8 +105,8 @@ def test_clip_grad_value_on_an_interval_is_max_min(interval: tuple[float, float]
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "clip.clip_value: give either"),
-        ({"clip_value": 0.5, "interval": [-1.0, 1.0]}, "clip.clip_value: give either"),
+        ({}, r"clip.clip_value: give clip_value \(clips to \[-c, c\]\) or interval=\[a, b\]"),
+        ({"clip_value": 0.5, "interval": [-1.0, 1.0]}, "clip.interval: .* not both"),
         ({"interval": [1.0, -1.0]}, r"clip.interval=\[1.0, -1.0\]: must be \[a, b\] with a <= b"),
         ({"clip_value": -1.0}, "clip.clip_value=-1.0: must be >= 0"),
     ],

@@ -76,8 +76,10 @@ def clip_grad_value_(
 
     ``torch.nn.utils.clip_grad_value_`` covers the symmetric case and returns nothing.
     """
-    if (clip_value is None) == (interval is None):
-        raise UserError("clip.clip_value: give either clip_value or interval=[a,b] (the other null)")
+    if clip_value is not None and interval is not None:
+        raise UserError("clip.interval: give clip_value or interval, not both (set clip.clip_value=null)")
+    if clip_value is None and interval is None:
+        raise UserError("clip.clip_value: give clip_value (clips to [-c, c]) or interval=[a, b]")
     if interval is None and not clip_value >= 0:
         raise UserError(f"clip.clip_value={clip_value}: must be >= 0")
     low, high = (-clip_value, clip_value) if interval is None else interval
