@@ -158,7 +158,8 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     """The Hydra task: one run in its own folder; returns the metrics (the sweepers' objective).
 
     A single run ends here on bad input or divergence, with one line and its exit status; inside a
-    multirun a diverged run is just recorded, and bad input is raised for the sweeper to record.
+    multirun a diverged run is just recorded, and bad input is raised for the sweeper to record. A run
+    that raises leaves metrics.json with status ``failed`` and the error's first line.
     """
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode == RunMode.RUN
@@ -167,6 +168,8 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         metrics = run(cfg, run_dir, dict(hydra_cfg.runtime.choices))
     except Exception as error:
         cause = user_error(error)
+        reason = str(cause or error).strip().splitlines() or [type(error).__name__]
+        write_metrics(run_dir, {"status": "failed", "error": reason[0]})
         if single and cause is not None:
             fail(f"error: {cause}", EXIT_USER_ERROR)
         raise

@@ -2,10 +2,14 @@
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: a second thread only spins (subprocesses too)
+
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -13,6 +17,7 @@ import netopt.schema  # noqa: F401  (registers the schemas)
 from netopt.train import main, run
 
 FAST = ["trainer.progress=false"]
+torch.set_num_threads(1)
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -14,6 +14,11 @@ def test_default_run_reaches_95_percent_on_digits(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist absent")
 def test_cnn_reaches_90_percent_on_fashion_mnist_in_5_epochs(tmp_path):
-    metrics = train(tmp_path, "dataset=fashion_mnist", f"dataset.root={tmp_path / 'data'}", "model=cnn",
-                    "trainer.max_epochs=5")
+    metrics = train(
+        tmp_path,
+        "dataset=fashion_mnist",
+        f"dataset.root={tmp_path / 'data'}",
+        "model=cnn",
+        "trainer.max_epochs=5",
+    )
     assert metrics["test_acc"] >= 0.90

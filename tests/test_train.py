@@ -97,6 +97,15 @@ def test_multirun_gives_one_folder_per_job_under_outputs(cli, tmp_path):
     assert sorted(events(r.parent).Scalars("train/lr")[0].value for r in runs) == pytest.approx([0.01, 0.1])
 
 
+def test_a_failing_run_records_status_failed(cli, tmp_path):
+    status, _ = cli("dataset.train_size=99999", "hydra.run.dir=run")
+    assert status == 2
+    assert read_metrics(tmp_path / "run") == {
+        "status": "failed",
+        "error": "dataset.train_size=99999: must be at most 1294 for this dataset",
+    }
+
+
 def test_truncated_checkpoint_is_a_clear_error(cli, tmp_path):
     run_dir = tmp_path / "run"
     train(run_dir, "debug=fast")
