@@ -9,8 +9,7 @@ connected layer (with dropout) and the linear classifier. With the defaults an 8
 
 from torch import Tensor, nn
 
-from netopt.models import ACTIVATIONS
-from netopt.nn.dropout import Dropout
+from netopt.models import ACTIVATIONS, dropout_layer, sequential
 from netopt.nn.norm import Normalization
 
 
@@ -40,14 +39,14 @@ class CNN(nn.Module):
                 nn.MaxPool2d(2),
             ]
             in_channels, height, width = out_channels, height // 2, width // 2
-        self.features = nn.Sequential(*blocks)
-        self.classifier = nn.Sequential(
+        self.features = sequential(*blocks)
+        self.classifier = sequential(
             nn.Flatten(),
             norm.wrap(nn.Linear(in_channels * height * width, hidden)),
             norm.after_affine(hidden, spatial=False),
             ACTIVATIONS[activation](),
             norm.after_activation(hidden, spatial=False),
-            Dropout(dropout),
+            dropout_layer(dropout),
             nn.Linear(hidden, num_classes),
         )
 

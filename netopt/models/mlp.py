@@ -8,8 +8,7 @@ import math
 
 from torch import Tensor, nn
 
-from netopt.models import ACTIVATIONS
-from netopt.nn.dropout import Dropout
+from netopt.models import ACTIVATIONS, dropout_layer, sequential
 from netopt.nn.norm import Normalization
 
 
@@ -34,11 +33,11 @@ class MLP(nn.Module):
                 norm.after_affine(width, spatial=False),
                 ACTIVATIONS[activation](),
                 norm.after_activation(width, spatial=False),
-                Dropout(dropout),
+                dropout_layer(dropout),
             ]
             fan_in = width
         layers.append(nn.Linear(fan_in, num_classes))
-        self.layers = nn.Sequential(*layers)
+        self.layers = sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)

@@ -12,6 +12,7 @@ classes, ``q = (1 - eps) onehot + eps / (C - 1) (1 - onehot)``, i.e. its ``eps``
 """
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 _REDUCTIONS = {"mean": Tensor.mean, "sum": Tensor.sum, "none": lambda loss: loss}
@@ -22,10 +23,10 @@ def cross_entropy(
 ) -> Tensor:
     """Label-smoothing cross-entropy of ``logits (N, C)`` and class indices ``target (N,)``."""
     log_p = torch.log_softmax(logits, dim=-1)
-    loss = -log_p.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    if label_smoothing:
-        loss = (1.0 - label_smoothing) * loss - label_smoothing * log_p.mean(-1)
-    return _REDUCTIONS[reduction](loss)
+    loss = F.nll_loss(log_p, target, reduction=reduction)  # -log p_y, reduced
+    if not label_smoothing:
+        return loss
+    return (1.0 - label_smoothing) * loss + label_smoothing * _REDUCTIONS[reduction](-log_p.mean(-1))
 
 
 class CrossEntropyLoss(nn.Module):

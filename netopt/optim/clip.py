@@ -24,9 +24,11 @@ def global_norm(tensors: list[Tensor], norm_type: float = 2.0) -> Tensor:
     the first tensor's device."""
     if not tensors:
         return torch.tensor(0.0)
+    groups = by_device_and_dtype(tensors)
+    if len(groups) == 1:  # the common case, without moving the per-tensor norms
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(groups[0], norm_type)), norm_type)
     device = tensors[0].device
-    norms = [torch._foreach_norm(group, norm_type) for group in by_device_and_dtype(tensors)]
-    norms = [n.to(device) for group_norms in norms for n in group_norms]
+    norms = [n.to(device) for group in groups for n in torch._foreach_norm(group, norm_type)]
     return torch.linalg.vector_norm(torch.stack(norms), norm_type)
 
 
