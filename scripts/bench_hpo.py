@@ -151,9 +151,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--evals", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=3, help="bayes: proposals per round")
-    parser.add_argument("parts", nargs="*", choices=("synthetic", "digits"), default=["synthetic"])
+    parser.add_argument("parts", nargs="*", default=["synthetic"], help="synthetic (default), digits or both")
     parser.add_argument("--max-epochs", type=int, default=9)
     args = parser.parse_args()
+    if not set(args.parts) <= {"synthetic", "digits"}:
+        parser.error(f"parts: choose from synthetic, digits; got {' '.join(args.parts)}")
     if "synthetic" in args.parts:
         synthetic(args.seeds, args.evals, args.batch_size)
     if "digits" in args.parts:
