@@ -11,7 +11,7 @@ install: $(STAMP)
 # Re-install only when the package metadata changes; `make install` is idempotent.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat  # compat: Hydra scans hydra_plugins/
 	touch $(STAMP)
 
 train: install

@@ -221,6 +221,8 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
         task()
+    except UserError as error:  # raised by a sweeper (e.g. too many failed trials)
+        fail(f"error: {error}", EXIT_USER_ERROR)
     except (HydraException, OmegaConfBaseException) as error:
         if show_traceback:
             raise

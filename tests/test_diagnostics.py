@@ -24,6 +24,11 @@ class Writer:
         self.logged[step] = dict(values)
 
 
+def _names(model: nn.Module, kind: type[nn.Module]) -> list[str]:
+    """``"<module path>.<class>"`` of every ``kind`` module in order, as LayerStats names them."""
+    return [f"{name}.{type(m).__name__}" for name, m in model.named_modules() if isinstance(m, kind)]
+
+
 def _train_step(model: nn.Module, stats: LayerStats, t: int) -> None:
     model.zero_grad()
     F.cross_entropy(model(torch.randn(32, 1, 8, 8)), torch.randint(0, 10, (32,))).backward()
@@ -36,25 +41,20 @@ def test_logs_activation_statistics_and_gradient_norms_of_every_layer():
     writer = Writer()
     stats = LayerStats(model, writer, every=1)
     outputs = []
-    model.layers[3].register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+    first_tanh = next(m for m in model.modules() if isinstance(m, nn.Tanh))
+    first_tanh.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
     _train_step(model, stats, 0)
     logged = writer.logged[0]
+    linears, tanhs = _names(model, nn.Linear), _names(model, nn.Tanh)
+    assert len(linears) == 3 and len(tanhs) == 2
     assert set(logged) == {
-        f"{stat}/{layer}"
-        for stat in ("act_mean", "act_std")
-        for layer in (
-            "layers.1.Linear",
-            "layers.3.Tanh",
-            "layers.6.Linear",
-            "layers.8.Tanh",
-            "layers.11.Linear",
-        )
-    } | {f"grad_norm/{layer}" for layer in ("layers.1.Linear", "layers.6.Linear", "layers.11.Linear")}
-    assert logged["act_std/layers.3.Tanh"] == pytest.approx(outputs[0].std().item(), rel=1e-5)
-    assert logged["act_mean/layers.3.Tanh"] == pytest.approx(outputs[0].mean().item(), rel=1e-5, abs=1e-7)
+        f"{stat}/{layer}" for stat in ("act_mean", "act_std") for layer in linears + tanhs
+    } | {f"grad_norm/{layer}" for layer in linears}
+    assert logged[f"act_std/{tanhs[0]}"] == pytest.approx(outputs[0].std().item(), rel=1e-5)
+    assert logged[f"act_mean/{tanhs[0]}"] == pytest.approx(outputs[0].mean().item(), rel=1e-5, abs=1e-7)
     first = model.layers[1]
     expected = math.hypot(first.weight.grad.norm().item(), first.bias.grad.norm().item())
-    assert logged["grad_norm/layers.1.Linear"] == pytest.approx(expected, rel=1e-5)
+    assert logged[f"grad_norm/{linears[0]}"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_logs_every_n_steps_and_ignores_evaluation():
@@ -91,9 +91,9 @@ def test_shows_the_signal_vanishing_in_a_deep_tanh_net(initializer, vanishes):
     writer = Writer()
     _train_step(model, LayerStats(model, writer, every=1), 0)
     logged = writer.logged[0]
-    first, last = "layers.3.Tanh", "layers.38.Tanh"
-    act_ratio = logged[f"act_std/{last}"] / logged[f"act_std/{first}"]
-    grad_ratio = logged["grad_norm/layers.1.Linear"] / logged["grad_norm/layers.36.Linear"]
+    tanhs, linears = _names(model, nn.Tanh), _names(model, nn.Linear)
+    act_ratio = logged[f"act_std/{tanhs[-1]}"] / logged[f"act_std/{tanhs[0]}"]
+    grad_ratio = logged[f"grad_norm/{linears[0]}"] / logged[f"grad_norm/{linears[-2]}"]  # first / last hidden
     assert (act_ratio < 1e-6 and grad_ratio < 1e-6) if vanishes else (act_ratio > 0.1 and grad_ratio > 0.1)
 
 
@@ -113,7 +113,7 @@ def test_follow_counts_optimizer_steps_from_the_resumed_step():
 def test_the_runner_logs_layer_statistics_to_tensorboard(tmp_path):
     train(tmp_path, "debug=fast", "trainer.diagnostics_every=2", "model.depth=1")
     tags = EventAccumulator(str(tmp_path)).Reload().Tags()["scalars"]
-    assert {"grad_norm/layers.1.Linear", "act_std/layers.3.ReLU", "act_mean/layers.6.Linear"} <= set(tags)
+    assert {"grad_norm/layers.1.Linear", "act_std/layers.2.ReLU", "act_mean/layers.3.Linear"} <= set(tags)
     steps = [
         event.step for event in EventAccumulator(str(tmp_path)).Reload().Scalars("grad_norm/layers.1.Linear")
     ]
