@@ -107,3 +107,10 @@ def test_variational_dropout_shares_one_mask_over_time(batch_first):
     assert set(torch.unique(y).tolist()) == {0.0, 1 / 0.6}
     assert abs(_binomial_z(int((per_step[0] == 0).sum()), batch * features, 0.4)) < 4.5
     assert VariationalDropout(0.4).eval()(x) is x
+
+
+def test_a_dropconnect_layer_can_be_initialized_afterwards():
+    layer = apply_dropconnect(nn.Sequential(nn.Linear(4, 3)), 0.5)[0]
+    with torch.no_grad():
+        layer.weight = torch.ones(3, 4)
+    assert torch.equal(layer.parametrizations.weight.original, torch.ones(3, 4))

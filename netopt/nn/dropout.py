@@ -71,6 +71,10 @@ class DropConnect(nn.Module):
     def forward(self, weight: Tensor) -> Tensor:
         return dropout(weight, self.p, self.training)
 
+    def right_inverse(self, weight: Tensor) -> Tensor:
+        """Assigning a weight (an initializer, a checkpoint) stores it as it is."""
+        return weight
+
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
