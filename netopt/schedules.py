@@ -19,7 +19,7 @@ T - T' steps as if they were the whole run.
 ReduceLROnPlateau is the one schedule with state: it also has ``observe(metric)`` (called after
 each validation with the metric named by its ``monitor``) and ``state_dict``/``load_state_dict``.
 
-The hyperparameters carry torch's names; torch.optim.lr_scheduler is the test oracle.
+The hyperparameters carry torch's names; PyTorch's ``lr_scheduler`` module is the test oracle.
 """
 
 import functools

@@ -5,7 +5,7 @@ All three are *inverted* dropout: during training each kept unit is divided by t
 
     y = x * m / (1 - p),   m ~ Bernoulli(1 - p)  (training);   y = x  (evaluation)
 
-``p`` is the drop probability, as in ``torch.nn.Dropout``; the chapter speaks of the keep
+``p`` is the drop probability, as in PyTorch's ``Dropout``; the chapter speaks of the keep
 (retention) rate, which is ``1 - p`` here.
 """
 
@@ -42,7 +42,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 
 class Dropout(nn.Module):
-    """Inverted dropout on neurons (``torch.nn.Dropout`` semantics: ``p`` is the drop probability)."""
+    """Inverted dropout on neurons (PyTorch's ``Dropout`` semantics: ``p`` is the drop probability)."""
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()

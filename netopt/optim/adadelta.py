@@ -18,7 +18,7 @@ from netopt.optim.base import (
 
 
 class Adadelta(ForeachOptimizer):
-    r"""AdaDelta (``adadelta``); drop-in for ``torch.optim.Adadelta``.
+    r"""AdaDelta (``adadelta``); drop-in for PyTorch's ``Adadelta``.
 
     With g = grad + lambda * theta and r = ``rho`` (the chapter's beta)::
 

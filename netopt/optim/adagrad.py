@@ -17,7 +17,7 @@ from netopt.optim.base import (
 
 
 class Adagrad(ForeachOptimizer):
-    r"""Adagrad (``adagrad``); drop-in for ``torch.optim.Adagrad``.
+    r"""Adagrad (``adagrad``); drop-in for PyTorch's ``Adagrad``.
 
     With g = grad + lambda * theta and alpha_t = alpha / (1 + (t - 1) * lr_decay)::
 

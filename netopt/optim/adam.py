@@ -57,7 +57,7 @@ def check_adam_hyperparameters(
 
 
 class Adam(ForeachOptimizer):
-    r"""Adam (``adam``) and, with ``amsgrad``, AMSGrad; drop-in for ``torch.optim.Adam``.
+    r"""Adam (``adam``) and, with ``amsgrad``, AMSGrad; drop-in for PyTorch's ``Adam``.
 
     With g = grad + lambda * theta (coupled decay; ``decoupled_weight_decay=True`` is AdamW)::
 
@@ -118,7 +118,7 @@ class Adam(ForeachOptimizer):
 
 
 class AdamW(Adam):
-    r"""AdamW (``adamw``): Adam with decoupled weight decay; drop-in for ``torch.optim.AdamW``.
+    r"""AdamW (``adamw``): Adam with decoupled weight decay; drop-in for PyTorch's ``AdamW``.
 
     theta <- (1 - lr * lambda) * theta, then the Adam step on the plain gradient. This is the
     chapter's weight decay theta <- (1 - beta) * theta - alpha * g with beta = lr * lambda; for

@@ -48,7 +48,7 @@ def clip_grad_norm_(
     clipping.
 
     ``||g||`` is the ``norm_type`` norm over all gradients together (2: L2, ``inf``: max |g|). As in
-    ``torch.nn.utils.clip_grad_norm_`` the scale is min(1, b / (||g|| + 1e-6)), which keeps the
+    PyTorch's ``clip_grad_norm_`` the scale is min(1, b / (||g|| + 1e-6)), which keeps the
     division finite; the chapter writes b / ||g|| (and, by a typo, compares ||g||^2 with b).
     ``foreach=False`` scales the gradients one at a time.
     """
@@ -76,7 +76,7 @@ def clip_grad_value_(
     """Clipping by value: g <- max(min(g, b), a) elementwise, in place, on the interval [a, b] =
     ``interval`` or [-clip_value, clip_value]; returns the global L2 norm ||g|| before clipping.
 
-    ``torch.nn.utils.clip_grad_value_`` covers the symmetric case and returns nothing.
+    PyTorch's ``clip_grad_value_`` covers the symmetric case and returns nothing.
     """
     if clip_value is not None and interval is not None:
         raise UserError("clip.interval: give clip_value or interval, not both (set clip.clip_value=null)")

@@ -17,7 +17,7 @@ from netopt.optim.base import (
 
 
 class NAdam(ForeachOptimizer):
-    r"""NAdam (``nadam``, Dozat 2016); drop-in for ``torch.optim.NAdam``.
+    r"""NAdam (``nadam``, Dozat 2016); drop-in for PyTorch's ``NAdam``.
 
     Adam's moments m, v with a momentum schedule mu_t = b1 * (1 - 0.5 * 0.96^(t * psi)),
     psi = ``momentum_decay``, and P_t = mu_1 * ... * mu_t::

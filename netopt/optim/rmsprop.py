@@ -18,7 +18,7 @@ from netopt.optim.base import (
 
 
 class RMSprop(ForeachOptimizer):
-    r"""RMSprop (``rmsprop``); drop-in for ``torch.optim.RMSprop``.
+    r"""RMSprop (``rmsprop``); drop-in for PyTorch's ``RMSprop``.
 
     With g = grad + lambda * theta and a = ``alpha`` (the decay rate beta of the chapter)::
 

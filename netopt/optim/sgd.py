@@ -29,7 +29,7 @@ def momentum_buffers(
 
 class SGD(ForeachOptimizer):
     r"""Stochastic gradient descent (``sgd``), heavy-ball momentum (``momentum``) and Nesterov
-    momentum (``nesterov``); drop-in for ``torch.optim.SGD``.
+    momentum (``nesterov``); drop-in for PyTorch's ``SGD``.
 
     With g = grad + lambda * theta (coupled weight decay = L2 regularization)::
 
