@@ -101,7 +101,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.model(x), y)
             penalties = self.penalty()
-            (loss + sum(penalties.values())).backward()
+            sum(penalties.values(), loss).backward()
             measured.append({"grad_norm": self.clip(self.params), **penalties})
             return loss
 

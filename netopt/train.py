@@ -65,6 +65,13 @@ def plain(function: Any) -> Any:
     )
 
 
+def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    log.info("linear scaling rule: lr x %g (trainer.batch_size / trainer.base_batch_size)", factor)
+
+
 def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train and test one configuration, leaving TensorBoard events, checkpoint.pt and metrics.json
     in ``run_dir``; return the metrics."""
@@ -95,12 +102,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
     model.to(device)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     if t.linear_scaling_rule:
-        scale = t.batch_size / t.base_batch_size
-        for group in optimizer.param_groups:
-            group["lr"] *= scale
-        log.info(
-            "linear scaling rule: lr x %g (batch size %d / base %d)", scale, t.batch_size, t.base_batch_size
-        )
+        scale_lr(optimizer, t.batch_size / t.base_batch_size)
     base_lr = optimizer.param_groups[0]["lr"]
     steps_per_epoch = num_batches(len(data.train), t.batch_size, t.limit_batches)
     lr_at = instantiate(cfg.scheduler)(
