@@ -168,3 +168,12 @@ GRID += [f"preprocess={name}" for name in ("pca_whiten", "zca_whiten")]
 def test_every_option_trains_every_model(tmp_path, model, option):
     metrics = train(tmp_path, "debug=fast", "trainer.batch_size=16", f"model={model}", option)
     assert metrics["status"] == "completed"
+
+
+@pytest.mark.parametrize("option", [*GRID, "preprocess=minmax", "preprocess=none"])
+def test_every_option_trains_the_cnn(tmp_path, option):
+    """The fast smoke test of each init, norm and preprocess option (all models: the slow grid above)."""
+    metrics = train(
+        tmp_path, "debug=fast", "trainer.batch_size=16", "model=cnn", "model.channels=[4,8]", option
+    )
+    assert metrics["status"] == "completed"
