@@ -174,6 +174,6 @@ def test_every_option_trains_every_model(tmp_path, model, option):
 def test_every_option_trains_the_cnn(tmp_path, option):
     """The fast smoke test of each init, norm and preprocess option (all models: the slow grid above)."""
     metrics = train(
-        tmp_path, "debug=fast", "trainer.batch_size=16", "model=cnn", "model.channels=[4,8]", option
+        tmp_path, "debug=fast", "trainer.batch_size=16", "model=cnn", "model.channels=[8,16]", option
     )
     assert metrics["status"] == "completed"
