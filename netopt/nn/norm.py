@@ -12,6 +12,7 @@ A model calls the hooks of a :class:`Normalization` while it is built; each opti
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx
 from torch.nn.utils import parametrize
 
 from netopt.errors import UserError
@@ -33,22 +34,79 @@ class Normalization:
         return nn.Identity()
 
 
-def _moments(x: Tensor, dims: list[int]) -> tuple[Tensor, Tensor]:
-    """Mean and biased variance of ``x`` over ``dims``, kept for broadcasting."""
-    var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
-    return mean, var
+Dims = tuple[int, ...]
 
 
-def _standardize(x: Tensor, mean: Tensor, var: Tensor, eps: float) -> Tensor:
-    """z' = (z - mu) / sqrt(var + eps)."""
-    return (x - mean) * torch.rsqrt(var + eps)
+def _standardize(x: Tensor, dims: Dims, eps: float) -> Tensor:
+    """z' = (z - mu) / sqrt(var + eps), mu and the biased var taken over ``dims``."""
+    centered = x - x.mean(dims, keepdim=True)
+    return centered * torch.rsqrt((centered * centered).mean(dims, keepdim=True) + eps)
+
+
+def _affine(z: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """y = gamma * z' + beta (either may be absent)."""
+    if weight is not None:
+        z = z * weight
+    return z if bias is None else z + bias
+
+
+class _Normalize(torch.autograd.Function):
+    """y = gamma * (x - mu) / sqrt(var + eps) + beta over ``dims``; returns (y, mu, var), mu and var
+    without gradient (kept for batch norm's running estimates).
+
+    Forward and backward are closed forms with few full-size temporaries (a chain of autograd ops
+    allocates one per step). With xhat = (x - mu) / sigma and g_y = gamma * dL/dy per group,
+    dL/dx = (g_y - mean(g_y) - xhat * mean(g_y * xhat)) / sigma,
+    dL/dgamma = sum dL/dy * xhat, dL/dbeta = sum dL/dy. A backward that builds a graph (double
+    backward, Hessian-vector products) differentiates the plain composition instead.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx, x: Tensor, weight: Tensor | None, bias: Tensor | None, dims: Dims, eps: float
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        mean = x.mean(dims, keepdim=True)
+        y = torch.sub(x, mean)  # the output, first a scratch for the variance
+        var = y.square_().mean(dims, keepdim=True)
+        rstd = torch.rsqrt(var + eps)
+        torch.sub(x, mean, out=y).mul_(rstd if weight is None else rstd * weight)
+        if bias is not None:
+            y.add_(bias)
+        ctx.save_for_backward(x, weight, bias, mean, rstd)
+        ctx.dims, ctx.eps = dims, eps
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(
+        ctx: FunctionCtx, grad: Tensor, _mean: Tensor, _var: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:
+        x, weight, bias, mean, rstd = ctx.saved_tensors
+        needed, dims = ctx.needs_input_grad[:3], ctx.dims
+        if torch.is_grad_enabled():
+            inputs = [t for t, need in zip((x, weight, bias), needed, strict=True) if need]
+            y = _affine(_standardize(x, dims, ctx.eps), weight, bias)
+            grads = iter(torch.autograd.grad(y, inputs, grad, create_graph=True))
+            return *(next(grads) if need else None for need in needed), None, None
+        xhat = torch.sub(x, mean).mul_(rstd)
+        buffer = grad * xhat
+        grad_weight = buffer.sum_to_size(weight.shape) if needed[1] else None
+        grad_bias = grad.sum_to_size(bias.shape) if needed[2] else None
+        if not needed[0]:
+            return None, grad_weight, grad_bias, None, None
+        if weight is not None:
+            buffer.mul_(weight)
+        projection = buffer.mean(dims, keepdim=True)  # mean(g_y * xhat)
+        grad_y = buffer.copy_(grad) if weight is None else torch.mul(grad, weight, out=buffer)
+        grad_y.sub_(grad_y.mean(dims, keepdim=True)).addcmul_(xhat, projection, value=-1).mul_(rstd)
+        return grad_y, grad_weight, grad_bias, None, None
 
 
 def _standardize_affine(
     x: Tensor, mean: Tensor, var: Tensor, eps: float, weight: Tensor | None, bias: Tensor | None
 ) -> Tensor:
-    """gamma * (x - mu) / sqrt(var + eps) + beta for per-channel gamma, beta, computed as
-    x * scale + shift with per-channel scale = gamma / sqrt(var + eps): one pass over x."""
+    """gamma * (x - mu) / sqrt(var + eps) + beta for fixed per-channel mu, var (batch norm in
+    evaluation), computed as x * scale + shift with scale = gamma / sqrt(var + eps): one pass over x."""
     scale = torch.rsqrt(var + eps)
     if weight is not None:
         scale = scale * weight
@@ -104,13 +162,13 @@ class _BatchNorm(NormLayer):
         if x.dim() not in self.input_dims:
             raise ValueError(f"{type(self).__name__} expects {self.input_dims}-dim input, got {x.dim()}")
         shape = _channel_shape(x)
+        weight, bias = (self.weight.view(shape), self.bias.view(shape)) if self.affine else (None, None)
         if self.training or self.running_mean is None:
-            mean, var = _moments(x, [0, *range(2, x.dim())])
+            y, mean, var = _Normalize.apply(x, weight, bias, (0, *range(2, x.dim())), self.eps)
             if self.training and self.running_mean is not None:
                 self._track(mean.flatten(), var.flatten(), x.numel() // x.shape[1])
-        else:
-            mean, var = self.running_mean.view(shape), self.running_var.view(shape)
-        weight, bias = (self.weight.view(shape), self.bias.view(shape)) if self.affine else (None, None)
+            return y
+        mean, var = self.running_mean.view(shape), self.running_var.view(shape)
         return _standardize_affine(x, mean, var, self.eps, weight, bias)
 
     @torch.no_grad()
@@ -159,10 +217,8 @@ class LayerNorm(NormLayer):
         self.bias = nn.Parameter(torch.zeros(shape)) if elementwise_affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        y = _standardize(x, *_moments(x, list(range(-len(self.normalized_shape), 0))), self.eps)
-        if self.weight is not None:
-            return torch.addcmul(self.bias, y, self.weight) if self.bias is not None else y * self.weight
-        return y
+        dims = tuple(range(-len(self.normalized_shape), 0))
+        return _Normalize.apply(x, self.weight, self.bias, dims, self.eps)[0]
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -185,14 +241,10 @@ class GroupNorm(NormLayer):
         self.bias = nn.Parameter(torch.zeros(num_channels)) if affine else None
 
     def forward(self, x: Tensor) -> Tensor:
-        mean, var = _moments(x.reshape(x.shape[0], self.num_groups, -1), [2])
-        shape = (x.shape[0], -1) + (1,) * (x.dim() - 2)  # per sample and channel
-        per_channel = [
-            s.repeat_interleave(self.num_channels // self.num_groups, dim=1).view(shape) for s in (mean, var)
-        ]
-        channel = _channel_shape(x)
-        weight, bias = (self.weight.view(channel), self.bias.view(channel)) if self.affine else (None, None)
-        return _standardize_affine(x, *per_channel, self.eps, weight, bias)
+        groups = x.reshape(x.shape[0], self.num_groups, self.num_channels // self.num_groups, -1)
+        shape = (1, self.num_groups, -1, 1)  # per channel of each group
+        weight, bias = (self.weight.view(shape), self.bias.view(shape)) if self.affine else (None, None)
+        return _Normalize.apply(groups, weight, bias, (2, 3), self.eps)[0].view(x.shape)
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
