@@ -135,7 +135,7 @@ class _BatchNorm(NormLayer):
     In training the running estimates follow r = (1 - momentum) * r + momentum * stat, with the
     unbiased batch variance (as torch); ``momentum=None`` gives the cumulative average
     1 / num_batches_tracked. Evaluation uses the running estimates. Arguments, buffers and
-    state_dict keys are those of ``torch.nn.BatchNorm1d``/``2d``.
+    state_dict keys are those of PyTorch's ``BatchNorm1d``/``2d``.
     """
 
     input_dims: tuple[int, ...]
@@ -200,7 +200,7 @@ class LayerNorm(NormLayer):
     """Layer normalization: the statistics of all neurons of one sample's layer.
 
     z' = (z - mu) / sqrt(var + eps) over the last ``len(normalized_shape)`` dims (biased variance);
-    y = gamma * z' + beta, elementwise. Same arguments and state_dict as ``torch.nn.LayerNorm``.
+    y = gamma * z' + beta, elementwise. Same arguments and state_dict as PyTorch's ``LayerNorm``.
     """
 
     def __init__(
@@ -228,7 +228,7 @@ class GroupNorm(NormLayer):
     """Group normalization: layer normalization within each of ``num_groups`` groups of channels.
 
     The statistics of one sample over the channels of a group and all positions; y = gamma * z' + beta
-    per channel. Same arguments and state_dict as ``torch.nn.GroupNorm``; ``num_groups=1`` is layer
+    per channel. Same arguments and state_dict as PyTorch's ``GroupNorm``; ``num_groups=1`` is layer
     normalization over (C, H, W) with a per-channel affine map.
     """
 
@@ -255,7 +255,7 @@ class LocalResponseNorm(nn.Module):
 
     b_c = a_c / (k + alpha / n * sum_{c'} a_{c'}^2)^beta, the sum over channels
     c - n//2 ... c + (n-1)//2 (zeros beyond the edges), n = ``size``. Same arguments as
-    ``torch.nn.LocalResponseNorm``; accepts (N, C) as well as (N, C, ...).
+    PyTorch's ``LocalResponseNorm``; accepts (N, C) as well as (N, C, ...).
     """
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
