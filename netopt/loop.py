@@ -123,7 +123,8 @@ class Trainer:
             x = self.augment(x, self.noise)
             lr = self.set_lr(h.step)
             scalars = self.train_step(x, y)
-            self.recorder.scalars({**scalars, "train/lr": lr}, h.step)
+            scalars["train/lr"] = lr
+            self.recorder.scalars(scalars, h.step)
             loss = scalars["train/loss"]
             h.step += 1
             total_loss += loss * len(y)

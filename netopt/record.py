@@ -35,14 +35,15 @@ class Recorder:
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
         self.run_dir = run_dir
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step, max_queue=1000)
-        self.pending: list[tuple[str, float, int]] = []
+        self.pending: list[tuple[Mapping[str, float], int]] = []
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
-        self.pending += [(tag, value, step) for tag, value in values.items()]
+        self.pending.append((values, step))
 
     def flush(self) -> None:
-        for tag, value, step in self.pending:
-            self.writer.add_scalar(tag, value, step)
+        for values, step in self.pending:
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
         self.pending.clear()
         self.writer.flush()
 
