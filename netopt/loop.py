@@ -106,11 +106,11 @@ class Trainer:
             return loss
 
         loss = self.optimizer.step(closure)
-        scalars = {"loss": loss, **measured[0]}
-        values = torch.stack([value.detach().float() for value in scalars.values()]).tolist()
+        names = ["train/loss", *(f"train/{name}" for name in measured[0])]
+        values = torch.stack([loss.detach(), *measured[0].values()]).tolist()  # the step's one sync
         if not math.isfinite(values[0]):
             raise Diverged(f"the training loss became {values[0]} at step {self.history.step}")
-        return {f"train/{name}": value for name, value in zip(scalars, values, strict=True)}
+        return dict(zip(names, values, strict=True))
 
     # --- epochs --------------------------------------------------------------------------------
     def train_epoch(self, bar: Any, task: Any) -> None:
@@ -129,8 +129,8 @@ class Trainer:
             h.step += 1
             total_loss += loss * len(y)
             seen += len(y)
-            speed = seen / (time.perf_counter() - start)
-            bar.update(task, advance=1, loss=loss, lr=lr, speed=speed)
+            if self.progress:
+                bar.update(task, advance=1, loss=loss, lr=lr, speed=seen / (time.perf_counter() - start))
         h.train_samples += seen
         h.train_time_s += time.perf_counter() - start
         h.train_loss = total_loss / max(seen, 1)

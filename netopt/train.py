@@ -29,7 +29,7 @@ from netopt.diagnostics import LayerStats
 from netopt.errors import UserError
 from netopt.loop import Trainer
 from netopt.nn.dropout import apply_dropconnect
-from netopt.nn.loss import CrossEntropyLoss
+from netopt.nn.loss import cross_entropy
 from netopt.record import Recorder, flat_config, write_metrics
 from netopt.regularization import EarlyStopping, penalized_parameters, penalties
 
@@ -133,7 +133,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         seed=t.seed,
         limit_batches=t.limit_batches,
         progress=t.progress,
-        loss_fn=CrossEntropyLoss(reg.label_smoothing),
+        loss_fn=partial(cross_entropy, label_smoothing=reg.label_smoothing),
         penalty=partial(penalties, penalized_parameters(model, reg.penalize_all), reg.l1, reg.l2),
         early_stopping=EarlyStopping(**reg.early_stopping),
         extra_state=lambda: {"preprocess": preprocess.state_dict()},
