@@ -175,7 +175,10 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         if single and cause is not None:
             fail(f"error: {cause}", EXIT_USER_ERROR)
         raise
-    summary_table(metrics, title=str(run_dir))
+    if single:
+        summary_table(metrics, title=str(run_dir))
+    else:  # the sweep ends with a table of all its jobs
+        log.info("%s: %s, val_acc %.4f", run_dir, metrics["status"], metrics["val_acc"])
     if single and metrics["status"] == "diverged":
         fail(f"diverged: the loss became NaN/inf; metrics in {run_dir / 'metrics.json'}", EXIT_DIVERGED)
     return metrics
