@@ -76,7 +76,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
     """Train and test one configuration, leaving TensorBoard events, checkpoint.pt and metrics.json
     in ``run_dir``; return the metrics."""
     schema.validate(cfg)
-    t = cfg.trainer
+    t, reg = cfg.trainer, cfg.regularization
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     torch.use_deterministic_algorithms(t.deterministic, warn_only=True)
@@ -94,10 +94,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         in_shape=data.in_shape,
         num_classes=data.num_classes,
         norm=instantiate(cfg.norm),
-        dropout=cfg.regularization.dropout,
+        dropout=reg.dropout,
     )
     instantiate(cfg.init)(model)
-    reg = cfg.regularization
     apply_dropconnect(model, reg.dropconnect)
     model.to(device)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
