@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 import netopt.optim as netopt_optim
 
@@ -257,3 +258,70 @@ def test_sam_needs_a_closure() -> None:
     sam = netopt_optim.SAM(make_net().parameters(), base=netopt_optim.SGD)
     with pytest.raises(RuntimeError, match="closure"):
         sam.step()
+
+
+def hook_calls(optimizer: torch.optim.Optimizer, scope: str) -> list[str]:
+    """Step once with a pre and a post hook registered on ``optimizer`` or on all optimizers
+    (``scope``), then once more without; the calls the hooks saw. The pre hook replaces the
+    closure through the (args, kwargs) it returns, as torch allows."""
+    calls: list[str] = []
+    net = make_net()
+
+    def closure() -> torch.Tensor:
+        calls.append("closure")
+        return torch.tensor(0.0)
+
+    def pre(opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> tuple:
+        calls.append("pre")
+        return args, {"closure": closure}
+
+    def post(*_: object) -> None:
+        calls.append("post")
+
+    if scope == "instance":
+        handles = [optimizer.register_step_pre_hook(pre), optimizer.register_step_post_hook(post)]
+    else:
+        handles = [register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
+    try:
+        nn.functional.cross_entropy(net(batch(0)[0]), batch(0)[1]).backward()
+        optimizer.step()
+    finally:
+        for handle in handles:
+            handle.remove()
+    optimizer.step()  # no hooks left: nothing more is called
+    return calls
+
+
+@pytest.mark.parametrize("scope", ["instance", "global"])
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_step_hooks_run_as_in_torch(name: str, scope: str) -> None:
+    ours = hook_calls(getattr(netopt_optim, name)(make_net().parameters()), scope)
+    assert ours == hook_calls(getattr(torch.optim, name)(make_net().parameters()), scope)
+    assert ours == ["pre", "closure", "post"]
+
+
+def test_profiler_records_step_and_zero_grad_as_in_torch() -> None:
+    net = make_net()
+    optimizer = netopt_optim.SGD(net.parameters(), lr=0.1)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        nn.functional.cross_entropy(net(batch(0)[0]), batch(0)[1]).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    names = {event.name for event in profiler.events()}
+    assert {"Optimizer.step#SGD.step", "Optimizer.zero_grad#SGD.zero_grad"} <= names
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_matches_torch(set_to_none: bool) -> None:
+    grads = []
+    for optimizer_class in (netopt_optim.SGD, torch.optim.SGD):
+        net = make_net()
+        optimizer = optimizer_class(net.parameters(), lr=0.1)
+        nn.functional.cross_entropy(net(batch(0)[0]), batch(0)[1]).backward()
+        optimizer.zero_grad(set_to_none=set_to_none)
+        grads.append([None if p.grad is None else p.grad.clone() for p in net.parameters()])
+    assert len(grads[0]) == len(grads[1])
+    for ours, theirs in zip(*grads, strict=True):
+        assert (ours is None) == (theirs is None)
+        if ours is not None:
+            assert torch.equal(ours, theirs) and not ours.any()

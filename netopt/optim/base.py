@@ -4,14 +4,17 @@
 skips parameters without a gradient, creates each parameter's state on its first step and hands
 the rest to the subclass's ``_update`` as lists of tensors of one device and dtype, so the update
 is written once with multi-tensor ``torch._foreach_*`` ops. With ``foreach=False`` the same update
-runs on one-element lists, one parameter at a time.
+runs on one-element lists, one parameter at a time. Its base :class:`Optimizer` makes the calls
+around the update cheap for small models.
 """
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from netopt.errors import UserError
 
@@ -78,7 +81,48 @@ def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
     return list(groups.values())
 
 
-class ForeachOptimizer(torch.optim.Optimizer):
+def _profiled(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a profiler runs or a step hook is registered, on this optimizer or on all."""
+    return bool(
+        torch.autograd._profiler_enabled()
+        or optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or _global_optimizer_pre_hooks
+        or _global_optimizer_post_hooks
+    )
+
+
+class Optimizer(torch.optim.Optimizer):
+    """``torch.optim.Optimizer`` with ``step`` and ``zero_grad`` that skip the profiler's record
+    while no profiler runs.
+
+    torch wraps every ``step`` to open a ``record_function`` and run the step hooks, and opens one
+    in ``zero_grad`` too: about 35 us a step together, 5% of a small model's step on a CPU. Here
+    the wrapped step runs only while a profiler runs or a step hook is registered, and
+    ``zero_grad(set_to_none=True)`` just drops the gradients otherwise; both behave as torch's.
+    """
+
+    @staticmethod
+    def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
+        """``func`` inside torch's wrapper while that has something to do, else bare."""
+        hooked = torch.optim.Optimizer.profile_hook_step(func)
+
+        @functools.wraps(func)
+        def step(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> Any:
+            return (hooked if _profiled(self) else func)(self, *args, **kwargs)
+
+        return step
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if not set_to_none or torch.autograd._profiler_enabled():
+            super().zero_grad(set_to_none)
+            return
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+
+class ForeachOptimizer(Optimizer):
     """Base class: subclasses define ``_init_state(group, param, state)`` and
     ``_update(group, params, grads, states)``; ``step`` does everything else."""
 

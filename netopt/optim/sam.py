@@ -6,11 +6,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netopt.optim.base import by_device_and_dtype, require_nonnegative
+from netopt.optim.base import Optimizer, by_device_and_dtype, require_nonnegative
 from netopt.optim.clip import global_norm
 
 
-class SAM(torch.optim.Optimizer):
+class SAM(Optimizer):
     r"""Sharpness-aware minimization (``sam``, Foret et al. 2021) around any base optimizer.
 
     Each step minimizes the worst loss in a ball of radius rho around theta::
