@@ -8,6 +8,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 console = Console(stderr=True)
+#: Seconds between redraws of the bar; the loop updates it as often. Drawing runs in a thread of its
+#: own that takes the GIL from training, so faster redraws slow small models down.
+REFRESH_S = 0.25
 
 
 def progress_bar(enabled: bool) -> Progress:
@@ -23,6 +26,7 @@ def progress_bar(enabled: bool) -> Progress:
         console=console,
         disable=not enabled,
         transient=True,
+        refresh_per_second=1 / REFRESH_S,
     )
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from netopt import checkpoint
-from netopt.console import progress_bar
+from netopt.console import REFRESH_S, progress_bar
 from netopt.data import Data, Split, batches
 from netopt.data.augment import preview
 from netopt.data.batches import num_batches
@@ -117,9 +117,9 @@ class Trainer:
         h = self.history
         self.model.train()
         total_loss, seen, start = 0.0, 0, time.perf_counter()
-        for x, y in batches(
-            self.data.train.x, self.data.train.y, self.batch_size, self.order, self.limit_batches
-        ):
+        shown = start  # when the bar was last updated
+        train = batches(self.data.train.x, self.data.train.y, self.batch_size, self.order, self.limit_batches)
+        for i, (x, y) in enumerate(train, 1):
             x = self.augment(x, self.noise)
             lr = self.set_lr(h.step)
             scalars = self.train_step(x, y)
@@ -129,8 +129,11 @@ class Trainer:
             h.step += 1
             total_loss += loss * len(y)
             seen += len(y)
-            if self.progress:
-                bar.update(task, advance=1, loss=loss, lr=lr, speed=seen / (time.perf_counter() - start))
+            if self.progress and (
+                (now := time.perf_counter()) - shown > REFRESH_S or i == self.steps_per_epoch
+            ):
+                bar.update(task, completed=i, loss=loss, lr=lr, speed=seen / (now - start))
+                shown = now
         h.train_samples += seen
         h.train_time_s += time.perf_counter() - start
         h.train_loss = total_loss / max(seen, 1)

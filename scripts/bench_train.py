@@ -2,10 +2,11 @@
 
 Both train the same model (built and initialized from the same config) on the same in-memory
 tensors with the same batch size and plain SGD; the reference is the textbook loop (shuffle, forward,
-cross-entropy, zero_grad, backward, torch.optim.SGD step) with nothing else. netopt's loop also
-measures the gradient norm, checks the loss for NaN, logs three scalars to TensorBoard and updates
-the progress bar every step. Printed: training samples/s of each and their ratio, best of
-``--repeats`` alternating measurements in this process.
+cross-entropy, zero_grad, backward, torch.optim.SGD step) with nothing else. netopt's loop runs
+as ``netopt-train`` runs it: every step it also measures the gradient norm, checks the loss for
+NaN, logs three scalars to TensorBoard and feeds the progress bar (shown when stderr is a
+terminal). Printed: training samples/s of each and their ratio, best of ``--repeats``
+alternating measurements in this process.
 
     python scripts/bench_train.py [--repeats 3] [--threads 1] [--device auto]
 """
@@ -89,9 +90,7 @@ def main() -> None:
     print(f"{'workload':34s} {'netopt/s':>10s} {'torch/s':>10s} {'ratio':>6s}")
     with initialize_config_module("netopt.conf", version_base="1.3"):
         for name, overrides in WORKLOADS.items():
-            cfg = compose(
-                "train", overrides=[*overrides, "trainer.progress=false", f"trainer.device={device}"]
-            )
+            cfg = compose("train", overrides=[*overrides, f"trainer.device={device}"])
             ours, theirs = [], []
             for _ in range(args.repeats):
                 with tempfile.TemporaryDirectory() as tmp:
