@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from netopt.models import ACTIVATIONS
+from netopt.optim.clip import grad_norm
 
 _AFFINE = (nn.Linear, nn.Conv2d)
 _ACTIVATION = tuple(ACTIVATIONS.values())
@@ -62,9 +63,8 @@ class LayerStats:
         if self.armed and t % self.every == 0:
             values = dict(self.stats)
             for name, module in self.affine.items():
-                grads = [p.grad.norm() for p in module.parameters() if p.grad is not None]
-                if grads:
-                    values[f"grad_norm/{name}"] = torch.linalg.vector_norm(torch.stack(grads).float())
+                if any(p.grad is not None for p in module.parameters()):
+                    values[f"grad_norm/{name}"] = grad_norm(module.parameters()).float()
             if values:  # one device-to-host copy for all of them
                 self.writer.scalars(
                     dict(zip(values, torch.stack(list(values.values())).tolist(), strict=True)), t

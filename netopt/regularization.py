@@ -4,16 +4,18 @@ Penalties (SPEC section 9) are added to the data loss,
 
     loss = data_loss + l1 * sum_w |w| + l2 / 2 * sum_w w^2,
 
-over the weights only by default: biases and normalization gains and shifts (the tensors with
-fewer than two dimensions) are left alone, as is usual practice; the chapter penalizes every
-parameter. Decoupled weight decay is the optimizers' ``weight_decay`` instead (SPEC section 1).
+over the weights only by default: the tensors with fewer than two dimensions (biases, batch/layer/
+group norm gains and shifts) are left alone, as is usual practice; weight norm's gain g, of shape
+(out, 1, ...), counts as a weight. The chapter penalizes every parameter. Weight decay (SPEC section 1)
+is the optimizers' ``weight_decay`` instead: coupled, i.e. this L2 penalty, in SGD and Adam;
+decoupled in AdamW.
 
 Early stopping watches a validation metric after each evaluation and stops when it has not
 improved by more than ``min_delta`` for ``patience`` evaluations in a row, optionally putting
 back the weights of the best evaluation.
 """
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
@@ -23,12 +25,11 @@ def penalized_parameters(model: nn.Module, penalize_all: bool = False) -> list[n
     return [p for p in model.parameters() if p.requires_grad and (penalize_all or p.dim() >= 2)]
 
 
-def penalties(params: Iterable[Tensor], l1: float = 0.0, l2: float = 0.0) -> dict[str, Tensor]:
+def penalties(params: Sequence[Tensor], l1: float = 0.0, l2: float = 0.0) -> dict[str, Tensor]:
     """The penalty terms that are switched on, ``{"l1": l1 * sum|w|, "l2": l2 / 2 * sum w^2}``.
 
     Each is a differentiable 0-dim tensor; add their sum to the loss and log each on its own.
     """
-    params = list(params)
     terms = {}
     if l1:
         terms["l1"] = l1 * sum(p.abs().sum() for p in params)

@@ -83,8 +83,17 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
     torch.manual_seed(t.seed)
     device = pick_device(t.device)
 
+    checkpoint_path = run_dir / "checkpoint.pt"
+    state = None
+    if t.resume and checkpoint_path.exists():
+        state = checkpoint.load(checkpoint_path)
+    elif t.resume:
+        log.info("trainer.resume: no checkpoint in %s yet, starting fresh", run_dir)
+
     data = instantiate(cfg.dataset)
-    preprocess = instantiate(cfg.preprocess).fit(data.train.x)
+    preprocess = instantiate(cfg.preprocess).fit(data.train.x)  # fitting also shapes its buffers
+    if state:
+        preprocess.load_state_dict(state["preprocess"])  # the statistics the run was trained with
     for split in (data.train, data.val, data.test):
         split.x = preprocess(split.x)
     data = data.to(device)
@@ -108,13 +117,6 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         base_lr=base_lr, total_steps=steps_per_epoch * t.max_epochs, steps_per_epoch=steps_per_epoch
     )
 
-    checkpoint_path = run_dir / "checkpoint.pt"
-    state = None
-    if t.resume and checkpoint_path.exists():
-        state = checkpoint.load(checkpoint_path)
-        preprocess.load_state_dict(state["preprocess"])
-    elif t.resume:
-        log.info("trainer.resume: no checkpoint in %s yet, starting fresh", run_dir)
     recorder = Recorder(run_dir, purge_step=state["history"]["step"] if state else None)
     trainer = Trainer(
         model=model,
@@ -147,9 +149,11 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         )
     if t.diagnostics_every:
         LayerStats(model, recorder, t.diagnostics_every).follow(optimizer, start=trainer.history.step)
-    metrics = trainer.fit()
-    recorder.hparams(flat_config(cfg, choices), metrics)
-    recorder.close()
+    try:
+        metrics = trainer.fit()
+        recorder.hparams(flat_config(cfg, choices), metrics)
+    finally:  # a failed job of a multirun must not leave its writer thread behind
+        recorder.close()
     write_metrics(run_dir, metrics)
     return metrics
 

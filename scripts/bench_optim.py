@@ -97,15 +97,20 @@ def candidates(name: str, kwargs: dict, params: list[torch.Tensor]) -> dict[str,
     }
 
 
+OPTIONAL = frozenset({"torch fused"})  # not on every device or for every optimizer
+
+
 def build(builders: dict[str, Callable]) -> dict[str, torch.optim.Optimizer]:
-    """The optimizers that construct and step on this device (fused is not everywhere); the first
-    step, which creates the state, also warms up."""
+    """The optimizers, each constructed and stepped once (the first step creates the state and warms
+    up). A candidate in ``OPTIONAL`` that fails on this device is left out; any other failure raises."""
     built = {}
     for label, make in builders.items():
         try:
             optimizer = make()
             optimizer.step()
         except (RuntimeError, TypeError, ValueError):
+            if label not in OPTIONAL:
+                raise
             continue
         built[label] = optimizer
     return built

@@ -1,8 +1,9 @@
 """Plot every learning-rate schedule over one run: the chapter's learning-rate figure.
 
-Each curve is built exactly as ``netopt-train`` builds it, by composing ``conf/train.yaml`` with
-``scheduler=<name>`` and instantiating ``cfg.scheduler`` with the optimizer's lr, the run's steps and
-steps per epoch. ReduceLROnPlateau is left out: it follows the validation metric, not t.
+Each curve is built the way ``netopt-train`` builds its schedule, by composing ``conf/train.yaml``
+with ``scheduler=<name>`` and instantiating ``cfg.scheduler`` with ``optimizer.lr``, the run's steps
+and a fixed ``--steps-per-epoch`` (not the one the dataset and batch size would give), without
+``trainer.linear_scaling_rule``. ReduceLROnPlateau is left out: it follows the validation metric, not t.
 
     python scripts/plot_schedules.py                              # writes docs/schedules.png
     python scripts/plot_schedules.py --out lr.png trainer.max_epochs=40 optimizer.lr=0.05

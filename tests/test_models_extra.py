@@ -119,7 +119,8 @@ def test_model_options_compose_and_build(option, cls):
 
 
 def test_new_options_train_from_the_config(tmp_path):
-    """Smoke runs covering resnet, rnn, whitening and fine-tuning from a checkpoint."""
+    """Smoke runs covering resnet, rnn, whitening and init=pretrained reading a runner checkpoint (of
+    another model here, so every tensor falls back; test_init checks what matching tensors load)."""
     runs = [
         [
             "model=resnet",

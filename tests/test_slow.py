@@ -1,4 +1,4 @@
-"""Long runs (`make test-all`): the accuracy promises of the README."""
+"""Long runs (`make test-all`): the runner's accuracy targets on digits and Fashion-MNIST."""
 
 import pytest
 

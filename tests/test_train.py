@@ -150,6 +150,6 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert {k: v for k, v in resumed.items() if k not in timing} == {
         k: v for k, v in straight.items() if k not in timing
     }
-    lrs = [e.value for e in events(killed).Scalars("train/loss")]
-    assert len(lrs) == resumed["steps"]  # the redone steps replaced the killed run's events
+    losses = [e.value for e in events(killed).Scalars("train/loss")]
+    assert len(losses) == resumed["steps"]  # the redone steps replaced the killed run's events
     assert math.isfinite(resumed["test_acc"])

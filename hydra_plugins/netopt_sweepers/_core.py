@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from netopt.errors import UserError
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
-from netopt.hpo.summary import format_value, write_summary
+from netopt.hpo.summary import overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class SweepLoop:
         return records
 
     def _overrides(self, job: Job, resume: bool) -> list[str]:
-        lines = [*self.fixed, *(f"{k}={format_value(v)}" for k, v in job.params.items())]
+        lines = [*self.fixed, *overrides(job.params)]
         lines.append(f"hydra.sweep.subdir=trial_{job.trial:03d}")
         if job.budget is not None:
             lines.append(f"{self.sweeper.budget_key}={job.budget}")
@@ -146,8 +146,10 @@ class SweepLoop:
         self.journal.append(outcomes)
         done = {o.key for o in outcomes}
         records = [r for r in records if r.key not in done] + outcomes
-        write_summary(self.sweep_dir, records, self.metric, self.maximize)
-        self._check_failure_rate(records)
+        stop = self._failure_rate_error(records)
+        write_summary(self.sweep_dir, records, self.metric, self.maximize, show=stop is not None)
+        if stop is not None:
+            raise stop
         return records
 
     def _outcome(self, job: Job, ret: JobReturn) -> Record:
@@ -167,12 +169,13 @@ class SweepLoop:
             log.warning(f"trial {job.trial} {record.status}: {record.error}")
         return replace(record, run_dir=str(run_dir))
 
-    def _check_failure_rate(self, records: list[Record]) -> None:
+    def _failure_rate_error(self, records: list[Record]) -> UserError | None:
+        """The error that stops the sweep when too many finished jobs failed or diverged, else None."""
         finished = [r for r in records if r.finished]
         bad = sum(r.status != "completed" for r in finished)
         if finished and bad > self.max_failure_rate * len(finished):
-            write_summary(self.sweep_dir, records, self.metric, self.maximize, show=True)
-            raise UserError(
+            return UserError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: {bad} of {len(finished)} jobs "
                 f"failed or diverged; sweep stopped, see {self.sweep_dir / 'results.csv'}"
             )
+        return None

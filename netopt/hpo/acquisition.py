@@ -45,6 +45,7 @@ def candidates(space: SearchSpace, best_points: Tensor, n: int, generator: torch
     return torch.cat([sobol, (centers + noise).clamp(0.0, 1.0 - 1e-9)])
 
 
+@one_thread()
 def propose_batch(
     space: SearchSpace,
     configs: Sequence[Mapping[str, Any]],
@@ -55,19 +56,6 @@ def propose_batch(
     xi: float = 0.0,
 ) -> list[dict[str, Any]]:
     """q configurations maximizing EI for a GP fitted to (configs, scores); larger scores are better."""
-    with one_thread():
-        return _propose_batch(space, configs, scores, q, generator, n_candidates, xi)
-
-
-def _propose_batch(
-    space: SearchSpace,
-    configs: Sequence[Mapping[str, Any]],
-    scores: Tensor,
-    q: int,
-    generator: torch.Generator,
-    n_candidates: int,
-    xi: float,
-) -> list[dict[str, Any]]:
     gp = GaussianProcess.fit(space.encode(configs), scores)
     best = float(scores.max())
     top = scores.argsort(descending=True)[:5].tolist()

@@ -74,13 +74,18 @@ class Hyperparameters:
     noise_variance: Tensor
 
 
+def _cholesky(x: Tensor, hp: Hyperparameters) -> Tensor:
+    """Cholesky factor L of K = k(x, x) + (n2 + JITTER) I (batched over hp's leading dims)."""
+    k = matern52(x, x, hp.length_scale, hp.signal_variance)
+    k = k + (hp.noise_variance[..., None, None] + JITTER) * torch.eye(len(x), dtype=x.dtype)
+    return torch.linalg.cholesky(k)
+
+
 def log_marginal_likelihood(x: Tensor, y: Tensor, hp: Hyperparameters) -> Tensor:
     """log p(y | x) of a zero-mean GP with hyperparameters hp (batched over hp's leading dims)."""
     n = x.shape[0]
-    k = matern52(x, x, hp.length_scale, hp.signal_variance)
-    k = k + (hp.noise_variance[..., None, None] + JITTER) * torch.eye(n, dtype=x.dtype)
-    chol = torch.linalg.cholesky(k)
-    alpha = torch.cholesky_solve(y.expand(*k.shape[:-1]).unsqueeze(-1), chol).squeeze(-1)
+    chol = _cholesky(x, hp)
+    alpha = torch.cholesky_solve(y.expand(*chol.shape[:-1]).unsqueeze(-1), chol).squeeze(-1)
     log_det_half = torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
     return -0.5 * (y * alpha).sum(-1) - log_det_half - 0.5 * n * math.log(2 * math.pi)
 
@@ -116,9 +121,7 @@ class GaussianProcess:
     def __init__(self, x: Tensor, z: Tensor, y_mean: Tensor, y_std: Tensor, hp: Hyperparameters) -> None:
         self.x, self.z, self.y_mean, self.y_std, self.hp = x, z, y_mean, y_std, hp
         with torch.no_grad():
-            k = matern52(x, x, hp.length_scale, hp.signal_variance)
-            k = k + (hp.noise_variance + JITTER) * torch.eye(len(x), dtype=x.dtype)
-            self.chol = torch.linalg.cholesky(k)
+            self.chol = _cholesky(x, hp)
             self.alpha = torch.cholesky_solve(z.unsqueeze(-1), self.chol).squeeze(-1)
 
     @classmethod

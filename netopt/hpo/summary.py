@@ -94,7 +94,7 @@ def _cell(value: Any) -> str:
 
 
 def table(rows: Sequence[Record], names: Sequence[str], metric: str, maximize: bool) -> Table:
-    """The trials best first (at most MAX_ROWS), the best one highlighted; errors go below it."""
+    """The trials, given best first (at most MAX_ROWS), the best one highlighted; errors go below it."""
     counts = {s: sum(r.status == s for r in rows) for s in ("completed", "diverged", "failed")}
     title = f"{len(rows)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items())
     tab = Table(title=title, caption=f"{metric}, {'max' if maximize else 'min'}imized")
@@ -103,13 +103,12 @@ def table(rows: Sequence[Record], names: Sequence[str], metric: str, maximize: b
         tab.add_column(column, overflow="fold", max_width=24)
     for column in [metric, "status", "epochs", "time (s)"]:
         tab.add_column(column, no_wrap=True)
-    order = ranked(rows, maximize)
-    for i, r in enumerate(order[:MAX_ROWS]):
+    for i, r in enumerate(rows[:MAX_ROWS]):
         time = None if r.wall_time_s is None else f"{r.wall_time_s:.1f}"
         cells = [r.trial, *(r.params.get(n) for n in names), r.objective, r.status, r.epochs, time]
         tab.add_row(*map(_cell, cells), style="bold green" if i == 0 and has_objective(r) else None)
-    if len(order) > MAX_ROWS:
-        tab.add_row(f"... {len(order) - MAX_ROWS} more in results.csv")
+    if len(rows) > MAX_ROWS:
+        tab.add_row(f"... {len(rows) - MAX_ROWS} more in results.csv")
     return tab
 
 
@@ -127,7 +126,7 @@ def write_summary(
     write_best(sweep_dir, best, metric, maximize)
     if show:
         console = Console()
-        console.print(table(rows, names, metric, maximize))
+        console.print(table(order, names, metric, maximize))
         for r in rows:
             if r.error:
                 console.print(f"trial {r.trial} {r.status}: {r.error}", highlight=False, overflow="ellipsis")

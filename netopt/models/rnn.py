@@ -9,9 +9,12 @@ An image (C, H, W) is a sequence of H steps of C * W features. The LSTM cell com
 
 so ``norm=layer`` is the chapter's layer normalization in RNNs: the net input is normalized at every
 time step with the statistics of its own sample. (Ba et al.'s LN-LSTM normalizes W x_t and
-U h_{t-1} separately and c_t too; batch norm here shares one set of statistics over all steps.)
-``norm=weight`` reparametrizes W and U. Dropout is variational: one mask per sequence on the
-non-recurrent connections (each layer's input and the classifier's input), never on h -> h.
+U h_{t-1} separately and c_t too. Batch norm here normalizes each step with that step's batch
+statistics; its gain, shift and running estimates are shared by all steps, the estimates updated
+at every step.) ``norm=weight`` reparametrizes W and U; the cell reads U once per step, so weight
+norm recomputes it and ``dropconnect`` draws a fresh mask for it at every step. Dropout is
+variational: one mask per sequence on the non-recurrent connections (each layer's input and the
+classifier's input), never on h -> h.
 The last hidden state of the top layer feeds the linear classifier.
 """
 

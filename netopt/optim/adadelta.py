@@ -11,6 +11,7 @@ from netopt.optim.base import (
     State,
     advance_steps,
     coupled_grads,
+    ema_of_squares_,
     require,
     require_nonnegative,
     scalar_tensor,
@@ -59,14 +60,12 @@ class Adadelta(ForeachOptimizer):
         rho, eps = group["rho"], group["eps"]
         square_avgs = [s["square_avg"] for s in states]
         acc_deltas = [s["acc_delta"] for s in states]
-        torch._foreach_mul_(square_avgs, rho)
-        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - rho)
+        ema_of_squares_(square_avgs, grads, rho)
         denominators = torch._foreach_add(square_avgs, eps)
         torch._foreach_sqrt_(denominators)
         deltas = torch._foreach_add(acc_deltas, eps)
         torch._foreach_sqrt_(deltas)
         torch._foreach_div_(deltas, denominators)
         torch._foreach_mul_(deltas, grads)
-        torch._foreach_mul_(acc_deltas, rho)
-        torch._foreach_addcmul_(acc_deltas, deltas, deltas, value=1 - rho)
+        ema_of_squares_(acc_deltas, deltas, rho)
         torch._foreach_add_(params, deltas, alpha=-group["lr"])

@@ -11,6 +11,7 @@ from netopt.optim.base import (
     State,
     advance_steps,
     coupled_grads,
+    ema_of_squares_,
     require_fraction,
     require_nonnegative,
     scalar_tensor,
@@ -36,9 +37,29 @@ def update_moments(
     exp_avgs = [s["exp_avg"] for s in states]
     exp_avg_sqs = [s["exp_avg_sq"] for s in states]
     torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-    torch._foreach_mul_(exp_avg_sqs, beta2)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+    ema_of_squares_(exp_avg_sqs, grads, beta2)
     return exp_avgs, exp_avg_sqs
+
+
+def start_update(
+    group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]
+) -> tuple[list[float], list[Tensor], list[Tensor], list[Tensor]]:
+    """The start of every Adam-family update: t <- t + 1, weight decay (:func:`decayed_grads`),
+    then the moments (:func:`update_moments`). Returns (t per parameter, the gradient used, m, v)."""
+    steps = [step.item() for step in advance_steps(states)]
+    grads = decayed_grads(group, params, grads)
+    exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
+    return steps, grads, exp_avgs, exp_avg_sqs
+
+
+def adam_denominators(
+    exp_avg_sqs: list[Tensor], beta2: float, steps: list[float], eps: float
+) -> list[Tensor]:
+    """Adam's bias-corrected denominators sqrt(v) / sqrt(1 - b2^t) + eps, as new tensors."""
+    denominators = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
+    torch._foreach_add_(denominators, eps)
+    return denominators
 
 
 def init_moments(param: Tensor, state: State) -> None:
@@ -64,9 +85,8 @@ class Adam(ForeachOptimizer):
         m <- b1 * m + (1 - b1) * g ;  v <- b2 * v + (1 - b2) * g * g
         theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 
-    ``amsgrad`` divides by the running maximum of v instead of v. The chapter writes the same update
-    with eps outside the root. State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v),
-    ``max_exp_avg_sq`` (amsgrad).
+    ``amsgrad`` divides by the running maximum of v instead of v. State: ``step``, ``exp_avg`` (m),
+    ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgrad).
     """
 
     def __init__(
@@ -101,17 +121,13 @@ class Adam(ForeachOptimizer):
             state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        steps = [step.item() for step in advance_steps(states)]
-        grads = decayed_grads(group, params, grads)
-        exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
+        steps, grads, exp_avgs, exp_avg_sqs = start_update(group, params, grads, states)
         if group["amsgrad"]:
             max_exp_avg_sqs = [s["max_exp_avg_sq"] for s in states]
             torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
             exp_avg_sqs = max_exp_avg_sqs
         beta1, beta2 = group["betas"]
-        denominators = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
-        torch._foreach_add_(denominators, group["eps"])
+        denominators = adam_denominators(exp_avg_sqs, beta2, steps, group["eps"])
         torch._foreach_addcdiv_(
             params, exp_avgs, denominators, [-group["lr"] / (1 - beta1**t) for t in steps]
         )

@@ -59,6 +59,13 @@ def coupled_grads(
     return grads
 
 
+def ema_of_squares_(avgs: list[Tensor], values: list[Tensor], decay: float) -> None:
+    """The decaying average of squares, in place: v <- b * v + (1 - b) * g * g with b = ``decay``,
+    v in ``avgs`` and g in ``values``."""
+    torch._foreach_mul_(avgs, decay)
+    torch._foreach_addcmul_(avgs, values, values, value=1 - decay)
+
+
 def scalar_tensor(value: float) -> Tensor:
     """A 0-dim CPU tensor for per-parameter counters such as ``step``, in torch's dtype for them
     (float64 under a float64 default dtype, else float32), so state dicts interchange with torch."""

@@ -5,15 +5,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netopt.optim.adam import check_adam_hyperparameters, decayed_grads, init_moments, update_moments
-from netopt.optim.base import (
-    ForeachOptimizer,
-    Group,
-    State,
-    advance_steps,
-    require_nonnegative,
-    scalar_tensor,
-)
+from netopt.optim.adam import adam_denominators, check_adam_hyperparameters, init_moments, start_update
+from netopt.optim.base import ForeachOptimizer, Group, State, require_nonnegative, scalar_tensor
 
 
 class NAdam(ForeachOptimizer):
@@ -62,18 +55,14 @@ class NAdam(ForeachOptimizer):
         state["mu_product"] = scalar_tensor(1.0)
 
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
-        steps = [step.item() for step in advance_steps(states)]
-        grads = decayed_grads(group, params, grads)
-        exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
+        steps, grads, exp_avgs, exp_avg_sqs = start_update(group, params, grads, states)
         (beta1, beta2), lr, psi = group["betas"], group["lr"], group["momentum_decay"]
         mus = [beta1 * (1.0 - 0.5 * 0.96 ** (t * psi)) for t in steps]
         next_mus = [beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi)) for t in steps]
         mu_products = [s["mu_product"] for s in states]
         torch._foreach_mul_(mu_products, mus)
         products = [p.item() for p in mu_products]
-        denominators = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
-        torch._foreach_add_(denominators, group["eps"])
+        denominators = adam_denominators(exp_avg_sqs, beta2, steps, group["eps"])
         grad_scales = [-lr * (1 - mu) / (1 - p) for mu, p in zip(mus, products, strict=True)]
         avg_scales = [
             -lr * mu_next / (1 - p * mu_next) for mu_next, p in zip(next_mus, products, strict=True)

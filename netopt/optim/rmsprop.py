@@ -11,6 +11,7 @@ from netopt.optim.base import (
     State,
     advance_steps,
     coupled_grads,
+    ema_of_squares_,
     require_fraction,
     require_nonnegative,
     scalar_tensor,
@@ -69,8 +70,7 @@ class RMSprop(ForeachOptimizer):
         grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         alpha, lr = group["alpha"], group["lr"]
         square_avgs = [s["square_avg"] for s in states]
-        torch._foreach_mul_(square_avgs, alpha)
-        torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+        ema_of_squares_(square_avgs, grads, alpha)
         if group["centered"]:
             grad_avgs = [s["grad_avg"] for s in states]
             torch._foreach_lerp_(grad_avgs, grads, 1 - alpha)

@@ -55,20 +55,21 @@ class SAM(Optimizer):
             for group in self.param_groups
             for params in by_device_and_dtype([p for p in group["params"] if p.grad is not None])
         ]
+        magnitudes = [torch._foreach_abs(params) if group["adaptive"] else None for group, params in batches]
         directions = [
-            torch._foreach_mul([p.grad for p in params], torch._foreach_abs(params))
-            if group["adaptive"]
-            else [p.grad for p in params]
-            for group, params in batches
+            [p.grad for p in params]
+            if abs_params is None
+            else torch._foreach_mul([p.grad for p in params], abs_params)
+            for (_, params), abs_params in zip(batches, magnitudes, strict=True)
         ]
         norm = global_norm([d for ds in directions for d in ds])
         saved = []
-        for (group, params), ds in zip(batches, directions, strict=True):
+        for (group, params), ds, abs_params in zip(batches, directions, magnitudes, strict=True):
             saved.append((params, torch._foreach_mul(params, 1.0)))
             scale = (group["rho"] / (norm + 1e-12)).to(params[0].device)
             steps = torch._foreach_mul(ds, scale)
-            if group["adaptive"]:
-                torch._foreach_mul_(steps, torch._foreach_abs(params))
+            if abs_params is not None:
+                torch._foreach_mul_(steps, abs_params)
             torch._foreach_add_(params, steps)
         return saved
 

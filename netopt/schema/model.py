@@ -1,4 +1,4 @@
-"""Schemas of the ``model`` group: the fields of mlp and cnn (netopt.models)."""
+"""Schemas of the ``model`` group (netopt.models): mlp, cnn, resnet and rnn."""
 
 from dataclasses import dataclass
 
@@ -24,5 +24,23 @@ class CNNConfig:
     activation: str = bounded("relu", choices=ACTIVATION_NAMES)
 
 
+@dataclass
+class ResNetConfig:
+    _target_: str = "netopt.models.resnet.ResNet"
+    widths: list[int] = bounded([16, 32, 64], ge=1)  # channels of each stage
+    blocks: int = bounded(2, ge=1)  # residual blocks per stage
+    activation: str = bounded("relu", choices=ACTIVATION_NAMES)
+
+
+@dataclass
+class RNNConfig:
+    _target_: str = "netopt.models.rnn.RNN"
+    hidden: int = bounded(128, ge=1)
+    layers: int = bounded(1, ge=1)  # stacked LSTM layers
+    activation: str = bounded("tanh", choices=ACTIVATION_NAMES)  # the init gain only
+
+
 register("model", "mlp", MLPConfig)
 register("model", "cnn", CNNConfig)
+register("model", "resnet", ResNetConfig)
+register("model", "rnn", RNNConfig)

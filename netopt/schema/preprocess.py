@@ -1,4 +1,4 @@
-"""Schemas of the ``preprocess`` group (netopt.data.preprocess)."""
+"""Schemas of the ``preprocess`` group (netopt.data.preprocess, netopt.data.whiten)."""
 
 from dataclasses import dataclass
 
@@ -21,6 +21,19 @@ class StandardizeConfig:
     eps: float = bounded(1e-8, ge=0.0)
 
 
+@dataclass
+class PCAWhitenConfig:
+    _target_: str = "netopt.data.whiten.PCAWhiten"
+    eps: float = bounded(1e-2, ge=0.0)  # added to every eigenvalue
+
+
+@dataclass
+class ZCAWhitenConfig(PCAWhitenConfig):
+    _target_: str = "netopt.data.whiten.ZCAWhiten"
+
+
 register("preprocess", "none", NoneConfig)
 register("preprocess", "minmax", MinMaxConfig)
 register("preprocess", "standardize", StandardizeConfig)
+register("preprocess", "pca_whiten", PCAWhitenConfig)
+register("preprocess", "zca_whiten", ZCAWhitenConfig)
