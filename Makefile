@@ -26,6 +26,7 @@ test-all: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy netopt hydra_plugins
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs --host localhost

@@ -1,26 +1,40 @@
-"""Checkpoints: written atomically (temp file, fsync, rename), read with ``weights_only=True``."""
+"""Checkpoints: one file per run folder holding the run's config and the state of each of its parts.
 
-import os
+``checkpoint.pt`` maps ``config`` to the composed config the run was started with, and every other
+key to the ``state_dict`` of one stateful part of the run (the model, the optimizer, the watchers,
+the preprocessing, the random generators, the history), named by the caller. It is written
+atomically (temporary file, fsync, rename) and read with ``weights_only=True``, so a crash leaves the
+old file or the new one, and reading one runs no code from it.
+"""
+
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from netopt.errors import UserError
+from netopt.files import write_atomic
 
 
-def save(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` so that a crash leaves either the old or the new file, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class Stateful(Protocol):
+    def state_dict(self) -> Mapping[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any], /) -> Any: ...
 
 
-def load(path: Path, key: str = "trainer.resume") -> dict[str, Any]:
-    """Read a checkpoint on the CPU; a truncated or foreign file is a :class:`UserError` naming ``key``."""
+Part = Stateful | Sequence[Stateful]
+
+
+def _state(part: Part) -> Any:
+    if isinstance(part, Sequence):
+        return [p.state_dict() for p in part]
+    return part.state_dict()
+
+
+def read(path: Path, key: str = "trainer.resume") -> dict[str, Any]:
+    """Read a checkpoint on the CPU; a missing, truncated or foreign file is a :class:`UserError`
+    naming ``key``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -28,3 +42,25 @@ def load(path: Path, key: str = "trainer.resume") -> dict[str, Any]:
     except Exception as error:  # torch raises several kinds for a damaged file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{key}: {path} is not a readable checkpoint ({reason})") from None
+
+
+class Checkpoint:
+    """The checkpoint of one run folder: :meth:`save` the parts, :meth:`restore` them from the file."""
+
+    def __init__(self, path: Path, config: Mapping[str, Any], parts: Mapping[str, Part]) -> None:
+        self.path, self.config, self.parts = path, dict(config), dict(parts)
+
+    def save(self) -> None:
+        """Write the config and every part's state."""
+        state = {"config": self.config, **{name: _state(part) for name, part in self.parts.items()}}
+        write_atomic(self.path, lambda f: torch.save(state, f))
+
+    def restore(self, state: Mapping[str, Any], *names: str) -> None:
+        """Load the saved states of the named parts (all when none are named) into them."""
+        for name in names or tuple(self.parts):
+            part, saved = self.parts[name], state[name]
+            if isinstance(part, Sequence):
+                for p, s in zip(part, saved, strict=True):
+                    p.load_state_dict(s)
+            else:
+                part.load_state_dict(saved)

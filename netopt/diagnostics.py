@@ -1,4 +1,5 @@
-"""Per-layer signal statistics for the chapter's vanishing-gradient discussion (SPEC section 10).
+"""Per-layer signal statistics for the vanishing-gradient discussion of the chapter (Qiu Xipeng,
+Neural Networks and Deep Learning, ch. 7).
 
 Every ``every`` training steps :class:`LayerStats` logs, for each affine layer (Linear, Conv2d) and
 each activation module of the model,

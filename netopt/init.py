@@ -1,4 +1,5 @@
-"""Parameter initialization (SPEC section 5): tensor initializers and whole-model initializers.
+"""Parameter initialization: tensor initializers and whole-model initializers (Qiu Xipeng, Neural
+Networks and Deep Learning, ch. 7).
 
 The tensor functions act in place, like PyTorch's initializers, and return the tensor:
 
@@ -14,23 +15,29 @@ M_in / M_out of a conv kernel is channels times kernel area. Gains follow PyTorc
 (PyTorch's ``calculate_gain``): tanh 5/3, sigmoid 1, ReLU sqrt(2). The chapter's Xavier table
 uses gain 1 for tanh and gain 4 for the logistic function instead; pass ``gain=`` to get it.
 
-A model initializer (the ``init`` config group) is a callable ``init(model)``: every weight matrix
-or kernel gets the chosen method with the gain of ``model.activation``; biases get the constant
-``bias``; normalization layers (:class:`netopt.nn.norm.NormLayer`) start as gamma = 1, beta = 0. Weights
-under a parametrization (weight norm) are set through it, so W = g v / ||v|| starts as the drawn
-matrix. A module whose weight stacks several gates along dim 0 (an LSTM cell) declares
-``gates = k``; each block is then initialized as its own matrix, with fan-out rows / k.
+A model initializer (the ``init`` config group) is a callable ``init(model, gain, gates)``: every
+weight matrix or kernel gets the chosen method with the given ``gain`` (the model's activation's, see
+:meth:`netopt.models.Model.init_arguments`) unless the initializer fixes its own; biases get the
+constant ``bias``; normalization layers (:class:`netopt.nn.norm.NormLayer`) start as gamma = 1,
+beta = 0. Weights under a parametrization (weight norm) are set through it, so W = g v / ||v||
+starts as the drawn matrix. A module whose weight stacks k gates along dim 0 (an LSTM cell) is
+given in ``gates`` with its k; each block is then initialized as its own matrix, with fan-out rows / k.
+Xavier's gain defaults to 1, as in the chapter and torch; the activation's gain is one override away
+(``init.gain=null``).
 """
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from netopt import checkpoint
+from netopt.checks import require, require_choice, require_positive
 from netopt.errors import UserError
 from netopt.nn.norm import NormLayer
 
@@ -55,8 +62,7 @@ _GAINS = {
 
 def gain(activation: str) -> float:
     """The recommended gain of an activation, as PyTorch's ``calculate_gain`` gives it."""
-    if activation not in _GAINS:
-        raise UserError(f"model.activation={activation}: init knows the gains of {', '.join(_GAINS)}")
+    require_choice("activation", activation, tuple(_GAINS))
     return _GAINS[activation]
 
 
@@ -142,26 +148,29 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator = None) 
 class Initializer:
     """Initialize a whole model in place (``init=<method>``); subclasses set the weight method.
 
-    Weights (tensors of 2 or more dims) get :meth:`weight_` with the gain of ``model.activation``
-    (or the fixed ``gain``); biases get ``bias``; normalization layers get gamma = 1, beta = 0.
+    Weights (tensors of 2 or more dims) get :meth:`weight_` with the fixed ``gain`` or else the one
+    passed in (the activation's); biases get ``bias``; normalization layers get gamma = 1, beta = 0.
     """
 
     def __init__(self, bias: float = 0.0, gain: float | None = None) -> None:
+        require(gain is None or gain > 0, "gain", "> 0 (or null: the activation's gain)", gain)
         self.bias = bias
         self.gain = gain
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
         raise NotImplementedError
 
-    def __call__(self, model: nn.Module) -> None:
-        weight_gain = self.gain if self.gain is not None else gain(getattr(model, "activation", "linear"))
+    def __call__(
+        self, model: nn.Module, gain: float = 1.0, gates: Mapping[nn.Module, int] | None = None
+    ) -> None:
+        """Initialize every parameter of ``model``; ``gates`` maps gated modules to their gate count."""
+        weight_gain = self.gain if self.gain is not None else gain
         with torch.no_grad():
             for module in model.modules():
                 if not isinstance(module, parametrize.ParametrizationList):
-                    self._module(module, weight_gain)
+                    self._module(module, weight_gain, (gates or {}).get(module, 1))
 
-    def _module(self, module: nn.Module, weight_gain: float) -> None:
-        gates = getattr(module, "gates", 1)
+    def _module(self, module: nn.Module, weight_gain: float, gates: int) -> None:
         for name, param in module.named_parameters(recurse=False):
             if isinstance(module, NormLayer):
                 param.fill_(1.0 if name == "weight" else 0.0)
@@ -185,6 +194,7 @@ class Gaussian(Initializer):
 
     def __init__(self, std: float = 0.01, bias: float = 0.0) -> None:
         super().__init__(bias)
+        require_positive(std=std)
         self.std = std
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
@@ -196,6 +206,7 @@ class Uniform(Initializer):
 
     def __init__(self, bound: float = 0.05, bias: float = 0.0) -> None:
         super().__init__(bias)
+        require_positive(bound=bound)
         self.bound = bound
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
@@ -214,14 +225,17 @@ class Constant(Initializer):
 
 
 class XavierNormal(Initializer):
-    """``init=xavier_normal``: :func:`xavier_normal_` on every weight."""
+    """``init=xavier_normal``: :func:`xavier_normal_` on every weight, gain 1 unless told otherwise."""
+
+    def __init__(self, bias: float = 0.0, gain: float | None = 1.0) -> None:
+        super().__init__(bias, gain)
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
         xavier_normal_(tensor, gain)
 
 
-class XavierUniform(Initializer):
-    """``init=xavier_uniform``: :func:`xavier_uniform_` on every weight."""
+class XavierUniform(XavierNormal):
+    """``init=xavier_uniform``: :func:`xavier_uniform_` on every weight, gain 1 unless told otherwise."""
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
         xavier_uniform_(tensor, gain)
@@ -230,8 +244,11 @@ class XavierUniform(Initializer):
 class HeNormal(Initializer):
     """``init=he_normal``: :func:`he_normal_` on every weight."""
 
-    def __init__(self, mode: str = "fan_in", bias: float = 0.0, gain: float | None = None) -> None:
+    def __init__(
+        self, mode: Literal["fan_in", "fan_out"] = "fan_in", bias: float = 0.0, gain: float | None = None
+    ) -> None:
         super().__init__(bias, gain)
+        require_choice("mode", mode, ("fan_in", "fan_out"))
         self.mode = mode
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
@@ -258,37 +275,53 @@ class Pretrained:
     The model is first initialized by ``fallback`` (so parameters the checkpoint lacks are still set
     by netopt), then every checkpoint tensor whose name and shape match is loaded. The checkpoint is
     the runner's (a dict whose ``model`` entry is the state_dict) or a bare state_dict, read with
-    ``weights_only=True``. Missing, unexpected and shape-mismatched keys are logged and kept in
-    ``self.report``.
+    ``weights_only=True``. With ``strict`` (the default) a checkpoint that does not fit the model
+    exactly is refused, naming its missing, unexpected and shape-mismatched keys; ``strict=False``
+    loads what fits and says how many tensors it took. The keys are kept in ``self.report``.
     """
 
-    def __init__(self, path: str, fallback: Initializer | None = None) -> None:
-        self.path = path
+    def __init__(self, *, path: str, fallback: Initializer | None = None, strict: bool = True) -> None:
+        self.path, self.strict = path, strict
         self.fallback = fallback if fallback is not None else HeUniform()
         self.report: dict[str, list[str]] = {}
 
     def _state_dict(self) -> dict[str, Tensor]:
-        saved = checkpoint.load(Path(self.path).expanduser(), key="init.path")
+        saved = checkpoint.read(Path(self.path).expanduser(), key="init.path")
         state = saved.get("model", saved) if isinstance(saved, dict) else None
         if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
             raise UserError(f"init.path: {self.path} holds no state_dict (tensors, or tensors under 'model')")
         return state
 
-    def __call__(self, model: nn.Module) -> None:
+    def __call__(
+        self, model: nn.Module, gain: float = 1.0, gates: Mapping[nn.Module, int] | None = None
+    ) -> None:
         state = self._state_dict()
-        self.fallback(model)
+        self.fallback(model, gain, gates)
         own = model.state_dict()
         mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-        loadable = {k: v for k, v in state.items() if k not in mismatched}
-        result = model.load_state_dict(loadable, strict=False)
         self.report = {
-            "missing": [k for k in result.missing_keys if k not in mismatched],
-            "unexpected": list(result.unexpected_keys),
+            "missing": [k for k in own if k not in state],
+            "unexpected": [k for k in state if k not in own],
             "mismatched": mismatched,
         }
-        log.info(
-            "init.path=%s: loaded %d tensors; missing %s; unexpected %s; shape-mismatched %s",
-            self.path,
-            len(loadable) - len(result.unexpected_keys),
-            *self.report.values(),
+        loadable = {k: v for k, v in state.items() if k in own and k not in mismatched}
+        problems = ", ".join(
+            f"{len(keys)} {kind} ({_first(keys)})" for kind, keys in self.report.items() if keys
         )
+        if problems and self.strict:
+            raise UserError(
+                f"init.path={self.path}: the checkpoint does not fit the model: {problems}; "
+                f"init.strict=false loads the {len(loadable)} of {len(own)} tensors that fit"
+            )
+        model.load_state_dict(loadable, strict=False)
+        log.info(
+            "init.path=%s: loaded %d of the model's %d tensors%s",
+            self.path,
+            len(loadable),
+            len(own),
+            f"; {problems}" if problems else "",
+        )
+
+
+def _first(keys: list[str], shown: int = 3) -> str:
+    return ", ".join(keys[:shown]) + (", ..." if len(keys) > shown else "")

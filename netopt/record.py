@@ -1,12 +1,15 @@
-"""What a run leaves in its folder: TensorBoard events (scalars and the hparams table) and metrics.json.
+"""What a run leaves in its folder: TensorBoard events (scalars and the hparams table), epochs.csv
+(one row of metrics per epoch) and metrics.json (the final ones), the files written atomically.
 
 Everything goes into the run folder itself, hparams included (``SummaryWriter.add_hparams`` would
 open a second run beside it), so TensorBoard shows exactly one run per run folder.
 """
 
+import csv
+import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,10 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from netopt.files import write_text
+
+#: The columns of epochs.csv.
+EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
 #: The final metrics shown in TensorBoard's HParams tab, by scalar tag and metrics.json key.
 HPARAM_METRICS = {
     "val/acc": "val_acc",
@@ -46,6 +53,15 @@ class Recorder:
                 self.writer.add_scalar(tag, value, step)
         self.pending.clear()
         self.writer.flush()
+
+    def epoch_end(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """After an epoch: hand the scalars to TensorBoard and rewrite epochs.csv from ``rows``."""
+        self.flush()
+        out = io.StringIO()
+        writer = csv.DictWriter(out, EPOCH_COLUMNS, extrasaction="ignore", restval="")
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        write_text(self.run_dir / "epochs.csv", out.getvalue())
 
     def image(self, tag: str, image: Tensor, step: int) -> None:
         """One ``(C, H, W)`` image with values in [0, 1]."""
@@ -84,9 +100,13 @@ def flat_config(cfg: DictConfig, choices: Mapping[str, Any] | None = None) -> di
 
 
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
-    """metrics.json: strict JSON, a missing or non-finite number written as null."""
-    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
-    (run_dir / "metrics.json").write_text(json.dumps(clean, indent=2) + "\n")
+    """metrics.json, atomically: strict JSON, a missing or non-finite number written as null."""
+    clean = {k: _cell(v) if isinstance(v, float) else v for k, v in metrics.items()}
+    write_text(run_dir / "metrics.json", json.dumps(clean, indent=2) + "\n")
+
+
+def _cell(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _number(value: Any) -> float:

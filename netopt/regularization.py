@@ -1,23 +1,26 @@
-"""Regularization in the loss and in the schedule of training: L1/L2 penalties and early stopping.
+"""Regularization, one component: penalties in the loss, dropout rates handed to the model,
+DropConnect on its weights, label smoothing in its loss (Qiu Xipeng, Neural Networks and Deep
+Learning, ch. 7).
 
-Penalties (SPEC section 9) are added to the data loss,
+Penalties are added to the data loss,
 
     loss = data_loss + l1 * sum_w |w| + l2 / 2 * sum_w w^2,
 
 over the weights only by default: the tensors with fewer than two dimensions (biases, batch/layer/
 group norm gains and shifts) are left alone, as is usual practice; weight norm's gain g, of shape
-(out, 1, ...), counts as a weight. The chapter penalizes every parameter. Weight decay (SPEC section 1)
-is the optimizers' ``weight_decay`` instead: coupled, i.e. this L2 penalty, in SGD and Adam;
-decoupled in AdamW.
-
-Early stopping watches a validation metric after each evaluation and stops when it has not
-improved by more than ``min_delta`` for ``patience`` evaluations in a row, optionally putting
-back the weights of the best evaluation.
+(out, 1, ...), counts as a weight. The chapter penalizes every parameter. Weight decay is the
+optimizers' ``weight_decay`` instead: coupled, i.e. this L2 penalty, in SGD and Adam; decoupled in
+AdamW. Early stopping, which controls training rather than the model, is :mod:`netopt.early_stopping`.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor, nn
+
+from netopt.checks import require_fraction, require_nonnegative, require_probability
+from netopt.nn.dropout import apply_dropconnect
+from netopt.nn.loss import cross_entropy
 
 
 def penalized_parameters(model: nn.Module, penalize_all: bool = False) -> list[nn.Parameter]:
@@ -38,79 +41,44 @@ def penalties(params: Sequence[Tensor], l1: float = 0.0, l2: float = 0.0) -> dic
     return terms
 
 
-class EarlyStopping:
-    """Early stopping on a validation metric, with the best weights kept for restoring.
+class Regularization:
+    """The ``regularization`` group: every field combines with every other.
 
-    Call :meth:`step` after every evaluation; it returns ``True`` when training should stop.
-    ``patience`` 0 or ``None`` switches stopping off (the best value and epoch are still tracked).
-    ``mode`` is ``"min"`` for a loss, ``"max"`` for an accuracy; an evaluation improves when it
-    beats the best by more than ``min_delta``.
+    The runner hands :meth:`model_arguments` to the model's constructor, calls :meth:`attach` once the
+    model is initialized, and trains on :meth:`loss` plus :meth:`penalties` (each logged as
+    ``train/<name>``). ``dropout`` and ``dropconnect`` are drop probabilities (the chapter's keep
+    rate is 1 - p); ``label_smoothing`` is eps of the target (1 - eps) * onehot + eps / C.
     """
 
     def __init__(
         self,
-        patience: int | None = 0,
-        min_delta: float = 0.0,
-        restore_best: bool = True,
-        monitor: str = "val_loss",
-        mode: str = "min",
+        l1: float = 0.0,
+        l2: float = 0.0,
+        penalize_all: bool = False,
+        dropout: float = 0.0,
+        dropconnect: float = 0.0,
+        label_smoothing: float = 0.0,
     ) -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.patience = patience or 0
-        self.min_delta = min_delta
-        self.restore_best = restore_best
-        self.monitor = monitor
-        self.mode = mode
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.stopped_epoch: int | None = None
-        self.bad_evaluations = 0
-        self.best_state: dict[str, Tensor] | None = None
+        require_nonnegative(l1=l1, l2=l2)
+        require_fraction(dropout=dropout, dropconnect=dropconnect)
+        require_probability(label_smoothing=label_smoothing)
+        self.l1, self.l2, self.penalize_all = l1, l2, penalize_all
+        self.dropout, self.dropconnect, self.label_smoothing = dropout, dropconnect, label_smoothing
+        self.params: list[nn.Parameter] = []
 
-    @property
-    def enabled(self) -> bool:
-        return self.patience > 0
+    def model_arguments(self) -> dict[str, Any]:
+        """What the model's constructor takes from regularization: the dropout probability."""
+        return {"dropout": self.dropout}
 
-    def improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        sign = 1.0 if self.mode == "max" else -1.0
-        return sign * (value - self.best) > self.min_delta
+    def attach(self, model: nn.Module) -> None:
+        """DropConnect on the model's weights, and the parameters the penalties apply to."""
+        apply_dropconnect(model, self.dropconnect)
+        self.params = penalized_parameters(model, self.penalize_all)
 
-    def step(self, value: float, epoch: int, model: nn.Module | None = None) -> bool:
-        """Record the metric of evaluation ``epoch``; snapshot ``model`` on improvement; ``True`` = stop."""
-        value = float(value)
-        if self.improved(value):
-            self.best, self.best_epoch, self.bad_evaluations = value, epoch, 0
-            if model is not None and self.enabled and self.restore_best:
-                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            self.bad_evaluations += 1
-        if self.enabled and self.bad_evaluations >= self.patience:
-            self.stopped_epoch = epoch
-            return True
-        return False
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Mean cross-entropy of the (label-smoothed) targets."""
+        return cross_entropy(logits, target, self.label_smoothing)
 
-    def restore(self, model: nn.Module) -> bool:
-        """Load the best weights into ``model`` if a snapshot was kept; ``True`` if it did."""
-        if self.best_state is None:
-            return False
-        model.load_state_dict(self.best_state)
-        return True
-
-    def state_dict(self) -> dict:
-        return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "stopped_epoch": self.stopped_epoch,
-            "bad_evaluations": self.bad_evaluations,
-            "best_state": self.best_state,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.best = state["best"]
-        self.best_epoch = state["best_epoch"]
-        self.stopped_epoch = state["stopped_epoch"]
-        self.bad_evaluations = state["bad_evaluations"]
-        self.best_state = state["best_state"]
+    def penalties(self) -> dict[str, Tensor]:
+        """The switched-on penalty terms of the attached model's parameters."""
+        return penalties(self.params, self.l1, self.l2)

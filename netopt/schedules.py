@@ -1,38 +1,44 @@
-"""Learning-rate schedules (SPEC.md section 3): functions ``lr_at(t) -> float`` of the 0-based step t.
+"""Learning-rate schedules: functions ``factor(t)`` of the 0-based step t that multiply each param
+group's base learning rate, as PyTorch's ``LambdaLR`` and optax's ``scale_by_schedule`` do.
 
-Every schedule is a factory. Its hyperparameters come from ``conf/scheduler/<name>.yaml``
-(``_partial_: true``); the training loop supplies the run:
+Every schedule is a factory over the run it is laid on; its hyperparameters come from
+``conf/scheduler/<name>.yaml`` and the runner supplies the run's length:
 
-    lr_at = instantiate(cfg.scheduler)(base_lr=0.1, total_steps=1000, steps_per_epoch=100)
+    factor = netopt.schedules.cosine(total_steps=1000, steps_per_epoch=100)
+    group["lr"] = group["initial_lr"] * factor(t)
 
-``base_lr`` is the optimizer's learning rate: alpha_0 of the chapter, and the largest rate every
-schedule reaches (cyclic and onecycle included: there it plays torch's ``max_lr``). Durations
-(periods, milestones, cycle lengths, warm-up) are given in ``unit`` ("epoch" or "step") and
-rounded to whole steps with ``steps_per_epoch``; decay rates are per unit, applied every step
-(an exponential schedule with gamma per epoch decays smoothly, reaching gamma**k after k epochs).
+With alpha_0 the base rate of a group (the chapter's initial learning rate), a schedule's value
+alpha_t = alpha_0 * factor(t); the factor starts at 1 for every decay and peaks at 1 for the cyclic
+ones (the optimizer's lr plays torch's ``max_lr``). Floors are fractions of alpha_0 too
+(``min_factor``: torch's ``eta_min`` / ``min_lr`` divided by the base rate), so every group keeps its
+ratio to the others. Durations (periods, milestones, cycle lengths, warm-up) are given in ``unit``
+("epoch" or "step") and rounded to whole steps with ``steps_per_epoch``; decay rates are per unit,
+applied every step (an exponential schedule with gamma per epoch decays smoothly, reaching gamma**k
+after k epochs).
 
-Warm-up (any schedule, ``warmup`` > 0): for t < T' the rate grows linearly,
-alpha_t = alpha * (t+1)/T' (the chapter writes t/T', which starts at zero), where alpha is the
-schedule's first rate (alpha_0 for every decay); then the schedule runs on the remaining
-T - T' steps as if they were the whole run.
+Warm-up (any schedule, ``warmup`` > 0): for t < T' the factor grows linearly, f_t = f_0 * (t+1)/T'
+(the chapter writes t/T', which starts at zero), where f_0 is the schedule's first factor; then the
+schedule runs on the remaining T - T' steps as if they were the whole run.
 
-ReduceLROnPlateau is the one schedule with state: it also has ``observe(metric)`` (called after
-each validation with the metric named by its ``monitor``) and ``state_dict``/``load_state_dict``.
-
-The hyperparameters carry torch's names; PyTorch's ``lr_scheduler`` module is the test oracle.
+:class:`ReduceLROnPlateau` is the one schedule with state: a :class:`netopt.watchers.Watcher`, it
+lowers its factor after validations that do not improve a metric. The hyperparameters carry torch's
+names; PyTorch's ``lr_scheduler`` module is the test oracle.
 """
 
 import functools
+import inspect
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
-from typing import Any
+from typing import Any, Literal
 
-from netopt.errors import UserError
+from netopt.checks import require, require_choice, require_count, require_nonnegative, require_positive
+from netopt.watchers import Watcher, metric_mode
 
 Schedule = Callable[[int], float]
+Unit = Literal["epoch", "step"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,22 @@ class Run:
 
     total_steps: int
     steps_per_epoch: int
-    unit: str = "epoch"
+    unit: Unit = "epoch"
     warmup: float = 0.0
+
+    def __post_init__(self) -> None:
+        require_choice("unit", self.unit, ("epoch", "step"))
+        require_nonnegative(warmup=self.warmup)
+        require(
+            self.warmup_steps < max(self.total_steps, 1) or self.warmup == 0,
+            "warmup",
+            self.too_long,
+            self.warmup,
+        )
+
+    @property
+    def too_long(self) -> str:
+        return f"shorter than the run ({self.total_steps // self.steps_per_unit} {self.unit}s)"
 
     @property
     def steps_per_unit(self) -> int:
@@ -51,11 +71,8 @@ class Run:
     def steps(self, value: float, key: str, minimum: int = 1) -> int:
         """``value`` (in ``unit``) as a whole number of steps, at least ``minimum``."""
         steps = round(value * self.steps_per_unit)
-        if steps < minimum:
-            raise UserError(
-                f"scheduler.{key}={value}: must be at least {minimum} step(s) "
-                f"(1 {self.unit} = {self.steps_per_unit} steps)"
-            )
+        allowed = f"at least {minimum} step(s) (1 {self.unit} = {self.steps_per_unit} steps)"
+        require(steps >= minimum, key, allowed, value)
         return steps
 
     def units(self, t: int) -> float:
@@ -64,44 +81,48 @@ class Run:
 
     @property
     def warmup_steps(self) -> int:
-        return self.steps(self.warmup, "warmup", minimum=0)
+        return round(self.warmup * self.steps_per_unit)
 
     @property
     def remaining(self) -> int:
         """Steps left for the schedule after the warm-up (at least one)."""
         return max(self.total_steps - self.warmup_steps, 1)
 
-    def warmup_lr(self, t: int, peak: float) -> float:
-        """The warm-up rate peak * (t+1)/T', for t < T'."""
+    def warmup_factor(self, t: int, peak: float) -> float:
+        """The warm-up factor peak * (t+1)/T', for t < T'."""
         return peak * (t + 1) / self.warmup_steps
 
     def with_warmup(self, schedule: Schedule) -> Schedule:
-        """Linear warm-up to the schedule's first rate, then the schedule delayed by T' steps."""
+        """Linear warm-up to the schedule's first factor, then the schedule delayed by T' steps."""
         warmup, peak = self.warmup_steps, schedule(0)
         if warmup == 0:
             return schedule
-        return lambda t: self.warmup_lr(t, peak) if t < warmup else schedule(t - warmup)
+        return lambda t: self.warmup_factor(t, peak) if t < warmup else schedule(t - warmup)
 
 
 def schedule(shape: Callable[..., Schedule]) -> Callable[..., Schedule]:
-    """Turn ``shape(base_lr, run, **hyperparameters)`` into a factory over the run, with warm-up.
+    """Turn ``shape(run, **hyperparameters)`` into a factory over the run, with warm-up.
 
-    The factory's signature is ``(base_lr, total_steps, steps_per_epoch, unit="epoch", warmup=0.0,
-    **hyperparameters)``.
+    The factory's signature is ``(total_steps, steps_per_epoch, unit="epoch", warmup=0.0, *,
+    **hyperparameters)``: the runner supplies the first two, the config the rest.
     """
 
     @functools.wraps(shape)
     def factory(
-        base_lr: float,
         total_steps: int,
         steps_per_epoch: int,
-        unit: str = "epoch",
+        unit: Unit = "epoch",
         warmup: float = 0.0,
         **hyperparameters: Any,
     ) -> Schedule:
         run = Run(total_steps, steps_per_epoch, unit, warmup)
-        return run.with_warmup(shape(base_lr, run, **hyperparameters))
+        return run.with_warmup(shape(run, **hyperparameters))
 
+    own = list(inspect.signature(factory, follow_wrapped=False).parameters.values())[:4]
+    hyper = list(inspect.signature(shape).parameters.values())[1:]
+    factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*own, *(p.replace(kind=p.KEYWORD_ONLY) for p in hyper)], return_annotation=Schedule
+    )
     return factory
 
 
@@ -116,14 +137,13 @@ def linear_anneal(start: float, end: float, fraction: float) -> float:
 
 
 @schedule
-def constant(base_lr: float, run: Run) -> Schedule:
+def constant(run: Run) -> Schedule:
     """Constant learning rate: alpha_t = alpha_0."""
-    return lambda t: base_lr
+    return lambda t: 1.0
 
 
 @schedule
 def step(
-    base_lr: float,
     run: Run,
     milestones: Sequence[float] = (),
     gamma: float = 0.1,
@@ -136,53 +156,71 @@ def step(
     torch's MultiStepLR). With ``step_size`` instead of milestones the rate is multiplied by
     ``gamma`` every ``step_size`` units, as torch's StepLR.
     """
+    require_positive(gamma=gamma)
     if step_size is not None:
-        if milestones:
-            raise UserError("scheduler.step_size: give either milestones or step_size, not both")
+        require(not milestones, "step_size", "given without milestones (set milestones=[])", step_size)
         size = run.steps(step_size, "step_size")
-        return lambda t: base_lr * gamma ** (t // size)
+        return lambda t: gamma ** (t // size)
     ends = [run.steps(m, "milestones") for m in milestones]
-    if any(b <= a for a, b in pairwise(ends)):
-        raise UserError(f"scheduler.milestones={list(milestones)}: must be strictly increasing")
+    require(all(b > a for a, b in pairwise(ends)), "milestones", "strictly increasing", list(milestones))
     factors = [gamma] * len(ends) if factors is None else list(factors)
-    if len(factors) != len(ends):
-        raise UserError(f"scheduler.factors: must give one factor per milestone ({len(ends)})")
-    levels = list(accumulate(factors, lambda lr, beta: lr * beta, initial=base_lr))
+    require(len(factors) == len(ends), "factors", f"one factor per milestone ({len(ends)})", factors)
+    levels = list(accumulate(factors, lambda level, beta: level * beta, initial=1.0))
     return lambda t: levels[bisect_right(ends, t)]
 
 
 @schedule
-def inverse_time(base_lr: float, run: Run, decay_rate: float) -> Schedule:
+def inverse_time(run: Run, decay_rate: float = 0.5) -> Schedule:
     """Inverse time decay: alpha_t = alpha_0 / (1 + beta * t), beta = ``decay_rate`` per unit."""
-    return lambda t: base_lr / (1 + decay_rate * run.units(t))
+    require_nonnegative(decay_rate=decay_rate)
+    return lambda t: 1.0 / (1 + decay_rate * run.units(t))
 
 
 @schedule
-def exponential(base_lr: float, run: Run, gamma: float) -> Schedule:
+def exponential(run: Run, gamma: float = 0.9) -> Schedule:
     """Exponential decay: alpha_t = alpha_0 * beta^t, beta = ``gamma`` per unit (torch's ExponentialLR)."""
-    return lambda t: base_lr * gamma ** run.units(t)
+    require_positive(gamma=gamma)
+    return lambda t: gamma ** run.units(t)
 
 
 @schedule
-def natural_exp(base_lr: float, run: Run, decay_rate: float) -> Schedule:
+def natural_exp(run: Run, decay_rate: float = 0.1) -> Schedule:
     """Natural exponential decay: alpha_t = alpha_0 * exp(-beta * t), beta = ``decay_rate`` per unit."""
-    return lambda t: base_lr * math.exp(-decay_rate * run.units(t))
+    require_nonnegative(decay_rate=decay_rate)
+    return lambda t: math.exp(-decay_rate * run.units(t))
 
 
 @schedule
-def cosine(base_lr: float, run: Run, T_max: float | None = None, eta_min: float = 0.0) -> Schedule:
-    """Cosine decay: alpha_t = eta_min + (alpha_0 - eta_min)/2 * (1 + cos(pi * t/T)).
+def polynomial(run: Run, total_iters: float | None = None, power: float = 1.0) -> Schedule:
+    """Polynomial decay (torch's PolynomialLR; beyond the chapter): alpha_t = alpha_0 * (1 - t/T)^power.
 
-    T = ``T_max`` (default: the rest of the run). Unlike torch's CosineAnnealingLR, whose closed
-    form climbs back after T_max, the rate stays at ``eta_min`` from t = T on.
+    T = ``total_iters`` (default: the rest of the run); the rate is 0 from t = T on, and ``power`` 1
+    is a linear decay to zero.
     """
+    require_nonnegative(power=power)
+    period = run.remaining if total_iters is None else run.steps(total_iters, "total_iters")
+    return lambda t: (1.0 - min(t, period) / period) ** power
+
+
+@schedule
+def cosine(run: Run, T_max: float | None = None, min_factor: float = 0.0) -> Schedule:
+    """Cosine decay: alpha_t = alpha_min + (alpha_0 - alpha_min)/2 * (1 + cos(pi * t/T)).
+
+    T = ``T_max`` (default: the rest of the run), alpha_min = ``min_factor`` * alpha_0. Unlike
+    torch's CosineAnnealingLR, whose closed form climbs back after T_max, the rate stays at
+    alpha_min from t = T on.
+    """
+    require_nonnegative(min_factor=min_factor)
     period = run.remaining if T_max is None else run.steps(T_max, "T_max")
-    return lambda t: cosine_anneal(base_lr, eta_min, min(t, period) / period)
+    return lambda t: cosine_anneal(1.0, min_factor, min(t, period) / period)
 
 
 @schedule
 def cyclic(
-    base_lr: float, run: Run, step_size_up: float, div_factor: float, mode: str = "triangular"
+    run: Run,
+    step_size_up: float = 2.0,
+    div_factor: float = 10.0,
+    mode: Literal["triangular", "triangular2"] = "triangular",
 ) -> Schedule:
     """Cyclic (triangular) learning rate between alpha_min = alpha_0/``div_factor`` and alpha_0.
 
@@ -192,16 +230,18 @@ def cyclic(
     CyclicLR names alpha_min ``base_lr`` and alpha_0 ``max_lr``; here the optimizer's lr is the
     peak and ``div_factor`` sets the floor, as in OneCycleLR.
     """
+    require(div_factor >= 1, "div_factor", ">= 1", div_factor)
+    require_choice("mode", mode, ("triangular", "triangular2"))
     half = run.steps(step_size_up, "step_size_up")
-    low = base_lr / div_factor
+    low = 1.0 / div_factor
     decay = 0.5 if mode == "triangular2" else 1.0
 
-    def lr_at(t: int) -> float:
+    def factor(t: int) -> float:
         cycle = math.floor(1 + t / (2 * half))
         distance = abs(t / half - 2 * cycle + 1)
-        return low + (base_lr - low) * max(0.0, 1 - distance) * decay ** (cycle - 1)
+        return low + (1.0 - low) * max(0.0, 1 - distance) * decay ** (cycle - 1)
 
-    return lr_at
+    return factor
 
 
 def _restart(t: int, period: int, growth: int) -> tuple[int, int, int]:
@@ -217,27 +257,25 @@ def _restart(t: int, period: int, growth: int) -> tuple[int, int, int]:
 
 @schedule
 def sgdr(
-    base_lr: float,
-    run: Run,
-    T_0: float,
-    T_mult: int = 1,
-    eta_min: float = 0.0,
-    gamma: float = 1.0,
+    run: Run, T_0: float = 5.0, T_mult: int = 1, min_factor: float = 0.0, gamma: float = 1.0
 ) -> Schedule:
     """SGDR, cosine annealing with warm restarts (torch's CosineAnnealingWarmRestarts).
 
     With T_cur the steps since restart m and T_m = T_0 * T_mult^m the length of cycle m:
-    alpha_t = eta_min + (alpha_max - eta_min)/2 * (1 + cos(pi * T_cur/T_m)) (the chapter puts pi
-    outside the cos, a typo). The peak alpha_max = alpha_0 * gamma^m decays at each restart
-    (gamma = 1, the default, is torch's schedule).
+    alpha_t = alpha_min + (alpha_max - alpha_min)/2 * (1 + cos(pi * T_cur/T_m)) (the chapter puts pi
+    outside the cos, a typo), alpha_min = ``min_factor`` * alpha_0. The peak alpha_max = alpha_0 *
+    gamma^m decays at each restart (gamma = 1, the default, is torch's schedule).
     """
+    require_count(T_mult=T_mult)
+    require_nonnegative(min_factor=min_factor)
+    require(0 < gamma <= 1, "gamma", "in (0, 1]", gamma)
     first = run.steps(T_0, "T_0")
 
-    def lr_at(t: int) -> float:
+    def factor(t: int) -> float:
         restarts, since, period = _restart(t, first, T_mult)
-        return cosine_anneal(base_lr * gamma**restarts, eta_min, since / period)
+        return cosine_anneal(gamma**restarts, min_factor, since / period)
 
-    return lr_at
+    return factor
 
 
 _ANNEAL = {"cos": cosine_anneal, "linear": linear_anneal}
@@ -245,10 +283,9 @@ _ANNEAL = {"cos": cosine_anneal, "linear": linear_anneal}
 
 @schedule
 def onecycle(
-    base_lr: float,
     run: Run,
     pct_start: float = 0.3,
-    anneal_strategy: str = "cos",
+    anneal_strategy: Literal["cos", "linear"] = "cos",
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
     three_phase: bool = False,
@@ -261,65 +298,80 @@ def onecycle(
     is torch's ``max_lr``. Phases are laid out as torch lays them out, so a run too short for them
     (a debug run) still works; where torch divides by an empty phase, it ends that phase instead.
     """
+    require(0 < pct_start < 1, "pct_start", "in (0, 1)", pct_start)
+    require_choice("anneal_strategy", anneal_strategy, tuple(_ANNEAL))
+    require(div_factor >= 1, "div_factor", ">= 1", div_factor)
+    require(final_div_factor >= 1, "final_div_factor", ">= 1", final_div_factor)
     total = run.remaining
-    initial = base_lr / div_factor
+    initial = 1.0 / div_factor
     final = initial / final_div_factor
     if three_phase:
         ends = [pct_start * total - 1, 2 * pct_start * total - 2, total - 1]
-        levels = [initial, base_lr, initial, final]
+        levels = [initial, 1.0, initial, final]
     else:
-        ends, levels = [pct_start * total - 1, total - 1], [initial, base_lr, final]
+        ends, levels = [pct_start * total - 1, total - 1], [initial, 1.0, final]
     starts = [0.0, *ends[:-1]]
     anneal = _ANNEAL[anneal_strategy]
 
-    def lr_at(t: int) -> float:
+    def factor(t: int) -> float:
         t = min(t, total - 1)
         phase = next((i for i, end in enumerate(ends) if t <= end), len(ends) - 1)
         length = ends[phase] - starts[phase]
         return anneal(levels[phase], levels[phase + 1], (t - starts[phase]) / length if length > 0 else 1.0)
 
-    return lr_at
+    return factor
 
 
-class ReduceLROnPlateau:
-    """Reduce the rate when the validation metric stops improving (torch's ReduceLROnPlateau).
+class ReduceLROnPlateau(Watcher):
+    """Reduce the rate when a validation metric stops improving (torch's ReduceLROnPlateau).
 
-    Not a function of t alone: the loop calls :meth:`observe` with ``monitor`` (e.g. val_loss)
-    after every validation. When the metric has not improved (by ``threshold``, relative or
-    absolute) for more than ``patience`` validations, the rate is multiplied by ``factor`` (not
-    below ``min_lr``), then ``cooldown`` validations pass before counting again. The rate and the
-    counters are saved with :meth:`state_dict`. Beyond the chapter.
+    Not a function of t alone: after every validation (:meth:`on_validation`) it reads ``monitor``
+    (val_loss, val_acc, ...). When the metric has not improved (by ``threshold``, relative or
+    absolute) for more than ``patience`` validations, the factor is multiplied by ``factor`` (not
+    below ``min_factor``; torch's ``min_lr`` is ``min_factor`` times the base rate), then
+    ``cooldown`` validations pass before counting again. ``mode`` follows from the monitor
+    (accuracies are maximized, losses minimized). The factor and the counters are saved with
+    :meth:`state_dict`. Beyond the chapter.
     """
 
     def __init__(
         self,
-        base_lr: float,
         total_steps: int,
         steps_per_epoch: int,
-        unit: str = "epoch",
+        unit: Unit = "epoch",
         warmup: float = 0.0,
+        *,
         monitor: str = "val_loss",
-        mode: str = "min",
+        mode: Literal["min", "max"] | None = None,
         factor: float = 0.1,
         patience: int = 10,
         threshold: float = 1e-4,
-        threshold_mode: str = "rel",
+        threshold_mode: Literal["rel", "abs"] = "rel",
         cooldown: int = 0,
-        min_lr: float = 0.0,
+        min_factor: float = 0.0,
         eps: float = 1e-8,
     ) -> None:
-        if (monitor, mode) in {("val_loss", "max"), ("val_acc", "min")}:
-            raise UserError(f"scheduler.mode={mode}: {monitor} improves the other way")
         self.run = Run(total_steps, steps_per_epoch, unit, warmup)
-        self.warmup_steps = self.run.warmup_steps
-        self.monitor, self.mode, self.factor, self.patience = monitor, mode, factor, patience
-        self.threshold, self.threshold_mode, self.cooldown = threshold, threshold_mode, cooldown
-        self.min_lr, self.eps = min_lr, eps
-        self.lr, self.best = base_lr, math.inf if mode == "min" else -math.inf
+        self.monitor, self.mode = monitor, metric_mode(monitor, mode)
+        require(0 < factor < 1, "factor", "in (0, 1)", factor)
+        require_count(0, patience=patience, cooldown=cooldown)
+        require_nonnegative(threshold=threshold, min_factor=min_factor, eps=eps)
+        require_choice("threshold_mode", threshold_mode, ("rel", "abs"))
+        self.factor, self.patience, self.threshold = factor, patience, threshold
+        self.threshold_mode, self.cooldown, self.min_factor, self.eps = (
+            threshold_mode,
+            cooldown,
+            min_factor,
+            eps,
+        )
+        self.scale, self.best = 1.0, math.inf if self.mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = 0
 
     def __call__(self, t: int) -> float:
-        return self.run.warmup_lr(t, self.lr) if t < self.warmup_steps else self.lr
+        return self.run.warmup_factor(t, self.scale) if t < self.run.warmup_steps else self.scale
+
+    def monitored(self) -> tuple[str, ...]:
+        return (self.monitor,)
 
     def improves(self, metric: float) -> bool:
         """Whether ``metric`` beats the best so far by more than the threshold (torch's rule)."""
@@ -328,8 +380,9 @@ class ReduceLROnPlateau:
         bar = self.best * (1 + shift) if self.threshold_mode == "rel" else self.best + shift
         return sign * (metric - bar) > 0
 
-    def observe(self, metric: float) -> None:
-        """Record one validation's ``monitor`` value and reduce the rate if it has plateaued."""
+    def on_validation(self, metrics: Mapping[str, float]) -> bool:
+        """Record one validation's ``monitor`` value and lower the factor if it has plateaued."""
+        metric = metrics[self.monitor]
         if self.improves(metric):
             self.best, self.num_bad_epochs = metric, 0
         else:
@@ -338,14 +391,15 @@ class ReduceLROnPlateau:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            reduced = max(self.lr * self.factor, self.min_lr)
-            if self.lr - reduced > self.eps:
-                self.lr = reduced
+            reduced = max(self.scale * self.factor, self.min_factor)
+            if self.scale - reduced > self.eps:
+                self.scale = reduced
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        return False
 
     def state_dict(self) -> dict[str, float]:
-        return {key: getattr(self, key) for key in ("lr", "best", "num_bad_epochs", "cooldown_counter")}
+        return {key: getattr(self, key) for key in ("scale", "best", "num_bad_epochs", "cooldown_counter")}
 
-    def load_state_dict(self, state: dict[str, float]) -> None:
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
         for key, value in state.items():
             setattr(self, key, value)

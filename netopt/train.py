@@ -8,7 +8,7 @@ traceback). Inside a multirun a diverged run is recorded and the sweep goes on.
 import logging
 import os
 import sys
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,36 +19,55 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from netopt import checkpoint, schema
+from netopt import config
+from netopt.checkpoint import Checkpoint, read
 from netopt.console import summary_table
+from netopt.data.augment import Augment as Augmentation
+from netopt.data.augment import preview
 from netopt.data.batches import num_batches
+from netopt.data.datasets import Dataset
+from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
-from netopt.errors import UserError
-from netopt.loop import Trainer
-from netopt.nn.dropout import apply_dropconnect
-from netopt.nn.loss import cross_entropy
+from netopt.errors import UserError, config_key, user_error
+from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
 from netopt.record import Recorder, flat_config, write_metrics
-from netopt.regularization import EarlyStopping, penalized_parameters, penalties
+from netopt.regularization import Regularization
+from netopt.settings import TrainerSettings
+from netopt.watchers import Watcher
 
 log = logging.getLogger(__name__)
 
 EXIT_USER_ERROR, EXIT_DIVERGED = 2, 3
+#: Steps per epoch assumed by the dry build, before the data is read: large, so that no duration given
+#: in epochs rounds to zero steps there (the real build checks them against the real length).
+NOMINAL_STEPS_PER_EPOCH = 10_000
+HELP = """netopt-train: train a model with the chapter's optimization and regularization methods.
+Usage: netopt-train [GROUP=OPTION ...] [GROUP.FIELD=VALUE ...]   (-m: sweep over comma-separated values)"""
+FOOTER = """Run folders go to outputs/; compare them with `tensorboard --logdir outputs`.
+Hydra's own options: netopt-train --hydra-help"""
+#: Old spellings that moved, and where to.
+MOVED = {
+    "regularization=early_stopping": "early stopping is a group of its own: early_stopping=val_loss",
+    "optimizer/base": "SAM's base is chosen from the optimizer group: optimizer@optimizer.base=<option>",
+}
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, if this machine has it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    allowed = "auto, cpu, cuda or cuda:N"
     try:
         device = torch.device(name)
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise RuntimeError(f"{device.type} is not a device to train on")
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as error:
-        raise UserError(
-            f"trainer.device={name}: not available here ({str(error).splitlines()[0]}); "
-            "use auto, cpu, cuda or cuda:N"
-        ) from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"trainer.device={name}: not available here ({reason}); use {allowed}") from None
     return device
 
 
@@ -65,6 +84,14 @@ def plain(function: Any) -> Any:
     )
 
 
+def make(cfg: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
+    """Build the component of config group ``group``: a partial is called with the runner's arguments.
+    A value the component refuses is named by its full key (``optimizer.lr``)."""
+    with config_key(group):
+        component = instantiate(cfg[group])
+        return component(*args, **kwargs) if args or kwargs else component
+
+
 def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
     for group in optimizer.param_groups:
@@ -72,85 +99,146 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     log.info("linear scaling rule: lr x %g (trainer.batch_size / trainer.base_batch_size)", factor)
 
 
+@dataclass
+class Components:
+    """Everything a run trains with, built from the config."""
+
+    regularization: Regularization
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    clip: Clip
+    augment: Augment
+    watchers: list[Watcher]
+    preprocess: Preprocess
+
+
+def build(
+    cfg: DictConfig,
+    settings: TrainerSettings,
+    in_shape: tuple[int, ...],
+    num_classes: int,
+    steps_per_epoch: int,
+    validation: bool,
+) -> Components:
+    """Build every component for a run of ``steps_per_epoch`` steps an epoch on inputs of ``in_shape``.
+
+    Called twice: first before any data is read (a dry build, in which every component checks its
+    own values), then for the run itself.
+    """
+    regularization = make(cfg, "regularization")
+    model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **regularization.model_arguments())
+    with config_key("init"):
+        instantiate(cfg.init)(model, **model.init_arguments())
+    regularization.attach(model)
+    optimizer = make(cfg, "optimizer", model.parameters())
+    if settings.linear_scaling_rule:
+        scale_lr(optimizer, settings.batch_size / settings.base_batch_size)
+    schedule = make(cfg, "scheduler", steps_per_epoch * settings.max_epochs, steps_per_epoch)
+    early_stopping = make(cfg, "early_stopping", model)
+    clip = plain(make(cfg, "clip"))
+    with config_key("clip"):
+        clip(model.parameters())  # checks its values (no gradients yet: clips nothing)
+    watching = {group: c for group, c in (("scheduler", schedule), ("early_stopping", early_stopping))}
+    watchers = [c for c in watching.values() if isinstance(c, Watcher)]
+    for group, watcher in watching.items():
+        needs = (
+            [m for m in watcher.monitored() if m.startswith("val_")] if isinstance(watcher, Watcher) else []
+        )
+        if needs and not validation:
+            raise UserError(
+                f"{group}.monitor={needs[0]}: needs a validation set, and dataset.val_fraction=0 leaves none"
+            )
+    return Components(
+        regularization=regularization,
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        clip=clip,
+        augment=make(cfg, "augmentation"),
+        watchers=watchers,
+        preprocess=make(cfg, "preprocess"),
+    )
+
+
+def check(cfg: DictConfig) -> tuple[TrainerSettings, Dataset, torch.device]:
+    """Every check that needs no data: unknown keys, the device, and the values of every component
+    (a dry build). Returns the trainer settings, the dataset (not yet read) and the device."""
+    config.check_keys(cfg)
+    settings: TrainerSettings = make(cfg, "trainer")
+    dataset: Dataset = make(cfg, "dataset")
+    device = pick_device(settings.device)
+    validation = dataset.val_fraction > 0
+    build(cfg, settings, dataset.in_shape, dataset.num_classes, NOMINAL_STEPS_PER_EPOCH, validation)
+    return settings, dataset, device
+
+
 def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train and test one configuration, leaving TensorBoard events, checkpoint.pt and metrics.json
-    in ``run_dir``; return the metrics."""
-    schema.validate(cfg)
-    t, reg = cfg.trainer, cfg.regularization
+    """Train and test one configuration, leaving TensorBoard events, checkpoint.pt, epochs.csv and
+    metrics.json in ``run_dir``; return the metrics."""
+    t, dataset, device = check(cfg)
+    validation = dataset.val_fraction > 0
+
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     torch.use_deterministic_algorithms(t.deterministic, warn_only=True)
-    torch.manual_seed(t.seed)
-    device = pick_device(t.device)
-
     checkpoint_path = run_dir / "checkpoint.pt"
-    state = None
-    if t.resume and checkpoint_path.exists():
-        state = checkpoint.load(checkpoint_path)
-    elif t.resume:
+    saved = read(checkpoint_path) if t.resume and checkpoint_path.exists() else None
+    if t.resume and saved is None:
         log.info("trainer.resume: no checkpoint in %s yet, starting fresh", run_dir)
 
-    data = instantiate(cfg.dataset)
-    preprocess = instantiate(cfg.preprocess).fit(data.train.x)  # fitting also shapes its buffers
-    if state:
-        preprocess.load_state_dict(state["preprocess"])  # the statistics the run was trained with
-    for split in (data.train, data.val, data.test):
-        split.x = preprocess(split.x)
-    data = data.to(device)
-
-    model = instantiate(
-        cfg.model,
-        in_shape=data.in_shape,
-        num_classes=data.num_classes,
-        norm=instantiate(cfg.norm),
-        dropout=reg.dropout,
-    )
-    instantiate(cfg.init)(model)
-    apply_dropconnect(model, reg.dropconnect)
-    model.to(device)
-    optimizer = instantiate(cfg.optimizer)(model.parameters())
-    if t.linear_scaling_rule:
-        scale_lr(optimizer, t.batch_size / t.base_batch_size)
-    base_lr = optimizer.param_groups[0]["lr"]
+    with config_key("dataset"):
+        data = dataset.load()
+    rng = RandomState(t.seed, device)
     steps_per_epoch = num_batches(len(data.train), t.batch_size, t.limit_batches)
-    lr_at = instantiate(cfg.scheduler)(
-        base_lr=base_lr, total_steps=steps_per_epoch * t.max_epochs, steps_per_epoch=steps_per_epoch
+    parts = build(cfg, t, data.in_shape, data.num_classes, steps_per_epoch, validation)
+    parts.preprocess.fit(data.train.x)
+    history = History()
+    checkpoint = Checkpoint(
+        checkpoint_path,
+        OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+        {
+            "model": parts.model,
+            "optimizer": parts.optimizer,
+            "watchers": parts.watchers,
+            "preprocess": parts.preprocess,
+            "rng": rng,
+            "history": history,
+        },
     )
+    if saved is not None:
+        checkpoint.restore(saved)
+        log.info("resumed from %s at epoch %d, step %d", checkpoint_path, history.epoch, history.step)
+    data = data.map(parts.preprocess).to(device)
+    parts.model.to(device)
 
-    recorder = Recorder(run_dir, purge_step=state["history"]["step"] if state else None)
+    recorder = Recorder(run_dir, purge_step=history.step if saved is not None else None)
     trainer = Trainer(
-        model=model,
-        optimizer=optimizer,
-        lr_at=lr_at,
-        base_lr=base_lr,
-        clip=plain(instantiate(cfg.clip)),
-        augment=instantiate(cfg.augmentation),
+        model=parts.model,
+        optimizer=parts.optimizer,
+        schedule=parts.schedule,
+        clip=parts.clip,
+        augment=parts.augment,
         data=data,
         recorder=recorder,
-        checkpoint_path=checkpoint_path,
+        history=history,
+        rng=rng,
         max_epochs=t.max_epochs,
         batch_size=t.batch_size,
         eval_batch_size=t.eval_batch_size,
-        seed=t.seed,
         limit_batches=t.limit_batches,
         progress=t.progress,
-        loss_fn=partial(cross_entropy, label_smoothing=reg.label_smoothing),
-        penalty=partial(penalties, penalized_parameters(model, reg.penalize_all), reg.l1, reg.l2),
-        early_stopping=EarlyStopping(**reg.early_stopping),
-        extra_state=lambda: {"preprocess": preprocess.state_dict()},
+        loss_fn=parts.regularization.loss,
+        penalty=parts.regularization.penalties,
+        watchers=parts.watchers,
     )
-    if state:
-        trainer.load_state_dict(state)
-        log.info(
-            "resumed from %s at epoch %d, step %d",
-            checkpoint_path,
-            trainer.history.epoch,
-            trainer.history.step,
-        )
+    if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
+        sample = preview(data.train.x, parts.augment, torch.Generator(device).manual_seed(t.seed))
+        recorder.image("augmentation/samples", sample, 0)
     if t.diagnostics_every:
-        LayerStats(model, recorder, t.diagnostics_every).follow(optimizer, start=trainer.history.step)
+        LayerStats(parts.model, recorder, t.diagnostics_every).follow(parts.optimizer, start=history.step)
     try:
-        metrics = trainer.fit()
+        metrics = trainer.fit(on_epoch_end=checkpoint.save)
         recorder.hparams(flat_config(cfg, choices), metrics)
     finally:  # a failed job of a multirun must not leave its writer thread behind
         recorder.close()
@@ -158,7 +246,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=None, config_name=config.PRIMARY)
 def task(cfg: DictConfig) -> dict[str, Any]:
     """The Hydra task: one run in its own folder; returns the metrics (the sweepers' objective).
 
@@ -181,17 +269,10 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     if single:
         summary_table(metrics, title=str(run_dir))
     else:  # the sweep ends with a table of all its jobs
-        log.info("%s: %s, val_acc %.4f", run_dir, metrics["status"], metrics["val_acc"])
+        log.info("%s: %s, val_acc %s", run_dir, metrics["status"], metrics["val_acc"])
     if single and metrics["status"] == "diverged":
         fail(f"diverged: the loss became NaN/inf; metrics in {run_dir / 'metrics.json'}", EXIT_DIVERGED)
     return metrics
-
-
-def user_error(error: BaseException | None) -> UserError | None:
-    """The :class:`UserError` behind ``error`` (Hydra wraps errors raised while instantiating)."""
-    while error is not None and not isinstance(error, UserError):
-        error = error.__cause__ or error.__context__
-    return error
 
 
 def fail(message: str, status: int) -> NoReturn:
@@ -201,6 +282,10 @@ def fail(message: str, status: int) -> NoReturn:
 
 def one_line(error: Exception) -> str:
     """A configuration error as one line naming the key and what is allowed."""
+    text = str(error)
+    for spelling, pointer in MOVED.items():
+        if spelling in text or any(arg.startswith(spelling) for arg in sys.argv[1:]):
+            return f"{spelling}: {pointer}"
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
         option = (error.missing_cfg_file or "").rsplit("/", 1)[-1]
@@ -211,7 +296,7 @@ def one_line(error: Exception) -> str:
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
             message = f"unknown key; allowed: {', '.join(allowed_keys(cause))}"
         return f"{cause.full_key}: {message}"
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " ".join(lines[:3]) or type(error).__name__
 
 
@@ -223,9 +308,26 @@ def allowed_keys(error: ConfigKeyError | ConfigAttributeError) -> list[str]:
     return [str(key) for key in node] if node is not None else []
 
 
+def print_help(arguments: list[str]) -> None:
+    """``netopt-train --help``: the groups and their options, then the fields of the chosen ones."""
+    from hydra import compose, initialize
+
+    overrides = [a for a in arguments if "=" in a and not a.startswith("-") and "," not in a]
+    with initialize(version_base="1.3", config_path=None):
+        cfg = compose(config.PRIMARY, overrides=overrides, return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(HELP, config.help_text(cfg, choices), FOOTER, sep="\n\n")
+
+
 def main() -> None:
     """Console entry point: Hydra's composition errors become one line and exit status 2."""
-    show_traceback = bool(os.environ.get("HYDRA_FULL_ERROR"))
+    config.register()
+    show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"  # Hydra's own meaning
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print_help(sys.argv[1:])
+        return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
         task()

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
+from hydra import compose, initialize
 
-import netopt.schema  # noqa: F401  (registers the schemas)
-from netopt.train import run
+from netopt import config
+from netopt.train import make, run
 
 WORKLOADS = {
     "digits mlp (default run)": ["trainer.max_epochs=5"],
@@ -40,17 +39,11 @@ WORKLOADS = {
 def reference_samples_per_s(cfg, device: torch.device) -> float:
     """The minimal loop on the same data, model and initialization as ``run(cfg)``."""
     torch.manual_seed(cfg.trainer.seed)
-    data = instantiate(cfg.dataset)
-    preprocess = instantiate(cfg.preprocess).fit(data.train.x)
+    data = make(cfg, "dataset").load()
+    preprocess = make(cfg, "preprocess").fit(data.train.x)
     x, y = preprocess(data.train.x).to(device), data.train.y.to(device)
-    model = instantiate(
-        cfg.model,
-        in_shape=data.in_shape,
-        num_classes=data.num_classes,
-        norm=instantiate(cfg.norm),
-        dropout=0.0,
-    )
-    instantiate(cfg.init)(model)
+    model = make(cfg, "model", data.in_shape, data.num_classes, make(cfg, "norm"), 0.0)
+    make(cfg, "init")(model, **model.init_arguments())
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr, foreach=True)
     generator = torch.Generator().manual_seed(cfg.trainer.seed)
@@ -88,9 +81,10 @@ def main() -> None:
     )
     print(f"device {device}, {torch.get_num_threads()} thread(s), best of {args.repeats}")
     print(f"{'workload':34s} {'netopt/s':>10s} {'torch/s':>10s} {'ratio':>6s}")
-    with initialize_config_module("netopt.conf", version_base="1.3"):
+    config.register()
+    with initialize(version_base="1.3", config_path=None):
         for name, overrides in WORKLOADS.items():
-            cfg = compose("train", overrides=[*overrides, f"trainer.device={device}"])
+            cfg = compose(config.PRIMARY, overrides=[*overrides, f"trainer.device={device}"])
             ours, theirs = [], []
             for _ in range(args.repeats):
                 with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,10 @@
 """Plot every learning-rate schedule over one run: the chapter's learning-rate figure.
 
 Each curve is built the way ``netopt-train`` builds its schedule, by composing ``conf/train.yaml``
-with ``scheduler=<name>`` and instantiating ``cfg.scheduler`` with ``optimizer.lr``, the run's steps
-and a fixed ``--steps-per-epoch`` (not the one the dataset and batch size would give), without
-``trainer.linear_scaling_rule``. ReduceLROnPlateau is left out: it follows the validation metric, not t.
+with ``scheduler=<name>``, building ``cfg.scheduler`` for the run's steps and a fixed
+``--steps-per-epoch`` (not the one the dataset and batch size would give), and multiplying its
+factor by ``optimizer.lr``, without ``trainer.linear_scaling_rule``. ReduceLROnPlateau is left out:
+it follows the validation metric, not t.
 
     python scripts/plot_schedules.py                              # writes docs/schedules.png
     python scripts/plot_schedules.py --out lr.png trainer.max_epochs=40 optimizer.lr=0.05
@@ -16,10 +17,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from hydra import compose, initialize_config_module  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
+from hydra import compose, initialize  # noqa: E402
 
-import netopt.schema  # noqa: E402
+from netopt import config  # noqa: E402
+from netopt.train import check, make  # noqa: E402
 
 PANELS = {
     "Decay": {
@@ -29,6 +30,7 @@ PANELS = {
         "inverse_time": ["scheduler=inverse_time"],
         "exponential": ["scheduler=exponential"],
         "natural_exp": ["scheduler=natural_exp"],
+        "polynomial (power 1)": ["scheduler=polynomial"],
         "cosine": ["scheduler=cosine"],
     },
     "Warm-up (2 epochs), then decay": {
@@ -54,18 +56,17 @@ PANELS = {
 
 def curve(overrides: list[str], steps_per_epoch: int) -> tuple[list[float], list[float]]:
     """(epochs, lrs) of the schedule the CLI would build with ``overrides``."""
-    cfg = compose("train", overrides=overrides)
-    netopt.schema.validate(cfg)
+    cfg = compose(config.PRIMARY, overrides=overrides)
+    check(cfg)
     total = cfg.trainer.max_epochs * steps_per_epoch
-    lr_at = instantiate(cfg.scheduler)(
-        base_lr=cfg.optimizer.lr, total_steps=total, steps_per_epoch=steps_per_epoch
-    )
-    return [t / steps_per_epoch for t in range(total)], [lr_at(t) for t in range(total)]
+    factor = make(cfg, "scheduler", total, steps_per_epoch)
+    return [t / steps_per_epoch for t in range(total)], [cfg.optimizer.lr * factor(t) for t in range(total)]
 
 
 def plot(out: Path, steps_per_epoch: int, common: list[str]) -> None:
     figure, axes = plt.subplots(1, len(PANELS), figsize=(6 * len(PANELS), 5.5), sharey=True)
-    with initialize_config_module("netopt.conf", version_base="1.3"):
+    config.register()
+    with initialize(version_base="1.3", config_path=None):
         for ax, (title, curves) in zip(axes, PANELS.items(), strict=True):
             for label, overrides in curves.items():
                 ax.plot(*curve([*common, *overrides], steps_per_epoch), label=label, linewidth=1.5)

@@ -4,11 +4,12 @@ import math
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-import netopt.schema
 from netopt.data.augment import Augment, affine_matrices, preview, warp
+from netopt.errors import UserError
+from netopt.train import check
+from tests.helpers import compose_config
 
 
 def _images(n: int = 4, h: int = 8, w: int = 8) -> torch.Tensor:
@@ -125,16 +126,14 @@ PRESETS = ["none", "flip", "rotate", "scale", "translate", "noise", "standard"]
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_compose_validate_and_build(name):
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"augmentation={name}"])
-    netopt.schema.validate(cfg)
+    cfg = compose_config(f"augmentation={name}")
+    check(cfg)
     augment = instantiate(cfg.augmentation)
     x = _images().float()
     assert augment(x, torch.Generator().manual_seed(0)).shape == x.shape
 
 
 def test_out_of_range_probability_names_the_key():
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["augmentation=rotate", "augmentation.rotate_p=1.5"])
-    with pytest.raises(netopt.schema.UserError, match="augmentation.rotate_p"):
-        netopt.schema.validate(cfg)
+    cfg = compose_config("augmentation=rotate", "augmentation.rotate_p=1.5")
+    with pytest.raises(UserError, match=r"^augmentation.rotate_p=1.5: must be in \[0, 1\]"):
+        check(cfg)

@@ -21,7 +21,9 @@ def test_console_script_runs_from_any_directory(tmp_path):
 def test_bad_override_in_a_real_process_is_one_line(tmp_path):
     done = subprocess.run([NETOPT_TRAIN, "optimizer.lr=-1"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["netopt-train: error: optimizer.lr=-1.0: must be >= 0.0"]
+    assert done.stderr.strip().splitlines() == [
+        "netopt-train: error: optimizer.lr=-1.0: must be finite and >= 0"
+    ]
 
 
 def test_non_editable_install_ships_the_configs(tmp_path):

@@ -105,10 +105,14 @@ def test_clip_grad_value_on_an_interval_is_max_min(interval: tuple[float, float]
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, r"clip.clip_value: give clip_value \(clips to \[-c, c\]\) or interval=\[a, b\]"),
-        ({"clip_value": 0.5, "interval": [-1.0, 1.0]}, "clip.interval: .* not both"),
-        ({"interval": [1.0, -1.0]}, r"clip.interval=\[1.0, -1.0\]: must be \[a, b\] with a <= b"),
-        ({"clip_value": -1.0}, "clip.clip_value=-1.0: must be >= 0"),
+        ({}, r"^clip_value=None: must be set \(clips to \[-c, c\]\) unless interval=\[a, b\] is"),
+        (
+            {"clip_value": 0.5, "interval": [-1.0, 1.0]},
+            r"^interval=\[-1.0, 1.0\]: must be null while clip_value",
+        ),
+        ({"interval": [1.0, -1.0]}, r"^interval=\[1.0, -1.0\]: must be \[a, b\] with a <= b"),
+        ({"interval": [1.0]}, r"^interval=\[1.0\]: must be a list of 2 values"),
+        ({"clip_value": -1.0}, "^clip_value=-1.0: must be finite and >= 0"),
     ],
 )
 def test_clip_grad_value_user_errors(kwargs: dict, message: str) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 
 def test_every_group_composes_with_its_default():
@@ -19,6 +19,7 @@ def test_every_group_composes_with_its_default():
         "augmentation",
         "preprocess",
         "trainer",
+        "early_stopping",
     ]:
         assert group in cfg
 
@@ -29,10 +30,12 @@ def test_every_group_composes_with_its_default():
         ("optimizer=adamm", "optimizer=adamm: no such option; choose one of"),
         ("optimizer.foo=1", "optimizer.foo: unknown key; allowed: lr,"),
         ("trainer.max_epochs=abc", "trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
-        ("optimizer.lr=-0.1", "optimizer.lr=-0.1: must be >= 0.0"),
-        ("trainer.batch_size=0", "trainer.batch_size=0: must be >= 1"),
-        ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be < 1.0"),
+        ("optimizer.lr=-0.1", "optimizer.lr=-0.1: must be finite and >= 0"),
+        ("trainer.batch_size=0", "trainer.batch_size=0: must be a whole number >= 1"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be in [0, 1)"),
         ("model.activation=swishy", "model.activation=swishy: must be one of relu, tanh"),
+        ("+optimiser.lr=0.5", "optimiser: unknown key; allowed: augmentation, clip, dataset"),
+        ("+optimizer.foo=1", "optimizer.foo: unknown key; allowed: dampening, foreach, lr"),
         ("nonsense=1", "nonsense: unknown key; allowed: "),
     ],
 )
@@ -49,6 +52,6 @@ def test_missing_data_offline_says_what_to_do(cli, tmp_path):
     status, err = cli("dataset=mnist", f"dataset.root={tmp_path / 'nowhere'}")
     assert status == 2
     assert err.strip().splitlines() == [
-        f"netopt-train: error: dataset.root={tmp_path / 'nowhere'}: no mnist files found there; "
+        f"netopt-train: error: dataset.root={tmp_path / 'nowhere'}: no MNIST files found there; "
         "put them there (or point NETOPT_DATA at them), or add dataset.download=true when online"
     ]

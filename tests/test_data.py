@@ -15,22 +15,29 @@ from netopt.errors import UserError
 
 
 def test_digits_splits_are_disjoint_seeded_and_sized():
-    data = ds.digits(val_fraction=0.1, test_fraction=0.2, split_seed=3)
+    data = ds.Digits(val_fraction=0.1, test_fraction=0.2, split_seed=3).load()
     assert data.in_shape == (1, 8, 8) and data.num_classes == 10
     assert len(data.train) + len(data.val) + len(data.test) == 1797
     assert len(data.test) == round(0.2 * 1797)
     rows = {tuple(r.tolist()) for split in (data.train, data.val, data.test) for r in split.x.flatten(1)}
     assert len(rows) > 1700  # a few digits are duplicated in the source itself
-    again = ds.digits(val_fraction=0.1, test_fraction=0.2, split_seed=3)
+    again = ds.Digits(val_fraction=0.1, test_fraction=0.2, split_seed=3).load()
     assert torch.equal(again.val.x, data.val.x)
-    assert not torch.equal(ds.digits(split_seed=4).val.x[:10], data.val.x[:10])
+    assert not torch.equal(ds.Digits(split_seed=4).load().val.x[:10], data.val.x[:10])
     assert data.train.x.min() >= 0.0 and data.train.x.max() <= 1.0
 
 
 def test_train_size_keeps_a_subset_and_checks_the_bound():
-    assert len(ds.digits(train_size=100).train) == 100
-    with pytest.raises(UserError, match="dataset.train_size=5000: must be at most"):
-        ds.digits(train_size=5000)
+    assert len(ds.Digits(train_size=100).load().train) == 100
+    with pytest.raises(UserError, match="^train_size=5000: must be at most"):
+        ds.Digits(train_size=5000).load()
+    with pytest.raises(UserError, match="^train_size=0: must be a whole number >= 1"):
+        ds.Digits(train_size=0)
+
+
+def test_no_validation_set_when_the_fraction_is_zero():
+    data = ds.Digits(val_fraction=0.0).load()
+    assert len(data.val) == 0 and len(data.train) + len(data.test) == 1797
 
 
 def _write_idx(path, array: np.ndarray) -> None:
@@ -39,7 +46,9 @@ def _write_idx(path, array: np.ndarray) -> None:
     path.write_bytes(header + array.tobytes())
 
 
-@pytest.mark.parametrize(("loader", "folder"), [(ds.mnist, "MNIST"), (ds.fashion_mnist, "FashionMNIST")])
+@pytest.mark.parametrize(
+    ("loader", "folder"), [(ds.MNIST, "MNIST"), (ds.FashionMNIST, "FashionMNIST"), (ds.KMNIST, "KMNIST")]
+)
 def test_idx_files_load_through_torchvision(tmp_path, loader, folder):
     raw = tmp_path / folder / "raw"
     raw.mkdir(parents=True)
@@ -47,7 +56,7 @@ def test_idx_files_load_through_torchvision(tmp_path, loader, folder):
     for prefix, n in (("train", 50), ("t10k", 20)):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
-    data = loader(root=str(tmp_path), val_fraction=0.2)
+    data = loader(root=str(tmp_path), val_fraction=0.2).load()
     assert (len(data.train), len(data.val), len(data.test)) == (40, 10, 20)
     assert data.in_shape == (1, 28, 28) and data.train.x.dtype == torch.float32
     assert data.train.x.max() <= 1.0 and data.train.y.dtype == torch.int64
@@ -69,7 +78,7 @@ def test_cifar_pickles_load_through_torchvision(tmp_path, monkeypatch):
         }
         (folder / name).write_bytes(pickle.dumps(entry))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
-    data = ds.cifar10(root=str(tmp_path), val_fraction=0.25)
+    data = ds.CIFAR10(root=str(tmp_path), val_fraction=0.25).load()
     assert data.in_shape == (3, 32, 32) and data.num_classes == 10
     assert (len(data.train), len(data.val), len(data.test)) == (15, 5, 4)
     first = np.frombuffer(pickle.loads((folder / "test_batch").read_bytes())["data"][0], dtype=np.uint8)
@@ -77,15 +86,15 @@ def test_cifar_pickles_load_through_torchvision(tmp_path, monkeypatch):
 
 
 def test_missing_files_are_a_user_error(tmp_path):
-    with pytest.raises(UserError, match=r"dataset.root=.*: no cifar100 files found there"):
-        ds.cifar100(root=str(tmp_path))
+    with pytest.raises(UserError, match=r"dataset.root=.*: no CIFAR100 files found there"):
+        ds.CIFAR100(root=str(tmp_path)).load()
 
 
 @pytest.mark.skipif(
     not ds.DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist absent"
 )
 def test_fashion_mnist_from_the_debian_package(tmp_path):
-    data = ds.fashion_mnist(root=str(tmp_path))
+    data = ds.FashionMNIST(root=str(tmp_path)).load()
     assert (len(data.train) + len(data.val), len(data.test)) == (60000, 10000)
 
 

@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
@@ -14,6 +13,7 @@ from netopt.diagnostics import LayerStats
 from netopt.models.mlp import MLP
 from netopt.nn.norm import Normalization, WeightNormalization
 from netopt.optim import SGD
+from tests.helpers import train
 
 
 class Writer:
@@ -37,7 +37,7 @@ def _train_step(model: nn.Module, stats: LayerStats, t: int) -> None:
 
 def test_logs_activation_statistics_and_gradient_norms_of_every_layer():
     torch.manual_seed(0)
-    model = MLP((1, 8, 8), 10, Normalization(), depth=2, width=16, activation="tanh")
+    model = MLP((1, 8, 8), 10, Normalization(), dropout=0.0, depth=2, width=16, activation="tanh")
     writer = Writer()
     stats = LayerStats(model, writer, every=1)
     outputs = []
@@ -58,7 +58,7 @@ def test_logs_activation_statistics_and_gradient_norms_of_every_layer():
 
 
 def test_logs_every_n_steps_and_ignores_evaluation():
-    model = MLP((1, 8, 8), 10, Normalization(), depth=1, width=8)
+    model = MLP((1, 8, 8), 10, Normalization(), dropout=0.0, depth=1, width=8)
     writer = Writer()
     stats = LayerStats(model, writer, every=3)
     for t in range(7):
@@ -75,7 +75,7 @@ def test_logs_every_n_steps_and_ignores_evaluation():
 
 
 def test_weight_norm_layers_report_the_gradient_of_g_and_v():
-    model = MLP((1, 8, 8), 10, WeightNormalization(), depth=1, width=8)
+    model = MLP((1, 8, 8), 10, WeightNormalization(), dropout=0.0, depth=1, width=8)
     writer = Writer()
     _train_step(model, LayerStats(model, writer, every=1), 0)
     assert writer.logged[0]["grad_norm/layers.1.ParametrizedLinear"] > 0
@@ -86,7 +86,7 @@ def test_weight_norm_layers_report_the_gradient_of_g_and_v():
 )
 def test_shows_the_signal_vanishing_in_a_deep_tanh_net(initializer, vanishes):
     torch.manual_seed(0)
-    model = MLP((1, 8, 8), 10, Normalization(), depth=8, width=64, activation="tanh")
+    model = MLP((1, 8, 8), 10, Normalization(), dropout=0.0, depth=8, width=64, activation="tanh")
     initializer(model)
     writer = Writer()
     _train_step(model, LayerStats(model, writer, every=1), 0)
@@ -98,7 +98,7 @@ def test_shows_the_signal_vanishing_in_a_deep_tanh_net(initializer, vanishes):
 
 
 def test_follow_counts_optimizer_steps_from_the_resumed_step():
-    model = MLP((1, 8, 8), 10, Normalization(), depth=1, width=8)
+    model = MLP((1, 8, 8), 10, Normalization(), dropout=0.0, depth=1, width=8)
     optimizer = SGD(model.parameters(), lr=0.01)
     writer = Writer()
     LayerStats(model, writer, every=2).follow(optimizer, start=5)

@@ -216,10 +216,9 @@ def test_missing_metric_names_the_key(tmp_path):
     ],
 )
 def test_presets_compose_into_a_search_space(preset, sweeper, size):
-    from hydra import compose, initialize_config_module
+    from tests.helpers import compose_config
 
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"hparams_search={preset}"], return_hydra_config=True)
+    cfg = compose_config(f"hparams_search={preset}", hydra=True)
     assert cfg.hydra.sweeper._target_ == f"hydra_plugins.netopt_sweepers.sweepers.{sweeper}"
     assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.hydra.sweeper.metric == "val_acc"
     params = cfg.hydra.sweeper.params

@@ -4,11 +4,9 @@ import math
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from torch import nn
 
-import netopt.schema  # noqa: F401  (registers the schemas)
 from netopt import init
 from netopt.errors import UserError
 from netopt.models.cnn import CNN
@@ -16,6 +14,7 @@ from netopt.models.mlp import MLP
 from netopt.models.resnet import ResNet
 from netopt.models.rnn import RNN, LSTMCell
 from netopt.nn import norm
+from tests.helpers import compose_config
 
 SHAPE = (300, 200)  # 60,000 draws
 FAN_IN, FAN_OUT = 200, 300
@@ -28,10 +27,10 @@ NORMS = [
     norm.LocalResponseNormalization(),
 ]
 MODELS = {
-    "mlp": lambda n: MLP((1, 8, 8), 10, n, depth=3, width=32, activation="tanh"),
-    "cnn": lambda n: CNN((1, 8, 8), 10, n, channels=(8, 16), hidden=32),
-    "resnet": lambda n: ResNet((3, 8, 8), 10, n, widths=(8, 16), blocks=1),
-    "rnn": lambda n: RNN((1, 8, 8), 10, n, hidden=16, layers=2),
+    "mlp": lambda n: MLP((1, 8, 8), 10, n, dropout=0.0, depth=3, width=32, activation="tanh"),
+    "cnn": lambda n: CNN((1, 8, 8), 10, n, dropout=0.0, channels=(8, 16), hidden=32),
+    "resnet": lambda n: ResNet((3, 8, 8), 10, n, dropout=0.0, widths=(8, 16), blocks=1),
+    "rnn": lambda n: RNN((1, 8, 8), 10, n, dropout=0.0, hidden=16, layers=2),
 }
 
 
@@ -99,7 +98,7 @@ def test_generator_makes_draws_reproducible():
 def test_gains_follow_torch_and_unknown_activation_is_a_user_error():
     for activation in ("relu", "tanh", "sigmoid", "leaky_relu", "selu"):
         assert init.gain(activation) == pytest.approx(nn.init.calculate_gain(activation))
-    with pytest.raises(UserError, match="model.activation=swish"):
+    with pytest.raises(UserError, match="^activation=swish: must be one of"):
         init.gain("swish")
 
 
@@ -110,7 +109,7 @@ def test_every_parameter_of_every_model_is_set_by_netopt(model, normalization):
     with torch.no_grad():
         for p in net.parameters():
             p.fill_(float("nan"))
-    init.Orthogonal(bias=0.1)(net)
+    init.Orthogonal(bias=0.1)(net, **net.init_arguments())
     for name, p in net.named_parameters():
         assert not p.isnan().any(), name
     for module in net.modules():
@@ -122,20 +121,22 @@ def test_every_parameter_of_every_model_is_set_by_netopt(model, normalization):
 
 def test_model_weights_follow_the_layer_sizes_and_activation():
     torch.manual_seed(0)
-    net = MLP((1, 20, 20), 10, norm.Normalization(), depth=2, width=300, activation="tanh")
-    init.HeNormal()(net)
+    net = MLP((1, 20, 20), 10, norm.Normalization(), dropout=0.0, depth=2, width=300, activation="tanh")
+    init.HeNormal()(net, **net.init_arguments())
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     for layer in linears:
         _assert_variance(layer.weight, (5 / 3) ** 2 / layer.in_features, GAUSSIAN)
         assert (layer.bias == 0).all()
-    init.XavierUniform(gain=1.0)(net)
+    init.XavierUniform()(net, **net.init_arguments())  # gain 1 by default, as in the chapter
     _assert_variance(linears[0].weight, 2 / (400 + 300), UNIFORM)
+    init.XavierUniform(gain=None)(net, **net.init_arguments())  # the activation's gain
+    _assert_variance(linears[0].weight, (5 / 3) ** 2 * 2 / (400 + 300), UNIFORM)
 
 
 def test_weight_norm_starts_at_the_drawn_weight():
     torch.manual_seed(0)
-    net = MLP((1, 20, 20), 10, norm.WeightNormalization(), depth=1, width=300)
-    init.HeNormal()(net)
+    net = MLP((1, 20, 20), 10, norm.WeightNormalization(), dropout=0.0, depth=1, width=300)
+    init.HeNormal()(net, **net.init_arguments())
     layer = net.layers[1]
     _assert_variance(layer.weight.detach(), 2 / 400, GAUSSIAN)
     g = layer.parametrizations.weight.original0
@@ -144,19 +145,19 @@ def test_weight_norm_starts_at_the_drawn_weight():
 
 def test_recurrent_weights_are_initialized_gate_by_gate():
     cell = LSTMCell(12, 16, norm.Normalization())
-    init.Orthogonal(gain=1.0)(cell)
+    init.Orthogonal(gain=1.0)(cell, gates={cell.input: 4, cell.recurrent: 4})
     for gate in cell.recurrent.weight.detach().chunk(4):
         torch.testing.assert_close(gate.T @ gate, torch.eye(16), atol=1e-5, rtol=0)
     torch.manual_seed(0)
     big = LSTMCell(300, 300, norm.Normalization())
-    init.XavierNormal(gain=1.0)(big)
+    init.XavierNormal()(big, gates={big.input: 4, big.recurrent: 4})
     _assert_variance(big.input.weight.detach(), 2 / 600, GAUSSIAN)  # fan-out of one gate, not 4 * 300
 
 
 def _pair() -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
-    source = MLP((1, 8, 8), 10, norm.BatchNormalization(), depth=2, width=16)
-    target = MLP((1, 8, 8), 3, norm.BatchNormalization(), depth=2, width=16)
+    source = MLP((1, 8, 8), 10, norm.BatchNormalization(), dropout=0.0, depth=2, width=16)
+    target = MLP((1, 8, 8), 3, norm.BatchNormalization(), dropout=0.0, depth=2, width=16)
     return source, target
 
 
@@ -167,7 +168,11 @@ def test_pretrained_loads_matching_weights_and_reports_the_rest(tmp_path, runner
     path = tmp_path / "checkpoint.pt"
     state = source.state_dict()
     torch.save({"model": state, "epoch": 3} if runner_format else state, path)
-    loader = init.Pretrained(str(path))
+    with pytest.raises(
+        UserError, match="does not fit the model: 2 unexpected .* 2 mismatched .*init.strict=false"
+    ):
+        init.Pretrained(path=str(path))(target)
+    loader = init.Pretrained(path=str(path), strict=False)
     loader(target)
     torch.testing.assert_close(target.layers[1].weight, source.layers[1].weight)
     torch.testing.assert_close(target.layers[2].running_mean, source.layers[2].running_mean)
@@ -184,7 +189,7 @@ def test_pretrained_reports_missing_keys(tmp_path):
     state = source.state_dict()
     del state["layers.1.bias"]
     torch.save(state, tmp_path / "c.pt")
-    loader = init.Pretrained(str(tmp_path / "c.pt"))
+    loader = init.Pretrained(path=str(tmp_path / "c.pt"), strict=False)
     loader(target)
     assert loader.report["missing"] == ["layers.1.bias"]
 
@@ -204,7 +209,7 @@ def test_pretrained_bad_checkpoint_is_a_user_error_naming_init_path(tmp_path, co
     elif content is not None:
         torch.save(content, path)
     with pytest.raises(UserError, match=f"^init.path.*{message}"):
-        init.Pretrained(str(path))(MODELS["mlp"](norm.Normalization()))
+        init.Pretrained(path=str(path))(MODELS["mlp"](norm.Normalization()))
 
 
 @pytest.mark.parametrize(
@@ -222,8 +227,7 @@ def test_pretrained_bad_checkpoint_is_a_user_error_naming_init_path(tmp_path, co
     ],
 )
 def test_init_options_compose_and_instantiate(option, cls):
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose(f"init/{option}", overrides=["init.path=ckpt.pt"] if option == "pretrained" else [])
+    cfg = compose_config(f"init={option}", *(["init.path=ckpt.pt"] if option == "pretrained" else []))
     initializer = instantiate(cfg.init)
     assert type(initializer) is cls
     if option == "pretrained":

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from netopt.errors import UserError
 from netopt.models.cnn import CNN
 from netopt.models.mlp import MLP
 from netopt.nn.norm import Normalization
@@ -12,7 +13,7 @@ from netopt.nn.norm import Normalization
 @pytest.mark.parametrize(
     "build",
     [
-        lambda s: MLP(s, 10, Normalization(), depth=3, width=16, activation="tanh"),
+        lambda s: MLP(s, 10, Normalization(), dropout=0.0, depth=3, width=16, activation="tanh"),
         lambda s: CNN(s, 10, Normalization(), dropout=0.5, channels=(8, 16), hidden=32),
     ],
 )
@@ -22,5 +23,5 @@ def test_logits_shape(build, shape):
 
 
 def test_cnn_rejects_too_many_blocks():
-    with pytest.raises(ValueError, match="do not fit"):
-        CNN((1, 8, 8), 10, Normalization(), channels=(4, 4, 4, 4))
+    with pytest.raises(UserError, match=r"^channels=\[4, 4, 4, 4\]: must be at most 3 blocks"):
+        CNN((1, 8, 8), 10, Normalization(), dropout=0.0, channels=(4, 4, 4, 4))

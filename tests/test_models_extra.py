@@ -3,15 +3,13 @@ residual blocks; both build from their configs and train from the command line."
 
 import pytest
 import torch
-from conftest import train
-from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 from torch import nn
 
-import netopt.schema  # noqa: F401  (registers the schemas)
 from netopt.models.resnet import ResidualBlock, ResNet
 from netopt.models.rnn import RNN, LSTMCell
 from netopt.nn import norm
+from netopt.train import make
+from tests.helpers import compose_config, train
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 
@@ -50,7 +48,7 @@ def test_lstm_cell_step_matches_torch(float64):
 
 
 def test_rnn_reads_rows_like_a_stacked_torch_lstm(float64):
-    model = RNN((2, 6, 5), 4, norm.Normalization(), hidden=8, layers=2)
+    model = RNN((2, 6, 5), 4, norm.Normalization(), dropout=0.0, hidden=8, layers=2)
     lstm = nn.LSTM(10, 8, num_layers=2, batch_first=True)
     _copy_into_torch_lstm(model.cells, lstm)
     x = torch.randn(3, 2, 6, 5)
@@ -60,7 +58,7 @@ def test_rnn_reads_rows_like_a_stacked_torch_lstm(float64):
 
 
 def test_layer_norm_normalizes_the_net_input_at_every_step():
-    model = RNN((1, 8, 8), 10, norm.LayerNormalization(), hidden=16)
+    model = RNN((1, 8, 8), 10, norm.LayerNormalization(), dropout=0.0, hidden=16)
     cell = model.cells[0]
     assert isinstance(cell.net_input_norm, norm.LayerNorm)
     seen = []
@@ -91,7 +89,7 @@ def test_dropout_uses_one_mask_per_sequence_on_the_non_recurrent_input():
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_resnet_logits_and_downsampling(shape):
-    model = ResNet(shape, 10, norm.BatchNormalization(), widths=(4, 8, 16), blocks=2)
+    model = ResNet(shape, 10, norm.BatchNormalization(), dropout=0.0, widths=(4, 8, 16), blocks=2)
     assert model(torch.randn(2, *shape)).shape == (2, 10)
     assert model.features(torch.randn(2, *shape)).shape[-1] == -(-shape[-1] // 4)
     assert sum(isinstance(m, ResidualBlock) for m in model.modules()) == 6
@@ -110,11 +108,8 @@ def test_residual_block_adds_the_shortcut():
 
 @pytest.mark.parametrize(("option", "cls"), [("resnet", ResNet), ("rnn", RNN)])
 def test_model_options_compose_and_build(option, cls):
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose(f"model/{option}")
-    model = instantiate(
-        cfg.model, in_shape=(3, 32, 32), num_classes=10, norm=norm.Normalization(), dropout=0.1
-    )
+    cfg = compose_config(f"model={option}")
+    model = make(cfg, "model", (3, 32, 32), 10, norm.Normalization(), 0.1)
     assert type(model) is cls and model.activation in ("relu", "tanh")
 
 
@@ -139,7 +134,13 @@ def test_new_options_train_from_the_config(tmp_path):
             "init=xavier_uniform",
             "regularization.dropout=0.2",
         ],
-        ["model=mlp", "norm=weight", "init=pretrained", f"init.path={tmp_path / 'run0' / 'checkpoint.pt'}"],
+        [
+            "model=mlp",
+            "norm=weight",
+            "init=pretrained",
+            f"init.path={tmp_path / 'run0' / 'checkpoint.pt'}",
+            "init.strict=false",
+        ],
     ]
     for i, overrides in enumerate(runs):
         metrics = train(tmp_path / f"run{i}", "debug=fast", "trainer.batch_size=16", *overrides)

@@ -2,14 +2,13 @@
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-import netopt.schema  # noqa: F401  (registers the schemas)
 from netopt.errors import UserError
 from netopt.nn import norm
+from tests.helpers import compose_config
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 
@@ -230,6 +229,5 @@ def test_group_norm_option_rejects_indivisible_widths():
     ],
 )
 def test_norm_options_compose_and_instantiate(option, cls):
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose(f"norm/{option}")
+    cfg = compose_config(f"norm={option}")
     assert type(instantiate(cfg.norm)) is cls

@@ -42,6 +42,10 @@ CASES = [
     ("NAdam", {}),
     ("NAdam", {"weight_decay": 0.01, "momentum_decay": 0.01}),
     ("NAdam", {"weight_decay": 0.01, "decoupled_weight_decay": True, "maximize": True}),
+    ("RAdam", {}),
+    ("RAdam", {"weight_decay": 0.05, "betas": (0.8, 0.99)}),
+    ("RAdam", {"weight_decay": 0.05, "decoupled_weight_decay": True, "maximize": True}),
+    ("RAdam", {"weight_decay": 0.01, "decoupled_weight_decay": True, "foreach": False}),
 ]
 LR = {
     "SGD": 0.05,
@@ -51,6 +55,7 @@ LR = {
     "Adam": 0.005,
     "AdamW": 0.005,
     "NAdam": 0.005,
+    "RAdam": 0.005,
 }
 
 
@@ -200,7 +205,10 @@ def test_lion_matches_its_formula() -> None:
 @pytest.mark.parametrize(
     ("name", "kwargs", "message"),
     [
-        ("SGD", {"lr": -1.0}, "lr=-1.0: must be >= 0"),
+        ("SGD", {"lr": -1.0}, "lr=-1.0: must be finite and >= 0"),
+        ("SGD", {"lr": float("nan")}, "lr=nan: must be finite and >= 0"),
+        ("SGD", {"momentum": 1.5}, r"momentum=1.5: must be in \[0, 1\)"),
+        ("SGD", {"dampening": -0.5}, r"dampening=-0.5: must be in \[0, 1\]"),
         ("SGD", {"nesterov": True}, "nesterov=True: must be used with momentum > 0"),
         ("Adam", {"betas": (0.9, 1.0)}, r"betas\[1\]=1.0: must be in \[0, 1\)"),
         ("RMSprop", {"alpha": 1.5}, "alpha=1.5"),
@@ -328,3 +336,19 @@ def test_zero_grad_matches_torch(set_to_none: bool) -> None:
         assert (ours is None) == (theirs is None)
         if ours is not None:
             assert torch.equal(ours, theirs) and not ours.any()
+
+
+def test_the_private_hook_registries_netopt_reads_are_the_ones_torch_fills() -> None:
+    """netopt.optim.hooks reads torch's private registries of global step hooks; if torch renames or
+    stops filling them, netopt would skip hooks silently, so this fails loudly instead."""
+    from netopt.optim.hooks import GLOBAL_STEP_HOOKS, hooked
+
+    optimizer = netopt_optim.SGD(make_net().parameters())
+    assert not hooked(optimizer)
+    for register, registry in zip(
+        (register_optimizer_step_pre_hook, register_optimizer_step_post_hook), GLOBAL_STEP_HOOKS, strict=True
+    ):
+        handle = register(lambda *_: None)
+        assert len(registry) == 1 and hooked(optimizer)
+        handle.remove()
+    assert not any(GLOBAL_STEP_HOOKS) and not hooked(optimizer)

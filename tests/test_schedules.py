@@ -2,20 +2,19 @@
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from torch.optim import lr_scheduler
 
-import netopt.schema
-from netopt import schedules
+from netopt import config, schedules
 from netopt.errors import UserError
+from netopt.train import check
+from tests.helpers import compose_config
 
 LR, STEPS = 0.1, 300
-NAMES = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "scheduler").glob("*.yaml"))
+NAMES = sorted(config.OPTIONS["scheduler"])
 PURE = [name for name in NAMES if name != "plateau"]
 
 
@@ -33,8 +32,14 @@ def torch_lrs(make: Callable[[torch.optim.Optimizer], object], steps: int = STEP
     return lrs
 
 
+def scaled(factory: Callable, *run, **hyper) -> Callable[[int], float]:
+    """The lr a schedule gives a group whose base lr is LR: LR times its factor."""
+    factor = factory(*run, **hyper)
+    return lambda t: LR * factor(t)
+
+
 def ours(factory: Callable, steps: int = STEPS, steps_per_epoch: int = 10, **hyper) -> list[float]:
-    lr_at = factory(base_lr=LR, total_steps=steps, steps_per_epoch=steps_per_epoch, **hyper)
+    lr_at = scaled(factory, steps, steps_per_epoch, **hyper)
     return [lr_at(t) for t in range(steps)]
 
 
@@ -45,9 +50,8 @@ def assert_close(actual: list[float], expected: list[float], rel: float = 1e-12)
 
 
 def compose_scheduler(*overrides: str):
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides))
-    netopt.schema.validate(cfg)
+    cfg = compose_config(*overrides)
+    check(cfg)
     return cfg.scheduler
 
 
@@ -92,17 +96,17 @@ PARITY = {
     ),
     "sgdr": (
         S.sgdr,
-        dict(unit="step", T_0=20, eta_min=1e-3),
+        dict(unit="step", T_0=20, min_factor=1e-3 / LR),
         lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=20, eta_min=1e-3),
     ),
     "sgdr_mult_epochs": (
         S.sgdr,
-        dict(T_0=1, T_mult=2, eta_min=2e-3),
+        dict(T_0=1, T_mult=2, min_factor=2e-3 / LR),
         lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10, T_mult=2, eta_min=2e-3),
     ),
     "sgdr_mult3": (
         S.sgdr,
-        dict(unit="step", T_0=7, T_mult=3, eta_min=1e-4),
+        dict(unit="step", T_0=7, T_mult=3, min_factor=1e-4 / LR),
         lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=7, T_mult=3, eta_min=1e-4),
     ),
     "onecycle": (S.onecycle, dict(), lambda o: lr_scheduler.OneCycleLR(o, max_lr=LR, total_steps=STEPS)),
@@ -155,19 +159,36 @@ def cosine_closed_form(t_max: int, eta_min: float, steps: int) -> list[float]:
 
 @pytest.mark.parametrize(
     ("hyper", "t_max"),
-    [(dict(eta_min=1e-3), STEPS), (dict(T_max=12, eta_min=5e-3), 120), (dict(unit="step", T_max=250), 250)],
+    [
+        (dict(min_factor=1e-3 / LR), STEPS),
+        (dict(T_max=12, min_factor=0.05), 120),
+        (dict(unit="step", T_max=250), 250),
+    ],
 )
 def test_cosine_matches_torch_closed_form_then_stays_at_the_floor(hyper: dict, t_max: int) -> None:
     lrs = ours(S.cosine, **hyper)
-    eta_min = hyper.get("eta_min", 0.0)
+    eta_min = LR * hyper.get("min_factor", 0.0)
     assert_close(lrs[:t_max], cosine_closed_form(t_max, eta_min, t_max))
     assert all(lr == pytest.approx(eta_min, abs=1e-15) for lr in lrs[t_max:])
+
+
+@pytest.mark.parametrize(
+    ("hyper", "iters"), [(dict(), STEPS), (dict(unit="step", total_iters=120, power=2.0), 120)]
+)
+def test_polynomial_matches_torch_closed_form(hyper: dict, iters: int) -> None:
+    optimizer = torch.optim.SGD([torch.zeros(1, dtype=torch.float64, requires_grad=True)], lr=LR)
+    oracle = lr_scheduler.PolynomialLR(optimizer, total_iters=iters, power=hyper.get("power", 1.0))
+    expected = []
+    for t in range(STEPS):
+        oracle.last_epoch = t
+        expected.append(oracle._get_closed_form_lr()[0])
+    assert_close(ours(S.polynomial, **hyper), expected)
 
 
 WARMED = {
     "cosine": (
         S.cosine,
-        dict(eta_min=1e-3),
+        dict(min_factor=1e-3 / LR),
         lambda o, rest: lr_scheduler.CosineAnnealingLR(o, T_max=rest, eta_min=1e-3),
     ),
     "multistep": (
@@ -201,45 +222,45 @@ def test_warmup_matches_linear_then_sequential(case: str, warmup: float) -> None
 @pytest.mark.parametrize("name", PURE)
 def test_warmup_ramps_to_the_first_rate_then_runs_the_schedule_on_the_rest(name: str) -> None:
     cfg = compose_scheduler(f"scheduler={name}")
-    plain = instantiate(cfg)(base_lr=LR, total_steps=STEPS - 30, steps_per_epoch=10)
+    plain = instantiate(cfg)(STEPS - 30, 10)
     cfg.warmup = 3
-    warmed = instantiate(cfg)(base_lr=LR, total_steps=STEPS, steps_per_epoch=10)
+    warmed = instantiate(cfg)(STEPS, 10)
     ramp = [plain(0) * (t + 1) / 30 for t in range(30)]
     assert [warmed(t) for t in range(30)] == pytest.approx(ramp, rel=1e-15)
     assert [warmed(t) for t in range(30, STEPS)] == [plain(t) for t in range(STEPS - 30)]
 
 
 def test_inverse_time_formula() -> None:
-    per_step = S.inverse_time(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, unit="step", decay_rate=0.01)
+    per_step = scaled(S.inverse_time, total_steps=STEPS, steps_per_epoch=10, unit="step", decay_rate=0.01)
     assert [per_step(t) for t in (0, 100, 300)] == pytest.approx([LR, LR / 2, LR / 4], rel=1e-15)
-    per_epoch = S.inverse_time(base_lr=LR, total_steps=STEPS, steps_per_epoch=50, decay_rate=1.0)
+    per_epoch = scaled(S.inverse_time, total_steps=STEPS, steps_per_epoch=50, decay_rate=1.0)
     assert [per_epoch(t) for t in (0, 25, 50, 150)] == pytest.approx(
         [LR, LR / 1.5, LR / 2, LR / 4], rel=1e-15
     )
 
 
 def test_natural_exp_formula() -> None:
-    per_step = S.natural_exp(
-        base_lr=LR, total_steps=STEPS, steps_per_epoch=10, unit="step", decay_rate=math.log(2) / 100
+    per_step = scaled(
+        S.natural_exp, total_steps=STEPS, steps_per_epoch=10, unit="step", decay_rate=math.log(2) / 100
     )
     assert [per_step(t) for t in (0, 100, 200, 50)] == pytest.approx(
         [LR, LR / 2, LR / 4, LR / 2**0.5], rel=1e-14
     )
-    per_epoch = S.natural_exp(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, decay_rate=0.3)
+    per_epoch = scaled(S.natural_exp, total_steps=STEPS, steps_per_epoch=10, decay_rate=0.3)
     assert [per_epoch(t) for t in (0, 7, 40)] == pytest.approx(
         [LR, LR * math.exp(-0.21), LR * math.exp(-1.2)], rel=1e-14
     )
 
 
 def test_step_factors_multiply_at_each_milestone() -> None:
-    lr_at = S.step(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, milestones=[1, 2.5], factors=[0.5, 0.2])
+    lr_at = scaled(S.step, total_steps=STEPS, steps_per_epoch=10, milestones=[1, 2.5], factors=[0.5, 0.2])
     assert [lr_at(t) for t in (0, 9, 10, 24, 25, 299)] == pytest.approx(
         [LR, LR, LR / 2, LR / 2, LR / 10, LR / 10], rel=1e-15
     )
 
 
 def test_sgdr_peak_decays_by_gamma_at_each_restart() -> None:
-    lr_at = S.sgdr(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, T_0=1, T_mult=2, gamma=0.5, eta_min=0.0)
+    lr_at = scaled(S.sgdr, total_steps=STEPS, steps_per_epoch=10, T_0=1, T_mult=2, gamma=0.5, min_factor=0.0)
     restarts = [0, 10, 30, 70, 150]
     assert [lr_at(t) for t in restarts] == pytest.approx([LR * 0.5**m for m in range(5)], rel=1e-15)
     assert lr_at(20) == pytest.approx(LR * 0.5 / 2, rel=1e-14)  # the middle of the second cycle
@@ -285,47 +306,53 @@ def test_plateau_matches_torch(hyper: dict) -> None:
     torch_hyper = {k: v for k, v in hyper.items() if k != "monitor"}
     optimizer = torch.optim.SGD([torch.zeros(1, dtype=torch.float64, requires_grad=True)], lr=LR)
     oracle = lr_scheduler.ReduceLROnPlateau(optimizer, **torch_hyper)
-    lr_at = S.ReduceLROnPlateau(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, **hyper)
+    relative = {
+        ("min_factor" if k == "min_lr" else k): (v / LR if k == "min_lr" else v) for k, v in hyper.items()
+    }
+    plateau = S.ReduceLROnPlateau(STEPS, 10, eps=1e-8 / LR, **relative)  # torch's eps is absolute
     metrics = PLATEAU_METRICS if hyper.get("mode") != "max" else [-m for m in PLATEAU_METRICS]
     for epoch, metric in enumerate(metrics):
         oracle.step(metric)
-        lr_at.observe(metric)
-        assert lr_at(10 * epoch + 5) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-12), epoch
+        assert plateau.on_validation({plateau.monitor: metric}) is False
+        lr = optimizer.param_groups[0]["lr"]
+        assert LR * plateau(10 * epoch + 5) == pytest.approx(lr, rel=1e-12), epoch
 
 
 def test_plateau_resumes_from_its_state_dict_with_warmup() -> None:
     def build() -> S.ReduceLROnPlateau:
-        return S.ReduceLROnPlateau(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, warmup=1.5, patience=1)
+        return S.ReduceLROnPlateau(STEPS, 10, warmup=1.5, patience=1)
 
     whole, first = build(), build()
     for metric in PLATEAU_METRICS[:8]:
-        whole.observe(metric)
-        first.observe(metric)
+        whole.on_validation({"val_loss": metric})
+        first.on_validation({"val_loss": metric})
     second = build()
     second.load_state_dict(first.state_dict())
     for metric in PLATEAU_METRICS[8:]:
-        whole.observe(metric)
-        second.observe(metric)
+        whole.on_validation({"val_loss": metric})
+        second.on_validation({"val_loss": metric})
     assert second.state_dict() == whole.state_dict()
-    assert whole(0) == pytest.approx(whole.lr / 15, rel=1e-15) and whole(15) == whole.lr < LR
+    assert whole(0) == pytest.approx(whole.scale / 15, rel=1e-15) and whole(15) == whole.scale < 1
 
 
 @pytest.mark.parametrize(
     ("factory", "hyper", "key"),
     [
-        (S.step, dict(milestones=[5, 3]), "scheduler.milestones"),
-        (S.step, dict(milestones=[0.12, 0.14]), "scheduler.milestones"),  # both round to step 1
-        (S.step, dict(milestones=[5], factors=[0.1, 0.2]), "scheduler.factors"),
-        (S.step, dict(milestones=[5], step_size=2), "scheduler.step_size"),
-        (S.sgdr, dict(T_0=0.01), "scheduler.T_0"),
-        (S.cyclic, dict(step_size_up=0.04, div_factor=4.0), "scheduler.step_size_up"),
-        (S.cosine, dict(T_max=0.02), "scheduler.T_max"),
-        (S.ReduceLROnPlateau, dict(monitor="val_acc"), "scheduler.mode"),
+        (S.step, dict(milestones=[5, 3]), "milestones"),
+        (S.step, dict(milestones=[0.12, 0.14]), "milestones"),  # both round to step 1
+        (S.step, dict(milestones=[5], factors=[0.1, 0.2]), "factors"),
+        (S.step, dict(milestones=[5], step_size=2), "step_size"),
+        (S.sgdr, dict(T_0=0.01), "T_0"),
+        (S.cyclic, dict(step_size_up=0.04, div_factor=4.0), "step_size_up"),
+        (S.cosine, dict(T_max=0.02), "T_max"),
+        (S.polynomial, dict(total_iters=0.01), "total_iters"),
+        (S.ReduceLROnPlateau, dict(monitor="val_acc", mode="min"), "mode"),
+        (S.constant, dict(warmup=30), "warmup"),
     ],
 )
 def test_inconsistent_values_are_user_errors_naming_the_key(factory: Callable, hyper: dict, key: str) -> None:
-    with pytest.raises(UserError, match=f"^{key}"):
-        factory(base_lr=LR, total_steps=STEPS, steps_per_epoch=10, **hyper)
+    with pytest.raises(UserError, match=f"^{key}="):
+        factory(STEPS, 10, **hyper)
 
 
 # --- the config group, composed as the CLI composes it -------------------------------------------
@@ -336,8 +363,8 @@ def test_each_scheduler_composes_and_builds_for_long_and_tiny_runs(name: str) ->
     """Rates stay within [0, lr], also in a 3-step debug run and a 1-step run."""
     factory = instantiate(compose_scheduler(f"scheduler={name}"))
     for total, per_epoch in ((STEPS, 10), (3, 3), (1, 1)):
-        lr_at = factory(base_lr=LR, total_steps=total, steps_per_epoch=per_epoch)
-        assert all(0.0 <= lr_at(t) <= LR * (1 + 1e-12) for t in range(total + 2)), (total, per_epoch)
+        factor = factory(total, per_epoch)
+        assert all(0.0 <= factor(t) <= 1 + 1e-12 for t in range(total + 2)), (total, per_epoch)
 
 
 EPOCH_VALUES = [
@@ -363,17 +390,17 @@ def test_epochs_convert_with_steps_per_epoch(name: str, key: str, value) -> None
         in_steps = value / 13
     epochs = compose_scheduler(f"scheduler={name}", f"scheduler.{key}={value}")
     steps = compose_scheduler(f"scheduler={name}", "scheduler.unit=step", f"scheduler.{key}={in_steps}")
-    run = dict(base_lr=LR, total_steps=STEPS, steps_per_epoch=13)
-    by_epoch, by_step = instantiate(epochs)(**run), instantiate(steps)(**run)
+    by_epoch, by_step = instantiate(epochs)(STEPS, 13), instantiate(steps)(STEPS, 13)
     assert [by_epoch(t) for t in range(STEPS)] == pytest.approx([by_step(t) for t in range(STEPS)], rel=1e-12)
 
 
 def test_out_of_range_override_is_a_user_error_naming_the_key() -> None:
-    with pytest.raises(UserError, match=r"^scheduler\.T_mult=0"):
+    with pytest.raises(UserError, match=r"^scheduler\.T_mult=0: must be a whole number >= 1"):
         compose_scheduler("scheduler=sgdr", "scheduler.T_mult=0")
+    with pytest.raises(UserError, match=r"^scheduler\.warmup=25: must be shorter than the run \(20 epochs\)"):
+        compose_scheduler("scheduler.warmup=25")
 
 
 def test_compare_schedules_preset_sweeps_every_schedule() -> None:
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=compare_schedules"], return_hydra_config=True)
+    cfg = compose_config("experiment=compare_schedules", hydra=True)
     assert sorted(cfg.hydra.sweeper.params.scheduler.split(",")) == NAMES

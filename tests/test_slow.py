@@ -3,7 +3,7 @@
 import pytest
 
 from netopt.data.datasets import DEBIAN_FASHION_MNIST
-from tests.conftest import train
+from tests.helpers import train
 
 
 @pytest.mark.slow

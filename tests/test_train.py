@@ -12,7 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import read_metrics, train
+from tests.helpers import read_metrics, train
 
 SHORT = ["trainer.max_epochs=3"]
 METRIC_KEYS = {

@@ -2,11 +2,10 @@
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-import netopt.schema  # noqa: F401  (registers the schemas)
 from netopt.data.whiten import PCAWhiten, ZCAWhiten
+from tests.helpers import compose_config
 
 
 def _correlated_images(n: int = 4000, seed: int = 0) -> torch.Tensor:
@@ -69,7 +68,6 @@ def test_float32_images_stay_float32():
 
 @pytest.mark.parametrize(("option", "cls"), [("pca_whiten", PCAWhiten), ("zca_whiten", ZCAWhiten)])
 def test_whitening_options_compose_and_instantiate(option, cls):
-    with initialize_config_module("netopt.conf", version_base="1.3"):
-        cfg = compose(f"preprocess/{option}", overrides=["preprocess.eps=0.5"])
+    cfg = compose_config(f"preprocess={option}", "preprocess.eps=0.5")
     whiten = instantiate(cfg.preprocess)
     assert type(whiten) is cls and whiten.eps == 0.5

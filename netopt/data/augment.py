@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from netopt.checks import require, require_length, require_nonnegative, require_probability
+
 
 def affine_matrices(angle: Tensor, scale: Tensor, shift: Tensor, size: tuple[int, int]) -> Tensor:
     """The ``(N, 2, 3)`` matrices for ``F.affine_grid`` (``align_corners=False``) of ``p_out = s R p_in + t``.
@@ -91,11 +93,24 @@ class Augment:
         noise_mean: float = 0.0,
         noise_std: float = 0.0,
     ) -> None:
+        require_probability(
+            flip_p=flip_p, rotate_p=rotate_p, scale_p=scale_p, translate_p=translate_p, noise_p=noise_p
+        )
+        require(0 <= degrees <= 180, "degrees", "in [0, 180]", degrees)
+        require_length("scale", scale, 2)
+        require(0 < scale[0] <= scale[1], "scale", "[low, high] with 0 < low <= high", list(scale))
+        require_probability(translate=translate)
+        require_nonnegative(noise_std=noise_std)
         self.flip_p = flip_p
         self.rotate_p, self.degrees = rotate_p, degrees
         self.scale_p, self.scale = scale_p, tuple(scale)
         self.translate_p, self.translate = translate_p, translate
         self.noise_p, self.noise_mean, self.noise_std = noise_p, noise_mean, noise_std
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any transformation can happen (else this is the identity)."""
+        return max(self.flip_p, self.rotate_p, self.scale_p, self.translate_p, self.noise_p) > 0.0
 
     @property
     def affine(self) -> bool:

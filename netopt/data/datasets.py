@@ -1,22 +1,28 @@
 """The datasets, as float tensors of shape (N, C, H, W) in [0, 1] with integer labels.
 
-``digits`` is scikit-learn's bundled copy of the UCI handwritten digits (1,797 8x8 images), so the
-default run needs no download. MNIST, Fashion-MNIST and CIFAR-10/100 are read with torchvision's
-dataset classes from ``root``; Fashion-MNIST is also taken from the Debian package
-``dataset-fashion-mnist`` when it is installed. Validation is carved from the training set by a
-seeded split, so changing the training seed never changes which samples are validated on.
+A dataset of the ``dataset`` group is a small dataclass of its options (checked when it is built)
+whose :meth:`Dataset.load` reads it into memory. ``digits`` is scikit-learn's bundled copy of the UCI
+handwritten digits (1,797 8x8 images), so the default run needs no download. MNIST, Fashion-MNIST,
+Kuzushiji-MNIST and CIFAR-10/100 are read with torchvision's dataset classes from ``root``;
+Fashion-MNIST is also taken from the Debian package ``dataset-fashion-mnist`` when it is installed.
+Validation is carved from the training set by a seeded split, so changing the training seed never
+changes which samples are validated on; ``val_fraction=0`` leaves no validation set.
 """
 
 import gzip
+import os
 import shutil
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from netopt.checks import require, require_count, require_fraction
 from netopt.errors import UserError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -55,6 +61,11 @@ class Data:
     def to(self, device: torch.device) -> "Data":
         return Data(self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes)
 
+    def map(self, transform: Callable[[Tensor], Tensor]) -> "Data":
+        """The same splits with every input transformed (preprocessing)."""
+        splits = (Split(transform(s.x), s.y) for s in (self.train, self.val, self.test))
+        return Data(*splits, self.num_classes)
+
 
 def split_off(data: Split, fraction: float, generator: torch.Generator) -> tuple[Split, Split]:
     """Split ``data`` at random into (the rest, a ``fraction`` of it)."""
@@ -63,74 +74,142 @@ def split_off(data: Split, fraction: float, generator: torch.Generator) -> tuple
     return data.take(order[n_off:]), data.take(order[:n_off])
 
 
-def _finish(
-    train: Split, test: Split, num_classes: int, val_fraction: float, train_size: int | None, split_seed: int
-) -> Data:
-    generator = torch.Generator().manual_seed(split_seed)
-    train, val = split_off(train, val_fraction, generator)
-    if train_size is not None:
-        if train_size > len(train):
-            raise UserError(f"dataset.train_size={train_size}: must be at most {len(train)} for this dataset")
-        train = train.take(torch.randperm(len(train), generator=generator)[:train_size])
-    return Data(train, val, test, num_classes)
+@dataclass
+class Dataset:
+    """A dataset's options (the ``dataset`` group); :meth:`load` reads it.
+
+    ``val_fraction`` of the training set is held out for validation (0: none), ``train_size`` keeps
+    a seeded subset of the rest (None: all), ``split_seed`` seeds both, independent of the run's seed.
+    """
+
+    val_fraction: float = 0.1
+    train_size: int | None = None
+    split_seed: int = 0
+    in_shape: ClassVar[tuple[int, int, int]]
+    num_classes: ClassVar[int]
+
+    def __post_init__(self) -> None:
+        require_fraction(val_fraction=self.val_fraction)
+        require_count(train_size=self.train_size)
+
+    def load(self) -> Data:
+        """The three splits, in memory."""
+        raise NotImplementedError
+
+    def finish(self, train: Split, test: Split, generator: torch.Generator) -> Data:
+        """Hold out the validation split, keep ``train_size`` of the rest."""
+        train, val = split_off(train, self.val_fraction, generator)
+        if self.train_size is not None:
+            require(
+                self.train_size <= len(train),
+                "train_size",
+                f"at most {len(train)} for this dataset",
+                self.train_size,
+            )
+            train = train.take(torch.randperm(len(train), generator=generator)[: self.train_size])
+        return Data(train, val, test, self.num_classes)
 
 
-def digits(
-    val_fraction: float = 0.1, test_fraction: float = 0.2, train_size: int | None = None, split_seed: int = 0
-) -> Data:
+@dataclass
+class Digits(Dataset):
     """scikit-learn's 8x8 handwritten digits (pixel values 0..16, scaled to [0, 1]).
 
     The set has no official test split: a seeded ``test_fraction`` is held out first.
     """
-    from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    every = Split(
-        torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0,
-        torch.tensor(bunch.target, dtype=torch.int64),
-    )
-    rest, test = split_off(every, test_fraction, torch.Generator().manual_seed(split_seed))
-    return _finish(rest, test, 10, val_fraction, train_size, split_seed + 1)
+    test_fraction: float = 0.2
+    in_shape = (1, 8, 8)
+    num_classes = 10
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 < self.test_fraction < 1, "test_fraction", "in (0, 1)", self.test_fraction)
 
-def _load(cls: type, root: str, download: bool, name: str) -> tuple[Split, Split, int]:
-    """Read both official splits with a torchvision dataset class; clear errors when missing."""
-    try:
-        sets = [cls(root=root, train=train, download=download) for train in (True, False)]
-    except (urllib.error.URLError, OSError) as error:
-        raise UserError(f"dataset.download=true: could not fetch {name} into {root} ({error})") from None
-    except RuntimeError:
-        raise UserError(
-            f"dataset.root={root}: no {name} files found there; put them there (or point NETOPT_DATA "
-            f"at them), or add dataset.download=true when online"
-        ) from None
-    splits = []
-    for ds in sets:
-        images = torch.as_tensor(np.asarray(ds.data))
-        images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
-        splits.append(Split(images.float().div_(255.0).contiguous(), torch.as_tensor(ds.targets).long()))
-    return splits[0], splits[1], len(sets[0].classes)
+    def load(self) -> Data:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        every = Split(
+            torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0,
+            torch.tensor(bunch.target, dtype=torch.int64),
+        )
+        rest, test = split_off(every, self.test_fraction, torch.Generator().manual_seed(self.split_seed))
+        return self.finish(rest, test, torch.Generator().manual_seed(self.split_seed + 1))
 
 
-def _torchvision(cls_name: str, name: str):
-    def load(
-        root: str,
-        download: bool = False,
-        val_fraction: float = 0.1,
-        train_size: int | None = None,
-        split_seed: int = 0,
-    ) -> Data:
+@dataclass
+class TorchvisionDataset(Dataset):
+    """A dataset read with ``torchvision.datasets.<source>`` from ``root`` (None: $NETOPT_DATA, else
+    ./data); ``download`` fetches it when online."""
+
+    root: str | None = None
+    download: bool = False
+    source: ClassVar[str]
+
+    @property
+    def folder(self) -> str:
+        return self.root or os.environ.get("NETOPT_DATA", "./data")
+
+    def load(self) -> Data:
         import torchvision.datasets
 
-        cls = getattr(torchvision.datasets, cls_name)
-        if cls_name == "FashionMNIST" and not download:
-            _copy_debian_fashion_mnist(Path(root) / cls_name / "raw")
-        train, test, num_classes = _load(cls, root, download, name)
-        return _finish(train, test, num_classes, val_fraction, train_size, split_seed)
+        cls = getattr(torchvision.datasets, self.source)
+        try:
+            sets = [cls(root=self.folder, train=train, download=self.download) for train in (True, False)]
+        except (urllib.error.URLError, OSError) as error:
+            raise UserError(
+                f"dataset.download=true: could not fetch {self.source} into {self.folder} ({error})"
+            ) from None
+        except RuntimeError:
+            raise UserError(
+                f"dataset.root={self.folder}: no {self.source} files found there; put them there (or point "
+                "NETOPT_DATA at them), or add dataset.download=true when online"
+            ) from None
+        train, test = (self._split(ds) for ds in sets)
+        return self.finish(train, test, torch.Generator().manual_seed(self.split_seed))
 
-    load.__name__ = load.__qualname__ = name
-    load.__doc__ = f"{name} from ``root`` through ``torchvision.datasets.{cls_name}``."
-    return load
+    @staticmethod
+    def _split(ds: object) -> Split:
+        images = torch.as_tensor(np.asarray(ds.data))  # type: ignore[attr-defined]
+        images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+        labels = torch.as_tensor(ds.targets).long()  # type: ignore[attr-defined]
+        return Split(images.float().div_(255.0).contiguous(), labels)
+
+
+class MNIST(TorchvisionDataset):
+    """MNIST handwritten digits, 28x28."""
+
+    source, in_shape, num_classes = "MNIST", (1, 28, 28), 10
+
+
+class FashionMNIST(TorchvisionDataset):
+    """Fashion-MNIST (Xiao et al. 2017), 28x28 images of 10 kinds of clothing; also read, with no
+    download, from the Debian package ``dataset-fashion-mnist``."""
+
+    source, in_shape, num_classes = "FashionMNIST", (1, 28, 28), 10
+
+    def load(self) -> Data:
+        if not self.download:
+            _copy_debian_fashion_mnist(Path(self.folder) / self.source / "raw")
+        return super().load()
+
+
+class KMNIST(TorchvisionDataset):
+    """Kuzushiji-MNIST (Clanuwat et al. 2018), 28x28 images of 10 cursive Japanese characters."""
+
+    source, in_shape, num_classes = "KMNIST", (1, 28, 28), 10
+
+
+class CIFAR10(TorchvisionDataset):
+    """CIFAR-10, 32x32 colour images of 10 classes."""
+
+    source, in_shape, num_classes = "CIFAR10", (3, 32, 32), 10
+
+
+class CIFAR100(TorchvisionDataset):
+    """CIFAR-100, 32x32 colour images of 100 classes."""
+
+    source, in_shape, num_classes = "CIFAR100", (3, 32, 32), 100
 
 
 def _copy_debian_fashion_mnist(raw: Path) -> None:
@@ -141,9 +220,3 @@ def _copy_debian_fashion_mnist(raw: Path) -> None:
     for packed in DEBIAN_FASHION_MNIST.glob("*-ubyte.gz"):
         with gzip.open(packed) as src, open(raw / packed.stem, "wb") as dst:
             shutil.copyfileobj(src, dst)
-
-
-mnist = _torchvision("MNIST", "mnist")
-fashion_mnist = _torchvision("FashionMNIST", "fashion_mnist")
-cifar10 = _torchvision("CIFAR10", "cifar10")
-cifar100 = _torchvision("CIFAR100", "cifar100")

@@ -2,11 +2,13 @@
 
 Each preprocessor is an ``nn.Module`` whose statistics are buffers, so they travel in the
 checkpoint (``state_dict``) and to the device with the data. ``fit(x_train)`` computes them;
-calling the module applies them. Statistics are per channel for images (SPEC.md section 6).
+calling the module applies them. Statistics are per channel for images.
 """
 
 import torch
 from torch import Tensor, nn
+
+from netopt.checks import require_positive
 
 _PER_CHANNEL = (0, 2, 3)
 
@@ -43,6 +45,7 @@ class Standardize(Preprocess):
 
     def __init__(self, eps: float = 1e-8) -> None:
         super().__init__()
+        require_positive(eps=eps)  # 0 divides constant pixels (the digits' borders) by zero
         self.eps = eps
         self.register_buffer("mean", torch.zeros(1, 1, 1, 1))
         self.register_buffer("std", torch.ones(1, 1, 1, 1))

@@ -1,4 +1,5 @@
-"""PCA and ZCA whitening (SPEC section 6), fitted on the training split.
+"""PCA and ZCA whitening (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7), fitted on the
+training split.
 
 With mu the mean and Sigma = U Lambda U^T the (biased) covariance of the flattened training images,
 
@@ -16,6 +17,7 @@ in the checkpoint.
 import torch
 from torch import Tensor
 
+from netopt.checks import require_positive
 from netopt.data.preprocess import Preprocess
 
 
@@ -24,6 +26,7 @@ class Whiten(Preprocess):
 
     def __init__(self, eps: float = 1e-2) -> None:
         super().__init__()
+        require_positive(eps=eps)  # 0 divides directions of no variance by zero
         self.eps = eps
         self.register_buffer("mean", torch.zeros(1))
         self.register_buffer("matrix", torch.ones(1, 1))

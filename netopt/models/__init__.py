@@ -1,7 +1,16 @@
-"""Models; normalization, dropout and the activation are injected from the config."""
+"""Models; normalization, dropout and the activation are injected from the config.
+
+Every model takes ``(in_shape, num_classes, norm, dropout)`` from the runner (the input's shape, the
+number of classes, a :class:`netopt.nn.norm.Normalization` and the drop probability of
+:class:`netopt.regularization.Regularization`) and its own options as keywords with defaults.
+"""
+
+from typing import Any
 
 from torch import nn
 
+from netopt.checks import require_choice
+from netopt.init import gain
 from netopt.nn.dropout import Dropout
 
 #: The activations a model config may name (``model.activation``).
@@ -24,3 +33,19 @@ def sequential(*layers: nn.Module) -> nn.Sequential:
 def dropout_layer(p: float) -> nn.Module:
     """Inverted dropout with drop probability ``p``; the identity when ``p`` is 0."""
     return Dropout(p) if p else nn.Identity()
+
+
+class Model(nn.Module):
+    """The base of netopt's models: an ``nn.Module`` that says what its initializer needs.
+
+    :meth:`init_arguments` gives the keyword arguments of the ``init(model, ...)`` call: the gain of
+    the model's activation and the gate count of modules whose weight stacks several gates.
+    """
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        require_choice("activation", activation, tuple(ACTIVATIONS))
+        self.activation = activation
+
+    def init_arguments(self) -> dict[str, Any]:
+        return {"gain": gain(self.activation), "gates": {}}

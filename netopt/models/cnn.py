@@ -9,26 +9,30 @@ connected layer (with dropout) and the linear classifier. With the defaults an 8
 
 from torch import Tensor, nn
 
-from netopt.models import ACTIVATIONS, dropout_layer, sequential
+from netopt.checks import require, require_count
+from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
 from netopt.nn.norm import Normalization
 
 
-class CNN(nn.Module):
+class CNN(Model):
+    """One conv block per entry of ``channels``, a hidden layer of ``hidden`` units, the classifier."""
+
     def __init__(
         self,
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float = 0.0,
+        dropout: float,
         channels: tuple[int, ...] = (32, 64),
         hidden: int = 128,
         activation: str = "relu",
     ) -> None:
-        super().__init__()
-        self.activation = activation
+        super().__init__(activation)
+        require_count(hidden=hidden, **{f"channels[{i}]": c for i, c in enumerate(channels)})
         in_channels, height, width = in_shape
-        if min(height, width) < 2 ** len(channels):
-            raise ValueError(f"{len(channels)} pooling blocks do not fit a {height}x{width} input")
+        fits = max(min(height, width).bit_length() - 1, 0)  # halvings an input survives
+        allowed = f"at most {fits} blocks (each pools 2x2) for a {height}x{width} input"
+        require(len(channels) <= fits, "channels", allowed, list(channels))
         blocks: list[nn.Module] = []
         for out_channels in channels:
             blocks += [

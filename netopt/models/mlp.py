@@ -8,23 +8,27 @@ import math
 
 from torch import Tensor, nn
 
-from netopt.models import ACTIVATIONS, dropout_layer, sequential
+from netopt.checks import require_count
+from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
 from netopt.nn.norm import Normalization
 
 
-class MLP(nn.Module):
+class MLP(Model):
+    """``depth`` hidden layers of ``width`` units with ``activation``, then a linear classifier."""
+
     def __init__(
         self,
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float = 0.0,
+        dropout: float,
         depth: int = 2,
         width: int = 128,
         activation: str = "relu",
     ) -> None:
-        super().__init__()
-        self.activation = activation
+        super().__init__(activation)
+        require_count(0, depth=depth)
+        require_count(width=width)
         layers: list[nn.Module] = [nn.Flatten()]
         fan_in = math.prod(in_shape)
         for _ in range(depth):

@@ -10,8 +10,8 @@ with the defaults this is a ResNet-14 (3 stages of 2 blocks, 16/32/64 channels).
 
 from torch import Tensor, nn
 
-from netopt.models import ACTIVATIONS
-from netopt.nn.dropout import Dropout
+from netopt.checks import require_count
+from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
 from netopt.nn.norm import Normalization
 
 
@@ -26,23 +26,21 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, norm: Normalization, c_in: int, c_out: int, stride: int, activation: str) -> None:
         super().__init__()
-        self.residual = nn.Sequential(
+        self.residual = sequential(
             *_conv_unit(norm, c_in, c_out, 3, stride),
             ACTIVATIONS[activation](),
             norm.after_activation(c_out, spatial=True),
             *_conv_unit(norm, c_out, c_out, 3, 1),
         )
         reshaped = stride != 1 or c_in != c_out
-        self.shortcut = (
-            nn.Sequential(*_conv_unit(norm, c_in, c_out, 1, stride)) if reshaped else nn.Identity()
-        )
-        self.output = nn.Sequential(ACTIVATIONS[activation](), norm.after_activation(c_out, spatial=True))
+        self.shortcut = sequential(*_conv_unit(norm, c_in, c_out, 1, stride)) if reshaped else nn.Identity()
+        self.output = sequential(ACTIVATIONS[activation](), norm.after_activation(c_out, spatial=True))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output(self.residual(x) + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(Model):
     """Residual network: stem, ``len(widths)`` stages of ``blocks`` residual blocks, pooling, classifier."""
 
     def __init__(
@@ -50,13 +48,13 @@ class ResNet(nn.Module):
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float = 0.0,
+        dropout: float,
         widths: tuple[int, ...] = (16, 32, 64),
         blocks: int = 2,
         activation: str = "relu",
     ) -> None:
-        super().__init__()
-        self.activation = activation
+        super().__init__(activation)
+        require_count(blocks=blocks, **{f"widths[{i}]": w for i, w in enumerate(widths)})
         in_channels = in_shape[0]
         layers: list[nn.Module] = [
             *_conv_unit(norm, in_channels, widths[0], 3, 1),
@@ -69,9 +67,9 @@ class ResNet(nn.Module):
                 stride = 2 if stage > 0 and block == 0 else 1
                 layers.append(ResidualBlock(norm, in_channels, width, stride, activation))
                 in_channels = width
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), Dropout(dropout), nn.Linear(in_channels, num_classes)
+        self.features = sequential(*layers)
+        self.classifier = sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), dropout_layer(dropout), nn.Linear(in_channels, num_classes)
         )
 
     def forward(self, x: Tensor) -> Tensor:

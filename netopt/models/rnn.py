@@ -11,29 +11,24 @@ so ``norm=layer`` is the chapter's layer normalization in RNNs: the net input is
 time step with the statistics of its own sample. (Ba et al.'s LN-LSTM normalizes W x_t and
 U h_{t-1} separately and c_t too. Batch norm here normalizes each step with that step's batch
 statistics; its gain, shift and running estimates are shared by all steps, the estimates updated
-at every step.) ``norm=weight`` reparametrizes W and U; the cell reads U once per step, so weight
-norm recomputes it and ``dropconnect`` draws a fresh mask for it at every step. Dropout is
+at every step.) ``norm=weight`` reparametrizes W and U and ``dropconnect`` masks them; both are
+computed once per forward pass (``parametrize.cached``), not at every step. Dropout is
 variational: one mask per sequence on the non-recurrent connections (each layer's input and the
 classifier's input), never on h -> h.
 The last hidden state of the top layer feeds the linear classifier.
 """
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
+from netopt.checks import require_count
+from netopt.models import Model
 from netopt.nn.dropout import VariationalDropout
 from netopt.nn.norm import Normalization
-
-
-class GatedLinear(nn.Linear):
-    """A Linear map whose output stacks the four LSTM gates (i, f, g, o, torch's order).
-
-    ``gates`` tells netopt.init to initialize each gate's block as a matrix of its own.
-    """
-
-    gates = 4
 
 
 class LSTMCell(nn.Module):
@@ -42,8 +37,8 @@ class LSTMCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, norm: Normalization) -> None:
         super().__init__()
         self.hidden_size = hidden_size
-        self.input = norm.wrap(GatedLinear(input_size, 4 * hidden_size))
-        self.recurrent = norm.wrap(GatedLinear(hidden_size, 4 * hidden_size, bias=False))
+        self.input = norm.wrap(nn.Linear(input_size, 4 * hidden_size))
+        self.recurrent = norm.wrap(nn.Linear(hidden_size, 4 * hidden_size, bias=False))
         self.net_input_norm = norm.after_affine(4 * hidden_size, spatial=False)
 
     def forward(self, input_term: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -64,7 +59,7 @@ class LSTMCell(nn.Module):
         return torch.stack(outputs, dim=1)
 
 
-class RNN(nn.Module):
+class RNN(Model):
     """Row-by-row image classifier: ``layers`` stacked LSTM layers of ``hidden`` units, then a Linear."""
 
     def __init__(
@@ -72,13 +67,13 @@ class RNN(nn.Module):
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float = 0.0,
+        dropout: float,
         hidden: int = 128,
         layers: int = 1,
         activation: str = "tanh",
     ) -> None:
-        super().__init__()
-        self.activation = activation  # the gain netopt.init uses; the cell's own nonlinearities are fixed
+        super().__init__(activation)  # the init's gain; the cell's own nonlinearities are fixed
+        require_count(hidden=hidden, layers=layers)
         input_size = math.prod(in_shape) // in_shape[1]  # C * W features per row
         self.cells = nn.ModuleList(
             LSTMCell(input_size if layer == 0 else hidden, hidden, norm) for layer in range(layers)
@@ -87,8 +82,14 @@ class RNN(nn.Module):
         self.output_norm = norm.after_activation(hidden, spatial=False)
         self.classifier = nn.Linear(hidden, num_classes)
 
+    def init_arguments(self) -> dict[str, Any]:
+        """Each LSTM weight stacks the four gates i, f, g, o: initialized as four matrices."""
+        gated = {layer: 4 for cell in self.cells for layer in (cell.input, cell.recurrent)}
+        return {**super().init_arguments(), "gates": gated}
+
     def forward(self, x: Tensor) -> Tensor:
         sequence = x.permute(0, 2, 1, 3).flatten(2)  # (N, C, H, W) -> (N, H, C * W)
-        for cell in self.cells:
-            sequence = cell.sequence(self.dropout(sequence))
+        with parametrize.cached():  # weight norm and DropConnect once per pass, not once per step
+            for cell in self.cells:
+                sequence = cell.sequence(self.dropout(sequence))
         return self.classifier(self.output_norm(self.dropout(sequence[:, -1:])).squeeze(1))

@@ -1,4 +1,5 @@
-"""Layer normalization family (SPEC section 7), from scratch, and where a model puts it.
+"""Layer normalization family (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7), from scratch,
+and where a model puts it.
 
 Layers: :class:`BatchNorm1d`, :class:`BatchNorm2d`, :class:`LayerNorm`, :class:`GroupNorm`,
 :class:`LocalResponseNorm` (same arguments, buffers and state_dict keys as their ``torch.nn``
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 from torch.nn.utils import parametrize
 
+from netopt.checks import require, require_count, require_nonnegative, require_positive
 from netopt.errors import UserError
 
 
@@ -310,6 +312,8 @@ class BatchNormalization(Normalization):
     """``norm=batch``: batch normalization after every affine map (BatchNorm2d on conv features)."""
 
     def __init__(self, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        require_positive(eps=eps)
+        require(0 < momentum <= 1, "momentum", "in (0, 1]", momentum)
         self.eps, self.momentum = eps, momentum
 
     def after_affine(self, num_features: int, spatial: bool) -> nn.Module:
@@ -325,6 +329,7 @@ class LayerNormalization(Normalization):
     """
 
     def __init__(self, eps: float = 1e-5) -> None:
+        require_positive(eps=eps)
         self.eps = eps
 
     def after_affine(self, num_features: int, spatial: bool) -> nn.Module:
@@ -335,10 +340,12 @@ class GroupNormalization(Normalization):
     """``norm=group``: group normalization after every affine map; ``num_groups`` must divide each width."""
 
     def __init__(self, num_groups: int = 8, eps: float = 1e-5) -> None:
+        require_count(num_groups=num_groups)
+        require_positive(eps=eps)
         self.num_groups, self.eps = num_groups, eps
 
     def after_affine(self, num_features: int, spatial: bool) -> nn.Module:
-        if num_features % self.num_groups:
+        if num_features % self.num_groups:  # the key is the norm's, though the model asks
             raise UserError(
                 f"norm.num_groups={self.num_groups}: must divide every layer width, not {num_features}"
             )
@@ -356,6 +363,9 @@ class LocalResponseNormalization(Normalization):
     """``norm=lrn``: local response normalization after every activation."""
 
     def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        require_count(size=size)
+        require_nonnegative(alpha=alpha, beta=beta)
+        require_positive(k=k)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def after_activation(self, num_features: int, spatial: bool) -> nn.Module:

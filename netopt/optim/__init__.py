@@ -10,6 +10,7 @@ from netopt.optim.adam import Adam, AdamW
 from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm
 from netopt.optim.lion import Lion
 from netopt.optim.nadam import NAdam
+from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
 from netopt.optim.sgd import SGD
@@ -23,6 +24,7 @@ __all__ = [
     "AdamW",
     "Lion",
     "NAdam",
+    "RAdam",
     "RMSprop",
     "clip_grad_norm_",
     "clip_grad_value_",

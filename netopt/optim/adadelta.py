@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.checks import require_nonnegative, require_probability
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
@@ -12,8 +13,6 @@ from netopt.optim.base import (
     advance_steps,
     coupled_grads,
     ema_of_squares_,
-    require,
-    require_nonnegative,
     scalar_tensor,
 )
 
@@ -43,7 +42,7 @@ class Adadelta(ForeachOptimizer):
         maximize: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
-        require(0.0 <= rho <= 1.0, "rho", "in [0, 1]", rho)
+        require_probability(rho=rho)
         defaults = dict(
             lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize
         )

@@ -5,13 +5,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.checks import require_nonnegative
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
     State,
     advance_steps,
     coupled_grads,
-    require_nonnegative,
     scalar_tensor,
 )
 

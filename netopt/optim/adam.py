@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.checks import require_fraction, require_length, require_nonnegative
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
@@ -12,8 +13,6 @@ from netopt.optim.base import (
     advance_steps,
     coupled_grads,
     ema_of_squares_,
-    require_fraction,
-    require_nonnegative,
     scalar_tensor,
 )
 
@@ -74,6 +73,7 @@ def check_adam_hyperparameters(
 ) -> None:
     """The ranges torch enforces for the Adam family."""
     require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
+    require_length("betas", betas, 2)
     require_fraction(**{"betas[0]": betas[0], "betas[1]": betas[1]})
 
 

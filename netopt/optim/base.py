@@ -14,35 +14,12 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
-from netopt.errors import UserError
+from netopt.optim.hooks import hooked
 
 State = dict[str, Any]
 Group = dict[str, Any]
 _ONE = torch.tensor(1.0)
-
-
-class HyperparameterError(UserError, ValueError):
-    """A hyperparameter out of range: a ``ValueError`` as torch raises, and a user error on the CLI."""
-
-
-def require(ok: bool, key: str, allowed: str, value: Any) -> None:
-    """Raise :class:`HyperparameterError` ``"<key>=<value>: must be <allowed>"`` unless ``ok``."""
-    if not ok:
-        raise HyperparameterError(f"{key}={value}: must be {allowed}")
-
-
-def require_nonnegative(**values: float) -> None:
-    """Check that every given hyperparameter is >= 0."""
-    for key, value in values.items():
-        require(value >= 0.0, key, ">= 0", value)
-
-
-def require_fraction(**values: float) -> None:
-    """Check that every given hyperparameter lies in [0, 1)."""
-    for key, value in values.items():
-        require(0.0 <= value < 1.0, key, "in [0, 1)", value)
 
 
 def coupled_grads(
@@ -88,17 +65,6 @@ def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
     return list(groups.values())
 
 
-def _profiled(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether a profiler runs or a step hook is registered, on this optimizer or on all."""
-    return bool(
-        torch.autograd._profiler_enabled()
-        or optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or _global_optimizer_pre_hooks
-        or _global_optimizer_post_hooks
-    )
-
-
 class Optimizer(torch.optim.Optimizer):
     """``torch.optim.Optimizer`` with ``step`` and ``zero_grad`` that skip the profiler's record
     while no profiler runs.
@@ -112,11 +78,11 @@ class Optimizer(torch.optim.Optimizer):
     @staticmethod
     def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
         """``func`` inside torch's wrapper while that has something to do, else bare."""
-        hooked = torch.optim.Optimizer.profile_hook_step(func)
+        wrapped = torch.optim.Optimizer.profile_hook_step(func)
 
         @functools.wraps(func)
         def step(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> Any:
-            return (hooked if _profiled(self) else func)(self, *args, **kwargs)
+            return (wrapped if hooked(self) else func)(self, *args, **kwargs)
 
         return step
 

@@ -1,4 +1,5 @@
-"""Gradient clipping by value and by global norm (SPEC section 4), and the plain norm measure.
+"""Gradient clipping by value and by global norm (Qiu Xipeng, Neural Networks and Deep Learning,
+ch. 7), and the plain norm measure.
 
 Each function takes the parameters after ``backward`` and returns the pre-clip gradient norm, which
 the training loop logs as ``train/grad_norm``.
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from netopt.errors import UserError
+from netopt.checks import require, require_length, require_nonnegative, require_positive
 from netopt.optim.base import by_device_and_dtype
 
 
@@ -39,7 +40,7 @@ def grad_norm(parameters: Iterable[Tensor] | Tensor) -> Tensor:
 
 def clip_grad_norm_(
     parameters: Iterable[Tensor] | Tensor,
-    max_norm: float,
+    max_norm: float = 1.0,
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
     foreach: bool | None = None,
@@ -50,8 +51,10 @@ def clip_grad_norm_(
     ``||g||`` is the ``norm_type`` norm over all gradients together (2: L2, ``inf``: max |g|). As in
     PyTorch's ``clip_grad_norm_`` the scale is min(1, b / (||g|| + 1e-6)), which keeps the
     division finite; the chapter writes b / ||g|| (and, by a typo, compares ||g||^2 with b).
-    ``foreach=False`` scales the gradients one at a time.
+    ``foreach=False`` scales the gradients one at a time. Unlike torch's, ``max_norm`` has a default.
     """
+    require_positive(max_norm=max_norm)
+    require(norm_type > 0, "norm_type", "> 0 (inf: the largest |g|)", norm_type)
     grads = _grads(parameters)
     total = global_norm(grads, float(norm_type))
     if error_if_nonfinite and not torch.isfinite(total):
@@ -78,15 +81,17 @@ def clip_grad_value_(
 
     PyTorch's ``clip_grad_value_`` covers the symmetric case and returns nothing.
     """
-    if clip_value is not None and interval is not None:
-        raise UserError("clip.interval: give clip_value or interval, not both (set clip.clip_value=null)")
-    if clip_value is None and interval is None:
-        raise UserError("clip.clip_value: give clip_value (clips to [-c, c]) or interval=[a, b]")
-    if interval is None and not clip_value >= 0:
-        raise UserError(f"clip.clip_value={clip_value}: must be >= 0")
-    low, high = (-clip_value, clip_value) if interval is None else interval
-    if not low <= high:
-        raise UserError(f"clip.interval={list(interval)}: must be [a, b] with a <= b")
+    both = "null while clip_value is set (clip_value=null clips to the interval)"
+    require(clip_value is None or interval is None, "interval", both, interval)
+    missing = "set (clips to [-c, c]) unless interval=[a, b] is"
+    require(clip_value is not None or interval is not None, "clip_value", missing, None)
+    if interval is None:
+        require_nonnegative(clip_value=clip_value)
+        low, high = -clip_value, clip_value
+    else:
+        require_length("interval", interval, 2)
+        low, high = interval
+        require(low <= high, "interval", "[a, b] with a <= b", list(interval))
     grads = _grads(parameters)
     total = global_norm(grads, 2.0)
     for group in by_device_and_dtype(grads):

@@ -5,13 +5,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.checks import require_fraction, require_length, require_nonnegative
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
     State,
     coupled_grads,
-    require_fraction,
-    require_nonnegative,
 )
 
 
@@ -38,6 +37,7 @@ class Lion(ForeachOptimizer):
         maximize: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, weight_decay=weight_decay)
+        require_length("betas", betas, 2)
         require_fraction(**{"betas[0]": betas[0], "betas[1]": betas[1]})
         defaults = dict(
             lr=lr, betas=tuple(betas), weight_decay=weight_decay, foreach=foreach, maximize=maximize

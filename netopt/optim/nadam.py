@@ -5,8 +5,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.checks import require_nonnegative
 from netopt.optim.adam import adam_denominators, check_adam_hyperparameters, init_moments, start_update
-from netopt.optim.base import ForeachOptimizer, Group, State, require_nonnegative, scalar_tensor
+from netopt.optim.base import ForeachOptimizer, Group, State, scalar_tensor
 
 
 class NAdam(ForeachOptimizer):

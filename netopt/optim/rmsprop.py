@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.checks import require_fraction, require_nonnegative
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
@@ -12,8 +13,6 @@ from netopt.optim.base import (
     advance_steps,
     coupled_grads,
     ema_of_squares_,
-    require_fraction,
-    require_nonnegative,
     scalar_tensor,
 )
 
@@ -43,8 +42,8 @@ class RMSprop(ForeachOptimizer):
         foreach: bool | None = None,
         maximize: bool = False,
     ) -> None:
-        require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
-        require_fraction(alpha=alpha)
+        require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
+        require_fraction(alpha=alpha, momentum=momentum)
         defaults = dict(
             lr=lr,
             alpha=alpha,

@@ -6,7 +6,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netopt.optim.base import Optimizer, by_device_and_dtype, require_nonnegative
+from netopt.checks import require_nonnegative
+from netopt.errors import config_key
+from netopt.optim.base import Optimizer, by_device_and_dtype
 from netopt.optim.clip import global_norm
 
 
@@ -20,23 +22,25 @@ class SAM(Optimizer):
 
     so the base optimizer is pulled towards flat minima (section "flat minima" of the chapter), at
     the cost of two forward/backward passes per step. ``step(closure)`` needs the closure: it
-    calls it at theta (the loss it returns) and again at theta + e. ``base`` builds the wrapped
-    optimizer from param groups, e.g. ``functools.partial(netopt.optim.SGD, lr=0.1, momentum=0.9)``;
-    the two share their param groups (a schedule setting ``lr`` reaches the base) and their state;
-    ``state_dict`` is the base optimizer's with ``rho`` and ``adaptive`` in each group. Layers with
-    running statistics (batch norm) update them in both passes.
+    calls it at theta (the loss it returns) and again at theta + e. ``base`` (keyword only) builds
+    the wrapped optimizer from param groups, e.g. ``functools.partial(netopt.optim.SGD, lr=0.1,
+    momentum=0.9)``; the two share their param groups (a schedule setting ``lr`` reaches the base)
+    and their state; ``state_dict`` is the base optimizer's with ``rho`` and ``adaptive`` in each
+    group. Layers with running statistics (batch norm) update them in both passes.
     """
 
     def __init__(
         self,
         params: Any,
+        *,
         base: Callable[..., torch.optim.Optimizer],
         rho: float = 0.05,
         adaptive: bool = False,
     ) -> None:
         require_nonnegative(rho=rho)
         super().__init__(params, dict(rho=rho, adaptive=adaptive))
-        self.base = base(self.param_groups)
+        with config_key("base"):
+            self.base = base(self.param_groups)
         self._share_with_base()
 
     def _share_with_base(self) -> None:

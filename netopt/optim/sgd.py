@@ -5,7 +5,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from netopt.optim.base import ForeachOptimizer, Group, State, coupled_grads, require, require_nonnegative
+from netopt.checks import require, require_fraction, require_nonnegative, require_probability
+from netopt.optim.base import ForeachOptimizer, Group, State, coupled_grads
 
 
 def momentum_buffers(
@@ -54,7 +55,9 @@ class SGD(ForeachOptimizer):
         maximize: bool = False,
         foreach: bool | None = None,
     ) -> None:
-        require_nonnegative(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        require_nonnegative(lr=lr, weight_decay=weight_decay)
+        require_fraction(momentum=momentum)
+        require_probability(dampening=dampening)
         nesterov_ok = not nesterov or (momentum > 0 and dampening == 0)
         require(nesterov_ok, "nesterov", "used with momentum > 0 and dampening = 0", nesterov)
         defaults = dict(

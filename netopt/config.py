@@ -1,0 +1,197 @@
+"""Configs derived from signatures: each option is declared once, as a parameter of its component.
+
+A preset ``conf/<group>/<name>.yaml`` names a component by ``_target_`` and sets only the values that
+differ from the component's defaults. :func:`register` stores every file of the config tree in
+Hydra's ConfigStore, each preset merged onto :func:`schema` of its target: a dataclass with one field
+per parameter, typed from its annotation and defaulting to its default. Hydra then composes typed
+configs, which refuse an unknown key or a value of the wrong type while composing, and
+``netopt-train --help`` shows every field with its default.
+
+Positional parameters without a default are what the runner supplies when it builds the component
+(an optimizer's ``params``, a model's ``in_shape``): they get no field, and a target that has them is
+built as a partial (``_partial_: true``). A keyword-only parameter without a default is a required
+field (``???``). Values are range-checked by the components themselves when they are built.
+"""
+
+import collections.abc
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from copy import deepcopy
+from functools import cache
+from importlib import resources
+from importlib.abc import Traversable
+from typing import Any, Literal, Optional, Union
+
+from hydra.core.config_store import ConfigStore
+from hydra.utils import get_object
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+
+from netopt.errors import UserError
+
+CONF_PACKAGE = "netopt.conf"
+PRIMARY = "train"
+_PLAIN = (bool, int, float, str)
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+_PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
+#: Options of each group, as :func:`register` stored them (``{"optimizer": ["adam", ...]}``).
+OPTIONS: dict[str, list[str]] = {}
+
+
+def field_type(annotation: Any) -> Any:
+    """The OmegaConf type of a parameter's annotation: plain types, optionals and lists of them;
+    ``Any`` for everything OmegaConf cannot check (callables, modules, unions)."""
+    if annotation in _PLAIN:
+        return annotation
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        inner = field_type(rest[0]) if len(rest) == 1 else Any
+        return Any if inner is Any else Optional[inner]  # noqa: UP045 (OmegaConf reads typing's form)
+    if origin is Literal:
+        kinds = {type(value) for value in args}
+        return kinds.pop() if len(kinds) == 1 and kinds <= set(_PLAIN) else Any
+    if origin in _SEQUENCES:
+        elements = {a for a in args if a is not Ellipsis}
+        inner = field_type(elements.pop()) if len(elements) == 1 else Any
+        return list[inner]
+    if origin in (dict, collections.abc.Mapping):
+        return dict[str, Any]
+    return Any
+
+
+def _field(parameter: inspect.Parameter) -> Any:
+    default = parameter.default
+    if default is inspect.Parameter.empty:
+        return dataclasses.field(default=MISSING)
+    if isinstance(default, (list, tuple, dict)):
+        copy = list(default) if isinstance(default, tuple) else default
+        return dataclasses.field(default_factory=lambda: deepcopy(copy))
+    return dataclasses.field(default=default)
+
+
+def supplied(parameter: inspect.Parameter) -> bool:
+    """Whether the runner supplies ``parameter``: positional and without a default."""
+    positional = parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    return positional and parameter.default is inspect.Parameter.empty
+
+
+@cache
+def schema(target: Callable[..., Any]) -> type:
+    """The structured config of ``target`` (a class or function): ``_target_``, ``_partial_`` when
+    the runner supplies arguments, then one typed field per parameter it does not supply."""
+    signature = inspect.signature(target, eval_str=True)
+    parameters = [p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    path = f"{target.__module__}.{target.__qualname__}"
+    fields: list[Any] = [("_target_", str, dataclasses.field(default=path))]
+    if any(supplied(p) for p in parameters):
+        fields.append(("_partial_", bool, dataclasses.field(default=True)))
+    for p in parameters:
+        if not supplied(p):
+            fields.append((p.name, field_type(p.annotation), _field(p)))
+    return dataclasses.make_dataclass(target.__qualname__.replace(".", "") + "Config", fields)
+
+
+def typed(node: Mapping[str, Any], source: str = "") -> DictConfig:
+    """``node`` merged onto the schema of its ``_target_``, nested targets too (a defaults list kept)."""
+    values = dict(node)
+    defaults = values.pop("defaults", None)
+    for key, value in values.items():
+        if isinstance(value, Mapping) and "_target_" in value:
+            values[key] = typed(value, source)
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(schema(get_object(values["_target_"]))), values)
+    except Exception as error:  # a preset that does not fit its target is a bug in the config tree
+        raise ValueError(f"{source}: {error}") from error
+    if defaults is not None:
+        with open_dict(cfg):
+            cfg.defaults = defaults
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def _yaml_files(folder: Traversable, group: str = "") -> Iterator[tuple[str, Traversable]]:
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from _yaml_files(entry, f"{group}/{entry.name}".lstrip("/"))
+        elif entry.name.endswith(".yaml"):
+            yield group, entry
+
+
+def register() -> None:
+    """Store every YAML file of the config tree in Hydra's ConfigStore, presets typed by their target."""
+    store = ConfigStore.instance()
+    for group, file in _yaml_files(resources.files(CONF_PACKAGE)):
+        text = file.read_text(encoding="utf-8")
+        loaded = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+        assert isinstance(loaded, dict), file.name
+        name = file.name.removesuffix(".yaml")
+        node = typed(loaded, f"conf/{group}/{file.name}") if "_target_" in loaded else loaded
+        package = _PACKAGE_HEADER.search(text)
+        store.store(
+            name=name, node=node, group=group or None, package=package and package[1], provider="netopt"
+        )
+        if group:
+            OPTIONS.setdefault(group, [])
+            if name not in OPTIONS[group]:
+                OPTIONS[group].append(name)
+
+
+def root_keys() -> set[str]:
+    """The keys the primary config may hold: its own and one per config group it composes."""
+    text = resources.files(CONF_PACKAGE).joinpath(f"{PRIMARY}.yaml").read_text(encoding="utf-8")
+    primary = OmegaConf.create(text)
+    groups = {next(iter(entry)) for entry in primary.get("defaults", []) if isinstance(entry, Mapping)}
+    return {str(key) for key in primary if key not in ("defaults", "hydra")} | groups
+
+
+def check_keys(cfg: DictConfig, prefix: str = "") -> None:
+    """Refuse keys no schema declares (added with ``+``), naming the key and the allowed ones."""
+    declared = OmegaConf.get_type(cfg)
+    allowed = {f.name for f in dataclasses.fields(declared)} if dataclasses.is_dataclass(declared) else None
+    if not prefix:
+        allowed = root_keys()
+    for key in cfg:
+        if allowed is not None and key not in allowed:
+            shown = ", ".join(sorted(k for k in allowed if not k.startswith("_")))
+            raise UserError(f"{prefix}{key}: unknown key; allowed: {shown}")
+        child = cfg._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            check_keys(child, f"{prefix}{key}.")
+
+
+def help_text(cfg: DictConfig, choices: Mapping[str, Any]) -> str:
+    """``--help``: every config group with its options (the chosen one starred), then the fields of the
+    chosen options with their current values (``GROUP.FIELD=VALUE`` sets one)."""
+    lines = ["Config groups (GROUP=OPTION; * chosen):"]
+    width = max(map(len, OPTIONS))
+    for group in sorted(OPTIONS):
+        chosen = choices.get(group)
+        options = [f"*{o}" if o == chosen else o for o in sorted(OPTIONS[group])]
+        lines.append(f"  {group:<{width}}  {' '.join(options)}")
+    lines += ["", "Fields of the chosen options (GROUP.FIELD=VALUE):"]
+    for group in cfg:
+        node = cfg._get_node(group)
+        if isinstance(node, DictConfig):
+            lines += [f"  {group} ({choices.get(str(group), '-')}):", *_fields(node, "    ")]
+    return "\n".join(lines)
+
+
+def _fields(node: DictConfig, indent: str) -> list[str]:
+    from netopt.hpo.summary import format_value
+
+    lines = []
+    values = OmegaConf.to_container(node, resolve=False)
+    assert isinstance(values, dict)
+    for key, value in values.items():
+        if str(key).startswith("_"):
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and isinstance(value, dict):
+            lines += [f"{indent}{key}:", *_fields(child, indent + "  ")]
+        else:
+            lines.append(f"{indent}{key}={format_value(value)}")
+    return lines

@@ -1,0 +1,56 @@
+"""The ``trainer`` group: how long a run trains, on what, with which seed, how it logs and resumes.
+
+One dataclass: its fields are the options (with their defaults), ``__post_init__`` their checks.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from netopt.checks import require, require_count
+
+MAX_SEED = 2**63 - 2  # torch seeds are 64-bit; the augmentation stream uses seed + 1
+
+
+@dataclass
+class TrainerSettings:
+    """``trainer.*``.
+
+    ``limit_batches`` caps the batches per epoch and split (debug runs); ``linear_scaling_rule``
+    multiplies every lr by batch_size / base_batch_size (Goyal et al. 2017); ``device`` is auto (CUDA
+    when present), cpu, cuda or cuda:N; ``deterministic`` makes CPU runs exactly repeatable;
+    ``num_threads`` sets torch's intra-op threads (None: torch's default); ``resume`` continues from
+    the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
+    the progress bar; ``diagnostics_every`` logs per-layer statistics every N steps (0: off).
+    """
+
+    max_epochs: int = 20
+    batch_size: int = 64
+    eval_batch_size: int = 1024
+    limit_batches: int | None = None
+    linear_scaling_rule: bool = False
+    base_batch_size: int = 64
+    device: str = "auto"
+    seed: int = 0
+    deterministic: bool = True
+    num_threads: int | None = None
+    resume: bool | Literal["auto"] = False
+    progress: bool = True
+    diagnostics_every: int = 0
+
+    def __post_init__(self) -> None:
+        require_count(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            eval_batch_size=self.eval_batch_size,
+            limit_batches=self.limit_batches,
+            base_batch_size=self.base_batch_size,
+            num_threads=self.num_threads,
+        )
+        require_count(0, diagnostics_every=self.diagnostics_every)
+        require(
+            isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+            "seed",
+            f"in [0, {MAX_SEED}]",
+            self.seed,
+        )
+        require(self.resume in (True, False, "auto"), "resume", "true, false or auto", self.resume)
