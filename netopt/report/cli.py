@@ -29,7 +29,3 @@ def main(argv: list[str] | None = None) -> None:
         print(f"netopt-report: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"report: {path} (and report.md, runs.csv, figures beside it)")
-
-
-if __name__ == "__main__":
-    main()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netopt.console import duration
 from netopt.errors import UserError
 from netopt.report import figures
 from netopt.report.claims import Claim, Verdict, check
@@ -122,7 +123,7 @@ def table(
             *(str(c.estimate(k)) for k in accuracies),
             _mean(c, "best_epoch", "{:.3g}"),
             _mean(c, "epochs", "{:.3g}"),
-            _duration(c.estimate("wall_time_s").mean),
+            duration(c.estimate("wall_time_s").mean),
             c.statuses(),
         ]
         for c in configs
@@ -268,14 +269,6 @@ def _default_metric(runs: Sequence[Run]) -> str:
 def _mean(config: Config, key: str, fmt: str) -> str:
     mean = config.estimate(key).mean
     return "-" if math.isnan(mean) else fmt.format(mean)
-
-
-def _duration(seconds: float) -> str:
-    if math.isnan(seconds):
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.3g} s"
-    return f"{seconds / 60:.3g} min" if seconds < 3600 else f"{seconds / 3600:.3g} h"
 
 
 def _numeric_key(runs: Sequence[Run], key: str) -> bool:

@@ -134,7 +134,7 @@ def gap(configs: Sequence[Config]) -> Figure | None:
             capsize=3,
             label=f"{config.label} (gap {x.mean - y.mean:+.3f})",
         )
-    values = [v for _, x, y in shown for v in (x.mean, y.mean)]
+    values = [e.mean + sign * _half(e.half_width) for _, x, y in shown for e in (x, y) for sign in (-1, 1)]
     lo, hi = min(values), max(values)
     pad = max(0.02, 0.1 * (hi - lo))
     lo, hi = max(0.0, lo - pad), hi + pad
