@@ -31,4 +31,18 @@ def short_names(keys: Iterable[str]) -> dict[str, str]:
 
 def label(params: Mapping[str, Any], names: Mapping[str, str]) -> str:
     """``optimizer=adam, lr=0.01``: the values of the keys in ``names`` (key -> short name)."""
-    return ", ".join(f"{short}={params.get(key, UNSET)}" for key, short in names.items())
+    return ", ".join(f"{short}={short_value(params.get(key, UNSET))}" for key, short in names.items())
+
+
+def short_value(value: Any) -> str:
+    """A value as shown: a float with more than 4 significant digits to 4 (``0.9572640583964614`` ->
+    ``0.9573``), anything else (integers too) as written."""
+    text = str(value)
+    if not any(c in text for c in ".eE"):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    digits = text.lower().split("e")[0].replace(".", "").lstrip("+-").lstrip("0")
+    return f"{number:.4g}" if len(digits) > 4 else text

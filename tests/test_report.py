@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from netopt.errors import UserError
-from netopt.labels import label, short_names, varying_keys
+from netopt.labels import label, short_names, short_value, varying_keys
 from netopt.report import main, step_series, write_report
 from netopt.report.claims import Claim, check
 from netopt.report.configs import group, ranked
@@ -197,6 +197,20 @@ def test_varying_keys_short_names_and_labels():
         "model.depth": "depth",
     }
     assert short_names(["lr", "optimizer.lr"]) == {"lr": "lr", "optimizer.lr": "optimizer.lr"}
+    assert (
+        label(
+            {"optimizer.lr": "0.9572640583964614", "model.width": "123456"},
+            {"optimizer.lr": "lr", "model.width": "width"},
+        )
+        == "lr=0.9573, width=123456"
+    )  # floats to 4 significant digits
+    assert [short_value(v) for v in ("1e-3", "1.0", "0.000534564", "adam", "resnet.v2")] == [
+        "1e-3",
+        "1.0",
+        "0.0005346",
+        "adam",
+        "resnet.v2",
+    ]
 
 
 def test_a_key_a_configuration_does_not_set_shows_the_value_its_runs_used(tmp_path):

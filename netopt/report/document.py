@@ -20,6 +20,7 @@ from typing import Any
 
 from netopt.console import duration
 from netopt.errors import UserError
+from netopt.labels import short_value
 from netopt.report import figures
 from netopt.report.claims import Claim, Verdict, check
 from netopt.report.configs import Config, group, ranked, statuses
@@ -119,7 +120,7 @@ def table(
     numeric = [False] * len(names) + [True] * (len(accuracies) + 3) + [False]
     rows = [
         [
-            *(c.params[k] for k in names),
+            *(short_value(c.params[k]) for k in names),
             *(str(c.estimate(k)) for k in accuracies),
             _mean(c, "best_epoch", "{:.3g}"),
             _mean(c, "epochs", "{:.3g}"),
@@ -215,6 +216,7 @@ th { background: #f0f0f0; white-space: nowrap; } tr:nth-child(even) td { backgro
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.bad, .does-not-hold { color: #b00020; } .holds { color: #137333; font-weight: 600; }
 .does-not-hold { font-weight: 600; } .undecided { color: #8a6d00; font-weight: 600; }
+td.holds, td.does-not-hold, td.undecided { white-space: nowrap; }
 .note { color: #555; font-size: 0.9em; } img { max-width: 100%; display: block; margin: 0.5em 0; }
 """
 HTML = """<!DOCTYPE html>

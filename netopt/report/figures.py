@@ -192,39 +192,37 @@ def _sensitivity_panel(
     lines: dict[str, list[Config]] = {}
     for c in configs:
         lines.setdefault(label(c.params, others), []).append(c)
-    colors = colormaps["tab10"].colors
-    for (name, members), color in zip(lines.items(), colors * (len(lines) // 10 + 1), strict=False):
-        members.sort(key=lambda c: float(c.params[key]))
+    # a line per value of the other keys, unless (as in a random search) there are many or each has one point
+    joined = len(lines) <= MAX_LINES and any(len(members) > 1 for members in lines.values())
+    if not joined:
+        lines = {"": list(configs)}
+    for (name, members), color in zip(lines.items(), colormaps["tab10"].colors, strict=False):
+        members = sorted(members, key=lambda c: float(c.params[key]))
         x = np.array([float(c.params[key]) for c in members])
         est = [c.estimate(metric) for c in members]
         y = np.array([e.mean for e in est])
-        ax.errorbar(
-            x,
-            y,
-            yerr=[_half(e.half_width) for e in est],
-            fmt="-o",
-            color=color,
-            capsize=3,
-            label=name or None,
-        )
+        yerr = [_half(e.half_width) for e in est]
+        ax.errorbar(x, y, yerr=yerr, fmt="-o" if joined else "o", color=color, capsize=3, label=name or None)
         failed = np.isnan(y)
-        ax.plot(
-            x[failed],
-            np.zeros(failed.sum()),
-            "x",
-            color=color,
-            ms=10,
-            mew=2,
-            transform=ax.get_xaxis_transform(),
-            clip_on=False,
-        )
+        if failed.any():  # an x on the x axis (an empty unclipped line would upset the layout)
+            bottom = np.full(failed.sum(), 0.03)  # just above the x axis
+            ax.plot(
+                x[failed],
+                bottom,
+                "x",
+                color=color,
+                ms=10,
+                mew=2,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+            )
     if any(np.isnan(c.estimate(metric).mean) for c in configs):
         ax.plot([], [], "kx", ls="", label="no completed run (at the bottom)")
     values = [float(c.params[key]) for c in configs]
     _log_if_decades(ax, "x", [np.array(values)])
     distinct = sorted(set(values))
-    if len(distinct) <= 8:
-        ax.set_xticks(distinct, [f"{v:g}" for v in distinct])
+    if joined and len(distinct) <= 8:  # a grid: tick the swept values
+        ax.set_xticks(distinct, [f"{v:.4g}" for v in distinct])
         ax.minorticks_off()
     ax.set(xlabel=names[key], ylabel=metric, title=f"against {names[key]}")
     ax.grid(alpha=0.3)
