@@ -165,7 +165,7 @@ def test_runs_group_into_configurations_without_seed_and_infrastructure(tmp_path
     fake_run(tmp_path / "b" / "nested", ["optimizer=sgd", "hydra.job.chdir=true"], completed(0.8))
     runs = read_runs(tmp_path)
     assert [r.dir.name for r in runs] == ["a0", "a1", "a2", "nested"]
-    assert [r.seed for r in runs] == ["0", "1", "2", 0]  # the override, else the composed config's value
+    assert [r.seed for r in runs] == [0, 1, 2, 0]  # from the composed config
     configs, names = group(runs)
     assert names == {"optimizer": "optimizer"}
     assert [(c.label, len(c.runs)) for c in configs] == [("optimizer=adam", 3), ("optimizer=sgd", 1)]

@@ -39,6 +39,9 @@ KEYS = ("statement", "metric", "left", "op", "right", "margin", "reduce")
 
 @dataclass(frozen=True)
 class Claim:
+    """``reduce(metric | left) op reduce(metric | right) ± margin`` (+ for > and >=, - for < and <=);
+    right may be a number instead of a selector."""
+
     statement: str
     metric: str
     left: dict[str, Any]
@@ -94,6 +97,8 @@ class Side:
 
 @dataclass(frozen=True)
 class Verdict:
+    """A claim checked: both sides, the verdict and the numbers (or why it is undecided) in words."""
+
     claim: Claim
     left: Side
     right: Side
@@ -156,7 +161,7 @@ def _side(claim: Claim, select: dict[str, Any], runs: Sequence[Run]) -> Side:
 def _same(used: Any, wanted: Any) -> bool:
     a, b = _canonical(used), _canonical(wanted)
     if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0) or a == b
+        return math.isclose(a, b, rel_tol=1e-9)
     return a == b
 
 

@@ -12,6 +12,7 @@ from netopt.report.document import write_report
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The console script; argv defaults to the command line."""
     parser = argparse.ArgumentParser(
         prog="netopt-report",
         description="Write report.md, report.html, figures, runs.csv (and claims.json) for the runs in DIR.",

@@ -122,8 +122,8 @@ def table(
         [
             *(short_value(c.params[k]) for k in names),
             *(str(c.estimate(k)) for k in accuracies),
-            _mean(c, "best_epoch", "{:.3g}"),
-            _mean(c, "epochs", "{:.3g}"),
+            _mean(c, "best_epoch"),
+            _mean(c, "epochs"),
             duration(c.estimate("wall_time_s").mean),
             c.statuses(),
         ]
@@ -146,6 +146,7 @@ def write_runs_csv(path: Path, runs: Sequence[Run], names: Mapping[str, str]) ->
 
 
 def markdown(c: Contents) -> str:
+    """report.md: the figures are linked files beside it."""
     lines = [f"# {c.title}", "", f"`{c.folder}`", ""]
     if c.command:
         lines += ["```", c.command, "```", ""]
@@ -168,6 +169,7 @@ def markdown(c: Contents) -> str:
 
 
 def to_html(c: Contents) -> str:
+    """report.html: one file with its style and the figures inside (base64 PNG), nothing to fetch."""
     e = html.escape
     body = [f"<h1>{e(c.title)}</h1>", f"<p class='folder'>{e(str(c.folder))}</p>"]
     if c.command:
@@ -185,7 +187,7 @@ def to_html(c: Contents) -> str:
     body += ["<h2>Results</h2>", "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in c.headers) + "</tr>"]
     for row in c.rows:
         classes = ["num" if n else "" for n in c.numeric]
-        classes[-1] = "bad" if _stopped(row[-1]) else ""
+        classes[-1] = "bad" if _any_stopped(row[-1]) else ""
         cells = "".join(f"<td class='{k}'>{e(cell)}</td>" for cell, k in zip(row, classes, strict=True))
         body.append(f"<tr>{cells}</tr>")
     body += ["</table>", f"<p class='note'>{e(NOTE)}</p>"]
@@ -268,9 +270,9 @@ def _default_metric(runs: Sequence[Run]) -> str:
     return next((m for m in METRICS if any(math.isfinite(r.number(m)) for r in done)), METRICS[0])
 
 
-def _mean(config: Config, key: str, fmt: str) -> str:
+def _mean(config: Config, key: str) -> str:
     mean = config.estimate(key).mean
-    return "-" if math.isnan(mean) else fmt.format(mean)
+    return "-" if math.isnan(mean) else f"{mean:.3g}"
 
 
 def _numeric_key(runs: Sequence[Run], key: str) -> bool:
@@ -282,8 +284,9 @@ def _error(run: Run) -> str:
     return str(run.metrics.get("error") or "")
 
 
-def _stopped(statuses: str) -> bool:
-    return any(s in statuses for s in ("diverged", "failed", "interrupted"))
+def _any_stopped(counts: str) -> bool:
+    """Whether status counts (``2 completed, 1 diverged``) name a run that did not complete."""
+    return any(s in counts for s in ("diverged", "failed", "interrupted"))
 
 
 def _md(text: str) -> str:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from netopt.labels import label
 from netopt.report.configs import Config
+from netopt.report.runs import Run
 from netopt.report.stats import LEVEL
 
 #: At most this many configurations (the best) get a curve or a point; the table lists them all.
@@ -52,7 +53,7 @@ def curves(configs: Sequence[Config]) -> Figure | None:
     _log_if_decades(loss_ax, "y", [r.epochs.get("train_loss", np.array([])) for r in runs])
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
-    if any(r.status != "completed" for r in runs):
+    if any(r.status != "completed" and r.epochs for r in runs):
         acc_ax.plot([], [], "kx", ls="", label="a run that did not complete")
     fig.legend(loc="outside lower center", ncols=3, fontsize="small", frameon=False)
     fig.suptitle(f"Training curves{_of(shown, configs)}\nline: mean over seeds; band: min to max over seeds")
@@ -75,7 +76,7 @@ def final(configs: Sequence[Config]) -> Figure | None:
         ax.errorbar(
             [e.mean for e in est],
             rows + offset,
-            xerr=[0.0 if math.isnan(e.half_width) else e.half_width for e in est],
+            xerr=[_half(e.half_width) for e in est],
             fmt=marker,
             color=color,
             capsize=3,
@@ -176,7 +177,7 @@ def _band(ax: Axes, series: list[np.ndarray], color: Any) -> None:
         ax.fill_between(epochs, np.nanmin(y, axis=0), np.nanmax(y, axis=0), color=color, alpha=0.18, lw=0)
 
 
-def _mark_ends(ax: Axes, runs: Sequence[Any], column: str, color: Any) -> None:
+def _mark_ends(ax: Axes, runs: Sequence[Run], column: str, color: Any) -> None:
     """An x at the last finite point of each run that did not complete."""
     for run in runs:
         y = run.epochs.get(column, np.array([]))

@@ -48,7 +48,8 @@ class Run:
 
     @property
     def seed(self) -> Any:
-        return self.overrides.get(SEED, self.config.get(SEED))
+        """trainer.seed of the composed config (its override when there is no config)."""
+        return self.config.get(SEED, self.overrides.get(SEED))
 
     @property
     def params(self) -> dict[str, str]:
