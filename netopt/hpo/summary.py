@@ -129,7 +129,7 @@ def table(rows: Sequence[Record], metric: str, maximize: bool, width: int = 80) 
     ]
     columns += [("time", ["" if r.wall_time_s is None else duration(r.wall_time_s) for r in rows])]
     cells = [[_cell(v) for v in values[:MAX_ROWS]] for _, values in columns]
-    natural = [max(len(h), *map(len, c)) for (h, _), c in zip(columns, cells, strict=True)]
+    natural = [max([len(h), *map(len, c)]) for (h, _), c in zip(columns, cells, strict=True)]
     floors = [
         max(len(h), min(n, 8)) if 0 < i <= len(names) else n
         for i, ((h, _), n) in enumerate(zip(columns, natural, strict=True))

@@ -118,7 +118,8 @@ def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_epochs(path: Path) -> dict[str, np.ndarray]:
-    """epochs.csv as one float array per column (an empty cell is NaN); {} when there is none."""
+    """epochs.csv as one float array per column (an empty cell is NaN, a row cut short is left out);
+    {} when there is none."""
     if not path.exists():
         return {}
     with path.open(newline="") as f:
