@@ -1,5 +1,6 @@
 """The terminal view of a run: a rich progress bar while training, a summary table at the end."""
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,22 @@ def progress_bar(enabled: bool) -> Progress:
         transient=True,
         refresh_per_second=1 / REFRESH_S,
     )
+
+
+def stdout_console() -> Console:
+    """A console on stdout, 80 columns wide when stdout is not a terminal (a pipe, a log file): rich
+    would otherwise take the width of whatever terminal stderr or stdin is attached to."""
+    console = Console()
+    return console if console.is_terminal else Console(width=80)
+
+
+def duration(seconds: float) -> str:
+    """``12.3 s``, ``4.5 min`` or ``1.2 h``; ``-`` for NaN."""
+    if math.isnan(seconds):
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def summary_table(metrics: Mapping[str, Any], title: str) -> None:

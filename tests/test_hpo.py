@@ -330,7 +330,16 @@ def test_values_are_written_as_hydra_reads_them(value):
 def test_summary_files(tmp_path):
     records = [
         Record(0, {"lr": 0.1, "act": "relu"}, 1, "completed", 0.8, epochs=1, wall_time_s=1.0),
-        Record(0, {"lr": 0.1, "act": "relu"}, 3, "completed", 0.9, epochs=3, wall_time_s=2.0),
+        Record(
+            0,
+            {"lr": 0.1, "act": "relu"},
+            3,
+            "completed",
+            0.9,
+            3,
+            2.0,
+            metrics={"train_acc": 0.95, "test_acc": 0.8},
+        ),
         Record(1, {"lr": 1.0, "act": "tanh"}, 1, "failed", error="RuntimeError: boom"),
         Record(2, {"lr": 0.01, "act": "tanh"}, 1, "completed", 0.85, epochs=1, wall_time_s=1.0),
     ]
@@ -341,15 +350,60 @@ def test_summary_files(tmp_path):
         "trial",
         "lr",
         "act",
-        "objective",
+        "val_acc",  # the metric by its name
+        "train_acc",
+        "test_acc",
         "status",
         "epochs",
         "wall_time_s",
         "run_dir",
         "error",
     ]
-    assert (rows[0]["objective"], rows[0]["epochs"], rows[0]["wall_time_s"]) == ("0.9", "3", "3.0")
-    assert rows[1]["error"] == "RuntimeError: boom"
+    assert (rows[0]["val_acc"], rows[0]["epochs"], rows[0]["wall_time_s"]) == ("0.9", "3", "3.0")
+    assert (rows[0]["train_acc"], rows[0]["test_acc"]) == ("0.95", "0.8")
+    assert (rows[1]["error"], rows[1]["train_acc"]) == ("RuntimeError: boom", "")
     saved = yaml.safe_load((tmp_path / "best.yaml").read_text())
     assert best.trial == saved["trial"] == 0 and saved["overrides"] == ["lr=0.1", "act=relu"]
     assert write_summary(tmp_path, records, "val/acc", maximize=False).trial == 2
+
+
+def test_summary_table_shows_what_varies_and_fits_80_columns(tmp_path, capsys):
+    fixed = {"debug": "fast", "trainer.progress": "False"}
+    records = [
+        Record(
+            i,
+            {
+                **fixed,
+                "optimizer": o,
+                "optimizer.lr": lr,
+                "model.hidden_sizes": f"[512,512,512,256,{i}]",
+                "trainer.seed": i % 2,
+                "regularization.early_stopping.patience": i,
+            },
+            status="failed" if i == 3 else "completed",
+            objective=0.9 - i / 10,
+            epochs=3,
+            wall_time_s=1.5,
+            error="RuntimeError: a long message " + "that goes on " * 10 if i == 3 else "",
+        )
+        for i, (o, lr) in enumerate([("sgd", 0.001), ("sgd", 0.1), ("adam", 0.001), ("adam", 0.1)])
+    ]
+    write_summary(tmp_path, records, "val_acc", maximize=True, show=True)  # stdout is not a terminal here
+    *lines, written = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert written == f"written: {tmp_path / 'results.csv'}, {tmp_path / 'best.yaml'}"  # whole paths
+    header = lines[1].split()
+    assert header == [
+        "trial",
+        "optimizer",
+        "lr",
+        "hidden_sizes",
+        "seed",
+        "patience",
+        "val_acc",
+        "status",
+        "time",
+    ]
+    assert lines[3].split()[:3] == ["0", "sgd", "0.001"] and "[512,512,51…" in lines[3]  # cut, not wrapped
+    assert lines[3].endswith("1.5 s") and len(lines) == 9  # one line per trial and per error
+    assert lines[-1].startswith("trial 3 failed: RuntimeError: a long") and lines[-1].endswith("…")

@@ -94,7 +94,7 @@ def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_pa
     ]
     assert rows[0]["error"] == f"RuntimeError: x1={rows[0]['x1']} is too large"
     best = yaml.safe_load((tmp_path / "best.yaml").read_text())
-    assert best["objective"] == max(float(r["objective"]) for r in rows if r["status"] == "completed")
+    assert best["objective"] == max(float(r["val_acc"]) for r in rows if r["status"] == "completed")
     assert best["overrides"] == [f"x1={best['params']['x1']}", f"x2={best['params']['x2']}"]
     shown = capsys.readouterr().out
     assert "6 trials: 4 completed, 1 diverged, 1 failed" in shown and "trial 0 failed: RuntimeError" in shown
@@ -151,7 +151,7 @@ def test_summary_callback_ends_a_grid_sweep(tmp_path, capsys):
     rows = rows[:4]
     assert all(float(r["wall_time_s"]) > 0 for r in rows)
     best = yaml.safe_load((tmp_path / "best.yaml").read_text())
-    top = max(rows, key=lambda r: float(r["objective"]))
+    top = max(rows, key=lambda r: float(r["val_acc"]))
     assert best["params"] == {"x1": top["x1"], "kind": top["kind"], "fail_above": "9"} and top["kind"] == "b"
     assert "6 trials: 4 completed, 0 diverged, 2 failed" in capsys.readouterr().out
 
@@ -255,7 +255,7 @@ def test_netopt_train_bayes_search_records_a_failing_trial(tmp_path):
         if r["model.width"] == "-1":
             assert r["status"] == "failed" and "model.width" in r["error"]
         else:
-            assert r["status"] == "completed" and 0 <= float(r["objective"]) <= 1
+            assert r["status"] == "completed" and 0 <= float(r["val_acc"]) <= 1
             assert list(Path(r["run_dir"]).glob("events.out.tfevents.*"))  # the HParams tab entry
 
 

@@ -1,11 +1,13 @@
-"""A Hydra callback that ends every multirun with results.csv, best.yaml and a table of its jobs.
+"""A Hydra callback that ends every multirun with results.csv, best.yaml, a table of its jobs and the report.
 
 For grid sweeps of Hydra's basic sweeper (and any other sweeper): each job writes ``trial.json``
 (its overrides, status, metrics or error line, wall time) into its run folder, and at the end of
 the multirun the folders are gathered into the sweep folder's summary. When a netopt sweeper has
-written the summary itself during this multirun, the callback leaves it alone. With keep_going, a
-job that raised is handed to the sweeper as a result with status ``failed`` (its traceback goes to
-the job's log), so one crashing job no longer ends a grid sweep. Enable it with::
+written the summary itself during this multirun, the callback leaves it alone. Then it writes the
+sweep's report (:func:`netopt.report.write_report`: report.html, report.md, figures, runs.csv and,
+with claims, claims.json); a report that cannot be written is one warning line, never a failed sweep.
+With keep_going, a job that raised is handed to the sweeper as a result with status ``failed`` (its
+traceback goes to the job's log), so one crashing job no longer ends a grid sweep. Enable it with::
 
     hydra:
       callbacks:
@@ -14,11 +16,13 @@ the job's log), so one crashing job no longer ends a grid sweep. Enable it with:
           metric: val_acc        # key of the metrics dict the task returns
           direction: maximize
           keep_going: true
+          claims: []             # checked in the report, see netopt.report.claims
 """
 
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,15 @@ log = logging.getLogger(__name__)
 class SummaryCallback(Callback):
     """Record each multirun job in ``trial.json`` and summarize the sweep folder at the end."""
 
-    def __init__(self, metric: str = "val_acc", direction: str = "maximize", keep_going: bool = True) -> None:
+    def __init__(
+        self,
+        metric: str = "val_acc",
+        direction: str = "maximize",
+        keep_going: bool = True,
+        claims: Sequence[Any] | None = None,
+    ) -> None:
         self.metric, self.maximize, self.keep_going = metric, direction == "maximize", keep_going
+        self.claims = OmegaConf.to_container(claims) if isinstance(claims, ListConfig) else claims
         self.multirun_start = self.job_start = time.time()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -72,8 +83,20 @@ class SummaryCallback(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         results = sweep_dir / "results.csv"
-        if results.exists() and results.stat().st_mtime >= self.multirun_start:
-            return  # a netopt sweeper summarized this sweep already
-        records = [Record(**json.loads(p.read_text())) for p in sorted(sweep_dir.rglob("trial.json"))]
-        if records:
-            write_summary(sweep_dir, records, self.metric, self.maximize, show=True)
+        # results.csv newer than the multirun's start: a netopt sweeper has summarized the sweep already
+        if not (results.exists() and results.stat().st_mtime >= self.multirun_start):
+            records = [Record(**json.loads(p.read_text())) for p in sorted(sweep_dir.rglob("trial.json"))]
+            if records:
+                write_summary(sweep_dir, records, self.metric, self.maximize, show=True)
+        self.report(sweep_dir)
+
+    def report(self, sweep_dir: Path) -> None:
+        """Write the sweep's report and print where it is; any error is one warning line."""
+        try:
+            from netopt.report import write_report
+
+            path = write_report(sweep_dir, claims=self.claims)
+        except Exception as error:  # the report is a convenience: it never fails a finished sweep
+            log.warning(f"no report: {(str(error).strip().splitlines() or [type(error).__name__])[0]}")
+            return
+        print(f"report: {path}")

@@ -1,0 +1,48 @@
+"""Names for the configurations of a sweep: the keys whose value differs, shortened, as labels.
+
+Shared by the sweep's table (:mod:`netopt.hpo.summary`) and the report (:mod:`netopt.report`);
+it imports nothing heavy, so printing a table stays fast.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+#: The value shown for a key a configuration does not set.
+UNSET = "-"
+
+
+def varying_keys(params: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys whose value differs between the configurations (a missing key counts as a value),
+    in the order they first appear."""
+    keys = dict.fromkeys(k for p in params for k in p)
+    return [k for k in keys if len({str(p.get(k, UNSET)) for p in params}) > 1]
+
+
+def short_names(keys: Iterable[str]) -> dict[str, str]:
+    """Each key without its group prefix (``optimizer.lr`` -> ``lr``) where no other key would
+    share that name; the full key otherwise."""
+    keys = list(keys)
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {
+        k: s if last.count(s) == 1 and (s == k or s not in keys) else k
+        for k, s in zip(keys, last, strict=True)
+    }
+
+
+def label(params: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """``optimizer=adam, lr=0.01``: the values of the keys in ``names`` (key -> short name)."""
+    return ", ".join(f"{short}={short_value(params.get(key, UNSET))}" for key, short in names.items())
+
+
+def short_value(value: Any) -> str:
+    """A value as shown: a float with more than 4 significant digits to 4 (``0.9572640583964614`` ->
+    ``0.9573``), anything else (integers too) as written."""
+    text = str(value)
+    if not any(c in text for c in ".eE"):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    digits = text.lower().split("e")[0].replace(".", "").lstrip("+-").lstrip("0")
+    return f"{number:.4g}" if len(digits) > 4 else text

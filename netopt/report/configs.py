@@ -1,0 +1,79 @@
+"""Configurations: the runs of a sweep grouped by their overrides without the seed.
+
+Every configuration is named by the keys whose value differs between configurations (its label,
+e.g. ``optimizer=adam, lr=0.01``). A key a configuration does not override shows the value its runs
+used (the config group's option or the config's field). Final metrics are estimated over the runs
+that completed; the others are counted by status, never dropped.
+"""
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from netopt.labels import UNSET, label, short_names, varying_keys
+from netopt.report.runs import Run
+from netopt.report.stats import Estimate, mean_ci
+
+STATUSES = ("completed", "diverged", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration: its parameters (every key any configuration sets), runs and label."""
+
+    params: dict[str, str]
+    runs: list[Run]
+    label: str
+
+    def estimate(self, metric: str) -> Estimate:
+        """Mean and 95% CI of a metric over the completed runs."""
+        return mean_ci(r.number(metric) for r in self.runs if r.status == "completed")
+
+    def statuses(self) -> str:
+        return statuses(self.runs)
+
+    @property
+    def all_completed(self) -> bool:
+        return all(r.status == "completed" for r in self.runs)
+
+
+def group(runs: Sequence[Run]) -> tuple[list[Config], dict[str, str]]:
+    """The configurations in order of first appearance, and the varying keys with their short names."""
+    groups: dict[tuple[tuple[str, str], ...], list[Run]] = {}
+    for run in runs:
+        groups.setdefault(tuple(sorted(run.params.items())), []).append(run)
+    keys = list(dict.fromkeys(k for run in runs for k in run.params))
+    params = [{k: _shown(members, k) for k in keys} for members in groups.values()]
+    names = short_names(varying_keys(params))
+    configs = [
+        Config(p, members, _label(p, names)) for p, members in zip(params, groups.values(), strict=True)
+    ]
+    return configs, names
+
+
+def statuses(runs: Sequence[Run]) -> str:
+    """The runs counted by status: ``2 completed, 1 diverged``."""
+    counts = Counter(r.status for r in runs)
+    order = [*STATUSES, *sorted(set(counts) - set(STATUSES))]
+    return ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+
+
+def ranked(configs: Sequence[Config], metric: str) -> list[Config]:
+    """Best mean of the metric first; configurations without a finite value last, in their order."""
+
+    def key(config: Config) -> tuple[bool, float]:
+        mean = config.estimate(metric).mean
+        return math.isnan(mean), 0.0 if math.isnan(mean) else -mean
+
+    return sorted(configs, key=key)
+
+
+def _label(params: dict[str, str], names: dict[str, str]) -> str:
+    """By the varying keys; a lone configuration by all its overrides."""
+    return label(params, names or {k: k for k in params}) or "defaults"
+
+
+def _shown(runs: list[Run], key: str) -> str:
+    value = runs[0].value(key)
+    return UNSET if value is None else str(value)

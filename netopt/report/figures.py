@@ -1,0 +1,258 @@
+"""The report's figures, each built as a matplotlib Figure (no pyplot state) from ranked configurations.
+
+- curves: val accuracy and train loss against epoch, mean over seeds and the min-max band.
+- final: train/val/test accuracy per configuration with 95% Student-t intervals.
+- sensitivity: the metric against each numeric swept key (the learning-rate U-curve).
+- gap: train against test accuracy per configuration (the generalization gap).
+
+Runs that did not complete are marked (x at the end of their curves, a note on their row), never dropped.
+"""
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from netopt.labels import label
+from netopt.report.configs import Config
+from netopt.report.runs import Run
+from netopt.report.stats import LEVEL
+
+#: At most this many configurations (the best) get a curve or a point; the table lists them all.
+MAX_LINES = 10
+#: At most this many rows in the final-accuracy figure.
+MAX_ROWS = 30
+SPLITS = {
+    "train_acc": ("train", "tab:gray", "o"),
+    "val_acc": ("val", "tab:blue", "s"),
+    "test_acc": ("test", "tab:orange", "D"),
+}
+CI = f"{LEVEL:.0%} CI over seeds (Student t)"
+
+
+def curves(configs: Sequence[Config]) -> Figure | None:
+    """Validation accuracy (train accuracy when no run has a validation set) and train loss per epoch."""
+    shown = [c for c in configs if any(r.epochs for r in c.runs)][:MAX_LINES]
+    if not shown:
+        return None
+    runs = [r for c in shown for r in c.runs]
+    acc = "val_acc" if any(np.isfinite(r.epochs.get("val_acc", [])).any() for r in runs) else "train_acc"
+    fig = Figure(figsize=(12, 5 + 0.2 * math.ceil(len(shown) / 3)), layout="constrained")
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for config, color in zip(shown, colormaps["tab10"].colors, strict=False):
+        for ax, column in ((acc_ax, acc), (loss_ax, "train_loss")):
+            _band(ax, [r.epochs.get(column, np.array([])) for r in config.runs], color)
+            _mark_ends(ax, [r for r in config.runs if r.status != "completed"], column, color)
+        acc_ax.plot([], [], color=color, label=config.label)
+    acc_ax.set(xlabel="epoch", ylabel=acc, title=acc.replace("_", " ").replace("acc", "accuracy"))
+    loss_ax.set(xlabel="epoch", ylabel="train_loss", title="train loss")
+    _log_if_decades(loss_ax, "y", [r.epochs.get("train_loss", np.array([])) for r in runs])
+    for ax in (acc_ax, loss_ax):
+        ax.grid(alpha=0.3)
+    if any(r.status != "completed" and r.epochs for r in runs):
+        acc_ax.plot([], [], "kx", ls="", label="a run that did not complete")
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small", frameon=False)
+    fig.suptitle(f"Training curves{_of(shown, configs)}\nline: mean over seeds; band: min to max over seeds")
+    return fig
+
+
+def final(configs: Sequence[Config]) -> Figure | None:
+    """Final accuracy per configuration, best first, mean and 95% CI of each split."""
+    splits = [k for k in SPLITS if any(c.estimate(k).n for c in configs)]
+    shown = list(configs[:MAX_ROWS])
+    if not splits:
+        return None
+    fig = Figure(figsize=(10, 1.6 + 0.42 * len(shown)), layout="constrained")
+    ax = fig.subplots()
+    rows = np.arange(len(shown))[::-1]  # the best on top
+    for j, key in enumerate(splits):
+        name, color, marker = SPLITS[key]
+        est = [c.estimate(key) for c in shown]
+        offset = (j - (len(splits) - 1) / 2) * 0.22
+        ax.errorbar(
+            [e.mean for e in est],
+            rows + offset,
+            xerr=[_half(e.half_width) for e in est],
+            fmt=marker,
+            color=color,
+            capsize=3,
+            label=name,
+        )
+    for y, config in zip(rows, shown, strict=True):
+        if not any(config.estimate(k).n for k in splits):
+            ax.annotate(
+                f"no completed run ({config.statuses()})",
+                (0.01, y),
+                xycoords=("axes fraction", "data"),
+                va="center",
+                color="tab:red",
+            )
+    ax.set_yticks(rows, [_row_label(c) for c in shown])
+    for tick, config in zip(ax.get_yticklabels(), shown, strict=True):
+        tick.set_color("black" if config.all_completed else "tab:red")
+    ax.set_ylim(-0.7, len(shown) - 0.3)
+    ax.set_xlabel("accuracy")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle(f"Final accuracy per configuration{_of(shown, configs)}\nmean ± {CI}; one seed: no interval")
+    return fig
+
+
+def sensitivity(configs: Sequence[Config], names: dict[str, str], metric: str) -> Figure | None:
+    """The metric against every numeric swept key with at least 3 values, one line per value of the
+    other swept keys; log x axis when the values span a decade or more."""
+    keys = [k for k in names if _numeric(configs, k)]
+    if not keys:
+        return None
+    fig = Figure(figsize=(8 * len(keys), 5), layout="constrained")
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys, strict=True):
+        _sensitivity_panel(ax, configs, names, key, metric)
+    fig.suptitle(f"Sensitivity to the swept numbers\nfinal {metric}: mean ± {CI}")
+    return fig
+
+
+def gap(configs: Sequence[Config]) -> Figure | None:
+    """Train against test accuracy (val when there is no test set) per configuration, with y = x."""
+    other = "test_acc" if any(c.estimate("test_acc").n for c in configs) else "val_acc"
+    points = [(c, c.estimate("train_acc"), c.estimate(other)) for c in configs[:MAX_LINES]]
+    shown = [(c, x, y) for c, x, y in points if x.n and y.n]
+    if not shown:
+        return None
+    fig = Figure(figsize=(9.5, 6), layout="constrained")
+    ax = fig.subplots()
+    for (config, x, y), color in zip(shown, colormaps["tab10"].colors, strict=False):
+        ax.errorbar(
+            x.mean,
+            y.mean,
+            xerr=_half(x.half_width),
+            yerr=_half(y.half_width),
+            fmt="o",
+            color=color,
+            capsize=3,
+            label=f"{config.label} (gap {x.mean - y.mean:+.3f})",
+        )
+    values = [e.mean + sign * _half(e.half_width) for _, x, y in shown for e in (x, y) for sign in (-1, 1)]
+    lo, hi = min(values), max(values)
+    pad = max(0.02, 0.1 * (hi - lo))
+    lo, hi = max(0.0, lo - pad), hi + pad
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="no gap (train = test)")
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal", xlabel="train_acc", ylabel=other)
+    ax.grid(alpha=0.3)
+    missing = [c.label for c, x, y in points if not (x.n and y.n)]
+    if missing:
+        ax.annotate(
+            "not shown (no completed run): " + "; ".join(missing),
+            (0, -0.12),
+            xycoords="axes fraction",
+            fontsize="small",
+            color="tab:red",
+            va="top",
+        )
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small", title=f"gap = train_acc - {other}"
+    )
+    ax.set_title(
+        f"Generalization gap{_of(points, configs)}\nbelow the diagonal: {other} < train_acc; mean ± {CI}"
+    )
+    return fig
+
+
+def _band(ax: Axes, series: list[np.ndarray], color: Any) -> None:
+    """Mean line and min-max band over the runs per epoch (leaving out epochs where no run is finite)."""
+    length = max(map(len, series))
+    if length == 0:
+        return
+    y = np.full((len(series), length), np.nan)
+    for i, s in enumerate(series):
+        y[i, : len(s)] = s
+    y[~np.isfinite(y)] = np.nan
+    seen = ~np.isnan(y).all(axis=0)
+    epochs, y = np.arange(1, length + 1)[seen], y[:, seen]
+    ax.plot(epochs, np.nanmean(y, axis=0), color=color, marker="." if len(epochs) < 15 else None)
+    if len(series) > 1:
+        ax.fill_between(epochs, np.nanmin(y, axis=0), np.nanmax(y, axis=0), color=color, alpha=0.18, lw=0)
+
+
+def _mark_ends(ax: Axes, runs: Sequence[Run], column: str, color: Any) -> None:
+    """An x at the last finite point of each run that did not complete."""
+    for run in runs:
+        y = run.epochs.get(column, np.array([]))
+        finite = np.flatnonzero(np.isfinite(y))
+        if len(finite):
+            ax.plot(finite[-1] + 1, y[finite[-1]], "x", color=color, ms=9, mew=2)
+
+
+def _sensitivity_panel(
+    ax: Axes, configs: Sequence[Config], names: dict[str, str], key: str, metric: str
+) -> None:
+    others = {k: s for k, s in names.items() if k != key}
+    lines: dict[str, list[Config]] = {}
+    for c in configs:
+        lines.setdefault(label(c.params, others), []).append(c)
+    # a line per value of the other keys, unless (as in a random search) there are many or each has one point
+    joined = len(lines) <= MAX_LINES and any(len(members) > 1 for members in lines.values())
+    if not joined:
+        lines = {"": list(configs)}
+    for (name, members), color in zip(lines.items(), colormaps["tab10"].colors, strict=False):
+        members = sorted(members, key=lambda c: float(c.params[key]))
+        x = np.array([float(c.params[key]) for c in members])
+        est = [c.estimate(metric) for c in members]
+        y = np.array([e.mean for e in est])
+        yerr = [_half(e.half_width) for e in est]
+        ax.errorbar(x, y, yerr=yerr, fmt="-o" if joined else "o", color=color, capsize=3, label=name or None)
+        failed = np.isnan(y)
+        if failed.any():  # an x on the x axis (an empty unclipped line would upset the layout)
+            bottom = np.full(failed.sum(), 0.03)  # just above the x axis
+            ax.plot(
+                x[failed],
+                bottom,
+                "x",
+                color=color,
+                ms=10,
+                mew=2,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+            )
+    if any(np.isnan(c.estimate(metric).mean) for c in configs):
+        ax.plot([], [], "kx", ls="", label="no completed run (at the bottom)")
+    values = [float(c.params[key]) for c in configs]
+    _log_if_decades(ax, "x", [np.array(values)])
+    distinct = sorted(set(values))
+    if joined and len(distinct) <= 8:  # a grid: tick the swept values
+        ax.set_xticks(distinct, [f"{v:.4g}" for v in distinct])
+        ax.minorticks_off()
+    ax.set(xlabel=names[key], ylabel=metric, title=f"against {names[key]}")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+
+
+def _numeric(configs: Sequence[Config], key: str) -> bool:
+    try:
+        values = {float(c.params[key]) for c in configs}
+    except ValueError:
+        return False
+    return len(values) >= 3 and all(math.isfinite(v) for v in values)
+
+
+def _log_if_decades(ax: Axes, axis: str, series: list[np.ndarray]) -> None:
+    values = np.concatenate([np.asarray(s, dtype=float) for s in series] or [np.array([])])
+    values = values[np.isfinite(values)]
+    if len(values) and values.min() > 0 and values.max() / values.min() >= 10:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _half(width: float) -> float:
+    return 0.0 if math.isnan(width) else width
+
+
+def _row_label(config: Config) -> str:
+    return config.label if config.all_completed else f"{config.label}  [{config.statuses()}]"
+
+
+def _of(shown: Sequence[Any], configs: Sequence[Config]) -> str:
+    return f" (best {len(shown)} of {len(configs)} configurations)" if len(shown) < len(configs) else ""

@@ -1,0 +1,477 @@
+"""The sweep report: runs read from fake run folders, configurations over seeds, 95% intervals against
+scipy, labels, claims, the figures in report.html, the CLI and the summary callback."""
+
+import base64
+import csv
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from omegaconf import OmegaConf
+from scipy import stats
+
+from netopt.errors import UserError
+from netopt.labels import label, short_names, short_value, varying_keys
+from netopt.report import main, step_series, write_report
+from netopt.report.claims import Claim, check
+from netopt.report.configs import group, ranked
+from netopt.report.runs import read_runs
+from netopt.report.stats import mean_ci
+
+EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
+
+
+def fake_run(
+    run_dir: Path,
+    overrides: list[str],
+    metrics: dict,
+    epochs: list[dict] | None = None,
+    config: dict | None = None,
+) -> Path:
+    """A run folder as netopt-train leaves it: metrics.json, .hydra/{overrides,config,hydra}.yaml and
+    epochs.csv. Group overrides (no dot) become hydra.runtime.choices, field overrides config values."""
+    hydra = run_dir / ".hydra"
+    hydra.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    (hydra / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    composed = OmegaConf.create(config or {"trainer": {"seed": 0}})
+    choices = {}
+    for line in overrides:
+        key, value = line.split("=", 1)
+        if "." in key:
+            OmegaConf.update(composed, key, yaml.safe_load(value), force_add=True)
+        else:
+            choices[key] = value
+    (hydra / "config.yaml").write_text(OmegaConf.to_yaml(composed))
+    (hydra / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
+    if epochs is not None:
+        with (run_dir / "epochs.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, EPOCH_COLUMNS)
+            writer.writeheader()
+            writer.writerows(epochs)
+    return run_dir
+
+
+def completed(acc: float, epochs: int = 3, **more) -> dict:
+    return {
+        "status": "completed",
+        "train_loss": 0.3,
+        "train_acc": min(0.999, acc + 0.03 + 0.04 * (1 - acc)),
+        "val_loss": 0.4,
+        "val_acc": acc,
+        "best_val_acc": acc,
+        "best_epoch": epochs,
+        "test_loss": 0.4,
+        "test_acc": acc - 0.01,
+        "epochs": epochs,
+        "steps": 10 * epochs,
+        "wall_time_s": 1.5 * epochs,
+        "samples_per_s": 1000.0,
+        **more,
+    }
+
+
+def curve(final_acc: float, n: int, seed: int, diverge_at: int | None = None) -> list[dict]:
+    """epochs.csv rows approaching final_acc; the loss becomes NaN at diverge_at."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for e in range(1, n + 1):
+        acc = final_acc * (1 - math.exp(-e / 2.5)) + rng.normal(0, 0.01)
+        loss = 2.3 * math.exp(-e / 3) + 0.05 + rng.normal(0, 0.01)
+        if diverge_at is not None and e >= diverge_at:
+            loss, acc = (float("nan"), "") if e > diverge_at else (loss * 30, acc / 3)
+        rows.append(
+            {
+                "epoch": e,
+                "step": 10 * e,
+                "train_loss": loss,
+                "train_acc": acc,
+                "val_loss": loss,
+                "val_acc": acc,
+                "lr": 0.1,
+                "wall_time_s": 1.5 * e,
+            }
+        )
+    return rows
+
+
+def realistic_sweep(folder: Path, epochs: int = 10) -> Path:
+    """optimizer=sgd,adam x optimizer.lr=1e-4..1 (5 values over decades) x trainer.seed=0,1,2: a U-curve in
+    lr; adam at lr 1 diverges in every seed, sgd at lr 1 in one seed; one sgd run failed."""
+    task = ["optimizer=sgd,adam", "optimizer.lr=0.0001,0.001,0.01,0.1,1.0", "trainer.seed=0,1,2"]
+    task += [f"trainer.max_epochs={epochs}"]
+    (folder / "multirun.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (folder / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": task}}}))
+    job = 0
+    for optimizer, best_lr in (("sgd", 0.1), ("adam", 0.001)):
+        for lr in (0.0001, 0.001, 0.01, 0.1, 1.0):
+            for seed in range(3):
+                rng = np.random.default_rng(job)
+                acc = 0.97 - 0.07 * math.log10(lr / best_lr) ** 2 + rng.normal(0, 0.006)
+                overrides = [f"optimizer={optimizer}", f"optimizer.lr={lr}", f"trainer.seed={seed}"]
+                overrides += [f"trainer.max_epochs={epochs}"]
+                diverges = lr == 1.0 and (optimizer == "adam" or seed == 2)
+                if diverges:
+                    metrics = completed(0.3, epochs=4) | {
+                        "status": "diverged",
+                        "test_acc": None,
+                        "test_loss": None,
+                    }
+                elif (optimizer, lr, seed) == ("sgd", 0.0001, 1):
+                    metrics = {"status": "failed", "error": "RuntimeError: CUDA out of memory"}
+                else:
+                    metrics = completed(acc, epochs=epochs)
+                rows = (
+                    None
+                    if metrics["status"] == "failed"
+                    else curve(acc, epochs, job, 4 if diverges else None)
+                )
+                fake_run(folder / str(job), overrides, metrics, rows)
+                job += 1
+    return folder
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def test_mean_and_95_ci_match_scipy():
+    x = [0.91, 0.93, 0.88, 0.95]
+    est = mean_ci(x)
+    lo, hi = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert est.n == 4 and est.mean == pytest.approx(np.mean(x), abs=1e-12)
+    assert est.half_width == pytest.approx((hi - lo) / 2, rel=1e-9)
+    # two values: t_{0.975,1} = 12.706 times s/sqrt(2) = |a - b| / 2
+    assert mean_ci([1.0, 3.0]).half_width == pytest.approx(12.7062047 * 1.0, rel=1e-6)
+    assert mean_ci([0.5, float("nan"), float("inf")]) == mean_ci([0.5])  # non-finite values are left out
+    one = mean_ci([0.5])
+    assert (one.mean, one.n, math.isnan(one.half_width), str(one)) == (0.5, 1, True, "0.500")
+    assert mean_ci([]).n == 0 and str(mean_ci([])) == "-"
+    assert str(est) == f"{np.mean(x):.3f} ± {(hi - lo) / 2:.3f}"
+
+
+# ---------------------------------------------------------------------------- runs and configurations
+
+
+def test_runs_group_into_configurations_without_seed_and_infrastructure(tmp_path):
+    for seed in range(3):
+        extra = ["trainer.progress=false", f"trainer.device=cuda:{seed}", "experiment=compare"]
+        fake_run(tmp_path / f"a{seed}", ["optimizer=adam", f"trainer.seed={seed}", *extra], completed(0.9))
+    fake_run(tmp_path / "b" / "nested", ["optimizer=sgd", "hydra.job.chdir=true"], completed(0.8))
+    runs = read_runs(tmp_path)
+    assert [r.dir.name for r in runs] == ["a0", "a1", "a2", "nested"]
+    assert [r.seed for r in runs] == [0, 1, 2, 0]  # from the composed config
+    configs, names = group(runs)
+    assert names == {"optimizer": "optimizer"}
+    assert [(c.label, len(c.runs)) for c in configs] == [("optimizer=adam", 3), ("optimizer=sgd", 1)]
+
+
+def test_jobs_are_read_in_natural_order(tmp_path):
+    for job in (10, 2, 1):
+        fake_run(tmp_path / str(job), [f"trainer.seed={job}"], completed(0.5))
+    assert [r.dir.name for r in read_runs(tmp_path)] == ["1", "2", "10"]
+
+
+def test_varying_keys_short_names_and_labels():
+    params = [
+        {"optimizer": "adam", "optimizer.lr": "0.01", "dataset": "digits"},
+        {"optimizer": "sgd", "optimizer.lr": "0.1", "dataset": "digits"},
+        {"optimizer": "sgd", "dataset": "digits"},  # no lr: counts as a value of its own
+    ]
+    assert varying_keys(params) == ["optimizer", "optimizer.lr"]
+    names = short_names(varying_keys(params))
+    assert names == {"optimizer": "optimizer", "optimizer.lr": "lr"}
+    assert (
+        label(params[0], names) == "optimizer=adam, lr=0.01"
+        and label(params[2], names) == "optimizer=sgd, lr=-"
+    )
+    # ambiguous short names keep their group
+    assert short_names(["optimizer.lr", "scheduler.lr", "model.depth"]) == {
+        "optimizer.lr": "optimizer.lr",
+        "scheduler.lr": "scheduler.lr",
+        "model.depth": "depth",
+    }
+    assert short_names(["lr", "optimizer.lr"]) == {"lr": "lr", "optimizer.lr": "optimizer.lr"}
+    assert (
+        label(
+            {"optimizer.lr": "0.9572640583964614", "model.width": "123456"},
+            {"optimizer.lr": "lr", "model.width": "width"},
+        )
+        == "lr=0.9573, width=123456"
+    )  # floats to 4 significant digits
+    assert [short_value(v) for v in ("1e-3", "1.0", "0.000534564", "adam", "resnet.v2")] == [
+        "1e-3",
+        "1.0",
+        "0.0005346",
+        "adam",
+        "resnet.v2",
+    ]
+
+
+def test_a_key_a_configuration_does_not_set_shows_the_value_its_runs_used(tmp_path):
+    config = {"trainer": {"seed": 0}, "optimizer": {"lr": 0.001}}
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9), config=config)
+    fake_run(tmp_path / "1", ["optimizer=adam", "optimizer.lr=0.01"], completed(0.8), config=config)
+    configs, names = group(read_runs(tmp_path))
+    assert names == {"optimizer.lr": "lr"} and [c.label for c in configs] == ["lr=0.001", "lr=0.01"]
+
+
+def test_ranking_puts_configurations_without_a_value_last(tmp_path):
+    fake_run(tmp_path / "0", ["norm=none"], {"status": "diverged", "val_acc": None})
+    fake_run(tmp_path / "1", ["norm=batch"], completed(0.7))
+    fake_run(tmp_path / "2", ["norm=layer"], completed(0.9))
+    configs, _ = group(read_runs(tmp_path))
+    assert [c.label for c in ranked(configs, "val_acc")] == ["norm=layer", "norm=batch", "norm=none"]
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def test_sweep_with_failed_and_diverged_runs_renders_them_marked(tmp_path):
+    realistic_sweep(tmp_path, epochs=5)
+    html_path = write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert html_path == tmp_path / "report.html"
+    assert md.count("\n| optimizer | lr |") == 1  # only the swept keys, short names
+    assert "seed" not in md.split("## Results")[1].split("\n")[2]
+    adam_lr1 = next(line for line in md.splitlines() if line.startswith("| adam | 1.0 |"))
+    assert "3 diverged" in adam_lr1 and "| - |" in adam_lr1  # all diverged: still a row, no value
+    sgd_lr1 = next(line for line in md.splitlines() if line.startswith("| sgd | 1.0 |"))
+    assert "2 completed, 1 diverged" in sgd_lr1
+    assert "`1`: failed (optimizer=sgd, lr=0.0001, seed 1): RuntimeError: CUDA out of memory" in md
+    assert md.count("`: diverged") == 4
+    assert "```\nnetopt-train -m optimizer=sgd,adam optimizer.lr=0.0001,0.001,0.01,0.1,1.0 " in md
+    for name in ("curves.png", "final.png", "sensitivity.png", "gap.png"):
+        assert (tmp_path / name).stat().st_size > 10_000 and f"]({name})" in md
+    rows = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert len(rows) == 30 and sum(r["status"] == "failed" for r in rows) == 1
+    assert sum(r["status"] == "diverged" for r in rows) == 4
+
+
+def test_table_rows_are_mean_and_ci_of_completed_runs(tmp_path):
+    accs = [0.91, 0.93, 0.88]
+    for seed, acc in enumerate(accs):
+        fake_run(tmp_path / f"a{seed}", ["optimizer=adam", f"trainer.seed={seed}"], completed(acc))
+    fake_run(tmp_path / "a3", ["optimizer=adam", "trainer.seed=3"], {"status": "failed", "error": "boom"})
+    fake_run(tmp_path / "s0", ["optimizer=sgd"], completed(0.5, epochs=2, wall_time_s=90.0))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    header = "| optimizer | val acc | test acc | train acc | best epoch | epochs | time/run | runs |"
+    assert header in md
+    est = mean_ci(accs)
+    assert f"| adam | {est.mean:.3f} ± {est.half_width:.3f} |" in md
+    assert "| 3 | 3 | 4.5 s | 3 completed, 1 failed |" in md
+    assert "| sgd | 0.500 | 0.490 | 0.550 | 2 | 2 | 1.5 min | 1 completed |" in md
+    assert md.index("| adam |") < md.index("| sgd |")  # best first
+
+
+def test_runs_csv_has_every_numeric_metric_including_new_keys(tmp_path):
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9, sharpness=12.5))
+    fake_run(tmp_path / "1", ["optimizer=sgd"], {"status": "failed", "error": "boom"})
+    write_report(tmp_path)
+    rows = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert list(rows[0])[:5] == ["optimizer", "seed", "status", "run_dir", "error"]
+    assert rows[0]["sharpness"] == "12.5" and rows[0]["test_acc"] == str(0.9 - 0.01)
+    assert (rows[1]["status"], rows[1]["error"], rows[1]["sharpness"]) == ("failed", "boom", "")
+    assert set(completed(0.9)) - {"status"} <= set(rows[0])
+
+
+def test_report_html_embeds_every_figure_and_loads_nothing(tmp_path):
+    realistic_sweep(tmp_path, epochs=4)
+    page = (write_report(tmp_path)).read_text()
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 4
+    embedded = re.findall(r"src='data:image/png;base64,([^']+)'", page)
+    assert sorted(base64.b64decode(e) for e in embedded) == sorted(p.read_bytes() for p in pngs)
+    assert not re.search(r"(src|href)=['\"](?!data:)", page) and "@import" not in page
+    assert "<td class='bad'>3 diverged</td>" in page
+
+
+def test_a_folder_of_runs_without_curves_or_multirun_yaml(tmp_path):
+    fake_run(tmp_path / "r1", ["optimizer=adam"], completed(0.9))
+    fake_run(tmp_path / "r2", ["optimizer=sgd"], completed(0.8))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "netopt-train -m" not in md and not (tmp_path / "curves.png").exists()
+    assert (tmp_path / "final.png").exists() and (tmp_path / "gap.png").exists()
+
+
+def test_per_step_series_through_tensorboards_reader(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(tmp_path)
+    for step in range(5):
+        writer.add_scalar("train/loss", 1.0 / (step + 1), step)
+    writer.close()
+    steps, values = step_series(tmp_path, "train/loss")
+    np.testing.assert_array_equal(steps, np.arange(5))
+    np.testing.assert_allclose(values, 1.0 / np.arange(1, 6), rtol=1e-6)
+    with pytest.raises(UserError, match="no scalar 'val/acc'.*train/loss"):
+        step_series(tmp_path, "val/acc")
+
+
+# ---------------------------------------------------------------------------- claims
+
+
+def claim(**fields) -> Claim:
+    base = {"statement": "s", "metric": "test_acc", "left": {"norm": "batch"}, "op": ">"}
+    return Claim.parse(base | fields, "claims[0]")
+
+
+@pytest.fixture
+def norm_runs(tmp_path):
+    """norm=batch: test_acc 0.90, 0.92; norm=none at lr 1.0: all diverged; norm=none at lr 0.1: 0.70, 0.74."""
+    for seed, acc in enumerate((0.91, 0.93)):
+        fake_run(
+            tmp_path / f"b{seed}", ["norm=batch", "optimizer.lr=1.0", f"trainer.seed={seed}"], completed(acc)
+        )
+        fake_run(
+            tmp_path / f"n{seed}",
+            ["norm=none", "optimizer.lr=1.0", f"trainer.seed={seed}"],
+            {"status": "diverged", "test_acc": None, "val_acc": 0.3},
+        )
+    for seed, acc in enumerate((0.71, 0.75)):
+        fake_run(
+            tmp_path / f"s{seed}", ["norm=none", "optimizer.lr=0.1", f"trainer.seed={seed}"], completed(acc)
+        )
+    return tmp_path
+
+
+def test_claim_verdicts_are_computed_from_the_numbers(norm_runs):
+    runs = read_runs(norm_runs)
+    none_lr01 = {"norm": "none", "optimizer.lr": 0.1}
+    held = check(claim(right=none_lr01, margin=0.1), runs)
+    assert held.verdict == "holds" and (held.left.n, held.right.n) == (2, 2)
+    assert held.left.value == pytest.approx(0.91) and held.right.value == pytest.approx(0.72)
+    assert check(claim(right=none_lr01, margin=0.2), runs).verdict == "does not hold"  # 0.91 < 0.72 + 0.2
+    none_lr01_text = {"norm": "none", "optimizer.lr": "1e-1"}  # numbers compare as numbers
+    below = check(claim(left=none_lr01_text, op="<", right={"norm": "batch"}, margin=0.1), runs)
+    assert below.verdict == "holds"  # 0.72 < 0.91 - 0.1
+    not_below = check(claim(left=none_lr01, op="<=", right={"norm": "batch"}, margin=0.2), runs)
+    assert not_below.verdict == "does not hold"  # 0.72 > 0.91 - 0.2
+    assert check(claim(right=0.905, op=">="), runs).verdict == "holds"  # a plain number
+    assert check(claim(right=0.915, op=">"), runs).verdict == "does not hold"
+    diverged = check(claim(right={"norm": "none", "optimizer.lr": 1.0}), runs)
+    assert (
+        diverged.verdict == "undecided" and "2 runs (2 diverged) have no finite test_acc" in diverged.reason
+    )
+    nothing = check(claim(right={"norm": "group"}), runs)
+    assert nothing.verdict == "undecided" and nothing.reason == "right: selects no run"
+
+
+def test_claims_from_multirun_yaml_go_into_the_report_and_claims_json(norm_runs):
+    claims = [
+        {
+            "statement": "BN beats no norm",
+            "metric": "test_acc",
+            "left": {"norm": "batch"},
+            "op": ">",
+            "right": {"norm": "none", "optimizer.lr": 0.1},
+            "margin": 0.1,
+        },
+        {
+            "statement": "No norm trains at lr 1",
+            "metric": "test_acc",
+            "left": {"norm": "none", "optimizer.lr": 1.0},
+            "op": ">",
+            "right": 0.5,
+        },
+    ]
+    multirun = {
+        "hydra": {"overrides": {"task": ["norm=batch,none"]}, "callbacks": {"summary": {"claims": claims}}}
+    }
+    (norm_runs / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    write_report(norm_runs)
+    saved = json.loads((norm_runs / "claims.json").read_text())
+    assert [c["verdict"] for c in saved] == ["holds", "undecided"]
+    assert saved[0]["left"] == {
+        "select": {"norm": "batch"},
+        "value": pytest.approx(0.91),
+        "n": 2,
+        "runs": 2,
+        "why": None,
+    }
+    assert saved[1]["left"]["value"] is None and saved[1]["right"] == {"value": 0.5}
+    md = (norm_runs / "report.md").read_text()
+    assert (
+        "| BN beats no norm | **holds** | mean test_acc: 0.9100 (n=2) > 0.7200 (n=2) + 0.1 = 0.8200 |" in md
+    )
+    assert "| No norm trains at lr 1 | **undecided** |" in md
+    # claims passed to the API win over multirun.yaml
+    write_report(norm_runs, claims=claims[:1])
+    assert len(json.loads((norm_runs / "claims.json").read_text())) == 1
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"op": "!="}, r"claims\[0\].op=!=: must be one of >, >=, <, <="),
+        ({"reduce": "median"}, r"claims\[0\].reduce=median: must be one of mean"),
+        ({"right": "high"}, r"claims\[0\].right='high': must be a selector mapping or a number"),
+        ({"colour": 1}, r"claims\[0\]: unknown keys \['colour'\]"),
+    ],
+)
+def test_malformed_claims_are_one_line_errors(bad, message):
+    with pytest.raises(UserError, match=message):
+        claim(**({"right": 0.5} | bad))
+
+
+# ---------------------------------------------------------------------------- command line and callback
+
+
+def test_cli_exits_2_with_one_line_on_a_folder_without_runs(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "empty")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert (
+        err
+        == f"netopt-report: error: {tmp_path / 'empty'}: no runs below it (no metrics.json at any depth)\n"
+    )
+
+
+def test_cli_writes_the_report(tmp_path, capsys):
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9))
+    main([str(tmp_path), "--metric", "test_acc"])
+    assert f"report: {tmp_path / 'report.html'}" in capsys.readouterr().out
+    assert "ranked by mean test_acc" in (tmp_path / "report.md").read_text()
+
+
+def test_summary_callback_writes_the_report_and_never_fails_the_sweep(tmp_path, capsys, caplog):
+    from hydra_plugins.netopt_sweepers.callback import SummaryCallback
+
+    fake_run(tmp_path / "sweep" / "0", ["optimizer=adam"], completed(0.9))
+    claims = OmegaConf.create(
+        [{"statement": "good", "metric": "test_acc", "left": {"optimizer": "adam"}, "op": ">", "right": 0.5}]
+    )
+    callback = SummaryCallback(claims=claims)
+    callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}}))
+    assert f"report: {tmp_path / 'sweep' / 'report.html'}" in capsys.readouterr().out
+    assert json.loads((tmp_path / "sweep" / "claims.json").read_text())[0]["verdict"] == "holds"
+    (tmp_path / "empty").mkdir()
+    with caplog.at_level(logging.WARNING):
+        callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "empty")}}}))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"no report: {tmp_path / 'empty'}: no runs below it (no metrics.json at any depth)"
+    ]
+
+
+@pytest.mark.slow
+def test_a_hundred_runs_report_in_seconds(tmp_path):
+    for job in range(100):
+        overrides = [f"optimizer={('sgd', 'adam')[job % 2]}", f"optimizer.lr={10.0 ** -(job // 2 % 10)}"]
+        fake_run(
+            tmp_path / str(job),
+            [*overrides, f"trainer.seed={job // 20}"],
+            completed(0.5 + job / 400, 20),
+            curve(0.5 + job / 400, 20, job),
+        )
+    start = time.perf_counter()
+    write_report(tmp_path)
+    assert time.perf_counter() - start < 30
