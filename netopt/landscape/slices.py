@@ -155,7 +155,7 @@ def _sweep(
     saved = [target.clone() for target in targets]
     steps = [[d.get(name, torch.zeros_like(origin[name])) for name in names] for d in directions]
     points = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
-    results = {split: [] for split in splits}
+    results: dict[str, list[Tensor]] = {split: [] for split in splits}
     try:
         with evaluating(model), torch.no_grad():
             for point in points.tolist():
