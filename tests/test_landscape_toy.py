@@ -1,0 +1,80 @@
+"""Optimizer trajectories on the 2-D test functions."""
+
+import functools
+
+import pytest
+import torch
+
+from netopt import optim
+from netopt.landscape.plot import plot_trajectories
+from netopt.landscape.toy import FUNCTIONS, ROSENBROCK, SADDLE, SPHERE, trajectory
+
+OPTIMIZERS = {
+    "sgd": functools.partial(optim.SGD, lr=0.1),
+    "momentum": functools.partial(optim.SGD, lr=0.05, momentum=0.9),
+    "nesterov": functools.partial(optim.SGD, lr=0.05, momentum=0.9, nesterov=True),
+    "adagrad": functools.partial(optim.Adagrad, lr=0.5),
+    "rmsprop": functools.partial(optim.RMSprop, lr=0.05),
+    "adadelta": functools.partial(optim.Adadelta, lr=10.0),
+    "adam": functools.partial(optim.Adam, lr=0.1),
+    "adamw": functools.partial(optim.AdamW, lr=0.1),
+    "nadam": functools.partial(optim.NAdam, lr=0.1),
+    "lion": functools.partial(optim.Lion, lr=0.05),
+    "sam": functools.partial(optim.SAM, base=functools.partial(optim.SGD, lr=0.1), rho=0.05),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizer_descends_the_sphere(name):
+    result = trajectory(OPTIMIZERS[name], SPHERE, steps=200)
+    assert result.path.shape == (201, 2) and result.loss.shape == (201,) and not result.escaped
+    assert result.loss[-1] < 1e-3 * result.loss[0]
+    torch.testing.assert_close(result.loss, (result.path**2).sum(1))
+
+
+def test_gradient_descent_started_on_the_ridge_of_the_saddle_stays_on_it():
+    """On x^2 - y^2 from y = 0 exactly the y-gradient -2y is exactly zero: plain gradient descent
+    converges to the saddle point and never escapes without noise."""
+    result = trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, 0.0), steps=300)
+    assert torch.equal(result.path[:, 1], torch.zeros(301, dtype=torch.float64))
+    assert abs(result.path[-1, 0].item()) < 1e-12 and not result.escaped
+
+
+def test_a_path_off_the_ridge_escapes_and_stops_at_the_box():
+    result = trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, 0.01), steps=1000)
+    assert result.escaped and len(result.path) < 1001
+    assert torch.isfinite(result.path).all() and torch.isfinite(result.loss).all()
+    assert result.path[-1].abs().max() > SADDLE.box >= result.path[-2].abs().max()
+
+
+def test_adam_reaches_the_rosenbrock_minimum():
+    """Adam (lr 0.05) from (-1.5, 2) follows the curved valley to within 1e-4 of (1, 1) in 2000 steps."""
+    result = trajectory(functools.partial(optim.Adam, lr=0.05), ROSENBROCK, steps=2000)
+    distance = torch.linalg.vector_norm(result.path[-1] - torch.tensor([1.0, 1.0], dtype=torch.float64))
+    assert distance < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("function", "lr"), [(ROSENBROCK, 1e-3), (SADDLE, 0.1)], ids=["rosenbrock", "saddle"]
+)
+def test_trajectory_figure(tmp_path, function, lr):
+    paths = {
+        "sgd": trajectory(functools.partial(optim.SGD, lr=lr), function, steps=60),
+        "adam": trajectory(functools.partial(optim.Adam, lr=0.05), function, steps=60),
+    }
+    assert paths["sgd"].escaped == (function is SADDLE)  # the figure marks where it left the view
+    plot_trajectories(function, paths, tmp_path / "trajectories.png")
+    assert (tmp_path / "trajectories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_functions_have_zero_gradient_at_their_critical_points(function):
+    for point in (function.minimum, function.saddle):
+        if point is not None:
+            p = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+            function(p).backward()
+            assert torch.equal(p.grad, torch.zeros(2, dtype=torch.float64))
+    (x0, x1), (y0, y1) = function.window
+    assert x0 < function.start[0] < x1 and y0 < function.start[1] < y1
+    grid = torch.rand(4, 5, 2, dtype=torch.float64)  # f maps points (..., 2) to values (...)
+    assert function(grid).shape == (4, 5)
