@@ -176,7 +176,8 @@ def help_text(cfg: DictConfig, choices: Mapping[str, Any]) -> str:
     for group in cfg:
         node = cfg._get_node(group)
         if isinstance(node, DictConfig):
-            lines += [f"  {group} ({choices.get(str(group), '-')}):", *_fields(node, "    ")]
+            fields = _fields(node, "    ") or ["    (no fields)"]
+            lines += [f"  {group} ({choices.get(str(group), '-')}):", *fields]
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """``netopt-train``: compose the config, build every component from its ``_target_``, fit, record.
 
-Exit status of a single run: 0 completed, 2 bad input (config, data or checkpoint: one line on
-stderr naming the key), 3 diverged (NaN/inf loss; metrics.json is written), 1 anything else (a bug:
+Exit status of a single run: 0 completed, 2 bad input (config, data, checkpoint or run folder: one
+line on stderr naming the key), 3 diverged (NaN/inf loss; metrics.json is written), 130 interrupted
+(Ctrl-C; metrics.json says so, the last epoch's checkpoint resumes), 1 anything else (a bug:
 traceback). Inside a multirun a diverged run is recorded and the sweep goes on.
 """
 
@@ -23,8 +24,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from netopt import config
-from netopt.checkpoint import Checkpoint, read
+from netopt.checkpoint import Checkpoint
 from netopt.console import summary_table
+from netopt.data import Data
 from netopt.data.augment import Augment as Augmentation
 from netopt.data.augment import preview
 from netopt.data.batches import num_batches
@@ -32,15 +34,17 @@ from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
 from netopt.errors import UserError, config_key, user_error
+from netopt.files import write_text
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
 from netopt.record import Recorder, flat_config, write_metrics
 from netopt.regularization import Regularization
+from netopt.run_folder import RunFolder
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
 
 log = logging.getLogger(__name__)
 
-EXIT_USER_ERROR, EXIT_DIVERGED = 2, 3
+EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 #: Steps per epoch assumed by the dry build, before the data is read: large, so that no duration given
 #: in epochs rounds to zero steps there (the real build checks them against the real length).
 NOMINAL_STEPS_PER_EPOCH = 10_000
@@ -173,46 +177,102 @@ def check(cfg: DictConfig) -> tuple[TrainerSettings, Dataset, torch.device]:
     return settings, dataset, device
 
 
-def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train and test one configuration, leaving TensorBoard events, checkpoint.pt, epochs.csv and
-    metrics.json in ``run_dir``; return the metrics."""
+def run(
+    cfg: DictConfig, run_dir: Path, hydra: DictConfig | None = None, sweep: bool = False
+) -> dict[str, Any]:
+    """Train and test one configuration, leaving TensorBoard events, checkpoint.pt, epochs.csv,
+    metrics.json and the composed config (``.hydra/``, with ``hydra``, Hydra's node) in ``run_dir``;
+    return the metrics.
+
+    Nothing is written before every check has passed and the folder is claimed (see
+    :mod:`netopt.run_folder`). A job of a ``sweep`` run again into its folder returns the metrics of
+    the completed run it holds, or continues it from its checkpoint.
+    """
     t, dataset, device = check(cfg)
-    validation = dataset.val_fraction > 0
+    folder = RunFolder(run_dir)
+    folder.claim()
+    composed = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(composed, dict)
+    history, started = History(), False
+    try:
+        resume = t.resume
+        if sweep and not resume and folder.holds_run():
+            done = folder.completed_metrics(composed)
+            if done is not None:
+                log.info("%s: completed before with the same settings, skipped", run_dir)
+                return done
+            resume = "auto"
+        saved = folder.resumable(composed, resume)
+        if t.num_threads:
+            torch.set_num_threads(t.num_threads)
+        torch.use_deterministic_algorithms(t.deterministic, warn_only=True)
+        with config_key("dataset"):
+            data = dataset.load()
+        rng = RandomState(t.seed, device)
+        steps_per_epoch = num_batches(len(data.train), t.batch_size, t.limit_batches)
+        parts = build(cfg, t, data.in_shape, data.num_classes, steps_per_epoch, dataset.val_fraction > 0)
+        parts.preprocess.fit(data.train.x)
+        checkpoint = Checkpoint(
+            folder.checkpoint,
+            composed,
+            {
+                "model": parts.model,
+                "optimizer": parts.optimizer,
+                "watchers": parts.watchers,
+                "preprocess": parts.preprocess,
+                "rng": rng,
+                "history": history,
+            },
+        )
+        if saved is not None:
+            checkpoint.restore(saved)
+        started = True
+        write_config(run_dir, cfg, hydra)
+        if saved is not None:
+            log.info("resumed from %s at epoch %d, step %d", folder.checkpoint, history.epoch, history.step)
+        metrics = train(
+            cfg,
+            parts,
+            data.map(parts.preprocess).to(device),
+            t,
+            history,
+            rng,
+            run_dir,
+            checkpoint,
+            saved is not None,
+            hydra,
+        )
+    except KeyboardInterrupt:
+        if started:
+            write_metrics(run_dir, {"status": "interrupted", "epochs": history.epoch, "steps": history.step})
+        raise
+    except Exception as error:
+        if started and folder.fresh:  # a run that fails leaves its own record, never touches another's
+            cause = user_error(error)
+            reason = str(cause or error).strip().splitlines() or [type(error).__name__]
+            write_metrics(run_dir, {"status": "failed", "error": reason[0]})
+        raise
+    finally:
+        folder.release(abandon=not started)
+    write_metrics(run_dir, metrics)
+    return metrics
 
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
-    torch.use_deterministic_algorithms(t.deterministic, warn_only=True)
-    checkpoint_path = run_dir / "checkpoint.pt"
-    saved = read(checkpoint_path) if t.resume and checkpoint_path.exists() else None
-    if t.resume and saved is None:
-        log.info("trainer.resume: no checkpoint in %s yet, starting fresh", run_dir)
 
-    with config_key("dataset"):
-        data = dataset.load()
-    rng = RandomState(t.seed, device)
-    steps_per_epoch = num_batches(len(data.train), t.batch_size, t.limit_batches)
-    parts = build(cfg, t, data.in_shape, data.num_classes, steps_per_epoch, validation)
-    parts.preprocess.fit(data.train.x)
-    history = History()
-    checkpoint = Checkpoint(
-        checkpoint_path,
-        OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
-        {
-            "model": parts.model,
-            "optimizer": parts.optimizer,
-            "watchers": parts.watchers,
-            "preprocess": parts.preprocess,
-            "rng": rng,
-            "history": history,
-        },
-    )
-    if saved is not None:
-        checkpoint.restore(saved)
-        log.info("resumed from %s at epoch %d, step %d", checkpoint_path, history.epoch, history.step)
-    data = data.map(parts.preprocess).to(device)
-    parts.model.to(device)
-
-    recorder = Recorder(run_dir, purge_step=history.step if saved is not None else None)
+def train(
+    cfg: DictConfig,
+    parts: Components,
+    data: Data,
+    t: TrainerSettings,
+    history: History,
+    rng: RandomState,
+    run_dir: Path,
+    checkpoint: Checkpoint,
+    resumed: bool,
+    hydra: DictConfig | None,
+) -> dict[str, Any]:
+    """Fit ``parts`` on ``data`` from where ``history`` stands, logging into ``run_dir``; the metrics."""
+    parts.model.to(data.train.x.device)
+    recorder = Recorder(run_dir, purge_step=history.step if resumed else None)
     trainer = Trainer(
         model=parts.model,
         optimizer=parts.optimizer,
@@ -233,17 +293,28 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, Any] | None = None) -
         watchers=parts.watchers,
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
-        sample = preview(data.train.x, parts.augment, torch.Generator(device).manual_seed(t.seed))
-        recorder.image("augmentation/samples", sample, 0)
+        generator = torch.Generator(data.train.x.device).manual_seed(t.seed)
+        recorder.image("augmentation/samples", preview(data.train.x, parts.augment, generator), 0)
     if t.diagnostics_every:
         LayerStats(parts.model, recorder, t.diagnostics_every).follow(parts.optimizer, start=history.step)
     try:
         metrics = trainer.fit(on_epoch_end=checkpoint.save)
+        choices = dict(hydra.runtime.choices) if hydra is not None else None
         recorder.hparams(flat_config(cfg, choices), metrics)
     finally:  # a failed job of a multirun must not leave its writer thread behind
         recorder.close()
-    write_metrics(run_dir, metrics)
     return metrics
+
+
+def write_config(run_dir: Path, cfg: DictConfig, hydra: DictConfig | None) -> None:
+    """``.hydra/config.yaml`` (the composed config) and, from Hydra's node, ``hydra.yaml`` and
+    ``overrides.yaml`` (what was typed)."""
+    folder = run_dir / ".hydra"
+    folder.mkdir(exist_ok=True)
+    write_text(folder / "config.yaml", OmegaConf.to_yaml(cfg))
+    if hydra is not None:
+        write_text(folder / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra}))
+        write_text(folder / "overrides.yaml", OmegaConf.to_yaml(hydra.overrides.task))
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name=config.PRIMARY)
@@ -252,17 +323,16 @@ def task(cfg: DictConfig) -> dict[str, Any]:
 
     A single run ends here on bad input or divergence, with one line and its exit status; inside a
     multirun a diverged run is just recorded, and bad input is raised for the sweeper to record. A run
-    that raises leaves metrics.json with status ``failed`` and the error's first line.
+    that fails once training has begun leaves metrics.json with status ``failed`` and the error's
+    first line (in a folder of its own: a resumed run's records stay as they were).
     """
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        metrics = run(cfg, run_dir, dict(hydra_cfg.runtime.choices))
+        metrics = run(cfg, run_dir, hydra_cfg, sweep=not single)
     except Exception as error:
         cause = user_error(error)
-        reason = str(cause or error).strip().splitlines() or [type(error).__name__]
-        write_metrics(run_dir, {"status": "failed", "error": reason[0]})
         if single and cause is not None:
             fail(f"error: {cause}", EXIT_USER_ERROR)
         raise
@@ -331,12 +401,19 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
         task()
+    except KeyboardInterrupt:
+        fail(
+            "interrupted; the last epoch's checkpoint is kept (continue with trainer.resume=true)",
+            EXIT_INTERRUPTED,
+        )
     except UserError as error:  # raised by a sweeper (e.g. too many failed trials)
         fail(f"error: {error}", EXIT_USER_ERROR)
     except (HydraException, OmegaConfBaseException) as error:
         if show_traceback:
             raise
         fail(f"error: {one_line(error)}", EXIT_USER_ERROR)
+    except OSError as error:  # a run folder Hydra cannot create, a full disk
+        fail(f"error: {error.filename or ''}: {error.strerror or error}", EXIT_USER_ERROR)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class Run:
 
     def __init__(self, option: str) -> None:
         torch.manual_seed(0)
-        self.model = MLP((1, 4, 4), 3, NORMS[option], depth=2, width=16)
+        self.model = MLP((1, 4, 4), 3, NORMS[option], dropout=0.0, depth=2, width=16)
         HeUniform()(self.model)
         self.start = copy.deepcopy(self.model.state_dict())
         x, y = torch.randn(96, 1, 4, 4), torch.randint(0, 3, (96,))
@@ -107,7 +107,7 @@ def test_weights_come_back_when_evaluation_fails():
 
 
 def test_filter_normalized_direction_has_the_norm_of_each_weight_filter():
-    model = CNN((1, 8, 8), 10, norm.BatchNormalization(), channels=(4, 8), hidden=16)
+    model = CNN((1, 8, 8), 10, norm.BatchNormalization(), dropout=0.0, channels=(4, 8), hidden=16)
     direction = filter_normalized_direction(model, generator())
     weights = {name: p for name, p in model.named_parameters() if p.dim() >= 2}
     assert set(direction) == set(weights)  # no direction for biases or batch norm's gamma, beta
@@ -121,7 +121,7 @@ def test_filter_normalized_direction_has_the_norm_of_each_weight_filter():
 
 
 def test_weight_norm_directions_move_v_not_g():
-    model = MLP((1, 4, 4), 3, norm.WeightNormalization(), depth=1, width=8)
+    model = MLP((1, 4, 4), 3, norm.WeightNormalization(), dropout=0.0, depth=1, width=8)
     direction = filter_normalized_direction(model, generator())
     assert set(direction) == {"layers.1.parametrizations.weight.original1", "layers.3.weight"}
 

@@ -43,7 +43,7 @@ def test_a_run_leaves_metrics_checkpoint_and_one_tensorboard_run(tmp_path):
     assert set(metrics) == METRIC_KEYS and metrics == read_metrics(tmp_path)
     assert metrics["status"] == "completed" and metrics["epochs"] == 3 and metrics["test_acc"] > 0.8
     assert (tmp_path / "checkpoint.pt").exists()
-    assert [p for p in tmp_path.iterdir() if p.is_dir()] == []  # hparams did not open a second run
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [".hydra"]  # hparams opened no second run
     acc = events(tmp_path)
     steps = metrics["steps"]
     for tag in ["train/loss", "train/lr", "train/grad_norm"]:
@@ -97,13 +97,23 @@ def test_multirun_gives_one_folder_per_job_under_outputs(cli, tmp_path):
     assert sorted(events(r.parent).Scalars("train/lr")[0].value for r in runs) == pytest.approx([0.01, 0.1])
 
 
-def test_a_failing_run_records_status_failed(cli, tmp_path):
-    status, _ = cli("dataset.train_size=99999", "hydra.run.dir=run")
+def test_a_config_error_found_with_the_data_leaves_no_folder(cli, tmp_path):
+    status, err = cli("dataset.train_size=99999", "hydra.run.dir=run")
     assert status == 2
-    assert read_metrics(tmp_path / "run") == {
-        "status": "failed",
-        "error": "dataset.train_size=99999: must be at most 1294 for this dataset",
-    }
+    assert err.strip().splitlines() == [
+        "netopt-train: error: dataset.train_size=99999: must be at most 1294 for this dataset"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_fails_while_training_records_status_failed(cli, tmp_path, monkeypatch):
+    def broken(self, bar, task):
+        raise RuntimeError("a bug in the loop")
+
+    monkeypatch.setattr("netopt.loop.Trainer.train_epoch", broken)
+    with pytest.raises(RuntimeError, match="a bug in the loop"):
+        cli("hydra.run.dir=run")
+    assert read_metrics(tmp_path / "run") == {"status": "failed", "error": "a bug in the loop"}
 
 
 def test_truncated_checkpoint_is_a_clear_error(cli, tmp_path):

@@ -1,0 +1,138 @@
+"""The folder of one run: one process at a time, never overwritten, resumed only into the run it holds.
+
+A run claims its folder with an exclusive lock (``fcntl.flock`` on ``.lock``, which names the holder's
+pid), so a second process started on the same folder is refused at once. A folder that already holds
+a run is never trained into afresh: ``trainer.resume=true`` continues it from its checkpoint, and only
+when every setting that shapes the trajectory is the one the checkpoint was written with
+(:data:`RESUMABLE` lists the few that may change). A folder a run gave up on before writing anything
+is removed again, so a mistake in the config never leaves a folder that looks like a run.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from netopt.checkpoint import read
+from netopt.errors import UserError
+
+#: Settings a resumed run may change: its length (to extend it) and how it runs, not what it computes.
+RESUMABLE = (
+    "trainer.max_epochs",
+    "trainer.resume",
+    "trainer.progress",
+    "trainer.num_threads",
+    "trainer.device",
+    "trainer.eval_batch_size",
+)
+#: What a run leaves in its folder (TensorBoard's event files besides).
+RECORDS = ("checkpoint.pt", "metrics.json", "epochs.csv", ".hydra")
+LOCK = ".lock"
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optimizer.lr": 0.1, ...}`` from a nested mapping."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """The keys that change the trajectory and differ, as ``key: saved -> current``."""
+    old, new = flatten(saved), flatten(current)
+    keys = sorted((old.keys() | new.keys()) - set(RESUMABLE))
+    missing = "(absent)"
+    return [f"{k}: {old.get(k, missing)} -> {new.get(k, missing)}" for k in keys if old.get(k) != new.get(k)]
+
+
+class RunFolder:
+    """The folder ``path`` of one run; :meth:`claim` it before writing anything into it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fresh = not path.exists() or not any(path.iterdir())  # nothing in it before this run
+        self.lock: IO[str] | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    def holds_run(self) -> bool:
+        """Whether a run wrote its records here."""
+        return any((self.path / name).exists() for name in RECORDS) or any(self.path.glob("events.out.*"))
+
+    def claim(self) -> None:
+        """Take the folder's lock, or refuse it (one line naming the process that holds it)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path / LOCK, "a+")  # noqa: SIM115 (held until release)
+        except OSError as error:
+            raise UserError(f"hydra.run.dir={self.path}: cannot write there ({error.strerror})") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise UserError(
+                f"hydra.run.dir={self.path}: in use by process {holder}; wait for it or choose another folder"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        self.lock = lock
+
+    def release(self, abandon: bool = False) -> None:
+        """Drop the lock; when abandoning a folder this run created, remove it (if nothing else is in it)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+        if abandon and self.fresh:
+            (self.path / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # something else is in it: leave it
+                self.path.rmdir()
+
+    def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The metrics of the completed run this folder holds with ``config``, if it does (a sweep
+        run again into its folder skips such jobs)."""
+        metrics_file = self.path / "metrics.json"
+        if not (metrics_file.exists() and self.checkpoint.exists()):
+            return None
+        metrics = json.loads(metrics_file.read_text())
+        same = not differences(read(self.checkpoint).get("config", {}), config)
+        return metrics if same and metrics.get("status") == "completed" else None
+
+    def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
+        """The checkpoint to continue from (None: start fresh), or refuse: a fresh run into a folder
+        that holds one, ``resume=true`` with no checkpoint, or a checkpoint of other settings."""
+        if not resume:
+            if self.holds_run():
+                raise UserError(
+                    f"hydra.run.dir={self.path}: holds a run already; continue it with trainer.resume=true "
+                    "or choose another folder"
+                )
+            return None
+        if not self.checkpoint.exists():
+            if resume == "auto" and not self.holds_run():
+                return None
+            raise UserError(
+                f"trainer.resume={str(resume).lower()}: no checkpoint in {self.path} to continue from"
+                + ("" if resume == "auto" else "; trainer.resume=auto starts fresh when there is none")
+            )
+        saved = read(self.checkpoint)
+        changed = differences(saved.get("config", {}), config)
+        if changed:
+            raise UserError(
+                f"trainer.resume: the checkpoint in {self.path} was trained with other settings ("
+                + "; ".join(changed)
+                + f"); only {', '.join(RESUMABLE)} may change"
+            )
+        return saved
