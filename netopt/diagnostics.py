@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from netopt.models import ACTIVATIONS
 from netopt.optim.clip import grad_norm
 
-_AFFINE = (nn.Linear, nn.Conv2d)
+_AFFINE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
 _ACTIVATION = tuple(ACTIVATIONS.values())
 
 

@@ -179,6 +179,7 @@ class Initializer:
             else:
                 param.fill_(self.bias)
         if parametrize.is_parametrized(module):
+            assert isinstance(module.parametrizations, nn.ModuleDict)  # what is_parametrized checked
             for name in module.parametrizations:
                 weight = torch.empty_like(getattr(module, name))
                 self._weight(weight, weight_gain, gates)

@@ -36,12 +36,13 @@ def dimension(override: Override) -> Dimension:
     name, sweep = override.get_key_element(), override.value()
     log_scale = "log" in getattr(sweep, "tags", ())
     if isinstance(sweep, IntervalSweep):
+        assert sweep.start is not None and sweep.end is not None  # interval(a, b) has both
         return Uniform(name, float(sweep.start), float(sweep.end), log=log_scale)
-    if isinstance(sweep, RangeSweep) and all(
-        isinstance(v, int) for v in (sweep.start, sweep.stop, sweep.step)
-    ):
-        last = sweep.stop - 1 - (sweep.stop - 1 - sweep.start) % sweep.step
-        return Integer(name, sweep.start, last, sweep.step, log=log_scale)
+    if isinstance(sweep, RangeSweep):
+        start, stop, step = sweep.start, sweep.stop, sweep.step
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
+            last = stop - 1 - (stop - 1 - start) % step
+            return Integer(name, start, last, step, log=log_scale)
     if isinstance(sweep, (ChoiceSweep, RangeSweep)):
         return Choice(name, tuple(override.sweep_iterator()))
     raise UserError(f"{override.input_line}: not a sweep this sweeper knows; use choice, range or interval")

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -46,7 +46,9 @@ class SummaryCallback(Callback):
         claims: Sequence[Any] | None = None,
     ) -> None:
         self.metric, self.maximize, self.keep_going = metric, direction == "maximize", keep_going
-        self.claims = OmegaConf.to_container(claims) if isinstance(claims, ListConfig) else claims
+        if isinstance(claims, ListConfig):  # plain lists and dicts (a ListConfig converts to a list)
+            claims = cast(list[Any], OmegaConf.to_container(claims))
+        self.claims = claims
         self.multirun_start = self.job_start = time.time()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -103,7 +103,7 @@ class Augment:
         require_nonnegative(noise_std=noise_std)
         self.flip_p = flip_p
         self.rotate_p, self.degrees = rotate_p, degrees
-        self.scale_p, self.scale = scale_p, tuple(scale)
+        self.scale_p, self.scale = scale_p, (scale[0], scale[1])
         self.translate_p, self.translate = translate_p, translate
         self.noise_p, self.noise_mean, self.noise_std = noise_p, noise_mean, noise_std
 

@@ -13,9 +13,9 @@ import gzip
 import os
 import shutil
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -63,8 +63,8 @@ class Data:
 
     def map(self, transform: Callable[[Tensor], Tensor]) -> "Data":
         """The same splits with every input transformed (preprocessing)."""
-        splits = (Split(transform(s.x), s.y) for s in (self.train, self.val, self.test))
-        return Data(*splits, self.num_classes)
+        train, val, test = (Split(transform(s.x), s.y) for s in (self.train, self.val, self.test))
+        return Data(train, val, test, self.num_classes)
 
 
 def split_off(data: Split, fraction: float, generator: torch.Generator) -> tuple[Split, Split]:

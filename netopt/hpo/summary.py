@@ -119,7 +119,7 @@ def table(rows: Sequence[Record], metric: str, maximize: bool, width: int = 80) 
     if len(rows) > MAX_ROWS:
         caption += f"; {len(rows) - MAX_ROWS} more trials in results.csv"
     names = short_names(varying_keys([r.params for r in rows]))
-    columns = [("trial", [r.trial for r in rows])]
+    columns: list[tuple[str, list[Any]]] = [("trial", [r.trial for r in rows])]
     columns += [(short, [r.params.get(key) for r in rows]) for key, short in names.items()]
     columns += [(metric, [r.objective for r in rows])]
     columns += [

@@ -73,7 +73,7 @@ def outcome(job: Job, value: Any, metric: str) -> Record:
             Record.pending(job), status="failed", error=f"{type(value).__name__}: {line}".strip(": ")
         )
     key = metric_key(metric)
-    metrics = (
+    metrics: dict[str, Any] = (
         dict(value) if isinstance(value, Mapping) else {key: value} if isinstance(value, (int, float)) else {}
     )
     status = str(metrics.get("status", "completed"))

@@ -6,6 +6,7 @@ touches the caller's matplotlib backend or global state.
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ def _contours(figure: Figure, a: np.ndarray, b: np.ndarray, loss: np.ndarray, sp
     levels = np.geomspace(loss.min() * 1.02, loss.max(), 12)
     filled = ax.contourf(a, b, loss, levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.85)
     lines = ax.contour(a, b, loss, levels=levels, colors="white", linewidths=0.7)
-    ax.clabel(lines, lines.levels[::2], fmt="%.2g", fontsize=8)
+    ax.clabel(lines, np.asarray(lines.levels)[::2], fmt="%.2g", fontsize=8)  # an array, typed Iterable
     figure.colorbar(filled, ax=ax, label=f"{split} loss", format="%.2g")
     ax.plot(0, 0, marker="*", markersize=14, color="red", markeredgecolor="white")
     ax.annotate("θ*", (0, 0), xytext=(6, 6), textcoords="offset points", color="white", fontsize=11)
@@ -148,7 +149,7 @@ def _function_contours(ax: Axes, function: Function) -> float:
         floor = function(torch.tensor(function.minimum)).item()
         values = values - floor
         levels = np.geomspace(max(np.percentile(values, 0.5), 1e-3), values.max(), 14)
-        style = dict(levels=levels, norm=LogNorm())
+        style: dict[str, Any] = dict(levels=levels, norm=LogNorm())
         ax.contourf(x, y, values, **style, cmap="Greys_r", alpha=0.35, extend="both")
         _mark(ax, function.minimum, "*", 16, "gold", "minimum")
     else:

@@ -103,11 +103,9 @@ def filter_norms(tensor: Tensor) -> Tensor:
 def _weight_norm_lengths(model: nn.Module) -> set[int]:
     """The ids of the g parameters of every weight-normalized weight in ``model``."""
     return {
-        id(parametrization.original0)
+        id(module.original0)
         for module in model.modules()
-        if parametrize.is_parametrized(module)
-        for parametrization in module.parametrizations.values()
-        if isinstance(parametrization[0], WeightNorm)
+        if isinstance(module, parametrize.ParametrizationList) and isinstance(module[0], WeightNorm)
     }
 
 

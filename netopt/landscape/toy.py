@@ -114,7 +114,8 @@ def trajectory(
     visited = [point.detach().clone()]
     escaped = False
     for _ in range(steps):
-        optimizer.step(closure)
+        # torch's stub types the closure as returning a float; closures return the loss tensor
+        optimizer.step(closure)  # type: ignore[arg-type]
         current = point.detach().clone()
         if not torch.isfinite(current).all():
             escaped = True

@@ -91,5 +91,6 @@ class RNN(Model):
         sequence = x.permute(0, 2, 1, 3).flatten(2)  # (N, C, H, W) -> (N, H, C * W)
         with parametrize.cached():  # weight norm and DropConnect once per pass, not once per step
             for cell in self.cells:
+                assert isinstance(cell, LSTMCell)  # nn.ModuleList does not keep its item type
                 sequence = cell.sequence(self.dropout(sequence))
         return self.classifier(self.output_norm(self.dropout(sequence[:, -1:])).squeeze(1))

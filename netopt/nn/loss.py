@@ -11,11 +11,17 @@ classes, ``q = (1 - eps) onehot + eps / (C - 1) (1 - onehot)``, i.e. its ``eps``
 ``eps * (C - 1) / C``.
 """
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-_REDUCTIONS = {"mean": Tensor.mean, "sum": Tensor.sum, "none": lambda loss: loss}
+_REDUCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "mean": Tensor.mean,
+    "sum": Tensor.sum,
+    "none": lambda loss: loss,
+}
 
 
 def cross_entropy(

@@ -10,10 +10,11 @@ A model calls the hooks of a :class:`Normalization` while it is built; each opti
 ``norm=none``: every hook is the identity.
 """
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import FunctionCtx
 from torch.nn.utils import parametrize
 
 from netopt.checks import require, require_count, require_nonnegative, require_positive
@@ -65,7 +66,7 @@ class _Normalize(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: FunctionCtx, x: Tensor, weight: Tensor | None, bias: Tensor | None, dims: Dims, eps: float
+        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, dims: Dims, eps: float
     ) -> tuple[Tensor, Tensor, Tensor]:
         mean = x.mean(dims, keepdim=True)
         y = torch.sub(x, mean)  # the output, first a scratch for the variance
@@ -80,9 +81,7 @@ class _Normalize(torch.autograd.Function):
         return y, mean, var
 
     @staticmethod
-    def backward(
-        ctx: FunctionCtx, grad: Tensor, _mean: Tensor, _var: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:
+    def backward(ctx: Any, grad: Tensor, _mean: Tensor, _var: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, bias, mean, rstd = ctx.saved_tensors
         needed, dims = ctx.needs_input_grad[:3], ctx.dims
         if torch.is_grad_enabled():
@@ -141,6 +140,9 @@ class _BatchNorm(NormLayer):
     """
 
     input_dims: tuple[int, ...]
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
 
     def __init__(
         self,
@@ -164,12 +166,14 @@ class _BatchNorm(NormLayer):
         if x.dim() not in self.input_dims:
             raise ValueError(f"{type(self).__name__} expects {self.input_dims}-dim input, got {x.dim()}")
         shape = _channel_shape(x)
-        weight, bias = (self.weight.view(shape), self.bias.view(shape)) if self.affine else (None, None)
+        weight = None if self.weight is None else self.weight.view(shape)
+        bias = None if self.bias is None else self.bias.view(shape)
         if self.training or self.running_mean is None:
             y, mean, var = _Normalize.apply(x, weight, bias, (0, *range(2, x.dim())), self.eps)
             if self.training and self.running_mean is not None:
                 self._track(mean.flatten(), var.flatten(), x.numel() // x.shape[1])
             return y
+        assert self.running_var is not None  # tracked with running_mean
         mean, var = self.running_mean.view(shape), self.running_var.view(shape)
         return _standardize_affine(x, mean, var, self.eps, weight, bias)
 
@@ -177,6 +181,8 @@ class _BatchNorm(NormLayer):
     def _track(self, mean: Tensor, var: Tensor, count: int) -> None:
         if count < 2:
             raise ValueError(f"batch norm needs more than 1 value per channel in training, got {count}")
+        assert self.running_mean is not None and self.running_var is not None  # tracking running stats
+        assert self.num_batches_tracked is not None
         self.num_batches_tracked += 1
         momentum = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.item()
         self.running_mean.lerp_(mean, momentum)
@@ -245,7 +251,8 @@ class GroupNorm(NormLayer):
     def forward(self, x: Tensor) -> Tensor:
         groups = x.reshape(x.shape[0], self.num_groups, self.num_channels // self.num_groups, -1)
         shape = (1, self.num_groups, -1, 1)  # per channel of each group
-        weight, bias = (self.weight.view(shape), self.bias.view(shape)) if self.affine else (None, None)
+        weight = None if self.weight is None else self.weight.view(shape)
+        bias = None if self.bias is None else self.bias.view(shape)
         return _Normalize.apply(groups, weight, bias, (2, 3), self.eps)[0].view(x.shape)
 
     def extra_repr(self) -> str:

@@ -10,6 +10,7 @@ from netopt.optim.base import (
     ForeachOptimizer,
     Group,
     State,
+    Tensors,
     advance_steps,
     coupled_grads,
     ema_of_squares_,
@@ -53,7 +54,7 @@ class Adadelta(ForeachOptimizer):
         state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
         state["acc_delta"] = torch.zeros_like(param, memory_format=torch.preserve_format)
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         advance_steps(states)
         grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         rho, eps = group["rho"], group["eps"]

@@ -10,6 +10,7 @@ from netopt.optim.base import (
     ForeachOptimizer,
     Group,
     State,
+    Tensors,
     advance_steps,
     coupled_grads,
     scalar_tensor,
@@ -63,7 +64,7 @@ class Adagrad(ForeachOptimizer):
             param, group["initial_accumulator_value"], memory_format=torch.preserve_format
         )
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         steps = [step.item() for step in advance_steps(states)]
         grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         sums = [s["sum"] for s in states]

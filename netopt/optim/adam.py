@@ -10,6 +10,7 @@ from netopt.optim.base import (
     ForeachOptimizer,
     Group,
     State,
+    Tensors,
     advance_steps,
     coupled_grads,
     ema_of_squares_,
@@ -17,7 +18,7 @@ from netopt.optim.base import (
 )
 
 
-def decayed_grads(group: Group, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+def decayed_grads(group: Group, params: list[Tensor], grads: Tensors) -> Tensors:
     """Apply the group's weight decay: decoupled, theta <- (1 - lr * lambda) * theta in place, or
     coupled, g <- g + lambda * theta. Returns the gradient to use (negated when maximizing)."""
     weight_decay = group["weight_decay"]
@@ -28,9 +29,7 @@ def decayed_grads(group: Group, params: list[Tensor], grads: list[Tensor]) -> li
     return coupled_grads(params, grads, weight_decay, group["maximize"])
 
 
-def update_moments(
-    group: Group, grads: list[Tensor], states: list[State]
-) -> tuple[list[Tensor], list[Tensor]]:
+def update_moments(group: Group, grads: Tensors, states: list[State]) -> tuple[list[Tensor], list[Tensor]]:
     """m <- b1 * m + (1 - b1) * g ; v <- b2 * v + (1 - b2) * g * g in place; returns (m, v)."""
     beta1, beta2 = group["betas"]
     exp_avgs = [s["exp_avg"] for s in states]
@@ -41,8 +40,8 @@ def update_moments(
 
 
 def start_update(
-    group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]
-) -> tuple[list[float], list[Tensor], list[Tensor], list[Tensor]]:
+    group: Group, params: list[Tensor], grads: Tensors, states: list[State]
+) -> tuple[list[float], Tensors, list[Tensor], list[Tensor]]:
     """The start of every Adam-family update: t <- t + 1, weight decay (:func:`decayed_grads`),
     then the moments (:func:`update_moments`). Returns (t per parameter, the gradient used, m, v)."""
     steps = [step.item() for step in advance_steps(states)]
@@ -53,7 +52,7 @@ def start_update(
 
 def adam_denominators(
     exp_avg_sqs: list[Tensor], beta2: float, steps: list[float], eps: float
-) -> list[Tensor]:
+) -> tuple[Tensor, ...]:
     """Adam's bias-corrected denominators sqrt(v) / sqrt(1 - b2^t) + eps, as new tensors."""
     denominators = torch._foreach_sqrt(exp_avg_sqs)
     torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
@@ -120,7 +119,7 @@ class Adam(ForeachOptimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         steps, grads, exp_avgs, exp_avg_sqs = start_update(group, params, grads, states)
         if group["amsgrad"]:
             max_exp_avg_sqs = [s["max_exp_avg_sq"] for s in states]

@@ -10,7 +10,7 @@ around the update cheap for small models.
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor
@@ -19,12 +19,12 @@ from netopt.optim.hooks import hooked
 
 State = dict[str, Any]
 Group = dict[str, Any]
+Tensors: TypeAlias = list[Tensor] | tuple[Tensor, ...]
+"""Tensors as torch's multi-tensor ``_foreach_*`` ops take them; the out-of-place ops return tuples."""
 _ONE = torch.tensor(1.0)
 
 
-def coupled_grads(
-    params: list[Tensor], grads: list[Tensor], weight_decay: float, maximize: bool
-) -> list[Tensor]:
+def coupled_grads(params: list[Tensor], grads: Tensors, weight_decay: float, maximize: bool) -> Tensors:
     """The gradient an update descends: g + lambda * theta (coupled weight decay, i.e. L2), with g
     negated first when maximizing. The parameters' ``.grad`` tensors are never modified."""
     if maximize:
@@ -36,7 +36,7 @@ def coupled_grads(
     return grads
 
 
-def ema_of_squares_(avgs: list[Tensor], values: list[Tensor], decay: float) -> None:
+def ema_of_squares_(avgs: list[Tensor], values: Tensors, decay: float) -> None:
     """The decaying average of squares, in place: v <- b * v + (1 - b) * g * g with b = ``decay``,
     v in ``avgs`` and g in ``values``."""
     torch._foreach_mul_(avgs, decay)
@@ -111,7 +111,7 @@ class ForeachOptimizer(Optimizer):
     def _init_state(self, group: Group, param: Tensor, state: State) -> None:
         """Fill the empty ``state`` of ``param`` before its first update (default: nothing)."""
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         raise NotImplementedError
 
     def _batches(self, group: Group) -> Iterator[tuple[list[Tensor], list[Tensor], list[State]]]:

@@ -14,7 +14,8 @@ from netopt.checks import require, require_length, require_nonnegative, require_
 from netopt.optim.base import by_device_and_dtype
 
 
-def _grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
+def grads_of(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
+    """The ``.grad`` of every parameter that has one."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad for p in parameters if p.grad is not None]
@@ -35,7 +36,7 @@ def global_norm(tensors: list[Tensor], norm_type: float = 2.0) -> Tensor:
 
 def grad_norm(parameters: Iterable[Tensor] | Tensor) -> Tensor:
     """The global L2 norm ||g|| of all gradients (0-dim tensor); clips nothing (``clip=none``)."""
-    return global_norm(_grads(parameters), 2.0)
+    return global_norm(grads_of(parameters), 2.0)
 
 
 def clip_grad_norm_(
@@ -55,7 +56,7 @@ def clip_grad_norm_(
     """
     require_positive(max_norm=max_norm)
     require(norm_type > 0, "norm_type", "> 0 (inf: the largest |g|)", norm_type)
-    grads = _grads(parameters)
+    grads = grads_of(parameters)
     total = global_norm(grads, float(norm_type))
     if error_if_nonfinite and not torch.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is not finite")
@@ -86,13 +87,14 @@ def clip_grad_value_(
     missing = "set (clips to [-c, c]) unless interval=[a, b] is"
     require(clip_value is not None or interval is not None, "clip_value", missing, None)
     if interval is None:
+        assert clip_value is not None  # required above
         require_nonnegative(clip_value=clip_value)
         low, high = -clip_value, clip_value
     else:
         require_length("interval", interval, 2)
         low, high = interval
         require(low <= high, "interval", "[a, b] with a <= b", list(interval))
-    grads = _grads(parameters)
+    grads = grads_of(parameters)
     total = global_norm(grads, 2.0)
     for group in by_device_and_dtype(grads):
         torch._foreach_clamp_min_(group, low)

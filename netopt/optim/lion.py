@@ -6,12 +6,7 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require_fraction, require_length, require_nonnegative
-from netopt.optim.base import (
-    ForeachOptimizer,
-    Group,
-    State,
-    coupled_grads,
-)
+from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, coupled_grads
 
 
 class Lion(ForeachOptimizer):
@@ -47,7 +42,7 @@ class Lion(ForeachOptimizer):
     def _init_state(self, group: Group, param: Tensor, state: State) -> None:
         state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         grads = coupled_grads(params, grads, 0.0, group["maximize"])
         (beta1, beta2), lr, weight_decay = group["betas"], group["lr"], group["weight_decay"]
         exp_avgs = [s["exp_avg"] for s in states]

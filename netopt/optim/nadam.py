@@ -7,7 +7,7 @@ from torch import Tensor
 
 from netopt.checks import require_nonnegative
 from netopt.optim.adam import adam_denominators, check_adam_hyperparameters, init_moments, start_update
-from netopt.optim.base import ForeachOptimizer, Group, State, scalar_tensor
+from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, scalar_tensor
 
 
 class NAdam(ForeachOptimizer):
@@ -55,7 +55,7 @@ class NAdam(ForeachOptimizer):
         init_moments(param, state)
         state["mu_product"] = scalar_tensor(1.0)
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         steps, grads, exp_avgs, exp_avg_sqs = start_update(group, params, grads, states)
         (beta1, beta2), lr, psi = group["betas"], group["lr"], group["momentum_decay"]
         mus = [beta1 * (1.0 - 0.5 * 0.96 ** (t * psi)) for t in steps]

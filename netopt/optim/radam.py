@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from netopt.optim.adam import check_adam_hyperparameters, init_moments, start_update
-from netopt.optim.base import ForeachOptimizer, Group, State
+from netopt.optim.base import ForeachOptimizer, Group, State, Tensors
 
 
 def rectification(t: float, beta2: float) -> float:
@@ -61,7 +61,7 @@ class RAdam(ForeachOptimizer):
     def _init_state(self, group: Group, param: Tensor, state: State) -> None:
         init_moments(param, state)
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         steps, _, exp_avgs, exp_avg_sqs = start_update(group, params, grads, states)
         (beta1, beta2), lr = group["betas"], group["lr"]
         rects = [rectification(t, beta2) for t in steps]

@@ -8,8 +8,8 @@ from torch import Tensor
 
 from netopt.checks import require_nonnegative
 from netopt.errors import config_key
-from netopt.optim.base import Optimizer, by_device_and_dtype
-from netopt.optim.clip import global_norm
+from netopt.optim.base import Optimizer, Tensors, by_device_and_dtype
+from netopt.optim.clip import global_norm, grads_of
 
 
 class SAM(Optimizer):
@@ -52,7 +52,7 @@ class SAM(Optimizer):
         self.base.load_state_dict(state_dict)
         self._share_with_base()
 
-    def _perturb(self) -> list[tuple[list[Tensor], list[Tensor]]]:
+    def _perturb(self) -> list[tuple[list[Tensor], tuple[Tensor, ...]]]:
         """theta <- theta + e in place; returns (params, copies of theta) to restore afterwards."""
         batches = [
             (group, params)
@@ -60,11 +60,10 @@ class SAM(Optimizer):
             for params in by_device_and_dtype([p for p in group["params"] if p.grad is not None])
         ]
         magnitudes = [torch._foreach_abs(params) if group["adaptive"] else None for group, params in batches]
-        directions = [
-            [p.grad for p in params]
-            if abs_params is None
-            else torch._foreach_mul([p.grad for p in params], abs_params)
-            for (_, params), abs_params in zip(batches, magnitudes, strict=True)
+        grads = [grads_of(params) for _, params in batches]
+        directions: list[Tensors] = [
+            g if abs_params is None else torch._foreach_mul(g, abs_params)
+            for g, abs_params in zip(grads, magnitudes, strict=True)
         ]
         norm = global_norm([d for ds in directions for d in ds])
         saved = []

@@ -6,12 +6,10 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require, require_fraction, require_nonnegative, require_probability
-from netopt.optim.base import ForeachOptimizer, Group, State, coupled_grads
+from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, coupled_grads
 
 
-def momentum_buffers(
-    states: list[State], grads: list[Tensor], momentum: float, dampening: float
-) -> list[Tensor]:
+def momentum_buffers(states: list[State], grads: Tensors, momentum: float, dampening: float) -> list[Tensor]:
     """v <- mu * v + (1 - dampening) * g in place, with v_1 = g on a parameter's first step (torch's
     convention: no dampening on the first step). Returns the buffers."""
     if all(s.get("momentum_buffer") is not None for s in states):
@@ -71,7 +69,7 @@ class SGD(ForeachOptimizer):
         )
         super().__init__(params, defaults)
 
-    def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[State]) -> None:
+    def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         descent = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         momentum = group["momentum"]
         if momentum != 0:

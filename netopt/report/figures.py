@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.axes import Axes
+from matplotlib.colors import TABLEAU_COLORS
 from matplotlib.figure import Figure
 
 from netopt.labels import label
@@ -26,6 +26,8 @@ from netopt.report.stats import LEVEL
 MAX_LINES = 10
 #: At most this many rows in the final-accuracy figure.
 MAX_ROWS = 30
+#: One color per configuration: tab10's, by name (tab:blue, tab:orange, ...).
+PALETTE = list(TABLEAU_COLORS)
 SPLITS = {
     "train_acc": ("train", "tab:gray", "o"),
     "val_acc": ("val", "tab:blue", "s"),
@@ -43,7 +45,7 @@ def curves(configs: Sequence[Config]) -> Figure | None:
     acc = "val_acc" if any(np.isfinite(r.epochs.get("val_acc", [])).any() for r in runs) else "train_acc"
     fig = Figure(figsize=(12, 5 + 0.2 * math.ceil(len(shown) / 3)), layout="constrained")
     acc_ax, loss_ax = fig.subplots(1, 2)
-    for config, color in zip(shown, colormaps["tab10"].colors, strict=False):
+    for config, color in zip(shown, PALETTE, strict=False):
         for ax, column in ((acc_ax, acc), (loss_ax, "train_loss")):
             _band(ax, [r.epochs.get(column, np.array([])) for r in config.runs], color)
             _mark_ends(ax, [r for r in config.runs if r.status != "completed"], column, color)
@@ -124,7 +126,7 @@ def gap(configs: Sequence[Config]) -> Figure | None:
         return None
     fig = Figure(figsize=(9.5, 6), layout="constrained")
     ax = fig.subplots()
-    for (config, x, y), color in zip(shown, colormaps["tab10"].colors, strict=False):
+    for (config, x, y), color in zip(shown, PALETTE, strict=False):
         ax.errorbar(
             x.mean,
             y.mean,
@@ -197,7 +199,7 @@ def _sensitivity_panel(
     joined = len(lines) <= MAX_LINES and any(len(members) > 1 for members in lines.values())
     if not joined:
         lines = {"": list(configs)}
-    for (name, members), color in zip(lines.items(), colormaps["tab10"].colors, strict=False):
+    for (name, members), color in zip(lines.items(), PALETTE, strict=False):
         members = sorted(members, key=lambda c: float(c.params[key]))
         x = np.array([float(c.params[key]) for c in members])
         est = [c.estimate(metric) for c in members]
