@@ -24,11 +24,11 @@ from copy import deepcopy
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, cast
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
-from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 
 from netopt.errors import UserError
 
@@ -41,6 +41,13 @@ _PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
 OPTIONS: dict[str, list[str]] = {}
 
 
+def container(cfg: DictConfig | ListConfig, resolve: bool = True) -> dict[str, Any]:
+    """``cfg`` as plain nested dicts and lists (``OmegaConf.to_container`` of a mapping)."""
+    plain = OmegaConf.to_container(cfg, resolve=resolve)
+    assert isinstance(plain, dict)
+    return cast(dict[str, Any], plain)
+
+
 def field_type(annotation: Any) -> Any:
     """The OmegaConf type of a parameter's annotation: plain types, optionals and lists of them;
     ``Any`` for everything OmegaConf cannot check (callables, modules, unions)."""
@@ -50,14 +57,14 @@ def field_type(annotation: Any) -> Any:
     if origin in (Union, types.UnionType):
         rest = [a for a in args if a is not type(None)]
         inner = field_type(rest[0]) if len(rest) == 1 else Any
-        return Any if inner is Any else Optional[inner]  # noqa: UP045 (OmegaConf reads typing's form)
+        return Any if inner is Any else Optional[inner]  # noqa: UP045 (typing's form, for OmegaConf)
     if origin is Literal:
         kinds = {type(value) for value in args}
         return kinds.pop() if len(kinds) == 1 and kinds <= set(_PLAIN) else Any
     if origin in _SEQUENCES:
         elements = {a for a in args if a is not Ellipsis}
         inner = field_type(elements.pop()) if len(elements) == 1 else Any
-        return list[inner]
+        return list[inner]  # type: ignore[valid-type]  # a type built at run time
     if origin in (dict, collections.abc.Mapping):
         return dict[str, Any]
     return Any
@@ -126,8 +133,7 @@ def register() -> None:
     store = ConfigStore.instance()
     for group, file in _yaml_files(resources.files(CONF_PACKAGE)):
         text = file.read_text(encoding="utf-8")
-        loaded = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
-        assert isinstance(loaded, dict), file.name
+        loaded = container(OmegaConf.create(text), resolve=False)
         name = file.name.removesuffix(".yaml")
         node = typed(loaded, f"conf/{group}/{file.name}") if "_target_" in loaded else loaded
         package = _PACKAGE_HEADER.search(text)
@@ -143,9 +149,9 @@ def register() -> None:
 def root_keys() -> set[str]:
     """The keys the primary config may hold: its own and one per config group it composes."""
     text = resources.files(CONF_PACKAGE).joinpath(f"{PRIMARY}.yaml").read_text(encoding="utf-8")
-    primary = OmegaConf.create(text)
+    primary = container(OmegaConf.create(text), resolve=False)
     groups = {next(iter(entry)) for entry in primary.get("defaults", []) if isinstance(entry, Mapping)}
-    return {str(key) for key in primary if key not in ("defaults", "hydra")} | groups
+    return {key for key in primary if key not in ("defaults", "hydra")} | groups
 
 
 def check_keys(cfg: DictConfig, prefix: str = "") -> None:
@@ -154,7 +160,7 @@ def check_keys(cfg: DictConfig, prefix: str = "") -> None:
     allowed = {f.name for f in dataclasses.fields(declared)} if dataclasses.is_dataclass(declared) else None
     if not prefix:
         allowed = root_keys()
-    for key in cfg:
+    for key in map(str, cfg):
         if allowed is not None and key not in allowed:
             shown = ", ".join(sorted(k for k in allowed if not k.startswith("_")))
             raise UserError(f"{prefix}{key}: unknown key; allowed: {shown}")
@@ -173,11 +179,11 @@ def help_text(cfg: DictConfig, choices: Mapping[str, Any]) -> str:
         options = [f"*{o}" if o == chosen else o for o in sorted(OPTIONS[group])]
         lines.append(f"  {group:<{width}}  {' '.join(options)}")
     lines += ["", "Fields of the chosen options (GROUP.FIELD=VALUE):"]
-    for group in cfg:
+    for group in map(str, cfg):
         node = cfg._get_node(group)
         if isinstance(node, DictConfig):
             fields = _fields(node, "    ") or ["    (no fields)"]
-            lines += [f"  {group} ({choices.get(str(group), '-')}):", *fields]
+            lines += [f"  {group} ({choices.get(group, '-')}):", *fields]
     return "\n".join(lines)
 
 
@@ -185,10 +191,8 @@ def _fields(node: DictConfig, indent: str) -> list[str]:
     from netopt.hpo.summary import format_value
 
     lines = []
-    values = OmegaConf.to_container(node, resolve=False)
-    assert isinstance(values, dict)
-    for key, value in values.items():
-        if str(key).startswith("_"):
+    for key, value in container(node, resolve=False).items():
+        if key.startswith("_"):
             continue
         child = node._get_node(key)
         if isinstance(child, DictConfig) and isinstance(value, dict):

@@ -72,7 +72,7 @@ class RandomState:
         self.noise = torch.Generator(device).manual_seed(seed + 1)
 
     def state_dict(self) -> dict[str, Any]:
-        state = {
+        state: dict[str, Any] = {
             "torch": torch.get_rng_state(),
             "order": self.order.get_state(),
             "noise": self.noise.get_state(),
@@ -137,7 +137,7 @@ class Trainer:
             measured.append({"correct": correct, "grad_norm": self.clip(self.params), **penalties})
             return loss
 
-        loss = self.optimizer.step(closure)
+        loss: Tensor = self.optimizer.step(closure)  # type: ignore[arg-type,assignment]  # the stub wants floats
         names = ["train/loss", *(f"train/{name}" for name in measured[0])]
         stacked = torch.stack([loss.detach(), *measured[0].values()])  # promoted to the loss's dtype
         values = dict(zip(names, stacked.tolist(), strict=True))  # the step's one sync
@@ -210,7 +210,7 @@ class Trainer:
         ``on_epoch_end`` runs after every epoch's validation (the runner saves the checkpoint there).
         """
         h = self.history
-        start, status, end = time.perf_counter(), "completed", {}
+        start, status, end = time.perf_counter(), "completed", dict[str, Any]()
         try:
             with progress_bar(self.progress) as bar:
                 task = bar.add_task("", total=self.steps_per_epoch, loss=math.nan, lr=math.nan, speed=0.0)

@@ -70,8 +70,10 @@ class Recorder:
     def hparams(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
         """The HParams table entry: flattened config against the final metrics (NaN when missing)."""
         final = {tag: _number(metrics.get(key)) for tag, key in HPARAM_METRICS.items()}
+        file_writer = self.writer.file_writer
+        assert file_writer is not None  # open until close()
         for summary in hparams(dict(config), final):
-            self.writer.file_writer.add_summary(summary)
+            file_writer.add_summary(summary)
 
     def close(self) -> None:
         self.flush()

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, fields, is_dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import hydra
 import torch
@@ -191,8 +191,7 @@ def run(
     t, dataset, device = check(cfg)
     folder = RunFolder(run_dir)
     folder.claim()
-    composed = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(composed, dict)
+    composed = config.container(cfg)
     history, started = History(), False
     try:
         resume = t.resume
@@ -330,7 +329,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        metrics = run(cfg, run_dir, hydra_cfg, sweep=not single)
+        metrics = run(cfg, run_dir, cast(DictConfig, hydra_cfg), sweep=not single)
     except Exception as error:
         cause = user_error(error)
         if single and cause is not None:

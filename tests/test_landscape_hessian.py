@@ -33,7 +33,9 @@ class Tiny:
 
     def __init__(self, option: str, seed: int = 0) -> None:
         torch.manual_seed(seed)
-        self.model = MLP((1, 2, 2), 3, NORMS[option], dropout=0.0, depth=1, width=4, activation="tanh").double()
+        self.model = MLP(
+            (1, 2, 2), 3, NORMS[option], dropout=0.0, depth=1, width=4, activation="tanh"
+        ).double()
         self.x = torch.randn(12, 1, 2, 2, dtype=torch.float64)
         self.y = torch.randint(0, 3, (12,))
         self.model(self.x)  # a training-mode pass: batch norm's running estimates move off (0, 1)
