@@ -7,6 +7,7 @@ atomically (temporary file, fsync, rename) and read with ``weights_only=True``, 
 old file or the new one, and reading one runs no code from it.
 """
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,8 +53,11 @@ class Checkpoint:
 
     def save(self) -> None:
         """Write the config and every part's state."""
-        state = {"config": self.config, **{name: _state(part) for name, part in self.parts.items()}}
-        write_atomic(self.path, lambda f: torch.save(state, f))
+        buffer = io.BytesIO()  # serialized first, so a full disk fails only the write below
+        torch.save(
+            {"config": self.config, **{name: _state(part) for name, part in self.parts.items()}}, buffer
+        )
+        write_atomic(self.path, buffer.getbuffer())
 
     def restore(self, state: Mapping[str, Any], *names: str) -> None:
         """Load the saved states of the named parts (all when none are named) into them."""

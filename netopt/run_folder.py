@@ -69,7 +69,8 @@ class RunFolder:
         return any((self.path / name).exists() for name in RECORDS) or any(self.path.glob("events.out.*"))
 
     def claim(self) -> None:
-        """Take the folder's lock, or refuse it (one line naming the process that holds it)."""
+        """Take the folder's lock, or refuse it (one line naming the process that holds it). The lock
+        file names its holder only once :meth:`mark` says the run goes ahead."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             lock = open(self.path / LOCK, "a+")  # noqa: SIM115 (held until release)
@@ -79,16 +80,21 @@ class RunFolder:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or "another process"
+            pid = lock.read().strip()
+            holder = f"process {pid}" if pid else "another process"
             lock.close()
             raise UserError(
-                f"hydra.run.dir={self.path}: in use by process {holder}; wait for it or choose another folder"
+                f"hydra.run.dir={self.path}: in use by {holder}; wait for it or choose another folder"
             ) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
         self.lock = lock
+
+    def mark(self) -> None:
+        """Name this process in the lock file: the run goes ahead here."""
+        assert self.lock is not None
+        self.lock.seek(0)
+        self.lock.truncate()
+        self.lock.write(f"{os.getpid()}\n")
+        self.lock.flush()
 
     def release(self, abandon: bool = False) -> None:
         """Drop the lock; when abandoning a folder this run created, remove it (if nothing else is in it)."""

@@ -20,7 +20,9 @@ class TrainerSettings:
     when present), cpu, cuda or cuda:N; ``deterministic`` makes CPU runs exactly repeatable;
     ``num_threads`` sets torch's intra-op threads (None: torch's default); ``resume`` continues from
     the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
-    the progress bar; ``diagnostics_every`` logs per-layer statistics every N steps (0: off).
+    the progress bar; ``diagnostics_every`` logs per-layer statistics every N steps (0: off);
+    ``schedule_epochs`` is the run length the lr schedule is laid over (None: max_epochs; Hyperband sets
+    its largest budget, so a promoted trial continues its schedule).
     """
 
     max_epochs: int = 20
@@ -36,6 +38,7 @@ class TrainerSettings:
     resume: bool | Literal["auto"] = False
     progress: bool = True
     diagnostics_every: int = 0
+    schedule_epochs: int | None = None
 
     def __post_init__(self) -> None:
         require_count(
@@ -45,6 +48,7 @@ class TrainerSettings:
             limit_batches=self.limit_batches,
             base_batch_size=self.base_batch_size,
             num_threads=self.num_threads,
+            schedule_epochs=self.schedule_epochs,
         )
         require_count(0, diagnostics_every=self.diagnostics_every)
         require(

@@ -6,6 +6,7 @@ line on stderr naming the key), 3 diverged (NaN/inf loss; metrics.json is writte
 traceback). Inside a multirun a diverged run is recorded and the sweep goes on.
 """
 
+import contextlib
 import logging
 import os
 import sys
@@ -138,7 +139,8 @@ def build(
     optimizer = make(cfg, "optimizer", model.parameters())
     if settings.linear_scaling_rule:
         scale_lr(optimizer, settings.batch_size / settings.base_batch_size)
-    schedule = make(cfg, "scheduler", steps_per_epoch * settings.max_epochs, steps_per_epoch)
+    epochs = settings.schedule_epochs or settings.max_epochs
+    schedule = make(cfg, "scheduler", steps_per_epoch * epochs, steps_per_epoch)
     early_stopping = make(cfg, "early_stopping", model)
     clip = plain(make(cfg, "clip"))
     with config_key("clip"):
@@ -202,6 +204,7 @@ def run(
                 return done
             resume = "auto"
         saved = folder.resumable(composed, resume)
+        folder.mark()
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         torch.use_deterministic_algorithms(t.deterministic, warn_only=True)
@@ -249,7 +252,8 @@ def run(
         if started and folder.fresh:  # a run that fails leaves its own record, never touches another's
             cause = user_error(error)
             reason = str(cause or error).strip().splitlines() or [type(error).__name__]
-            write_metrics(run_dir, {"status": "failed", "error": reason[0]})
+            with contextlib.suppress(UserError):  # the disk may be full: the error below says so
+                write_metrics(run_dir, {"status": "failed", "error": reason[0]})
         raise
     finally:
         folder.release(abandon=not started)
@@ -363,7 +367,7 @@ def one_line(error: Exception) -> str:
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         message = str(getattr(cause, "msg", cause)).strip().splitlines()[0]
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
-            message = f"unknown key; allowed: {', '.join(allowed_keys(cause))}"
+            message = f"unknown key; allowed: {', '.join(sorted(allowed_keys(cause)))}"
         return f"{cause.full_key}: {message}"
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " ".join(lines[:3]) or type(error).__name__

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 NETOPT_TRAIN = Path(sys.executable).with_name("netopt-train")
 
@@ -26,6 +28,7 @@ def test_bad_override_in_a_real_process_is_one_line(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_non_editable_install_ships_the_configs(tmp_path):
     site = tmp_path / "site"
     subprocess.run(

@@ -28,7 +28,7 @@ def test_every_group_composes_with_its_default():
     ("override", "expected"),
     [
         ("optimizer=adamm", "optimizer=adamm: no such option; choose one of"),
-        ("optimizer.foo=1", "optimizer.foo: unknown key; allowed: lr,"),
+        ("optimizer.foo=1", "optimizer.foo: unknown key; allowed: dampening, foreach, lr,"),
         ("trainer.max_epochs=abc", "trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
         ("optimizer.lr=-0.1", "optimizer.lr=-0.1: must be finite and >= 0"),
         ("trainer.batch_size=0", "trainer.batch_size=0: must be a whole number >= 1"),

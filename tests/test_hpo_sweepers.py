@@ -67,11 +67,13 @@ def launches(run_dir: str | Path) -> list[int]:
     return [int(line) for line in (Path(run_dir) / "launches.txt").read_text().split()]
 
 
-def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_path, capsys):
+def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_path, capsys, monkeypatch):
     args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=6", "hydra.sweeper.batch_size=2", *SPACE]
     args += ["fail_above=9", "nan_above=4.5", "hydra.sweeper.max_failure_rate=1.0"]
+    monkeypatch.setenv("HPO_APP_STOP_IN", "trial_003")  # Ctrl-C inside trial 3, after trial 2 finished
     with pytest.raises(KeyboardInterrupt):
-        sweep(tmp_path, *args, "stop_in=trial_003")  # Ctrl-C inside trial 3, after trial 2 finished
+        sweep(tmp_path, *args)
+    monkeypatch.delenv("HPO_APP_STOP_IN")
     assert len(results(tmp_path)) == 2  # the first round was summarized before the interruption
     assert [j["status"] for j in journal(tmp_path)][-2:] == ["pending", "pending"]
 
@@ -93,6 +95,8 @@ def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_pa
         "completed",
     ]
     assert rows[0]["error"] == f"RuntimeError: x1={rows[0]['x1']} is too large"
+    with pytest.raises(UserError, match=r"its trials ran with other fixed settings \(fail_above: 9 -> 8\)"):
+        sweep(tmp_path, *[a.replace("fail_above=9", "fail_above=8") for a in args])
     best = yaml.safe_load((tmp_path / "best.yaml").read_text())
     assert best["objective"] == max(float(r["val_acc"]) for r in rows if r["status"] == "completed")
     assert best["overrides"] == [f"x1={best['params']['x1']}", f"x2={best['params']['x2']}"]

@@ -22,7 +22,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from netopt.errors import UserError
+from netopt.errors import UserError, config_key
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
@@ -63,6 +63,16 @@ def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
     return SearchSpace(list(sweeps.values())), list(fixed.values())
 
 
+#: Overrides that change how a job runs or where, not what it computes.
+INFRASTRUCTURE = ("hydra.", "trainer.progress", "trainer.num_threads", "trainer.device", "trainer.resume")
+
+
+def settings(fixed: list[str]) -> dict[str, str]:
+    """The fixed overrides that shape the runs, as ``{key: value}``."""
+    pairs = (line.split("=", 1) for line in fixed if "=" in line)
+    return {k.lstrip("+~"): v for k, v in pairs if not k.lstrip("+~").startswith(INFRASTRUCTURE)}
+
+
 class SweepLoop:
     """Launch, record and resume the jobs a search strategy asks for (see the module docstring)."""
 
@@ -99,12 +109,17 @@ class SweepLoop:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         space, self.fixed = parse_space(parser.parse_overrides(lines))
-        search = self.sweeper.make_search(space, self.maximize)
+        with config_key("hydra.sweeper"):
+            search = self.sweeper.make_search(space, self.maximize)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         self.journal = Journal(self.sweep_dir)
+        earlier = self.sweep_dir / "multirun.yaml"
+        if earlier.exists():
+            task = OmegaConf.load(earlier).hydra.overrides.task
+            self._check_same_settings(parse_space(parser.parse_overrides(list(task)))[1])
         records = self._resumed(space)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, earlier)
         interrupted = [r.job() for r in records if not r.finished]
         if interrupted:
             records = self._run(interrupted, records, resume=True)
@@ -126,11 +141,24 @@ class SweepLoop:
             log.info(f"Resuming {self.sweep_dir}: {done} jobs done, {len(records) - done} to relaunch")
         return records
 
+    def _check_same_settings(self, earlier: list[str]) -> None:
+        """Refuse to continue a sweep whose fixed overrides were others (the runs would not compare)."""
+        before, now = settings(earlier), settings(self.fixed)
+        if before != now:
+            changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+            shown = "; ".join(f"{k}: {before.get(k, '(unset)')} -> {now.get(k, '(unset)')}" for k in changed)
+            raise UserError(
+                f"hydra.sweep.dir={self.sweep_dir}: its trials ran with other fixed settings ({shown}); "
+                "use the same ones, or choose another hydra.sweep.dir"
+            )
+
     def _overrides(self, job: Job, resume: bool) -> list[str]:
         lines = [*self.fixed, *overrides(job.params)]
         lines.append(f"hydra.sweep.subdir=trial_{job.trial:03d}")
         if job.budget is not None:
             lines.append(f"{self.sweeper.budget_key}={job.budget}")
+            if self.sweeper.horizon_key:  # every job lays its schedule over the largest budget
+                lines.append(f"{self.sweeper.horizon_key}={self.sweeper.search['max_epochs']}")
         if (resume or job.budget is not None) and self.resume_override:
             lines.append(self.resume_override)
         return lines

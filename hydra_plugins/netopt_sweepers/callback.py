@@ -102,3 +102,30 @@ class SummaryCallback(Callback):
             log.warning(f"no report: {(str(error).strip().splitlines() or [type(error).__name__])[0]}")
             return
         print(f"report: {path}")
+
+
+class PreflightCallback(Callback):
+    """Check a netopt sweep before any of its jobs runs: the config every job shares (one line and
+    exit status 2 for a mistake all of them would repeat), and that the objective it optimizes exists
+    (a validation metric needs a validation set)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from omegaconf import open_dict
+
+        from netopt.errors import UserError
+        from netopt.train import check, fail
+
+        key = "hydra.sweeper.metric" if OmegaConf.select(config, "hydra.sweeper.metric") else None
+        key = key or "hydra.callbacks.summary.metric"
+        metric = OmegaConf.select(config, key, default="val_acc")
+        task = config.copy()
+        with open_dict(task):
+            del task["hydra"]
+        try:
+            _, dataset, _ = check(task)
+            if str(metric).startswith("val") and dataset.val_fraction == 0:
+                raise UserError(
+                    f"{key}={metric}: needs a validation set, and dataset.val_fraction=0 leaves none"
+                )
+        except UserError as error:
+            fail(f"error: {error}", 2)

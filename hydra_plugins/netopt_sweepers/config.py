@@ -49,7 +49,9 @@ class BayesSweeperConf(SweeperConf):
 
 @dataclass
 class HyperbandSweeperConf(SweeperConf):
-    """Hyperband over epochs; n_brackets=1 is successive halving; budget_key sets a job's total epochs."""
+    """Hyperband over epochs; n_brackets=1 is successive halving; budget_key sets a job's total epochs,
+    horizon_key the epochs its schedule is laid over (max_epochs, so a promoted trial continues the
+    schedule it started rather than one stretched to its new length)."""
 
     _target_: str = "hydra_plugins.netopt_sweepers.sweepers.HyperbandSweeper"
     max_epochs: int = 9
@@ -57,6 +59,7 @@ class HyperbandSweeperConf(SweeperConf):
     eta: int = 3
     n_brackets: int | None = None
     budget_key: str = "trainer.max_epochs"
+    horizon_key: str | None = "trainer.schedule_epochs"
 
 
 for _name, _node in (

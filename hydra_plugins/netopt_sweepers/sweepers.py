@@ -15,6 +15,7 @@ class NetoptSweeper(Sweeper):
     """Base: keeps the config; subclasses say how to build the search strategy (``make_search``)."""
 
     budget_key: str | None = None
+    horizon_key: str | None = None
 
     def __init__(
         self,
@@ -64,9 +65,9 @@ class BayesSweeper(NetoptSweeper):
 class HyperbandSweeper(NetoptSweeper):
     """Hyperband / successive halving over epochs (``hydra/sweeper=hyperband``)."""
 
-    def __init__(self, budget_key: str, **settings: Any) -> None:
+    def __init__(self, budget_key: str, horizon_key: str | None, **settings: Any) -> None:
         super().__init__(**settings)
-        self.budget_key = budget_key
+        self.budget_key, self.horizon_key = budget_key, horizon_key
 
     def make_search(self, space: Any, maximize: bool) -> Any:
         from netopt.hpo import Hyperband

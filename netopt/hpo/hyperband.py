@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from netopt.checks import require_count
 from netopt.errors import UserError
 from netopt.hpo.space import SearchSpace
 from netopt.hpo.trials import Job, Record, ranked
@@ -59,6 +60,7 @@ class Hyperband:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        require_count(n_brackets=self.n_brackets)
         self.brackets = bracket_rungs(self.max_epochs, self.min_epochs, self.eta)[: self.n_brackets]
         self.first_trial = [0]
         for rungs in self.brackets:

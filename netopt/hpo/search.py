@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from netopt.checks import require_count
 from netopt.hpo.acquisition import propose_batch
 from netopt.hpo.space import SearchSpace
 from netopt.hpo.trials import Job, Record, score
@@ -37,6 +38,7 @@ class RandomSearch:
 
     def __post_init__(self) -> None:
         generator = torch.Generator().manual_seed(self.seed)
+        require_count(n_trials=self.n_trials, batch_size=self.batch_size)
         self.configs = self.space.sample(self.n_trials, generator)
 
     def ask(self, records: Sequence[Record]) -> list[Job]:
@@ -59,6 +61,8 @@ class BayesSearch:
     xi: float = 0.0
 
     def __post_init__(self) -> None:
+        require_count(n_trials=self.n_trials, batch_size=self.batch_size, n_initial=self.n_initial)
+        require_count(n_candidates=self.n_candidates)
         engine = torch.quasirandom.SobolEngine(len(self.space), scramble=True, seed=self.seed)
         self.design = self.space.from_unit(engine.draw(self.n_initial, dtype=torch.float64))
 

@@ -1,0 +1,326 @@
+"""Bad input, careless or hostile: every case ends with its exit status, one line on stderr and no
+traceback, and leaves every existing file as it was (and no new folder that looks like a run).
+
+Composition and value mistakes run in-process (the CLI's own ``main``); run folders, locks,
+resumes, Ctrl-C and a full disk run real ``netopt-train`` processes.
+"""
+
+import fcntl
+import hashlib
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import FAST, read_metrics, train
+
+NETOPT_TRAIN = Path(sys.executable).with_name("netopt-train")
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with the hash of its content."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def assert_one_line(status: int, err: str, expected_status: int, pattern: str) -> None:
+    lines = err.strip().splitlines()
+    assert status == expected_status, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def netopt(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NETOPT_TRAIN, *args, *FAST], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+# --- mistakes in the config: refused while composing or by the dry build, before anything is written --
+
+CONFIG_MISTAKES = [
+    # unknown options, keys and types
+    (["optimizer=adamm"], r"optimizer=adamm: no such option; choose one of adadelta, adagrad"),
+    (["scheduler=cosin"], r"scheduler=cosin: no such option"),
+    (["optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: dampening, foreach, lr"),
+    (["+optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: dampening"),
+    (["+optimiser.lr=0.5"], r"optimiser: unknown key; allowed: augmentation, clip"),
+    (["nonsense=1"], r"nonsense: unknown key; allowed:"),
+    (["trainer.max_epochs=abc"], r"trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
+    (["trainer.batch_size=1.5"], r"trainer.batch_size: Value '1.5' of type 'float' could not be converted"),
+    (["norm=batch", "norm.eps=abc"], r"norm.eps: Value 'abc' of type 'str' could not be converted"),
+    (["model.depth=[1]"], r"model.depth: Value '\[1\]' of type 'list' could not be converted"),
+    (["regularization=early_stopping"], r"early stopping is a group of its own: early_stopping=val_loss"),
+    (["optimizer=sam", "optimizer/base=adam"], r"optimizer@optimizer.base=<option>"),
+    # values, each checked by its component and named by its full key
+    (["optimizer.lr=-1"], r"^netopt-train: error: optimizer.lr=-1.0: must be finite and >= 0$"),
+    (["optimizer.lr=nan"], r"optimizer.lr=nan: must be finite and >= 0"),
+    (["optimizer.lr=inf"], r"optimizer.lr=inf: must be finite and >= 0"),
+    (["optimizer.weight_decay=-0.1"], r"optimizer.weight_decay=-0.1: must be finite and >= 0"),
+    (["optimizer.momentum=1.5"], r"optimizer.momentum=1.5: must be in \[0, 1\)"),
+    (["optimizer.dampening=2"], r"optimizer.dampening=2.0: must be in \[0, 1\]"),
+    (["optimizer=nesterov", "optimizer.momentum=0"], r"optimizer.nesterov=True: must be used with"),
+    (
+        ["optimizer=adam", "optimizer.betas=[0.9,0.99,0.9]"],
+        r"optimizer.betas=\[0.9, 0.99, 0.9\]: must be a list of 2",
+    ),
+    (["optimizer=adam", "optimizer.betas=[0.9,1.0]"], r"optimizer.betas\[1\]=1.0: must be in \[0, 1\)"),
+    (["optimizer=adam", "optimizer.eps=-1"], r"optimizer.eps=-1.0: must be finite and >= 0"),
+    (["optimizer=rmsprop", "optimizer.alpha=1"], r"optimizer.alpha=1.0: must be in \[0, 1\)"),
+    (["optimizer=adadelta", "optimizer.rho=1.5"], r"optimizer.rho=1.5: must be in \[0, 1\]"),
+    (["optimizer=sam", "optimizer.rho=-0.1"], r"optimizer.rho=-0.1: must be finite and >= 0"),
+    (["optimizer=sam", "optimizer.base.lr=-1"], r"optimizer.base.lr=-1.0: must be finite and >= 0"),
+    (["clip=value", "clip.interval=[0.1]"], r"clip.interval=\[0.1\]: must be null while clip_value is set"),
+    (
+        ["clip=value", "clip.clip_value=null", "clip.interval=[0.1]"],
+        r"clip.interval=\[0.1\]: must be a list of 2",
+    ),
+    (["clip=norm", "clip.max_norm=0"], r"clip.max_norm=0.0: must be finite and > 0"),
+    (["clip=value", "clip.clip_value=-1"], r"clip.clip_value=-1.0: must be finite and >= 0"),
+    (["trainer.seed=-1"], r"trainer.seed=-1: must be in \[0, "),
+    (["trainer.max_epochs=0"], r"trainer.max_epochs=0: must be a whole number >= 1"),
+    (["trainer.resume=maybe"], r"trainer.resume=maybe: must be true, false or auto"),
+    (
+        ["trainer.device=meta"],
+        r"trainer.device=meta: not available here \(meta is not a device to train on\)",
+    ),
+    (["trainer.device=cuda:7"], r"trainer.device=cuda:7: not available here"),
+    (["trainer.device=mps"], r"trainer.device=mps: not available here"),
+    (["trainer.device=tpu"], r"trainer.device=tpu: not available here"),
+    (["scheduler.warmup=25"], r"scheduler.warmup=25: must be shorter than the run \(20 epochs\)"),
+    (
+        ["scheduler=step", "scheduler.milestones=[5,3]"],
+        r"scheduler.milestones=\[5.0, 3.0\]: must be strictly",
+    ),
+    (
+        ["scheduler=plateau", "scheduler.mode=max"],
+        r"scheduler.mode=max: must be min \(or null\) for val_loss",
+    ),
+    (["early_stopping=val_acc", "early_stopping.mode=min"], r"early_stopping.mode=min: must be max"),
+    (["early_stopping.monitor=val_ac"], r"early_stopping.monitor=val_ac: must be one of val_loss, val_acc"),
+    (
+        ["dataset.val_fraction=0", "early_stopping=val_loss"],
+        r"early_stopping.monitor=val_loss: needs a validation",
+    ),
+    (["dataset.val_fraction=0", "scheduler=plateau"], r"scheduler.monitor=val_loss: needs a validation set"),
+    (["dataset.val_fraction=1"], r"dataset.val_fraction=1.0: must be in \[0, 1\)"),
+    (["dataset.train_size=0"], r"dataset.train_size=0: must be a whole number >= 1"),
+    (["preprocess.eps=0"], r"preprocess.eps=0.0: must be finite and > 0"),
+    (["preprocess=zca_whiten", "preprocess.eps=0"], r"preprocess.eps=0.0: must be finite and > 0"),
+    (["model=cnn", "model.channels=[8,8,8,8]"], r"model.channels=\[8, 8, 8, 8\]: must be at most 3 blocks"),
+    (["model.width=0"], r"model.width=0: must be a whole number >= 1"),
+    (["model.activation=swishy"], r"model.activation=swishy: must be one of relu, tanh"),
+    (["model=mlp", "norm=group", "norm.num_groups=5"], r"norm.num_groups=5: must divide every layer width"),
+    (["augmentation.rotate_p=2"], r"augmentation.rotate_p=2.0: must be in \[0, 1\]"),
+    (["augmentation.scale=[0.9]"], r"augmentation.scale=\[0.9\]: must be a list of 2"),
+    (["augmentation.degrees=200"], r"augmentation.degrees=200.0: must be in \[0, 180\]"),
+    (["regularization.dropout=1.0"], r"regularization.dropout=1.0: must be in \[0, 1\)"),
+    (["regularization.l2=-1"], r"regularization.l2=-1.0: must be finite and >= 0"),
+    (["init=gaussian", "init.std=0"], r"init.std=0.0: must be finite and > 0"),
+    (["init.gain=-1"], r"init.gain=-1.0: must be > 0"),
+    (["init.mode=fan_out2"], r"init.mode=fan_out2: must be one of fan_in, fan_out"),
+    # data and files that are not there
+    (["dataset=mnist", "dataset.root=nowhere"], r"dataset.root=nowhere: no MNIST files found there"),
+    (["init=pretrained", "init.path=missing.pt"], r"init.path: no checkpoint at missing.pt"),
+    (["trainer.resume=true"], r"trainer.resume=true: no checkpoint in .* to continue from"),
+    # sweeps: settings of the search, and a mistake every job would repeat
+    (["hparams_search=lr_random", "hydra.sweeper.n_trials=0"], r"hydra.sweeper.n_trials=0: must be a whole"),
+    (["hparams_search=lr_random", "hydra.sweeper.batch_size=0"], r"hydra.sweeper.batch_size=0: must be"),
+    (["hparams_search=lr_bayes", "hydra.sweeper.n_initial=0"], r"hydra.sweeper.n_initial=0: must be"),
+    (["hparams_search=hyperband", "hydra.sweeper.n_brackets=0"], r"hydra.sweeper.n_brackets=0: must be"),
+    (["-m", "optimizer=sgd,adam", "optimizer.lr=-1"], r"optimizer.lr=-1.0: must be finite and >= 0"),
+    (["-m", "optimizer=sgd,adam", "dataset.val_fraction=0"], r"summary.metric=val_acc: needs a validation"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"), CONFIG_MISTAKES, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
+)
+def test_a_config_mistake_is_one_line_and_leaves_no_file(cli, tmp_path, overrides, pattern):
+    status, err = cli(*overrides)
+    assert_one_line(status, err, 2, pattern)
+    assert snapshot(tmp_path) == {}  # no run folder, no metrics.json, no log
+
+
+def test_hydra_full_error_keeps_its_meaning(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    status, err = cli("optimizer=adamm")
+    assert_one_line(status, err, 2, "optimizer=adamm: no such option")
+
+
+# --- files that are there but wrong -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished one-epoch MLP run (a checkpoint, metrics.json, events)."""
+    run_dir = tmp_path_factory.mktemp("finished")
+    train(run_dir, "debug=fast")
+    return run_dir
+
+
+@pytest.fixture
+def earlier(finished, tmp_path) -> Path:
+    """A copy of the finished run, in this test's folder."""
+    return Path(shutil.copytree(finished, tmp_path / "earlier"))
+
+
+def test_pretrained_weights_of_another_model_are_refused_naming_the_keys(cli, earlier):
+    before = snapshot(earlier)
+    status, err = cli("model=cnn", "init=pretrained", f"init.path={earlier / 'checkpoint.pt'}")
+    assert_one_line(
+        status, err, 2, r"init.path=.*: the checkpoint does not fit the model: .*init.strict=false"
+    )
+    assert snapshot(earlier) == before
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    status, err = cli("init=pretrained", "init.path=notes.txt")
+    assert_one_line(status, err, 2, r"init.path: notes.txt is not a readable checkpoint")
+
+
+def test_a_truncated_checkpoint_is_refused_and_kept(cli, earlier):
+    data = (earlier / "checkpoint.pt").read_bytes()
+    (earlier / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    before = snapshot(earlier)
+    status, err = cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}")
+    assert_one_line(status, err, 2, r"trainer.resume: .*checkpoint.pt is not a readable checkpoint")
+    assert snapshot(earlier) == before
+
+
+# --- run folders: never overwritten, resumed only into the same run ---------------------------------
+
+
+def test_a_fresh_run_into_a_folder_holding_a_run_is_refused(earlier):
+    before = snapshot(earlier)
+    done = netopt("debug=fast", f"hydra.run.dir={earlier}", cwd=earlier.parent)
+    assert_one_line(
+        done.returncode, done.stderr, 2, r"holds a run already; continue it with trainer.resume=true"
+    )
+    assert snapshot(earlier) == before
+
+
+def test_the_current_folder_holding_a_run_is_refused(cli, earlier, monkeypatch):
+    before = snapshot(earlier)
+    monkeypatch.chdir(earlier)
+    status, err = cli("debug=fast", "hydra.run.dir=.")
+    assert_one_line(status, err, 2, r"hydra.run.dir=.*: holds a run already")
+    assert snapshot(earlier) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (["optimizer=adam"], r"optimizer._target_: netopt.optim.SGD -> netopt.optim.Adam"),
+        (["optimizer.lr=0.05"], r"optimizer.lr: 0.1 -> 0.05"),
+        (["dataset.split_seed=3"], r"dataset.split_seed: 0 -> 3"),
+        (["trainer.batch_size=32"], r"trainer.batch_size: 64 -> 32"),
+    ],
+)
+def test_resume_with_other_settings_is_refused_listing_them(cli, earlier, change, pattern):
+    before = snapshot(earlier)
+    status, err = cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", *change)
+    assert_one_line(status, err, 2, r"trainer.resume: the checkpoint in .* was trained with other settings")
+    assert re.search(pattern, err) and "only trainer.max_epochs" in err
+    assert snapshot(earlier) == before
+
+
+def test_a_resume_in_a_real_process_refuses_other_settings(earlier):
+    before = snapshot(earlier)
+    done = netopt(
+        "debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", "optimizer=adam", cwd=earlier
+    )
+    assert_one_line(
+        done.returncode, done.stderr, 2, r"optimizer._target_: netopt.optim.SGD -> netopt.optim.Adam"
+    )
+    assert snapshot(earlier) == before
+
+
+def test_a_typo_while_resuming_a_finished_run_changes_nothing(cli, earlier):
+    before = snapshot(earlier)
+    status, err = cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", "optimizer.lrr=1")
+    assert_one_line(status, err, 2, r"optimizer.lrr: unknown key")
+    assert snapshot(earlier) == before and read_metrics(earlier)["status"] == "completed"
+
+
+def test_resume_may_extend_the_run_and_auto_starts_fresh_without_a_checkpoint(cli, earlier, tmp_path):
+    status, _ = cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", "trainer.max_epochs=2")
+    assert status == 0 and read_metrics(earlier)["epochs"] == 2
+    status, _ = cli("debug=fast", "trainer.resume=auto", f"hydra.run.dir={tmp_path / 'new'}")
+    assert status == 0 and read_metrics(tmp_path / "new")["status"] == "completed"
+
+
+def test_a_folder_that_cannot_be_created_is_one_line(cli, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    status, err = cli("debug=fast", "hydra.run.dir=a_file/run")
+    assert_one_line(status, err, 2, r"a_file/run.*Not a directory")
+
+
+def test_a_folder_in_use_names_the_process_holding_it(tmp_path):
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    with open(folder / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        done = netopt("debug=fast", f"hydra.run.dir={folder}", cwd=tmp_path)
+    assert_one_line(done.returncode, done.stderr, 2, rf"in use by process {os.getpid()}; wait for it")
+    assert sorted(p.name for p in folder.iterdir()) == [".lock"]
+
+
+def test_two_processes_on_one_folder_one_trains_the_other_is_refused(tmp_path):
+    folder = tmp_path / "shared"
+    args = [NETOPT_TRAIN, "trainer.max_epochs=2", *FAST, f"hydra.run.dir={folder}"]
+    procs = [subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted((p.wait(timeout=300), p.stderr.read()) for p in procs)  # type: ignore[union-attr]
+    assert [status for status, _ in outcomes] == [0, 2], outcomes
+    assert_one_line(*outcomes[1], 2, r"(in use by process \d+|holds a run already)")
+    assert read_metrics(folder)["status"] == "completed"
+
+
+def test_ctrl_c_ends_interrupted_and_the_checkpoint_resumes(tmp_path):
+    folder = tmp_path / "run"
+    args = [NETOPT_TRAIN, "trainer.max_epochs=50", *FAST, f"hydra.run.dir={folder}"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # into the next epoch
+    proc.send_signal(signal.SIGINT)
+    assert_one_line(proc.wait(timeout=120), proc.stderr.read(), 130, r"interrupted; the last epoch's")  # type: ignore[union-attr]
+    metrics = read_metrics(folder)
+    assert metrics["status"] == "interrupted" and metrics["epochs"] >= 1
+    epochs = torch.load(folder / "checkpoint.pt", weights_only=True)["history"]["epoch"]
+    resumed = netopt("trainer.max_epochs=50", "trainer.resume=true", f"hydra.run.dir={folder}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_metrics(folder)["status"] == "completed" and epochs < 50
+
+
+def _file_size_limit(size: int):
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
+    folder = tmp_path / "full"
+    done = netopt(
+        "model.width=512", f"hydra.run.dir={folder}", cwd=tmp_path, preexec_fn=_file_size_limit(200_000)
+    )
+    assert_one_line(done.returncode, done.stderr, 2, r"checkpoint.pt: cannot write it \(File too large\)")
+    assert not (folder / "checkpoint.pt.tmp").exists() and not (folder / "checkpoint.pt").exists()
+    assert read_metrics(folder)["status"] == "failed"
