@@ -168,7 +168,14 @@ class Trainer:
             if self.progress and (
                 (now := time.perf_counter()) - shown > REFRESH_S or i == self.steps_per_epoch
             ):
-                bar.update(task, completed=i, loss=total_loss / seen, lr=lr, speed=seen / (now - start))
+                bar.update(
+                    task,
+                    completed=h.step,
+                    description=f"epoch {h.epoch + 1}/{self.max_epochs}",
+                    loss=f"{total_loss / seen:.4f}",
+                    lr=f"{lr:.3g}",
+                    speed=f"{seen / (now - start):,.0f}",
+                )
                 shown = now
         h.train_samples += seen
         h.train_time_s += time.perf_counter() - start
@@ -213,9 +220,15 @@ class Trainer:
         start, status, end = time.perf_counter(), "completed", dict[str, Any]()
         try:
             with progress_bar(self.progress) as bar:
-                task = bar.add_task("", total=self.steps_per_epoch, loss=math.nan, lr=math.nan, speed=0.0)
+                task = bar.add_task(
+                    f"epoch {h.epoch + 1}/{self.max_epochs}",
+                    total=self.steps_per_epoch * self.max_epochs,
+                    completed=h.step,
+                    loss="-",
+                    lr="-",
+                    speed="-",
+                )
                 while h.epoch < self.max_epochs and not h.stopped:
-                    bar.reset(task, description=f"epoch {h.epoch + 1}/{self.max_epochs}")
                     self.train_epoch(bar, task)
                     h.epoch += 1
                     self.validate()

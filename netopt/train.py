@@ -29,7 +29,6 @@ from netopt.checkpoint import Checkpoint
 from netopt.console import summary_table
 from netopt.data import Data
 from netopt.data.augment import Augment as Augmentation
-from netopt.data.augment import preview
 from netopt.data.batches import num_batches
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
@@ -37,7 +36,7 @@ from netopt.diagnostics import LayerStats
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
-from netopt.record import Recorder, flat_config, write_metrics
+from netopt.record import Recorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
 from netopt.run_folder import RunFolder
 from netopt.settings import TrainerSettings
@@ -229,6 +228,7 @@ def run(
         if saved is not None:
             checkpoint.restore(saved)
         started = True
+        log.info("run folder: %s", run_dir)
         write_config(run_dir, cfg, hydra)
         if saved is not None:
             log.info("resumed from %s at epoch %d, step %d", folder.checkpoint, history.epoch, history.step)
@@ -297,13 +297,20 @@ def train(
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(t.seed)
-        recorder.image("augmentation/samples", preview(data.train.x, parts.augment, generator), 0)
+        recorder.figure(
+            "augmentation/samples", augmentation_figure(data.train.x, parts.augment, generator), 0
+        )
     if t.diagnostics_every:
         LayerStats(parts.model, recorder, t.diagnostics_every).follow(parts.optimizer, start=history.step)
     try:
         metrics = trainer.fit(on_epoch_end=checkpoint.save)
-        choices = dict(hydra.runtime.choices) if hydra is not None else None
-        recorder.hparams(flat_config(cfg, choices), metrics)
+        if hydra is not None:
+            choices, overrides = dict(hydra.runtime.choices), list(hydra.overrides.task)
+        else:  # a run from Python: each group's component
+            groups = [str(g) for g in cfg if isinstance(cfg[g], DictConfig) and "_target_" in cfg[g]]
+            choices = {g: cfg[g]._target_.rsplit(".", 1)[-1] for g in groups}
+            overrides = []
+        recorder.hparams(compared(cfg, choices, overrides), metrics, max(history.step - 1, 0))
     finally:  # a failed job of a multirun must not leave its writer thread behind
         recorder.close()
     return metrics

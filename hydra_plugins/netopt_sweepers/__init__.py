@@ -17,10 +17,11 @@ cores / n_jobs), submitit_local (it starts a whole round at once and caps nothin
 (``hydra/launcher=submitit_slurm`` with its partition, time and gpus settings; the sweep folder
 must be on a shared filesystem).
 
-Each trial runs in ``<hydra.sweep.dir>/trial_<id>``. A trial that raises is recorded as failed
-with its error line, one whose objective is NaN as diverged; the sweep stops only when more than
-``max_failure_rate`` of its jobs went wrong. Interrupted? Run the same command again with
-``hydra.sweep.dir=<that folder>``: finished jobs are read from ``journal.jsonl``, cut-off ones
-continue from their checkpoints. The sweep folder ends with ``results.csv``, ``best.yaml`` and a
-table; ``tensorboard --logdir <sweep dir>`` compares the trials in its HParams tab.
+Each trial runs in ``<hydra.sweep.dir>/NNN_<values tried>`` (e.g. ``003_lr=0.0123,momentum=0.81``).
+A trial that raises is recorded as failed with its error line, one whose objective is NaN as
+diverged; the sweep stops only when more than ``max_failure_rate`` of its jobs went wrong.
+Interrupted? Run the same command again with ``hydra.sweep.dir=<that folder>``: finished jobs are
+read from ``journal.jsonl``, cut-off ones continue from their checkpoints. The sweep folder ends
+with ``results.csv``, ``best.yaml`` and a table; ``tensorboard --logdir <sweep dir>`` compares the
+trials in its HParams tab.
 """
