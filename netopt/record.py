@@ -108,12 +108,15 @@ def augmentation_figure(
 
 
 def compared(cfg: DictConfig, choices: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """What a run is compared by: the option chosen in each config group and every field its
-    overrides set (as composed), without bookkeeping keys or ``_target_``/``_partial_``. Values
-    TensorBoard cannot show as hparams (lists, None) become strings."""
+    """What a run is compared by: the option chosen in each config group, the learning rate, and every
+    field its overrides set (as composed), without bookkeeping keys or ``_target_``/``_partial_``.
+    Values TensorBoard cannot show as hparams (lists, None) become strings."""
     values: dict[str, Any] = {
         g: str(o) for g, o in choices.items() if o is not None and not infrastructure(g)
     }
+    for key in ("optimizer.lr", "optimizer.base.lr"):  # each optimizer's preset has its own
+        if OmegaConf.select(cfg, key) is not None:
+            values[key] = OmegaConf.select(cfg, key)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in choices or infrastructure(key) or "=" not in override:
