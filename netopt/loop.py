@@ -200,14 +200,14 @@ class Trainer:
     def validate(self) -> None:
         """Evaluate on the validation split, log, hand the metrics to the watchers (who may stop it)."""
         h = self.history
-        metrics = {"epoch": h.epoch, "train_loss": h.train_loss, "train_acc": h.train_acc}
+        metrics = {"epoch": h.epoch, "step": h.step, "train_loss": h.train_loss, "train_acc": h.train_acc}
         if len(self.data.val):
             h.val_loss, h.val_acc = self.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
         self.recorder.scalars({"train/acc": h.train_acc, **_tags(metrics, "val")}, h.step - 1)
-        h.epochs.append({"step": h.step, **metrics, "lr": self.optimizer.param_groups[0]["lr"]})
+        h.epochs.append({**metrics, "lr": self.optimizer.param_groups[0]["lr"]})
         h.stopped = any([watcher.on_validation(metrics) for watcher in self.watchers])
 
     # --- the whole run -------------------------------------------------------------------------

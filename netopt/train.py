@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from netopt import config
-from netopt.checkpoint import Checkpoint
+from netopt.checkpoint import Checkpoint, Snapshot
 from netopt.console import summary_table
 from netopt.data import Data
 from netopt.data.augment import Augment as Augmentation
@@ -35,6 +35,7 @@ from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
+from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
 from netopt.record import Recorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
@@ -223,6 +224,7 @@ def run(
                 "preprocess": parts.preprocess,
                 "rng": rng,
                 "history": history,
+                "initial_model": Snapshot(parts.model),
             },
         )
         if saved is not None:
@@ -293,7 +295,7 @@ def train(
         progress=t.progress,
         loss_fn=parts.regularization.loss,
         penalty=parts.regularization.penalties,
-        watchers=parts.watchers,
+        watchers=[*parts.watchers, *probes(parts.model, data, recorder, t)],
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(t.seed)
@@ -314,6 +316,14 @@ def train(
     finally:  # a failed job of a multirun must not leave its writer thread behind
         recorder.close()
     return metrics
+
+
+def probes(model: torch.nn.Module, data: Data, recorder: Recorder, t: TrainerSettings) -> list[Watcher]:
+    """The instruments that watch a run: sharpness and trace every ``trainer.sharpness_every`` epochs."""
+    if not t.sharpness_every:
+        return []
+    batches = fixed_batches(data.train, seed=t.seed)
+    return [SharpnessProbe(model, batches, recorder, t.sharpness_every, t.layer_sharpness, t.seed)]
 
 
 def write_config(run_dir: Path, cfg: DictConfig, hydra: DictConfig | None) -> None:
