@@ -24,6 +24,7 @@ as the runner builds it; the options are those of ``conf/trajectories.yaml``.
 
 import argparse
 import csv
+import functools
 import json
 import sys
 import time
@@ -126,7 +127,7 @@ def trajectories(overrides: list[str]) -> Path:
                 optimizer_cfg.optimizer.lr = lr
             torch.manual_seed(cfg.seed)  # the optimizer draws its noise generator's seed from it
             path = trajectory(
-                lambda params, c=optimizer_cfg: make(c, "optimizer", params),
+                functools.partial(make, optimizer_cfg, "optimizer"),
                 function,
                 start=None if start is None else list(start),
                 steps=cfg.steps.get(function_name, 100),
