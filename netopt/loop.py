@@ -257,6 +257,7 @@ class Trainer:
             "best_epoch": h.best_epoch,
             "test_loss": test_loss,
             "test_acc": test_acc,
+            "generalization_gap": train_acc - test_acc,  # the chapter's overfitting, in one number
             "epochs": h.epoch,
             "stopped_epoch": None,
             "restored_epoch": None,

@@ -25,6 +25,7 @@ METRIC_KEYS = {
     "best_epoch",
     "test_loss",
     "test_acc",
+    "generalization_gap",
     "epochs",
     "steps",
     "wall_time_s",

@@ -56,7 +56,17 @@ class Run:
         return None
 
     def number(self, key: str) -> float:
-        """A metric as a float; NaN when missing, null or not a number."""
+        """A metric as a float; NaN when missing, null or not a number. ``diverged`` is 1 for a run
+        that diverged and 0 for any other; ``<column>@<epoch>`` is a column of epochs.csv after that
+        epoch (``train_loss@1``: the train loss of the first epoch)."""
+        if key == "diverged":
+            return float(self.status == "diverged")
+        if "@" in key:
+            column, _, epoch = key.partition("@")
+            values = self.epochs.get(column, np.array([]))
+            epochs = self.epochs.get("epoch", np.array([]))
+            at = np.flatnonzero(epochs == float(epoch)) if epoch.isdigit() else np.array([], dtype=int)
+            return float(values[at[0]]) if len(at) else np.nan
         value = self.metrics.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
 
