@@ -67,19 +67,19 @@ def test_netopt_trajectories_draws_every_optimizer_preset(tmp_path):
 
 
 def _sharpness(tmp_path, name: str, *overrides: str) -> float:
-    return train(tmp_path / name, "trainer.sharpness_every=0", "trainer.max_epochs=20", *overrides)[
-        "sharpness"
-    ]
+    return train(tmp_path / name, "trainer.sharpness_every=1000", *overrides)["sharpness"]
 
 
 @pytest.mark.slow
 def test_large_batches_end_sharper_and_sam_flatter(tmp_path):
-    """Keskar et al. 2017: at equal epochs batch 1024 (lr scaled linearly) ends in a sharper minimum
-    than batch 32; SAM (Foret et al. 2021) ends flatter than its base optimizer on the same run."""
-    common = ["trainer.sharpness_every=20"]
-    small = _sharpness(tmp_path, "b32", *common, "trainer.batch_size=32", "optimizer.lr=0.05")
-    large = _sharpness(tmp_path, "b1024", *common, "trainer.batch_size=1024", "optimizer.lr=1.6")
-    assert large > small
-    base = _sharpness(tmp_path, "momentum", *common, "optimizer=momentum")
-    sam = _sharpness(tmp_path, "sam", *common, "optimizer=sam", "optimizer.rho=0.1")
+    """Keskar et al. 2017: at equal epochs and the same lr, batch 1024 ends in a sharper minimum than
+    batch 32 (measured here: about 16 against 1.4). With the lr scaled linearly (32x) it does not: the
+    larger steps keep the large batch below sharpness 2 / lr (the edge of stability, Cohen et al. 2021),
+    which docs/experiments.md reports. SAM (Foret et al. 2021) ends flatter than its base optimizer."""
+    epochs = "trainer.max_epochs=100"
+    small = _sharpness(tmp_path, "b32", epochs, "trainer.batch_size=32", "optimizer.lr=0.05")
+    large = _sharpness(tmp_path, "b1024", epochs, "trainer.batch_size=1024", "optimizer.lr=0.05")
+    assert large > 2 * small
+    base = _sharpness(tmp_path, "momentum", "trainer.max_epochs=20", "optimizer=momentum")
+    sam = _sharpness(tmp_path, "sam", "trainer.max_epochs=20", "optimizer=sam", "optimizer.rho=0.1")
     assert sam < base
