@@ -2,15 +2,20 @@
 
 Two parameter sets: the parameter shapes of ResNet-18 (11.7M parameters in 62 tensors) and many
 small tensors (1,000 of 16 to 4,096 elements). For each optimizer the step is timed for netopt
-(foreach, its default), torch.optim with ``foreach=True`` and, where torch supports it on the
-device, ``fused=True``; rounds alternate between them and the fastest round counts (the least
-disturbed by other work on a shared machine). Target: netopt / torch-foreach <= 1.10.
+(foreach, its default), netopt with ``compile=True``, torch.optim with ``foreach=True`` and, where
+torch supports it on the device, ``fused=True``; rounds alternate between them and the fastest round
+counts (the least disturbed by other work on a shared machine). Every optimizer steps twice before
+the timing (creating its state; compiling, for ``compile=True``, whose compile time is printed
+apart). Targets: netopt / torch foreach <= 1.10 and compiled netopt / torch's fastest (fused where
+it exists, else foreach) <= 1.10.
 
-    python scripts/bench_optim.py            # CUDA if available, else CPU
-    python scripts/bench_optim.py --quick    # fewer repetitions
+    python scripts/bench_optim.py                      # CUDA if available, else CPU
+    python scripts/bench_optim.py --quick              # fewer repetitions
+    python scripts/bench_optim.py --sets resnet18 --only SGD Adam --no-compile
 """
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -89,24 +94,30 @@ def time_steps(
     return {name: min(times) for name, times in samples.items()}
 
 
-def candidates(name: str, kwargs: dict, params: list[torch.Tensor]) -> dict[str, Callable]:
-    return {
+def candidates(name: str, kwargs: dict, params: list[torch.Tensor], compiled: bool) -> dict[str, Callable]:
+    builders = {
         "netopt": lambda: getattr(netopt.optim, name)(clone(params), **kwargs),
+        "netopt compiled": lambda: getattr(netopt.optim, name)(clone(params), compile=True, **kwargs),
         "torch foreach": lambda: getattr(torch.optim, name)(clone(params), foreach=True, **kwargs),
         "torch fused": lambda: getattr(torch.optim, name)(clone(params), fused=True, **kwargs),
     }
+    if not compiled:
+        del builders["netopt compiled"]
+    return builders
 
 
 OPTIONAL = frozenset({"torch fused"})  # not on every device or for every optimizer
 
 
 def build(builders: dict[str, Callable]) -> dict[str, torch.optim.Optimizer]:
-    """The optimizers, each constructed and stepped once (the first step creates the state and warms
-    up). A candidate in ``OPTIONAL`` that fails on this device is left out; any other failure raises."""
+    """The optimizers, each constructed and stepped twice (the first step creates the state, the
+    second compiles a compiled update; both warm up). A candidate in ``OPTIONAL`` that fails on this
+    device is left out; any other failure raises."""
     built = {}
     for label, make in builders.items():
         try:
             optimizer = make()
+            optimizer.step()
             optimizer.step()
         except (RuntimeError, TypeError, ValueError):
             if label not in OPTIONAL:
@@ -116,41 +127,69 @@ def build(builders: dict[str, Callable]) -> dict[str, torch.optim.Optimizer]:
     return built
 
 
+def cells(seconds: float | None, ratio: float | None = None, width: int = 8) -> str:
+    """Milliseconds and a ratio (dashes where there are none)."""
+    time_cell = f"{seconds * 1e3:9.2f}" if seconds is not None else f"{'-':>9}"
+    return time_cell + (f"{ratio:{width}.2f}" if ratio is not None else f"{'-':>{width}}")
+
+
+SETS = {"resnet18": ("resnet18 (11.7M)", resnet18_shapes), "small": ("1000 small", small_shapes)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default: 7 on CPU, 5 on CUDA)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these optimizers only (e.g. SGD Adam)")
+    parser.add_argument("--no-compile", dest="compiled", action="store_false", help="skip compile=True")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     on_cuda = device.type == "cuda"
     if on_cuda:
         reps, rounds = (5, 2) if args.quick else (20, 5)
     else:  # one step per round, many rounds: the fastest round survives a busy machine
         reps, rounds = (1, 3) if args.quick else (1, 7)
-    sets = {
-        "resnet18 (11.7M)": make_params(resnet18_shapes(), device),
-        "1000 small": make_params(small_shapes(), device),
-    }
-    device_name = torch.cuda.get_device_name(device) if on_cuda else "cpu"
+    rounds = args.rounds or rounds
+    device_name = torch.cuda.get_device_name(device) if on_cuda else f"cpu, {args.threads} thread(s)"
     print(
-        f"device: {device_name}, torch {torch.__version__}; ms/step, best of {rounds} rounds x {reps} steps"
+        f"device: {device_name}, torch {torch.__version__}; ms/step, best of {rounds} rounds x {reps} steps;"
+        f" load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'optimizer':<28}{'params':<18}{'netopt':>9}{'foreach':>9}{'ratio':>8}{'fused':>9}{'ratio':>8}")
-    worst = 0.0
-    for label, params in sets.items():
+    print(
+        f"{'optimizer':<28}{'params':<18}{'netopt':>9}{'foreach':>9}{'ratio':>8}{'fused':>9}{'ratio':>8}"
+        f"{'compiled':>9}{'/fastest':>9}{'compile s':>10}"
+    )
+    worst, worst_compiled = 0.0, 0.0
+    for key in args.sets:
+        label, shapes = SETS[key]
+        params = make_params(shapes(), device)
         for name, variant, kwargs in OPTIMIZERS:
-            optimizers = build(candidates(name, kwargs, params))
+            if args.only and name not in args.only:
+                continue
+            optimizers = build(candidates(name, kwargs, params, args.compiled))
             times = time_steps(optimizers, device, reps, rounds)
-            ours, foreach = times["netopt"], times["torch foreach"]
+            ours, foreach, fused = times["netopt"], times["torch foreach"], times.get("torch fused")
+            compiled, fastest = times.get("netopt compiled"), fused or foreach
             worst = max(worst, ours / foreach)
-            fused = times.get("torch fused")
-            fused_cols = f"{fused * 1e3:9.2f}{ours / fused:8.2f}" if fused else f"{'-':>9}{'-':>8}"
+            compile_s = getattr(optimizers.get("netopt compiled"), "compile_time_s", None)
+            if compiled is not None:
+                worst_compiled = max(worst_compiled, compiled / fastest)
             title = f"{name} {variant}".strip()
             print(
-                f"{title:<28}{label:<18}{ours * 1e3:9.2f}{foreach * 1e3:9.2f}{ours / foreach:8.2f}"
-                + fused_cols
+                f"{title:<28}{label:<18}{ours * 1e3:9.2f}{cells(foreach, ours / foreach)}"
+                + cells(fused, fused and ours / fused)
+                + cells(compiled, compiled and compiled / fastest, width=9)
+                + (f"{compile_s:10.1f}" if compile_s is not None else f"{'-':>10}"),
+                flush=True,
             )
     print(f"worst netopt / torch-foreach ratio: {worst:.2f} (target <= 1.10)")
+    if args.compiled:
+        print(f"worst compiled netopt / torch-fastest ratio: {worst_compiled:.2f} (target <= 1.10)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -111,9 +111,12 @@ def test_follow_counts_optimizer_steps_from_the_resumed_step():
 
 
 def test_the_runner_logs_layer_statistics_to_tensorboard(tmp_path):
-    train(tmp_path, "debug=fast", "trainer.diagnostics_every=2", "model.depth=1")
+    train(tmp_path, "debug=fast", "trainer.diagnostics_every=2", "model.depth=1", "optimizer=adam")
     tags = EventAccumulator(str(tmp_path)).Reload().Tags()["scalars"]
     assert {"grad_norm/layers.1.Linear", "act_std/layers.2.ReLU", "act_mean/layers.3.Linear"} <= set(tags)
+    assert {"optim/effective_lr_median/layers.1.Linear", "optim/effective_lr_p90/layers.3.Linear"} <= set(
+        tags
+    )
     steps = [
         event.step for event in EventAccumulator(str(tmp_path)).Reload().Scalars("grad_norm/layers.1.Linear")
     ]

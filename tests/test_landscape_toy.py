@@ -40,6 +40,17 @@ def test_gradient_descent_started_on_the_ridge_of_the_saddle_stays_on_it():
     assert abs(result.path[-1, 0].item()) < 1e-12 and not result.escaped
 
 
+def test_gradient_noise_pushes_gradient_descent_off_the_ridge():
+    """The same start with gradient noise (eta = 0.01, Neelakantan et al. 2015): the noise moves y
+    off 0, where the slope -2y pushes it further (x 1.1 a step). Seeded: |y| > 1 at step 52; over
+    seeds 0-7 at steps 50-66, so the bound is 80 steps."""
+    torch.manual_seed(0)
+    noisy = functools.partial(optim.SGD, lr=0.05, grad_noise=0.01)
+    result = trajectory(noisy, SADDLE, start=(-1.5, 0.0), steps=300)
+    off_ridge = (result.path[:, 1].abs() > 1).nonzero()
+    assert result.escaped and len(off_ridge) and off_ridge[0].item() <= 80
+
+
 def test_a_path_off_the_ridge_escapes_and_stops_at_the_box():
     result = trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, 0.01), steps=1000)
     assert result.escaped and len(result.path) < 1001

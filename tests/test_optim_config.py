@@ -70,6 +70,14 @@ def test_overrides_reach_the_optimizer() -> None:
     assert (group["alpha"], group["momentum"]) == (0.9, 0.5)
 
 
+def test_the_noise_and_compile_fields_reach_the_param_groups() -> None:
+    """Every optimizer declares them (tests/test_grad_noise.py); AdamW forwards them to Adam."""
+    cfg = compose_train("optimizer=adamw", "optimizer.grad_noise=0.01", "optimizer.compile=true")
+    assert (cfg.optimizer.grad_noise_decay, cfg.optimizer.compile) == (0.55, True)
+    group = instantiate(cfg.optimizer)(torch.nn.Linear(3, 2).parameters()).param_groups[0]
+    assert (group["grad_noise"], group["grad_noise_decay"], group["compile"]) == (0.01, 0.55, True)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -79,6 +87,14 @@ def test_overrides_reach_the_optimizer() -> None:
             r"^optimizer.betas=\[0.9\]: must be a list of 2 values",
         ),
         (["optimizer=sgd", "optimizer.lr=-0.1"], "^optimizer.lr=-0.1: must be finite and >= 0"),
+        (
+            ["optimizer=adam", "optimizer.grad_noise=-1"],
+            "^optimizer.grad_noise=-1.0: must be finite and >= 0",
+        ),
+        (
+            ["optimizer=sam", "optimizer.base.grad_noise_decay=-1"],
+            "^optimizer.base.grad_noise_decay=-1.0: must be finite and >= 0",
+        ),
         (["optimizer=sgd", "optimizer.lr=1e308"], None),
         (
             ["optimizer=sam", "optimizer@optimizer.base=adam", "optimizer.base.eps=-1"],

@@ -11,6 +11,7 @@ from netopt.optim.base import (
     Group,
     State,
     Tensors,
+    add_scaled_,
     advance_steps,
     coupled_grads,
     ema_of_squares_,
@@ -29,6 +30,7 @@ class Adadelta(ForeachOptimizer):
 
     The chapter has no ``lr`` (lr = 1, torch's default) and writes X from the previous step,
     the same thing. State: ``step``, ``square_avg`` (= G), ``acc_delta`` (= X).
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -41,11 +43,22 @@ class Adadelta(ForeachOptimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
         require_probability(rho=rho)
         defaults = dict(
-            lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize
+            lr=lr,
+            rho=rho,
+            eps=eps,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -68,4 +81,15 @@ class Adadelta(ForeachOptimizer):
         torch._foreach_div_(deltas, denominators)
         torch._foreach_mul_(deltas, grads)
         ema_of_squares_(acc_deltas, deltas, rho)
-        torch._foreach_add_(params, deltas, alpha=-group["lr"])
+        add_scaled_(params, deltas, -group["lr"])
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """lr * sqrt(X + eps) / sqrt(G + eps) elementwise, from the accumulators after the latest
+        update: the rate the next update applies to its g, before that update adds g * g to G (the
+        latest update used X from before it)."""
+        found = self._state_and_group(param)
+        if found is None:
+            return None
+        state, group = found
+        eps = group["eps"]
+        return group["lr"] * (state["acc_delta"] + eps).sqrt() / (state["square_avg"] + eps).sqrt()

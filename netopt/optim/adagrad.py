@@ -11,9 +11,10 @@ from netopt.optim.base import (
     Group,
     State,
     Tensors,
-    advance_steps,
+    addcdiv_scaled_,
     coupled_grads,
     scalar_tensor,
+    step_counts,
 )
 
 
@@ -26,6 +27,7 @@ class Adagrad(ForeachOptimizer):
 
     G starts at ``initial_accumulator_value``. The chapter puts eps inside the root,
     alpha / sqrt(G + eps); netopt follows torch (eps outside). State: ``step``, ``sum`` (= G).
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -39,6 +41,9 @@ class Adagrad(ForeachOptimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         require_nonnegative(
             lr=lr,
@@ -55,6 +60,9 @@ class Adagrad(ForeachOptimizer):
             initial_accumulator_value=initial_accumulator_value,
             foreach=foreach,
             maximize=maximize,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -65,11 +73,21 @@ class Adagrad(ForeachOptimizer):
         )
 
     def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
-        steps = [step.item() for step in advance_steps(states)]
+        steps = step_counts(states)
         grads = coupled_grads(params, grads, group["weight_decay"], group["maximize"])
         sums = [s["sum"] for s in states]
         torch._foreach_addcmul_(sums, grads, grads)
         denominators = torch._foreach_sqrt(sums)
         torch._foreach_add_(denominators, group["eps"])
         lr, lr_decay = group["lr"], group["lr_decay"]
-        torch._foreach_addcdiv_(params, grads, denominators, [-lr / (1 + (t - 1) * lr_decay) for t in steps])
+        addcdiv_scaled_(params, grads, denominators, [-lr / (1 + (t - 1) * lr_decay) for t in steps])
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """alpha_t / (sqrt(G) + eps) elementwise, alpha_t = lr / (1 + (t - 1) * lr_decay): the latest
+        update was theta <- theta - effective_lr * g. It never increases while lr is constant."""
+        found = self._state_and_group(param)
+        if found is None:
+            return None
+        state, group = found
+        lr = group["lr"] / (1 + (state["step"].item() - 1) * group["lr_decay"])
+        return lr / (state["sum"].sqrt() + group["eps"])

@@ -9,12 +9,14 @@ from netopt.checks import require_fraction, require_length, require_nonnegative
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
+    Scalar,
     State,
     Tensors,
-    advance_steps,
+    addcdiv_scaled_,
     coupled_grads,
     ema_of_squares_,
     scalar_tensor,
+    step_counts,
 )
 
 
@@ -41,23 +43,30 @@ def update_moments(group: Group, grads: Tensors, states: list[State]) -> tuple[l
 
 def start_update(
     group: Group, params: list[Tensor], grads: Tensors, states: list[State]
-) -> tuple[list[float], Tensors, list[Tensor], list[Tensor]]:
+) -> tuple[list[Scalar], Tensors, list[Tensor], list[Tensor]]:
     """The start of every Adam-family update: t <- t + 1, weight decay (:func:`decayed_grads`),
     then the moments (:func:`update_moments`). Returns (t per parameter, the gradient used, m, v)."""
-    steps = [step.item() for step in advance_steps(states)]
+    steps = step_counts(states)
     grads = decayed_grads(group, params, grads)
     exp_avgs, exp_avg_sqs = update_moments(group, grads, states)
     return steps, grads, exp_avgs, exp_avg_sqs
 
 
 def adam_denominators(
-    exp_avg_sqs: list[Tensor], beta2: float, steps: list[float], eps: float
+    exp_avg_sqs: list[Tensor], beta2: float, steps: list[Scalar], eps: float
 ) -> tuple[Tensor, ...]:
     """Adam's bias-corrected denominators sqrt(v) / sqrt(1 - b2^t) + eps, as new tensors."""
     denominators = torch._foreach_sqrt(exp_avg_sqs)
     torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
     torch._foreach_add_(denominators, eps)
     return denominators
+
+
+def adam_rates(group: Group, state: State, exp_avg_sq: Tensor) -> Tensor:
+    """lr / (sqrt(v / (1 - b2^t)) + eps) elementwise, v = ``exp_avg_sq``: the rate an Adam-family
+    update applies to the bias-corrected moment, computed as the update computes it."""
+    beta2, t = group["betas"][1], state["step"].item()
+    return group["lr"] / adam_denominators([exp_avg_sq], beta2, [t], group["eps"])[0]
 
 
 def init_moments(param: Tensor, state: State) -> None:
@@ -86,6 +95,7 @@ class Adam(ForeachOptimizer):
 
     ``amsgrad`` divides by the running maximum of v instead of v. State: ``step``, ``exp_avg`` (m),
     ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgrad).
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -100,6 +110,9 @@ class Adam(ForeachOptimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         check_adam_hyperparameters(lr, betas, eps, weight_decay)
         defaults = dict(
@@ -111,6 +124,9 @@ class Adam(ForeachOptimizer):
             foreach=foreach,
             maximize=maximize,
             decoupled_weight_decay=decoupled_weight_decay,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -127,9 +143,17 @@ class Adam(ForeachOptimizer):
             exp_avg_sqs = max_exp_avg_sqs
         beta1, beta2 = group["betas"]
         denominators = adam_denominators(exp_avg_sqs, beta2, steps, group["eps"])
-        torch._foreach_addcdiv_(
-            params, exp_avgs, denominators, [-group["lr"] / (1 - beta1**t) for t in steps]
-        )
+        addcdiv_scaled_(params, exp_avgs, denominators, [-group["lr"] / (1 - beta1**t) for t in steps])
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """lr / (sqrt(v / (1 - b2^t)) + eps) elementwise (v: its running maximum with ``amsgrad``): the
+        latest update was theta <- theta - effective_lr * m / (1 - b1^t), after the decoupled decay
+        theta <- (1 - lr * lambda) * theta when that is on."""
+        found = self._state_and_group(param)
+        if found is None:
+            return None
+        state, group = found
+        return adam_rates(group, state, state["max_exp_avg_sq" if group["amsgrad"] else "exp_avg_sq"])
 
 
 class AdamW(Adam):
@@ -138,6 +162,7 @@ class AdamW(Adam):
     theta <- (1 - lr * lambda) * theta, then the Adam step on the plain gradient. This is the
     chapter's weight decay theta <- (1 - beta) * theta - alpha * g with beta = lr * lambda; for
     Adam it differs from adding lambda * theta to g (L2), which the adaptive scaling would distort.
+    Its :meth:`effective_lr` is Adam's.
     """
 
     def __init__(
@@ -151,6 +176,9 @@ class AdamW(Adam):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         super().__init__(
             params,
@@ -162,4 +190,7 @@ class AdamW(Adam):
             foreach=foreach,
             maximize=maximize,
             decoupled_weight_decay=True,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )

@@ -1,26 +1,39 @@
-"""The step machinery every netopt optimizer shares: gather, group, dispatch.
+"""The step machinery every netopt optimizer shares: gather, group, add gradient noise, dispatch
+(eagerly or compiled).
 
 :class:`ForeachOptimizer` is a ``torch.optim.Optimizer`` whose ``step`` evaluates the closure,
 skips parameters without a gradient, creates each parameter's state on its first step and hands
 the rest to the subclass's ``_update`` as lists of tensors of one device and dtype, so the update
 is written once with multi-tensor ``torch._foreach_*`` ops. With ``foreach=False`` the same update
-runs on one-element lists, one parameter at a time. Its base :class:`Optimizer` makes the calls
-around the update cheap for small models.
+runs on one-element lists, one parameter at a time. Before the update it adds gradient noise
+(``grad_noise``); with ``compile=True`` the update runs through ``torch.compile``. Its base
+:class:`Optimizer` makes the calls around the update cheap for small models.
 """
 
 import functools
-from collections.abc import Callable, Iterator
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor
 
+from netopt.checks import require_nonnegative
 from netopt.optim.hooks import hooked
+
+log = logging.getLogger(__name__)
 
 State = dict[str, Any]
 Group = dict[str, Any]
 Tensors: TypeAlias = list[Tensor] | tuple[Tensor, ...]
 """Tensors as torch's multi-tensor ``_foreach_*`` ops take them; the out-of-place ops return tuples."""
+Scalar: TypeAlias = float | Tensor
+"""A per-step number of an update (a step size, a bias correction): a Python float when the update
+runs eagerly, a 0-dim tensor while it is compiled (see :func:`scalar_values`)."""
+Scalars: TypeAlias = Scalar | Sequence[Scalar]
+"""One :data:`Scalar` for every tensor of a list, or one per tensor."""
 _ONE = torch.tensor(1.0)
 
 
@@ -53,8 +66,45 @@ def scalar_tensor(value: float) -> Tensor:
 def advance_steps(states: list[State]) -> list[Tensor]:
     """t <- t + 1 for every parameter's ``step``; returns the step tensors."""
     steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, _ONE, alpha=1.0)  # a tensor operand takes a much faster path than 1.0
+    if torch.compiler.is_compiling():
+        torch._foreach_add_(steps, 1.0)
+    else:
+        torch._foreach_add_(steps, _ONE, alpha=1.0)  # a tensor operand takes a much faster path than 1.0
     return steps
+
+
+def scalar_values(tensors: Sequence[Tensor]) -> list[Scalar]:
+    """The values of 0-dim tensors such as step counters: Python floats, or while the update is
+    compiled the tensors themselves in float64, so the compiled update takes them as inputs
+    (compiled once) instead of building them in as constants (compiled again at every step)."""
+    if torch.compiler.is_compiling():
+        return [t.to(torch.float64) for t in tensors]
+    return [t.item() for t in tensors]
+
+
+def step_counts(states: list[State]) -> list[Scalar]:
+    """t <- t + 1 for every parameter's ``step`` (:func:`advance_steps`); returns the new t."""
+    return scalar_values(advance_steps(states))
+
+
+def add_scaled_(params: list[Tensor], tensors: Tensors, scale: Scalars) -> None:
+    """theta <- theta + s * x in place, s one :data:`Scalar` for all tensors or one per tensor."""
+    if isinstance(scale, (Tensor, Sequence)):
+        torch._foreach_add_(params, torch._foreach_mul(tensors, scale))  # type: ignore[arg-type]
+    else:
+        torch._foreach_add_(params, tensors, alpha=scale)
+
+
+def addcdiv_scaled_(params: list[Tensor], numerators: Tensors, denominators: Tensors, scale: Scalars) -> None:
+    """theta <- theta + s * a / b in place, s one :data:`Scalar` for all tensors or one per tensor."""
+    if torch.compiler.is_compiling():  # torch's fused op takes no tensor scalars there
+        quotients = torch._foreach_div(numerators, denominators)
+        torch._foreach_mul_(quotients, scale)  # type: ignore[arg-type]
+        torch._foreach_add_(params, quotients)
+    elif isinstance(scale, Sequence):
+        torch._foreach_addcdiv_(params, numerators, denominators, scale)  # type: ignore[arg-type]
+    else:
+        torch._foreach_addcdiv_(params, numerators, denominators, value=scale)  # type: ignore[arg-type]
 
 
 def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
@@ -65,9 +115,14 @@ def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
     return list(groups.values())
 
 
+def random_seed() -> int:
+    """A seed drawn from torch's global generator (so ``torch.manual_seed`` fixes it)."""
+    return int(torch.randint(2**62, ()).item())
+
+
 class Optimizer(torch.optim.Optimizer):
     """``torch.optim.Optimizer`` with ``step`` and ``zero_grad`` that skip the profiler's record
-    while no profiler runs.
+    while no profiler runs, and :meth:`effective_lr`.
 
     torch wraps every ``step`` to open a ``record_function`` and run the step hooks, and opens one
     in ``zero_grad`` too: about 35 us a step together, 5% of a small model's step on a CPU. Here
@@ -94,45 +149,134 @@ class Optimizer(torch.optim.Optimizer):
             for p in group["params"]:
                 p.grad = None
 
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """The learning rate of each element of ``param`` in its latest update: a tensor shaped like
+        ``param``, or None before its first step, for a tensor this optimizer does not update, and
+        for optimizers without per-element rates (SGD, Lion: this default). Adaptive optimizers
+        state their formula."""
+        return None
+
 
 class ForeachOptimizer(Optimizer):
-    """Base class: subclasses define ``_init_state(group, param, state)`` and
-    ``_update(group, params, grads, states)``; ``step`` does everything else."""
+    r"""Base class: subclasses define ``_init_state(group, param, state)`` and
+    ``_update(group, params, grads, states)``; ``step`` does everything else.
+
+    Every subclass takes three keyword-only options, kept in its param groups, that this class
+    implements:
+
+    ``grad_noise`` eta, ``grad_noise_decay`` gamma: gradient noise (Neelakantan et al. 2015, "Adding
+    Gradient Noise Improves Learning for Very Deep Networks"). Before each update::
+
+        g <- g + n,   n ~ N(0, sigma_t^2 I),   sigma_t^2 = eta / (1 + t)^gamma
+
+    with t the optimizer's step count (0 on its first step), added to the loss gradient before
+    weight decay. eta = 0 (the default) turns it off at no cost. The noise is drawn from the
+    optimizer's own ``torch.Generator`` on the parameters' device, seeded from torch's global
+    generator when the optimizer is built (or when noise is first switched on in a param group), one
+    draw per list of tensors of one device and dtype. ``state_dict`` saves t and the generator's
+    state under ``"grad_noise"``, beside torch's keys, so a resumed run draws the same noise as one
+    that never stopped.
+
+    ``compile``: the update runs through ``torch.compile`` (one graph, ``fullgraph=True``), with the
+    lr and the step counts as tensor inputs so it compiles once, not at every step. A parameter's
+    first update (which creates its state) runs eagerly. The seconds spent compiling are logged
+    once and kept in ``compile_time_s``; where no compiler works, one warning and the eager update.
+    """
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        require_nonnegative(grad_noise=defaults["grad_noise"], grad_noise_decay=defaults["grad_noise_decay"])
+        super().__init__(params, defaults)
+        noisy = any(group["grad_noise"] > 0 for group in self.param_groups)
+        self._init_step_machinery(random_seed() if noisy else None)
+
+    def _init_step_machinery(self, noise_seed: int | None = None) -> None:
+        self._steps = 0  # t, the number of steps taken
+        self._noise_seed = noise_seed
+        self._generators: dict[str, torch.Generator] = {}
+        self._saved_generators: dict[str, Tensor] = {}  # loaded states of generators not made yet
+        self._compiled: Callable[..., None] | None = None
+        self._compile_failed = False
+        self._compiled_batches: set[int] = set()
+        self.compile_time_s = 0.0
+
+    # --- state ---------------------------------------------------------------------------------
+    def _noise_state(self) -> dict[str, Any]:
+        generators = {name: g.get_state() for name, g in self._generators.items()}
+        return {
+            "step": self._steps,
+            "seed": self._noise_seed,
+            "generators": self._saved_generators | generators,
+        }
+
+    def _load_noise_state(self, saved: dict[str, Any]) -> None:
+        self._steps, self._noise_seed = saved["step"], saved["seed"]
+        self._generators, self._saved_generators = {}, dict(saved["generators"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state dict (``state``, ``param_groups``) and ``grad_noise``: the step count t, the
+        noise seed and the state of each device's noise generator."""
+        return {**super().state_dict(), "grad_noise": self._noise_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this optimizer or of its torch namesake (which has no ``grad_noise``:
+        the step count and the noise generator are then kept as they are)."""
+        super().load_state_dict(state_dict)
+        if "grad_noise" in state_dict:
+            self._load_noise_state(state_dict["grad_noise"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "grad_noise": self._noise_state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
+        noise = state.get("grad_noise")
+        super().__setstate__({key: value for key, value in state.items() if key != "grad_noise"})
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
         for param_state in self.state.values():
             if "step" in param_state and not torch.is_tensor(param_state["step"]):
                 param_state["step"] = scalar_tensor(float(param_state["step"]))
+        if not hasattr(self, "_steps"):  # unpickled: torch's __getstate__ keeps only its own keys
+            self._init_step_machinery()
+        if noise is not None:
+            self._load_noise_state(noise)
 
+    def _state_and_group(self, param: Tensor) -> tuple[State, Group] | None:
+        """The state of ``param`` and its param group; None before its first step."""
+        state = self.state.get(param)
+        if not state:
+            return None
+        return state, next(g for g in self.param_groups if any(p is param for p in g["params"]))
+
+    # --- the step ------------------------------------------------------------------------------
     def _init_state(self, group: Group, param: Tensor, state: State) -> None:
         """Fill the empty ``state`` of ``param`` before its first update (default: nothing)."""
 
     def _update(self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]) -> None:
         raise NotImplementedError
 
-    def _batches(self, group: Group) -> Iterator[tuple[list[Tensor], list[Tensor], list[State]]]:
+    def _batches(self, group: Group) -> Iterator[tuple[list[Tensor], list[Tensor], list[State], bool]]:
         """The group's parameters that have a gradient, split by (device, dtype), or one by one when
-        ``foreach=False``."""
+        ``foreach=False``; each list with whether it holds a parameter's first update."""
         batches: dict[Any, tuple[list[Tensor], list[Tensor], list[State]]] = {}
+        first: set[Any] = set()
         one_by_one = group.get("foreach") is False
         for p in group["params"]:
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            key = id(p) if one_by_one else (p.device, p.dtype)
             state = self.state[p]
             if not state:
                 self._init_state(group, p, state)
-            key = id(p) if one_by_one else (p.device, p.dtype)
+                first.add(key)
             params, grads, states = batches.setdefault(key, ([], [], []))
             params.append(p)
             grads.append(p.grad)
             states.append(state)
-        yield from batches.values()
+        for key, (params, grads, states) in batches.items():
+            yield params, grads, states, key in first
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -142,6 +286,66 @@ class ForeachOptimizer(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for params, grads, states in self._batches(group):
-                self._update(group, params, grads, states)
+            std = self._noise_std(group)
+            for params, grads, states, first in self._batches(group):
+                noisy = self._noisy(grads, std) if std else grads
+                if group["compile"] and not first and not self._compile_failed:
+                    self._update_compiled(group, params, noisy, states)
+                else:
+                    self._update(group, params, noisy, states)
+        self._steps += 1
         return loss
+
+    # --- gradient noise ------------------------------------------------------------------------
+    def _noise_std(self, group: Group) -> float:
+        """sigma_t = sqrt(eta / (1 + t)^gamma), 0 while the group's ``grad_noise`` eta is 0."""
+        eta = group["grad_noise"]
+        return math.sqrt(eta / (1 + self._steps) ** group["grad_noise_decay"]) if eta > 0 else 0.0
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        """The noise generator on ``device``: restored from a loaded state, else seeded."""
+        name = str(device)
+        if name not in self._generators:
+            generator = torch.Generator(device)
+            if name in self._saved_generators:
+                generator.set_state(self._saved_generators.pop(name))
+            else:
+                if self._noise_seed is None:  # noise switched on after the optimizer was built
+                    self._noise_seed = random_seed()
+                generator.manual_seed(self._noise_seed)
+            self._generators[name] = generator
+        return self._generators[name]
+
+    def _noisy(self, grads: list[Tensor], std: float) -> Tensors:
+        """g + std * n, n ~ N(0, I), as new tensors: one draw for the list (one device and dtype)."""
+        sizes = [g.numel() for g in grads]
+        device, dtype = grads[0].device, grads[0].dtype
+        noise = torch.randn(sum(sizes), generator=self._generator(device), device=device, dtype=dtype)
+        return torch._foreach_add(
+            grads, [n.view_as(g) for n, g in zip(noise.split(sizes), grads, strict=True)], alpha=std
+        )
+
+    # --- compiled update -----------------------------------------------------------------------
+    def _update_compiled(
+        self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]
+    ) -> None:
+        """``_update`` through ``torch.compile``, the group's lr a float64 tensor input; the eager
+        update (after one warning) if compiling fails."""
+        name, start = type(self).__name__, time.perf_counter()
+        try:
+            if self._compiled is None:
+                self._compiled = torch.compile(self._update, fullgraph=True)
+            lr = torch.tensor(group["lr"], dtype=torch.float64)
+            self._compiled({**group, "lr": lr}, params, grads, states)
+        except Exception as error:  # torch raises many kinds: no C++ compiler, unsupported code
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            log.warning("%s: compile=True failed (%s); the update runs eagerly", name, reason)
+            self._compile_failed = True
+            self._update(group, params, grads, states)
+            return
+        if id(params[0]) not in self._compiled_batches:  # this call compiled the update for the list
+            seconds = time.perf_counter() - start
+            if not self._compiled_batches:
+                log.info("%s: compiled the update in %.1f s", name, seconds)
+            self._compiled_batches.add(id(params[0]))
+            self.compile_time_s += seconds

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require_fraction, require_length, require_nonnegative
-from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, coupled_grads
+from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, add_scaled_, coupled_grads
 
 
 class Lion(ForeachOptimizer):
@@ -19,6 +19,7 @@ class Lion(ForeachOptimizer):
 
     Every coordinate moves by exactly lr, so lr is typically 3-10x smaller than Adam's. Not in
     the chapter and not in torch.optim: tested against the formula. State: ``exp_avg`` (m).
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -30,12 +31,22 @@ class Lion(ForeachOptimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, weight_decay=weight_decay)
         require_length("betas", betas, 2)
         require_fraction(**{"betas[0]": betas[0], "betas[1]": betas[1]})
         defaults = dict(
-            lr=lr, betas=tuple(betas), weight_decay=weight_decay, foreach=foreach, maximize=maximize
+            lr=lr,
+            betas=tuple(betas),
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -50,5 +61,5 @@ class Lion(ForeachOptimizer):
             torch._foreach_mul_(params, 1 - lr * weight_decay)
         directions = torch._foreach_lerp(exp_avgs, grads, 1 - beta1)
         torch._foreach_sign_(directions)
-        torch._foreach_add_(params, directions, alpha=-lr)
+        add_scaled_(params, directions, -lr)
         torch._foreach_lerp_(exp_avgs, grads, 1 - beta2)

@@ -6,8 +6,22 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require_nonnegative
-from netopt.optim.adam import adam_denominators, check_adam_hyperparameters, init_moments, start_update
-from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, scalar_tensor
+from netopt.optim.adam import (
+    adam_denominators,
+    adam_rates,
+    check_adam_hyperparameters,
+    init_moments,
+    start_update,
+)
+from netopt.optim.base import (
+    ForeachOptimizer,
+    Group,
+    State,
+    Tensors,
+    addcdiv_scaled_,
+    scalar_tensor,
+    scalar_values,
+)
 
 
 class NAdam(ForeachOptimizer):
@@ -22,6 +36,7 @@ class NAdam(ForeachOptimizer):
     i.e. the Nesterov look-ahead applied to Adam's first moment. Not in the chapter, which
     mentions Nesterov momentum for SGD only. State: ``step``, ``mu_product`` (P_t), ``exp_avg``,
     ``exp_avg_sq``.
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -36,6 +51,9 @@ class NAdam(ForeachOptimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         check_adam_hyperparameters(lr, betas, eps, weight_decay)
         require_nonnegative(momentum_decay=momentum_decay)
@@ -48,6 +66,9 @@ class NAdam(ForeachOptimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             foreach=foreach,
             maximize=maximize,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -62,11 +83,21 @@ class NAdam(ForeachOptimizer):
         next_mus = [beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi)) for t in steps]
         mu_products = [s["mu_product"] for s in states]
         torch._foreach_mul_(mu_products, mus)
-        products = [p.item() for p in mu_products]
+        products = scalar_values(mu_products)
         denominators = adam_denominators(exp_avg_sqs, beta2, steps, group["eps"])
         grad_scales = [-lr * (1 - mu) / (1 - p) for mu, p in zip(mus, products, strict=True)]
         avg_scales = [
             -lr * mu_next / (1 - p * mu_next) for mu_next, p in zip(next_mus, products, strict=True)
         ]
-        torch._foreach_addcdiv_(params, grads, denominators, grad_scales)
-        torch._foreach_addcdiv_(params, exp_avgs, denominators, avg_scales)
+        addcdiv_scaled_(params, grads, denominators, grad_scales)
+        addcdiv_scaled_(params, exp_avgs, denominators, avg_scales)
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """lr / (sqrt(v / (1 - b2^t)) + eps) elementwise, as Adam's: the latest update was
+        theta <- theta - effective_lr * [(1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_t * mu_{t+1}) * m]
+        (the bracket: the Nesterov estimate of the bias-corrected moment)."""
+        found = self._state_and_group(param)
+        if found is None:
+            return None
+        state, group = found
+        return adam_rates(group, state, state["exp_avg_sq"])

@@ -11,6 +11,8 @@ from netopt.optim.base import (
     Group,
     State,
     Tensors,
+    add_scaled_,
+    addcdiv_scaled_,
     advance_steps,
     coupled_grads,
     ema_of_squares_,
@@ -29,6 +31,7 @@ class RMSprop(ForeachOptimizer):
     sqrt(G - m * m) + eps; ``momentum`` mu accumulates v <- mu * v + g / (sqrt(G) + eps) and steps
     theta <- theta - lr * v. The chapter puts eps inside the root. State: ``step``,
     ``square_avg`` (= G), ``grad_avg`` (centered), ``momentum_buffer`` (momentum > 0).
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -42,6 +45,10 @@ class RMSprop(ForeachOptimizer):
         centered: bool = False,
         foreach: bool | None = None,
         maximize: bool = False,
+        *,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
         require_fraction(alpha=alpha, momentum=momentum)
@@ -54,6 +61,9 @@ class RMSprop(ForeachOptimizer):
             centered=centered,
             foreach=foreach,
             maximize=maximize,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -74,15 +84,34 @@ class RMSprop(ForeachOptimizer):
         if group["centered"]:
             grad_avgs = [s["grad_avg"] for s in states]
             torch._foreach_lerp_(grad_avgs, grads, 1 - alpha)
-            denominators = torch._foreach_addcmul(square_avgs, grad_avgs, grad_avgs, value=-1)
-            torch._foreach_sqrt_(denominators)
-        else:
-            denominators = torch._foreach_sqrt(square_avgs)
-        torch._foreach_add_(denominators, group["eps"])
+        denominators = rms_denominators(group, states)
         if group["momentum"] > 0:
             buffers = [s["momentum_buffer"] for s in states]
             torch._foreach_mul_(buffers, group["momentum"])
             torch._foreach_addcdiv_(buffers, grads, denominators)
-            torch._foreach_add_(params, buffers, alpha=-lr)
+            add_scaled_(params, buffers, -lr)
         else:
-            torch._foreach_addcdiv_(params, grads, denominators, value=-lr)
+            addcdiv_scaled_(params, grads, denominators, -lr)
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """lr / (sqrt(G) + eps) elementwise (centered: lr / (sqrt(G - m * m) + eps)): the latest update
+        was theta <- theta - effective_lr * g, or with momentum, the rate at which g entered the
+        buffer's step. It rises wherever the gradients shrink, as G forgets the larger ones."""
+        found = self._state_and_group(param)
+        if found is None:
+            return None
+        state, group = found
+        return group["lr"] / rms_denominators(group, [state])[0]
+
+
+def rms_denominators(group: Group, states: list[State]) -> tuple[Tensor, ...]:
+    """sqrt(G) + eps, or centered sqrt(G - m * m) + eps, from the states, as new tensors."""
+    square_avgs = [s["square_avg"] for s in states]
+    if group["centered"]:
+        grad_avgs = [s["grad_avg"] for s in states]
+        denominators = torch._foreach_addcmul(square_avgs, grad_avgs, grad_avgs, value=-1)
+        torch._foreach_sqrt_(denominators)
+    else:
+        denominators = torch._foreach_sqrt(square_avgs)
+    torch._foreach_add_(denominators, group["eps"])
+    return denominators

@@ -26,7 +26,8 @@ class SAM(Optimizer):
     the wrapped optimizer from param groups, e.g. ``functools.partial(netopt.optim.SGD, lr=0.1,
     momentum=0.9)``; the two share their param groups (a schedule setting ``lr`` reaches the base)
     and their state; ``state_dict`` is the base optimizer's with ``rho`` and ``adaptive`` in each
-    group. Layers with running statistics (batch norm) update them in both passes.
+    group. Gradient noise and ``compile`` are the base optimizer's options (its step adds the noise
+    to g_sam). Layers with running statistics (batch norm) update them in both passes.
     """
 
     def __init__(
@@ -48,9 +49,17 @@ class SAM(Optimizer):
         self.state = self.base.state
         self.defaults = {**self.base.defaults, **self.defaults}
 
+    def state_dict(self) -> dict[str, Any]:
+        return self.base.state_dict()
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.base.load_state_dict(state_dict)
         self._share_with_base()
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """The base optimizer's :meth:`~netopt.optim.base.Optimizer.effective_lr` (None if it has none)."""
+        rates = getattr(self.base, "effective_lr", None)
+        return None if rates is None else rates(param)
 
     def _perturb(self) -> list[tuple[list[Tensor], tuple[Tensor, ...]]]:
         """theta <- theta + e in place; returns (params, copies of theta) to restore afterwards."""

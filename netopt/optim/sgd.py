@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require, require_fraction, require_nonnegative, require_probability
-from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, coupled_grads
+from netopt.optim.base import ForeachOptimizer, Group, State, Tensors, add_scaled_, coupled_grads
 
 
 def momentum_buffers(states: list[State], grads: Tensors, momentum: float, dampening: float) -> list[Tensor]:
@@ -39,6 +39,7 @@ class SGD(ForeachOptimizer):
     The chapter writes momentum as dtheta <- rho * dtheta - alpha * g ; theta <- theta + dtheta,
     which is the same trajectory while alpha is constant (here alpha multiplies the whole buffer,
     so a changed lr acts at once). ``maximize`` ascends instead. State: ``momentum_buffer``.
+    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -52,6 +53,9 @@ class SGD(ForeachOptimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        grad_noise: float = 0.0,
+        grad_noise_decay: float = 0.55,
+        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, weight_decay=weight_decay)
         require_fraction(momentum=momentum)
@@ -66,6 +70,9 @@ class SGD(ForeachOptimizer):
             nesterov=nesterov,
             maximize=maximize,
             foreach=foreach,
+            grad_noise=grad_noise,
+            grad_noise_decay=grad_noise_decay,
+            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -80,4 +87,4 @@ class SGD(ForeachOptimizer):
                 descent = torch._foreach_add(descent, buffers, alpha=momentum)
             else:
                 torch._foreach_add_(descent, buffers, alpha=momentum)
-        torch._foreach_add_(params, descent, alpha=-group["lr"])
+        add_scaled_(params, descent, -group["lr"])

@@ -1,0 +1,207 @@
+"""Gradient noise (Neelakantan et al. 2015), added by the base class of every netopt optimizer:
+its statistics, seeding, save/restore, and that switched off it changes nothing."""
+
+import copy
+import functools
+import inspect
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import netopt.optim as netopt_optim
+from netopt.errors import ConfigValueError
+from netopt.optim.base import ForeachOptimizer
+from tests.test_optim import batch, make_net, param_groups, take_step
+
+ETA, GAMMA = 0.3, 0.55
+OPTIMIZERS = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "RAdam", "Lion"]
+FEW_STEPS = 12
+
+
+def zero_grad_step(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+
+
+def test_noise_has_mean_zero_and_the_decaying_variance() -> None:
+    """With g = 0 and SGD at lr = 1 a step moves theta by -n: per step, over N = 200,000 elements, the
+    sample mean is within 5 standard errors of 0 (5 sigma_t / sqrt(N)) and the sample variance within
+    5 standard errors (5 sqrt(2 / N) = 1.6%) of sigma_t^2 = eta / (1 + t)^gamma; t = 0 ... 19 covers a
+    decay to 0.19 of the first variance."""
+    n = 200_000
+    params = [torch.zeros(n // 2, dtype=torch.float64), torch.zeros(n // 4, 2, dtype=torch.float64)]
+    optimizer = netopt_optim.SGD(params, lr=1.0, grad_noise=ETA, grad_noise_decay=GAMMA)
+    for t in range(20):
+        before = torch.cat([p.flatten() for p in params])
+        zero_grad_step(optimizer, params)
+        noise = before - torch.cat([p.flatten() for p in params])
+        variance = ETA / (1 + t) ** GAMMA
+        assert abs(noise.mean().item()) < 5 * math.sqrt(variance / n)
+        assert noise.var().item() == pytest.approx(variance, rel=5 * math.sqrt(2 / n))
+
+
+def test_one_draw_per_device_and_dtype_and_none_when_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws: list[torch.Size] = []
+    randn = torch.randn
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        result = randn(*args, **kwargs)
+        draws.append(result.shape)
+        return result
+
+    monkeypatch.setattr(torch, "randn", counted)
+    params = [torch.zeros(3), torch.zeros(2, 2), torch.zeros(5, dtype=torch.float64), torch.zeros(7)]
+    noisy = netopt_optim.Adam(params, grad_noise=0.1)
+    zero_grad_step(noisy, params)
+    assert sorted(draws) == [torch.Size([5]), torch.Size([14])]
+    draws.clear()
+    zero_grad_step(netopt_optim.Adam(params), params)
+    assert draws == []
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_noise_off_changes_nothing(name: str) -> None:
+    """grad_noise = 0: ``step`` is the bare update (bit for bit) and draws nothing from torch's RNG."""
+    net, reference = make_net(), make_net()
+    ours = getattr(netopt_optim, name)(param_groups(net, 0.01))
+    bare = getattr(netopt_optim, name)(param_groups(reference, 0.01))
+    rng = torch.get_rng_state()
+    for t in range(FEW_STEPS):
+        x, y = batch(t)
+        for model in (net, reference):
+            model.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+        ours.step()
+        with torch.no_grad():
+            for group in bare.param_groups:
+                for params, grads, states, _ in bare._batches(group):
+                    bare._update(group, params, grads, states)
+    assert torch.equal(torch.get_rng_state(), rng)
+    for a, b in zip(net.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def noisy_run(
+    make: functools.partial, steps: int, seed: int = 0, stop_at: int | None = None
+) -> list[torch.Tensor]:
+    """Train the test net ``steps`` steps with a noisy optimizer built after ``torch.manual_seed(seed)``;
+    with ``stop_at`` the optimizer is saved there (through torch.save and a weights-only load) and a
+    new one, built under another seed, loads it and carries on."""
+    net = make_net()
+    torch.manual_seed(seed)
+    optimizer = make(param_groups(net, 0.01))
+    for t in range(steps):
+        if t == stop_at:
+            buffer = io.BytesIO()
+            torch.save(optimizer.state_dict(), buffer)
+            buffer.seek(0)
+            torch.manual_seed(seed + 1)
+            optimizer = make(param_groups(net, 0.01))
+            optimizer.load_state_dict(torch.load(buffer, weights_only=True))
+        x, y = batch(t)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+NOISY = {
+    "SGD": functools.partial(netopt_optim.SGD, momentum=0.9, grad_noise=0.01),
+    "Adam": functools.partial(netopt_optim.Adam, grad_noise=0.01, grad_noise_decay=0.3),
+    "SAM": functools.partial(
+        netopt_optim.SAM, base=functools.partial(netopt_optim.SGD, grad_noise=0.01), rho=0.05
+    ),
+}
+
+
+def sam_run(steps: int, stop_at: int | None = None) -> tuple[list[torch.Tensor], netopt_optim.SAM]:
+    """:func:`noisy_run` for SAM, stepping through a closure (and a changing lr); also returns the
+    optimizer."""
+    net = make_net()
+    optimizer = NOISY["SAM"](param_groups(net, 0.01))
+    for t in range(steps):
+        if t == stop_at:
+            state = copy.deepcopy(optimizer.state_dict())
+            torch.manual_seed(1)
+            optimizer = NOISY["SAM"](param_groups(net, 0.01))
+            optimizer.load_state_dict(state)
+        take_step(net, optimizer, t, 0.01)
+    return [p.detach().clone() for p in net.parameters()], optimizer
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_seeded_run_is_reproducible_and_the_noise_acts(name: str) -> None:
+    first, again = noisy_run(NOISY[name], FEW_STEPS), noisy_run(NOISY[name], FEW_STEPS)
+    other_seed = noisy_run(NOISY[name], FEW_STEPS, seed=5)
+    without = noisy_run(functools.partial(NOISY[name], grad_noise=0.0), FEW_STEPS)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other_seed, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, without, strict=True))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_resumed_run_continues_the_same_noise(name: str) -> None:
+    """Stopped at step 5 and resumed from ``state_dict`` (step count and generator state), the run
+    is bit for bit the one that never stopped."""
+    straight = noisy_run(NOISY[name], FEW_STEPS)
+    resumed = noisy_run(NOISY[name], FEW_STEPS, stop_at=5)
+    assert all(torch.equal(a, b) for a, b in zip(straight, resumed, strict=True))
+
+
+def test_sam_adds_the_noise_in_its_base_step_and_resumes_exactly() -> None:
+    """SAM's base step adds the noise to g_sam, once per SAM step (two closure calls); SAM's state
+    dict is its base's, noise state included."""
+    (straight, sam), (resumed, _) = sam_run(FEW_STEPS), sam_run(FEW_STEPS, stop_at=5)
+    assert all(torch.equal(a, b) for a, b in zip(straight, resumed, strict=True))
+    assert sam.param_groups[0]["grad_noise"] == 0.01
+    assert sam.state_dict()["grad_noise"]["step"] == FEW_STEPS
+
+
+def test_a_deep_copy_carries_the_noise_state() -> None:
+    params = [torch.zeros(10)]
+    optimizer = netopt_optim.SGD(params, lr=1.0, grad_noise=1.0)
+    zero_grad_step(optimizer, params)
+    twin = copy.deepcopy(optimizer)
+    twin_params = twin.param_groups[0]["params"]
+    zero_grad_step(optimizer, params)
+    zero_grad_step(twin, twin_params)
+    assert torch.equal(params[0], twin_params[0])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_state_dicts_interchange_with_torch(name: str) -> None:
+    """torch's optimizer loads netopt's state dict (it ignores ``grad_noise`` and the extra group
+    keys) and netopt's loads torch's (keeping its own step count and generator)."""
+    net = make_net()
+    ours = getattr(netopt_optim, name)(param_groups(net, 0.01), grad_noise=0.01)
+    for t in range(3):
+        x, y = batch(t)
+        ours.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        ours.step()
+    theirs = getattr(torch.optim, name)(param_groups(net, 0.01))
+    theirs.load_state_dict(copy.deepcopy(ours.state_dict()))
+    saved = ours.state_dict()["grad_noise"]
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.param_groups[0]["grad_noise"] == 0.01
+    assert ours.state_dict()["grad_noise"]["step"] == saved["step"] == 3
+
+
+def test_every_optimizer_takes_the_options_keyword_only() -> None:
+    for name in OPTIMIZERS:
+        cls = getattr(netopt_optim, name)
+        assert issubclass(cls, ForeachOptimizer)
+        parameters = inspect.signature(cls).parameters
+        for option, default in (("grad_noise", 0.0), ("grad_noise_decay", 0.55), ("compile", False)):
+            assert parameters[option].kind is inspect.Parameter.KEYWORD_ONLY
+            assert parameters[option].default == default
+
+
+@pytest.mark.parametrize("key", ["grad_noise", "grad_noise_decay"])
+def test_negative_noise_settings_name_the_key(key: str) -> None:
+    with pytest.raises(ConfigValueError, match=f"{key}=-0.1: must be finite and >= 0"):
+        netopt_optim.Adam(make_net().parameters(), **{key: -0.1})
