@@ -80,6 +80,32 @@ class Recorder:
         self.writer.close()
 
 
+class SilentRecorder(Recorder):
+    """A recorder that records nothing: the other processes of a data-parallel run, where rank 0
+    writes the run's records."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+        self.run_dir = run_dir
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def epoch_end(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        pass
+
+    def image(self, tag: str, image: Tensor, step: int) -> None:
+        pass
+
+    def hparams(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def flat_config(cfg: DictConfig, choices: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``cfg`` as ``{"optimizer.lr": 0.1, ...}`` with the chosen option of each group (``optimizer: sgd``).
 

@@ -22,7 +22,9 @@ class TrainerSettings:
     the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
     the progress bar; ``diagnostics_every`` logs per-layer statistics every N steps (0: off);
     ``schedule_epochs`` is the run length the lr schedule is laid over (None: max_epochs; Hyperband sets
-    its largest budget, so a promoted trial continues its schedule).
+    its largest budget, so a promoted trial continues its schedule); ``strategy`` is ``single`` (one
+    process) or ``ddp`` (data parallel over the processes torchrun or a SLURM job started, each with
+    a shard of every batch of ``batch_size``: see :mod:`netopt.distributed`).
     """
 
     max_epochs: int = 20
@@ -39,6 +41,7 @@ class TrainerSettings:
     progress: bool = True
     diagnostics_every: int = 0
     schedule_epochs: int | None = None
+    strategy: Literal["single", "ddp"] = "single"
 
     def __post_init__(self) -> None:
         require_count(
@@ -58,3 +61,4 @@ class TrainerSettings:
             self.seed,
         )
         require(self.resume in (True, False, "auto"), "resume", "true, false or auto", self.resume)
+        require(self.strategy in ("single", "ddp"), "strategy", "single or ddp", self.strategy)
