@@ -57,7 +57,7 @@ class World:
     size = 1
 
     @property
-    def main(self) -> bool:
+    def is_main(self) -> bool:
         """Whether this process writes the run's records and prints (rank 0)."""
         return self.rank == 0
 
@@ -127,7 +127,7 @@ class DataParallel(World):
 
     def folder(self, path: Path) -> RunFolder:
         main_path = self.broadcast(path)
-        if self.main:
+        if self.is_main:
             return _Leader(path, self)
         if path != main_path:  # Hydra named this process's folder by its own clock: only rank 0's is used
             with contextlib.suppress(OSError):
@@ -326,6 +326,6 @@ def _quiet() -> None:
     root.setLevel(logging.WARNING)
 
 
-def is_main() -> bool:
+def is_main_process() -> bool:
     """Whether this process prints a run's results: rank 0, or a process outside a process group."""
     return not dist.is_initialized() or dist.get_rank() == 0

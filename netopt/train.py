@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from netopt import config, distributed
+from netopt import config
 from netopt.checkpoint import Checkpoint
 from netopt.console import summary_table
 from netopt.data import Data
@@ -34,7 +34,7 @@ from netopt.data.batches import num_batches
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
-from netopt.distributed import World
+from netopt.distributed import World, is_main_process, join
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
@@ -191,7 +191,7 @@ def run(
     the completed run it holds, or continues it from its checkpoint.
     """
     t, dataset, device = check(cfg)
-    world, device = distributed.join(t.strategy, device)
+    world, device = join(t.strategy, device)
     folder = world.folder(run_dir)  # claimed by the main process; the others follow its decisions
     run_dir = folder.path
     folder.claim()
@@ -229,11 +229,11 @@ def run(
                 "rng": world.per_process(rng),
                 "history": history,
             },
-            writes=world.main,
+            writes=world.is_main,
         )
         if saved is not None:
             checkpoint.restore(saved)
-        started = world.main  # the main process writes the run's records, the others none
+        started = world.is_main  # the main process writes the run's records, the others none
         if started:
             write_config(run_dir, cfg, hydra)
         if saved is not None:
@@ -264,7 +264,7 @@ def run(
         raise
     finally:
         folder.release(abandon=not started)
-    if world.main:
+    if world.is_main:
         write_metrics(run_dir, metrics)
     return metrics
 
@@ -284,7 +284,7 @@ def train(
 ) -> dict[str, Any]:
     """Fit ``parts`` on ``data`` from where ``history`` stands, logging into ``run_dir``; the metrics."""
     parts.model.to(data.train.x.device)
-    recorder = (Recorder if world.main else SilentRecorder)(
+    recorder = (Recorder if world.is_main else SilentRecorder)(
         run_dir, purge_step=history.step if resumed else None
     )
     trainer = Trainer(
@@ -301,7 +301,7 @@ def train(
         batch_size=t.batch_size,
         eval_batch_size=t.eval_batch_size,
         limit_batches=t.limit_batches,
-        progress=t.progress and world.main,
+        progress=t.progress and world.is_main,
         loss_fn=parts.regularization.loss,
         penalty=parts.regularization.penalties,
         watchers=parts.watchers,
@@ -351,7 +351,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         if single and cause is not None:
             fail(f"error: {cause}", EXIT_USER_ERROR)
         raise
-    if single and distributed.is_main():
+    if single and is_main_process():
         summary_table(metrics, title=str(run_dir))
     else:  # the sweep ends with a table of all its jobs
         log.info("%s: %s, val_acc %s", run_dir, metrics["status"], metrics["val_acc"])

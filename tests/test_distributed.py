@@ -251,7 +251,7 @@ def test_join_refuses_what_cannot_run(monkeypatch):
     ):
         distributed.join("ddp", cpu)
     world, device = distributed.join("single", cpu)
-    assert (world.rank, world.size, world.main, device) == (0, 1, True, cpu)
+    assert (world.rank, world.size, world.is_main, device) == (0, 1, True, cpu)
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(
