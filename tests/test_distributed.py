@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -260,6 +261,17 @@ def test_join_refuses_what_cannot_run(monkeypatch):
         distributed.join("single", cpu)
 
 
+def test_a_sweep_under_torchrun_is_refused(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    status, err = cli("-m", "debug=fast", "optimizer.lr=0.1,0.2", "hydra.sweep.dir=sweep")
+    assert status == 2 and err.strip().splitlines() == [
+        "netopt-train: error: hydra.mode=MULTIRUN: started as 2 processes, each would run the whole sweep; "
+        f"run single runs with {distributed.LAUNCH}, sweep data-parallel jobs with hydra/launcher=slurm"
+    ]
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_check_batches_counts_the_last_batch():
     world = distributed.DataParallel(0, 4, torch.device("cpu"))
     world.check_batches(100, 10, None)  # 10 batches of 10
@@ -280,3 +292,43 @@ def test_sync_batch_norm_in_one_process_is_batch_norm():
     )
     torch.testing.assert_close(plain(x), synced(x), rtol=0, atol=0)
     assert torch.equal(plain.running_var, synced.running_var) and "sync=True" in repr(synced)
+
+
+# --- through the launchers, in processes of their own ------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launch(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path):
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+    ]
+    done = launch([*torchrun, "-m", "netopt.train", DDP, *FAST, *TWO_EPOCHS], tmp_path)
+    assert done.returncode == 0, done.stderr
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert read_metrics(run)["status"] == "completed" and read_metrics(run)["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_slurm_tasks_through_submitit_local(tmp_path):
+    """hydra/launcher=slurm's code path without SLURM: each job two tasks of submitit's local executor,
+    joined from submitit's environment."""
+    args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2", DDP, *FAST]
+    args += [*TWO_EPOCHS, "optimizer.lr=0.1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    done = launch([sys.executable, "-m", "netopt.train", *args], tmp_path)
+    assert done.returncode == 0, done.stderr
+    train(tmp_path / "one", *TWO_EPOCHS)
+    steps, two = step_series(tmp_path / "sweep" / "0", "train/loss")
+    assert relative(step_series(tmp_path / "one", "train/loss")[1], two) < 1e-5 and len(steps) > 0
+    logs = sorted((tmp_path / "sweep" / ".submitit").glob("*/*_1_log.out"))
+    assert logs and "global_rank=1(2)" in logs[0].read_text()
