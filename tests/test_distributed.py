@@ -26,6 +26,7 @@ import torch
 
 from netopt import distributed
 from netopt.errors import UserError
+from netopt.loop import History
 from netopt.nn.norm import BatchNorm1d, BatchNorm2d, BatchNormalization
 from netopt.report import step_series
 from tests.helpers import FAST, read_metrics, train
@@ -218,6 +219,22 @@ def test_only_rank_0_writes_and_a_refusal_ends_every_rank_alike(tmp_path):
         "netopt-train: error: trainer.batch_size=1: each of the 2 processes needs a sample of every batch"
     )
     assert not (tmp_path / "other").exists()
+
+
+def test_a_divergence_stops_every_process_at_the_same_step(tmp_path):
+    """The loss is all-reduced every step: both processes see NaN at once and end the run (a process
+    that trained on would wait forever for the other's gradients)."""
+    in_processes(_train, [(str(tmp_path), ["debug=fast", "optimizer.lr=1e12"])])
+    metrics = read_metrics(tmp_path)
+    assert metrics["status"] == "diverged" and metrics["steps"] <= 3
+
+
+def test_a_checkpoint_of_another_number_of_processes_is_refused():
+    streams = distributed.DataParallel(0, 2, torch.device("cpu")).per_process(History())
+    with pytest.raises(UserError, match="written by 3 processes, this run has 2; resume with as many"):
+        streams.load_state_dict({"processes": [None] * 3})
+    with pytest.raises(UserError, match="written by a single process, this run has 2"):
+        streams.load_state_dict(History().state_dict())  # a single process saves the part itself
 
 
 def test_a_killed_process_leaves_a_resumable_checkpoint(tmp_path):
