@@ -75,3 +75,17 @@ class Checkpoint:
                     p.load_state_dict(s)
             else:
                 part.load_state_dict(saved)
+
+
+class Snapshot:
+    """The state of a module at one moment, kept in the checkpoint (the initial weights, which
+    ``netopt-landscape`` interpolates from)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.state = dict(state)

@@ -19,11 +19,12 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from copy import deepcopy
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
+from pathlib import Path
 from typing import Any, Literal, Optional, Union, cast
 
 from hydra.core.config_store import ConfigStore
@@ -128,8 +129,43 @@ def _yaml_files(folder: Traversable, group: str = "") -> Iterator[tuple[str, Tra
             yield group, entry
 
 
+def folder_suffix(overrides: Sequence[str], name: str | None) -> str:
+    """``_<name>`` for a run folder: ``name`` when given, else the overrides shortened (``""`` when
+    there are none); the resolver ``netopt.folder`` of ``hydra.run.dir``."""
+    from netopt.labels import folder_name
+
+    text = name or folder_name(dict(o.split("=", 1) for o in overrides if "=" in o))
+    return f"_{text}" if text else ""
+
+
+def job_folder(number: int, overrides: Sequence[str], sweep_dir: str) -> str:
+    """``NNN_<the overrides this sweep varies>`` for job ``number`` of a grid sweep (the resolver
+    ``netopt.job`` of ``hydra.sweep.subdir``). The swept keys are read from the sweep's
+    ``multirun.yaml``: those of ``hydra.sweeper.params`` and the command line's sweeps (``a,b``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from netopt.labels import folder_name
+
+    master = Path(sweep_dir) / "multirun.yaml"
+    swept: set[str] = set()
+    if master.exists():
+        hydra = OmegaConf.load(master).hydra
+        parser = OverridesParser.create()
+        swept = set(hydra.sweeper.get("params") or {}) | {
+            o.get_key_element()
+            for o in parser.parse_overrides(list(hydra.overrides.task))
+            if o.is_sweep_override()
+        }
+    params = dict(o.split("=", 1) for o in overrides if "=" in o and o.split("=", 1)[0] in swept)
+    return "_".join(filter(None, [f"{number:03d}", folder_name(params)]))
+
+
 def register() -> None:
-    """Store every YAML file of the config tree in Hydra's ConfigStore, presets typed by their target."""
+    """Store every YAML file of the config tree in Hydra's ConfigStore, presets typed by their target,
+    and register the resolver that names run folders."""
+    for name, resolver in (("netopt.folder", folder_suffix), ("netopt.job", job_folder)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
     store = ConfigStore.instance()
     for group, file in _yaml_files(resources.files(CONF_PACKAGE)):
         text = file.read_text(encoding="utf-8")
@@ -140,7 +176,7 @@ def register() -> None:
         store.store(
             name=name, node=node, group=group or None, package=package and package[1], provider="netopt"
         )
-        if group:
+        if group and not group.startswith("hydra"):
             OPTIONS.setdefault(group, [])
             if name not in OPTIONS[group]:
                 OPTIONS[group].append(name)

@@ -9,6 +9,36 @@ from typing import Any
 
 #: The value shown for a key a configuration does not set.
 UNSET = "-"
+#: Override keys that leave the trained model unchanged (besides Hydra's own, ``hydra.*``).
+INFRASTRUCTURE = (
+    "experiment",
+    "hparams_search",
+    "name",
+    "trainer.progress",
+    "trainer.num_threads",
+    "trainer.resume",
+    "trainer.device",
+    "trainer.strategy",
+)
+#: Characters a folder name should not hold, and the longest name a run folder gets.
+_UNSAFE = str.maketrans({"/": "-", "\\": "-", " ": "", "'": "", '"': "", ":": "-"})
+MAX_NAME = 80
+
+
+def infrastructure(key: str) -> bool:
+    """Whether an override key is bookkeeping rather than part of a configuration."""
+    key = key.lstrip("+~")
+    return key in INFRASTRUCTURE or key.startswith(("hydra.", "hydra/"))
+
+
+def folder_name(params: Mapping[str, Any]) -> str:
+    """A run folder's name from the overrides that tell it apart: ``optimizer=adam,lr=0.01`` (short
+    keys, short values, no infrastructure keys, no characters a path cannot hold; at most
+    :data:`MAX_NAME` characters)."""
+    kept = {k.lstrip("+~"): v for k, v in params.items() if not infrastructure(k)}
+    names = short_names(kept)
+    text = ",".join(f"{names[k]}={short_value(v)}" for k, v in kept.items()).translate(_UNSAFE)
+    return text[:MAX_NAME]
 
 
 def varying_keys(params: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -174,7 +174,14 @@ class Trainer:
             if self.progress and (
                 (now := time.perf_counter()) - shown > REFRESH_S or i == self.steps_per_epoch
             ):
-                bar.update(task, completed=i, loss=total_loss / seen, lr=lr, speed=seen / (now - start))
+                bar.update(
+                    task,
+                    completed=h.step,
+                    description=f"epoch {h.epoch + 1}/{self.max_epochs}",
+                    loss=f"{total_loss / seen:.4f}",
+                    lr=f"{lr:.3g}",
+                    speed=f"{seen / (now - start):,.0f}",
+                )
                 shown = now
         h.train_samples += seen
         h.train_time_s += time.perf_counter() - start
@@ -202,14 +209,14 @@ class Trainer:
     def validate(self) -> None:
         """Evaluate on the validation split, log, hand the metrics to the watchers (who may stop it)."""
         h = self.history
-        metrics = {"epoch": h.epoch, "train_loss": h.train_loss, "train_acc": h.train_acc}
+        metrics = {"epoch": h.epoch, "step": h.step, "train_loss": h.train_loss, "train_acc": h.train_acc}
         if len(self.data.val):
             h.val_loss, h.val_acc = self.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
         self.recorder.scalars({"train/acc": h.train_acc, **_tags(metrics, "val")}, h.step - 1)
-        h.epochs.append({"step": h.step, **metrics, "lr": self.optimizer.param_groups[0]["lr"]})
+        h.epochs.append({**metrics, "lr": self.optimizer.param_groups[0]["lr"]})
         h.stopped = any([watcher.on_validation(metrics) for watcher in self.watchers])
 
     # --- the whole run -------------------------------------------------------------------------
@@ -222,9 +229,15 @@ class Trainer:
         start, status, end = time.perf_counter(), "completed", dict[str, Any]()
         try:
             with progress_bar(self.progress) as bar:
-                task = bar.add_task("", total=self.steps_per_epoch, loss=math.nan, lr=math.nan, speed=0.0)
+                task = bar.add_task(
+                    f"epoch {h.epoch + 1}/{self.max_epochs}",
+                    total=self.steps_per_epoch * self.max_epochs,
+                    completed=h.step,
+                    loss="-",
+                    lr="-",
+                    speed="-",
+                )
                 while h.epoch < self.max_epochs and not h.stopped:
-                    bar.reset(task, description=f"epoch {h.epoch + 1}/{self.max_epochs}")
                     self.train_epoch(bar, task)
                     h.epoch += 1
                     self.validate()
@@ -253,6 +266,7 @@ class Trainer:
             "best_epoch": h.best_epoch,
             "test_loss": test_loss,
             "test_acc": test_acc,
+            "generalization_gap": train_acc - test_acc,  # the chapter's overfitting, in one number
             "epochs": h.epoch,
             "stopped_epoch": None,
             "restored_epoch": None,

@@ -9,26 +9,24 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from netopt.files import write_text
+from netopt.labels import infrastructure
 
 #: The columns of epochs.csv.
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
-#: The final metrics shown in TensorBoard's HParams tab, by scalar tag and metrics.json key.
-HPARAM_METRICS = {
-    "val/acc": "val_acc",
-    "val/loss": "val_loss",
-    "test/acc": "test_acc",
-    "test/loss": "test_loss",
-}
+#: The final metrics of the HParams table, each logged as the scalar ``final/<name>``.
+FINAL_METRICS = ("train_acc", "val_acc", "best_val_acc", "test_acc", "test_loss", "epochs", "wall_time_s")
 
 
 class Recorder:
@@ -63,17 +61,25 @@ class Recorder:
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         write_text(self.run_dir / "epochs.csv", out.getvalue())
 
-    def image(self, tag: str, image: Tensor, step: int) -> None:
-        """One ``(C, H, W)`` image with values in [0, 1]."""
-        self.writer.add_image(tag, image, step)
+    def figure(self, tag: str, figure: Figure, step: int) -> None:
+        """A matplotlib figure, as an image (closed afterwards)."""
+        self.writer.add_figure(tag, figure, step, close=True)
 
-    def hparams(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
-        """The HParams table entry: flattened config against the final metrics (NaN when missing)."""
-        final = {tag: _number(metrics.get(key)) for tag, key in HPARAM_METRICS.items()}
+    def hparams(self, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
+        """The run's row of TensorBoard's HParams table: ``values`` (:func:`compared`) and the final
+        metrics (scalars ``final/<name>``, NaN when missing).
+
+        Only the run's own values are written, no experiment summary: TensorBoard then builds the
+        table's columns from every run under its logdir (the union of a sweep, of all sweeps), the
+        hyperparameters that differ first.
+        """
+        final = {f"final/{key}": _number(metrics.get(key)) for key in FINAL_METRICS}
+        self.scalars(final, step)
         file_writer = self.writer.file_writer
         assert file_writer is not None  # open until close()
-        for summary in hparams(dict(config), final):
-            file_writer.add_summary(summary)
+        _, start, end = hparams(dict(values), final)
+        file_writer.add_summary(start)
+        file_writer.add_summary(end)
 
     def close(self) -> None:
         self.flush()
@@ -96,35 +102,54 @@ class SilentRecorder(Recorder):
     def epoch_end(self, rows: Sequence[Mapping[str, Any]]) -> None:
         pass
 
-    def image(self, tag: str, image: Tensor, step: int) -> None:
+    def figure(self, tag: str, figure: Figure, step: int) -> None:
         pass
 
-    def hparams(self, config: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+    def hparams(self, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
         pass
 
     def close(self) -> None:
         pass
 
 
-def flat_config(cfg: DictConfig, choices: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``cfg`` as ``{"optimizer.lr": 0.1, ...}`` with the chosen option of each group (``optimizer: sgd``).
+def augmentation_figure(
+    x: Tensor, augment: Callable[[Tensor, torch.Generator], Tensor], generator: torch.Generator, n: int = 8
+) -> Figure:
+    """``n`` training images (row "original") over their augmented copies (row "augmented")."""
+    originals = x[:n]
+    rows = {"original": originals, "augmented": augment(originals, generator)}
+    figure = Figure(figsize=(1.2 * len(originals), 2.6), layout="constrained")
+    axes = figure.subplots(2, len(originals), squeeze=False)
+    for row, (name, images) in zip(axes, rows.items(), strict=True):
+        for ax, image in zip(row, images.detach().float().cpu(), strict=True):
+            low, high = image.min(), image.max()
+            shown = ((image - low) / (high - low).clamp_min(1e-12)).permute(1, 2, 0).numpy()
+            ax.imshow(
+                shown.squeeze(-1) if shown.shape[-1] == 1 else shown, cmap="gray", interpolation="nearest"
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=11)
+    return figure
 
-    Values TensorBoard cannot show as hparams (lists, None) become strings.
-    """
-    flat: dict[str, Any] = {}
 
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix[:-1]] = node if isinstance(node, (bool, int, float, str)) else str(node)
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    for group, option in (choices or {}).items():
-        if option is not None and not group.startswith("hydra"):
-            flat[group] = str(option)
-    return flat
+def compared(cfg: DictConfig, choices: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """What a run is compared by: the option chosen in each config group, the learning rate, and every
+    field its overrides set (as composed), without bookkeeping keys or ``_target_``/``_partial_``.
+    Values TensorBoard cannot show as hparams (lists, None) become strings."""
+    values: dict[str, Any] = {
+        g: str(o) for g, o in choices.items() if o is not None and not infrastructure(g)
+    }
+    for key in ("optimizer.lr", "optimizer.base.lr"):  # each optimizer's preset has its own
+        if OmegaConf.select(cfg, key) is not None:
+            values[key] = OmegaConf.select(cfg, key)
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in choices or infrastructure(key) or "=" not in override:
+            continue
+        value = OmegaConf.select(cfg, key, default=None)
+        values[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return values
 
 
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:

@@ -21,6 +21,7 @@ from netopt.errors import UserError
 
 #: Settings a resumed run may change: its length (to extend it) and how it runs, not what it computes.
 RESUMABLE = (
+    "name",
     "trainer.max_epochs",
     "trainer.resume",
     "trainer.progress",

@@ -22,7 +22,9 @@ class TrainerSettings:
     the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
     the progress bar; ``diagnostics_every`` logs per-layer statistics every N steps (0: off);
     ``schedule_epochs`` is the run length the lr schedule is laid over (None: max_epochs; Hyperband sets
-    its largest budget, so a promoted trial continues its schedule); ``strategy`` is ``single`` (one
+    its largest budget, so a promoted trial continues its schedule); ``sharpness_every`` measures the
+    Hessian's top eigenvalue and trace every N epochs and at the end (0: off;
+    :mod:`netopt.landscape.probe`), ``layer_sharpness`` per layer too; ``strategy`` is ``single`` (one
     process) or ``ddp`` (data parallel over the processes torchrun or a SLURM job started, each with
     a shard of every batch of ``batch_size``: see :mod:`netopt.distributed`).
     """
@@ -41,6 +43,8 @@ class TrainerSettings:
     progress: bool = True
     diagnostics_every: int = 0
     schedule_epochs: int | None = None
+    sharpness_every: int = 0
+    layer_sharpness: bool = False
     strategy: Literal["single", "ddp"] = "single"
 
     def __post_init__(self) -> None:
@@ -53,7 +57,7 @@ class TrainerSettings:
             num_threads=self.num_threads,
             schedule_epochs=self.schedule_epochs,
         )
-        require_count(0, diagnostics_every=self.diagnostics_every)
+        require_count(0, diagnostics_every=self.diagnostics_every, sharpness_every=self.sharpness_every)
         require(
             isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
             "seed",

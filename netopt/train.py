@@ -25,11 +25,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from netopt import config
-from netopt.checkpoint import Checkpoint
+from netopt.checkpoint import Checkpoint, Snapshot
 from netopt.console import summary_table
 from netopt.data import Data
 from netopt.data.augment import Augment as Augmentation
-from netopt.data.augment import preview
 from netopt.data.batches import num_batches
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
@@ -37,8 +36,9 @@ from netopt.diagnostics import LayerStats
 from netopt.distributed import World, is_main_process, join
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
+from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
-from netopt.record import Recorder, SilentRecorder, flat_config, write_metrics
+from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
@@ -228,12 +228,14 @@ def run(
                 "preprocess": parts.preprocess,
                 "rng": world.per_process(rng),
                 "history": history,
+                "initial_model": Snapshot(parts.model),
             },
             writes=world.is_main,
         )
         if saved is not None:
             checkpoint.restore(saved)
         started = world.is_main  # the main process writes the run's records, the others none
+        log.info("run folder: %s", run_dir)
         if started:
             write_config(run_dir, cfg, hydra)
         if saved is not None:
@@ -304,21 +306,36 @@ def train(
         progress=t.progress and world.is_main,
         loss_fn=parts.regularization.loss,
         penalty=parts.regularization.penalties,
-        watchers=parts.watchers,
+        watchers=[*parts.watchers, *probes(parts.model, data, recorder, t)],
         world=world,
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(t.seed)
-        recorder.image("augmentation/samples", preview(data.train.x, parts.augment, generator), 0)
+        recorder.figure(
+            "augmentation/samples", augmentation_figure(data.train.x, parts.augment, generator), 0
+        )
     if t.diagnostics_every:
         LayerStats(parts.model, recorder, t.diagnostics_every).follow(parts.optimizer, start=history.step)
     try:
         metrics = trainer.fit(on_epoch_end=checkpoint.save)
-        choices = dict(hydra.runtime.choices) if hydra is not None else None
-        recorder.hparams(flat_config(cfg, choices), metrics)
+        if hydra is not None:
+            choices, overrides = dict(hydra.runtime.choices), list(hydra.overrides.task)
+        else:  # a run from Python: each group's component
+            groups = [str(g) for g in cfg if isinstance(cfg[g], DictConfig) and "_target_" in cfg[g]]
+            choices = {g: cfg[g]._target_.rsplit(".", 1)[-1] for g in groups}
+            overrides = []
+        recorder.hparams(compared(cfg, choices, overrides), metrics, max(history.step - 1, 0))
     finally:  # a failed job of a multirun must not leave its writer thread behind
         recorder.close()
     return metrics
+
+
+def probes(model: torch.nn.Module, data: Data, recorder: Recorder, t: TrainerSettings) -> list[Watcher]:
+    """The instruments that watch a run: sharpness and trace every ``trainer.sharpness_every`` epochs."""
+    if not t.sharpness_every:
+        return []
+    batches = fixed_batches(data.train, seed=t.seed)
+    return [SharpnessProbe(model, batches, recorder, t.sharpness_every, t.layer_sharpness, t.seed)]
 
 
 def write_config(run_dir: Path, cfg: DictConfig, hydra: DictConfig | None) -> None:

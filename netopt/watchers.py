@@ -1,6 +1,6 @@
 """Components that react to validation, behind one small protocol the training loop calls.
 
-After every validation the loop hands each watcher the epoch's metrics by name (``epoch``,
+After every validation the loop hands each watcher the epoch's metrics by name (``epoch``, ``step``,
 ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``); a watcher may ask the loop to stop, and
 before the final test it may act once more (early stopping puts back its best weights). Its state
 travels in the checkpoint. Early stopping and the plateau schedule are watchers; a new one

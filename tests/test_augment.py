@@ -6,8 +6,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from netopt.data.augment import Augment, affine_matrices, preview, warp
+from netopt.data.augment import Augment, affine_matrices, warp
 from netopt.errors import UserError
+from netopt.record import augmentation_figure
 from netopt.train import check
 from tests.helpers import compose_config
 
@@ -114,11 +115,12 @@ def test_every_sample_gets_its_own_draw_and_the_generator_decides():
     assert not torch.equal(y, augment(x, torch.Generator().manual_seed(6)))
 
 
-def test_none_is_the_identity_and_preview_is_an_image():
+def test_none_is_the_identity_and_the_preview_labels_its_rows():
     x = _images()
-    assert Augment()(x, torch.Generator()) is x
-    grid = preview(x, Augment(flip_p=1.0), torch.Generator(), n=3)
-    assert grid.shape[0] == 3 and grid.min() >= 0 and grid.max() <= 1
+    assert Augment()(x, torch.Generator()) is x and not Augment().enabled and Augment(noise_p=0.1).enabled
+    figure = augmentation_figure(x, Augment(flip_p=1.0), torch.Generator(), n=3)
+    axes = figure.get_axes()
+    assert len(axes) == 6 and [axes[0].get_ylabel(), axes[3].get_ylabel()] == ["original", "augmented"]
 
 
 PRESETS = ["none", "flip", "rotate", "scale", "translate", "noise", "standard"]

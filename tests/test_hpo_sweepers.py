@@ -82,7 +82,7 @@ def rounds(sweep_dir: Path) -> list[int]:
 def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_path, capsys, monkeypatch):
     args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=6", "hydra.sweeper.batch_size=2", *SPACE]
     args += ["fail_above=9", "nan_above=4.5", "hydra.sweeper.max_failure_rate=1.0"]
-    monkeypatch.setenv("HPO_APP_STOP_IN", "trial_003")  # Ctrl-C inside trial 3, after trial 2 finished
+    monkeypatch.setenv("HPO_APP_STOP_IN", "003")  # Ctrl-C inside trial 3, after trial 2 finished
     with pytest.raises(KeyboardInterrupt):
         sweep(tmp_path, *args)
     monkeypatch.delenv("HPO_APP_STOP_IN")

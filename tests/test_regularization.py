@@ -99,8 +99,8 @@ def test_the_old_early_stopping_spelling_points_to_the_new_group(cli):
     ]
 
 
-def test_compare_regularization_sweeps_every_preset_with_and_without_augmentation():
-    cfg = compose_config("experiment=compare_regularization", hydra=True)
+def test_the_regularization_experiment_sweeps_every_preset_with_and_without_augmentation():
+    cfg = compose_config("experiment=regularization", hydra=True)
     params = cfg.hydra.sweeper.params
     assert params.regularization.split(",")[0] == "none" and params.augmentation == "none,standard"
     assert cfg.dataset.train_size == 5000

@@ -364,6 +364,32 @@ def test_claim_verdicts_are_computed_from_the_numbers(norm_runs):
     assert nothing.verdict == "undecided" and nothing.reason == "right: selects no run"
 
 
+def test_a_diverged_run_can_count_as_chance_and_divergence_is_a_metric(norm_runs):
+    runs = read_runs(norm_runs)
+    at_lr1 = {"norm": "none", "optimizer.lr": 1.0}
+    chance = check(claim(right=at_lr1, margin=0.5, diverged_as=0.1), runs)
+    assert chance.verdict == "holds" and chance.right.value == pytest.approx(0.1) and chance.right.n == 2
+    fraction = check(claim(metric="diverged", left=at_lr1, op=">=", right=1.0), runs)
+    assert fraction.verdict == "holds" and fraction.left.value == 1.0
+    assert (
+        check(claim(metric="diverged", left={"norm": "batch"}, op="<=", right=0.0), runs).verdict == "holds"
+    )
+    assert check(claim(reduce="min", right=0.91, op=">="), runs).left.value == pytest.approx(0.90)
+
+
+def test_a_claim_on_an_epoch_of_epochs_csv(tmp_path):
+    rows = [dict(epoch=e, step=10 * e, train_loss=1.0 / e, train_acc=0.5, lr=0.1) for e in (1, 2, 3)]
+    fake_run(tmp_path / "a", ["trainer.batch_size=16"], completed(0.9), rows)
+    slow = [dict(row, train_loss=2.0 / row["epoch"]) for row in rows]
+    fake_run(tmp_path / "b", ["trainer.batch_size=256"], completed(0.9), slow)
+    runs = read_runs(tmp_path)
+    first = claim(
+        metric="train_loss@1", left={"trainer.batch_size": 16}, op="<", right={"trainer.batch_size": 256}
+    )
+    assert check(first, runs).verdict == "holds" and check(first, runs).left.value == pytest.approx(1.0)
+    assert check(claim(metric="train_loss@9", op="<", right=1.0), runs).verdict == "undecided"
+
+
 def test_claims_from_multirun_yaml_go_into_the_report_and_claims_json(norm_runs):
     claims = [
         {

@@ -25,6 +25,7 @@ METRIC_KEYS = {
     "best_epoch",
     "test_loss",
     "test_acc",
+    "generalization_gap",
     "epochs",
     "steps",
     "wall_time_s",
@@ -86,7 +87,8 @@ def test_single_diverged_run_exits_3_and_multirun_goes_on(cli, tmp_path):
     assert read_metrics(tmp_path / "single")["status"] == "diverged"
     status, _ = cli("-m", "optimizer.lr=1e12,0.1", "debug=fast", "hydra.sweep.dir=sweep")
     assert status == 0
-    assert [read_metrics(tmp_path / "sweep" / n)["status"] for n in "01"] == ["diverged", "completed"]
+    folders = ["000_lr=1e+12", "001_lr=0.1"]  # named after what varies, zero-padded
+    assert [read_metrics(tmp_path / "sweep" / n)["status"] for n in folders] == ["diverged", "completed"]
 
 
 def test_multirun_gives_one_folder_per_job_under_outputs(cli, tmp_path):

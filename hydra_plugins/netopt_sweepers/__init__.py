@@ -18,10 +18,11 @@ netopt's preset of submitit_slurm with its partition, time, GPU and task setting
 must be on a shared filesystem). A round holds ``hydra.sweeper.batch_size`` jobs, by default as many
 as the launcher runs at once (joblib's ``n_jobs``, SLURM's ``array_parallelism``).
 
-Each trial runs in ``<hydra.sweep.dir>/trial_<id>``. A trial that raises is recorded as failed
-with its error line, one whose objective is NaN as diverged; the sweep stops only when more than
-``max_failure_rate`` of its jobs went wrong. Interrupted? Run the same command again with
-``hydra.sweep.dir=<that folder>``: finished jobs are read from ``journal.jsonl``, cut-off ones
-continue from their checkpoints. The sweep folder ends with ``results.csv``, ``best.yaml`` and a
-table; ``tensorboard --logdir <sweep dir>`` compares the trials in its HParams tab.
+Each trial runs in ``<hydra.sweep.dir>/NNN_<values tried>`` (e.g. ``003_lr=0.0123,momentum=0.81``).
+A trial that raises is recorded as failed with its error line, one whose objective is NaN as
+diverged; the sweep stops only when more than ``max_failure_rate`` of its jobs went wrong.
+Interrupted? Run the same command again with ``hydra.sweep.dir=<that folder>``: finished jobs are
+read from ``journal.jsonl``, cut-off ones continue from their checkpoints. The sweep folder ends
+with ``results.csv``, ``best.yaml`` and a table; ``tensorboard --logdir <sweep dir>`` compares the
+trials in its HParams tab.
 """

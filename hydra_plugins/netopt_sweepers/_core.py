@@ -1,7 +1,7 @@
 """The loop every netopt sweeper runs, and the search space read from Hydra's override grammar.
 
 Each round asks the strategy for jobs, writes them to the journal as pending, launches them through
-whatever launcher is configured (each trial in its own folder ``trial_<id>`` of the sweep folder),
+whatever launcher is configured (each trial in its own folder ``NNN_<values tried>`` of the sweep folder),
 and records the outcomes: a job that raised is ``failed`` with its error line, a NaN objective is
 ``diverged``, and the sweep goes on until more than ``max_failure_rate`` of its finished jobs went
 wrong. Re-running the command with the same ``hydra.sweep.dir`` reads the journal, relaunches the
@@ -24,8 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from netopt.errors import UserError, config_key
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
-from netopt.hpo.summary import overrides, write_summary
+from netopt.hpo.summary import format_value, overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
+from netopt.labels import folder_name, infrastructure
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -63,14 +64,10 @@ def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
     return SearchSpace(list(sweeps.values())), list(fixed.values())
 
 
-#: Overrides that change how a job runs or where, not what it computes.
-INFRASTRUCTURE = ("hydra.", "trainer.progress", "trainer.num_threads", "trainer.device", "trainer.resume")
-
-
 def settings(fixed: list[str]) -> dict[str, str]:
     """The fixed overrides that shape the runs, as ``{key: value}``."""
     pairs = (line.split("=", 1) for line in fixed if "=" in line)
-    return {k.lstrip("+~"): v for k, v in pairs if not k.lstrip("+~").startswith(INFRASTRUCTURE)}
+    return {k.lstrip("+~"): v for k, v in pairs if not infrastructure(k)}
 
 
 class SweepLoop:
@@ -154,7 +151,7 @@ class SweepLoop:
 
     def _overrides(self, job: Job, resume: bool) -> list[str]:
         lines = [*self.fixed, *overrides(job.params)]
-        lines.append(f"hydra.sweep.subdir=trial_{job.trial:03d}")
+        lines.append(f"hydra.sweep.subdir={format_value(f'{job.trial:03d}_{folder_name(job.params)}')}")
         if job.budget is not None:
             lines.append(f"{self.sweeper.budget_key}={job.budget}")
             if self.sweeper.horizon_key:  # every job lays its schedule over the largest budget

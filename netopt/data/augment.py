@@ -139,22 +139,3 @@ class Augment:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
-
-
-def preview(
-    x: Tensor,
-    augment: Callable[[Tensor, torch.Generator | None], Tensor],
-    generator: torch.Generator | None = None,
-    n: int = 16,
-) -> Tensor:
-    """A ``(3, H', W')`` image grid for TensorBoard: ``n`` samples (top row) over their augmented copies."""
-    from torchvision.utils import make_grid
-
-    originals = x[:n]
-    return make_grid(
-        torch.cat([originals, augment(originals, generator)]).detach().float().cpu(),
-        nrow=originals.shape[0],
-        normalize=True,
-        scale_each=True,
-        pad_value=1.0,
-    )

@@ -22,9 +22,12 @@ def _conv_unit(norm: Normalization, c_in: int, c_out: int, kernel: int, stride: 
 
 
 class ResidualBlock(nn.Module):
-    """y = act(conv-norm-act-conv-norm(x) + shortcut(x)), followed by any post-activation normalization."""
+    """y = act(conv-norm-act-conv-norm(x) + shortcut(x)), followed by any post-activation normalization;
+    without ``shortcut``, y = act(conv-norm-act-conv-norm(x)): the same layers as a plain net."""
 
-    def __init__(self, norm: Normalization, c_in: int, c_out: int, stride: int, activation: str) -> None:
+    def __init__(
+        self, norm: Normalization, c_in: int, c_out: int, stride: int, activation: str, shortcut: bool = True
+    ) -> None:
         super().__init__()
         self.residual = sequential(
             *_conv_unit(norm, c_in, c_out, 3, stride),
@@ -33,15 +36,25 @@ class ResidualBlock(nn.Module):
             *_conv_unit(norm, c_out, c_out, 3, 1),
         )
         reshaped = stride != 1 or c_in != c_out
-        self.shortcut = sequential(*_conv_unit(norm, c_in, c_out, 1, stride)) if reshaped else nn.Identity()
+        self.shortcut = (
+            (sequential(*_conv_unit(norm, c_in, c_out, 1, stride)) if reshaped else nn.Identity())
+            if shortcut
+            else None
+        )
         self.output = sequential(ACTIVATIONS[activation](), norm.after_activation(c_out, spatial=True))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.output(self.residual(x) + self.shortcut(x))
+        residual = self.residual(x)
+        return self.output(residual if self.shortcut is None else residual + self.shortcut(x))
 
 
 class ResNet(Model):
-    """Residual network: stem, ``len(widths)`` stages of ``blocks`` residual blocks, pooling, classifier."""
+    """Residual network: stem, ``len(widths)`` stages of ``blocks`` residual blocks, pooling, classifier.
+
+    ``shortcut=False`` drops every shortcut: the plain network of the same layers, whose training
+    error grows with depth where the residual one's does not (He et al. 2016, Deep Residual Learning
+    for Image Recognition; the chapter's residual connections).
+    """
 
     def __init__(
         self,
@@ -52,6 +65,7 @@ class ResNet(Model):
         widths: tuple[int, ...] = (16, 32, 64),
         blocks: int = 2,
         activation: str = "relu",
+        shortcut: bool = True,
     ) -> None:
         super().__init__(activation)
         require_count(blocks=blocks, **{f"widths[{i}]": w for i, w in enumerate(widths)})
@@ -65,7 +79,7 @@ class ResNet(Model):
         for stage, width in enumerate(widths):
             for block in range(blocks):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(ResidualBlock(norm, in_channels, width, stride, activation))
+                layers.append(ResidualBlock(norm, in_channels, width, stride, activation, shortcut))
                 in_channels = width
         self.features = sequential(*layers)
         self.classifier = sequential(

@@ -8,11 +8,15 @@ A claim compares a metric between two sets of runs (or a set and a number)::
     op: ">"                                 # one of > >= < <=
     right: {norm: none, optimizer.lr: 1.0}  # a selector like left, or a number
     margin: 0.1                             # > >=: left op right + margin; < <=: left op right - margin
+    diverged_as: 0.1                        # optional: the value a run that diverged counts as
 
 A run matches a key when its override, config group option or config value equals the given value
-(numbers compared as numbers). Each side is reduced (``reduce``, the mean) over the finite values
-of the metric in the completed runs it selects, all seeds. The verdict is computed from those
-numbers: ``holds``, ``does not hold``, or ``undecided`` when a side has no finite value.
+(numbers compared as numbers). Each side is reduced (``reduce``: the mean, or the min or max) over the
+finite values of the metric in the completed runs it selects, all seeds; a run that diverged counts
+as ``diverged_as`` when that is given (chance accuracy, say), and is left out otherwise. Besides the
+metrics.json keys, ``metric`` may be ``diverged`` (1 for a run that diverged, 0 else: the mean is the
+fraction that diverged) or ``<column>@<epoch>``, an epochs.csv column after that epoch. The verdict is
+computed from those numbers: ``holds``, ``does not hold``, or ``undecided`` when a side has no value.
 """
 
 import math
@@ -33,8 +37,12 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
-REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {"mean": lambda x: float(np.mean(x))}
-KEYS = ("statement", "metric", "left", "op", "right", "margin", "reduce")
+REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda x: float(np.mean(x)),
+    "min": lambda x: float(np.min(x)),
+    "max": lambda x: float(np.max(x)),
+}
+KEYS = ("statement", "metric", "left", "op", "right", "margin", "reduce", "diverged_as")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class Claim:
     right: dict[str, Any] | float
     margin: float = 0.0
     reduce: str = "mean"
+    diverged_as: float | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str) -> "Claim":
@@ -76,6 +85,7 @@ class Claim:
             right=right,
             margin=float(raw.get("margin", 0.0)),
             reduce=raw.get("reduce", "mean"),
+            diverged_as=None if raw.get("diverged_as") is None else float(raw["diverged_as"]),
         )
 
 
@@ -113,6 +123,7 @@ class Verdict:
             "op": c.op,
             "margin": c.margin,
             "reduce": c.reduce,
+            "diverged_as": c.diverged_as,
             "left": _side_dict(self.left),
             "right": _side_dict(self.right),
             "verdict": self.verdict,
@@ -143,9 +154,16 @@ def matches(run: Run, select: Mapping[str, Any]) -> bool:
     return all(_same(run.value(key), value) for key, value in select.items())
 
 
+def _value(claim: Claim, run: Run) -> float:
+    """The run's value of the claim's metric; NaN for a run that does not count."""
+    if run.status == "diverged" and claim.metric != "diverged":
+        return math.nan if claim.diverged_as is None else claim.diverged_as
+    return run.number(claim.metric) if run.status in ("completed", "diverged") else math.nan
+
+
 def _side(claim: Claim, select: dict[str, Any], runs: Sequence[Run]) -> Side:
     chosen = [r for r in runs if matches(r, select)]
-    values = np.array([r.number(claim.metric) for r in chosen if r.status == "completed"])
+    values = np.array([_value(claim, r) for r in chosen])
     values = values[np.isfinite(values)]
     if len(values):
         return Side(select, REDUCTIONS[claim.reduce](values), len(values), len(chosen))

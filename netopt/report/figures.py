@@ -37,23 +37,35 @@ CI = f"{LEVEL:.0%} CI over seeds (Student t)"
 
 
 def curves(configs: Sequence[Config]) -> Figure | None:
-    """Validation accuracy (train accuracy when no run has a validation set) and train loss per epoch."""
+    """Validation accuracy (train accuracy when no run has a validation set) and train loss per epoch;
+    when the configurations take different numbers of steps per epoch (a batch-size sweep), also the
+    train loss against the iteration."""
     shown = [c for c in configs if any(r.epochs for r in c.runs)][:MAX_LINES]
     if not shown:
         return None
     runs = [r for c in shown for r in c.runs]
     acc = "val_acc" if any(np.isfinite(r.epochs.get("val_acc", [])).any() for r in runs) else "train_acc"
-    fig = Figure(figsize=(12, 5 + 0.2 * math.ceil(len(shown) / 3)), layout="constrained")
-    acc_ax, loss_ax = fig.subplots(1, 2)
+    per_step = len({r.epochs["step"][0] for r in runs if len(r.epochs.get("step", []))}) > 1
+    fig = Figure(figsize=(18 if per_step else 12, 5 + 0.2 * math.ceil(len(shown) / 3)), layout="constrained")
+    axes = fig.subplots(1, 3 if per_step else 2)
+    acc_ax, loss_ax = axes[0], axes[1]
     for config, color in zip(shown, PALETTE, strict=False):
         for ax, column in ((acc_ax, acc), (loss_ax, "train_loss")):
             _band(ax, [r.epochs.get(column, np.array([])) for r in config.runs], color)
             _mark_ends(ax, [r for r in config.runs if r.status != "completed"], column, color)
+        if per_step:
+            steps = max((r.epochs.get("step", np.array([])) for r in config.runs), key=len)
+            _band(axes[2], [r.epochs.get("train_loss", np.array([])) for r in config.runs], color, steps)
         acc_ax.plot([], [], color=color, label=config.label)
     acc_ax.set(xlabel="epoch", ylabel=acc, title=acc.replace("_", " ").replace("acc", "accuracy"))
     loss_ax.set(xlabel="epoch", ylabel="train_loss", title="train loss")
-    _log_if_decades(loss_ax, "y", [r.epochs.get("train_loss", np.array([])) for r in runs])
-    for ax in (acc_ax, loss_ax):
+    if per_step:
+        axes[2].set(
+            xlabel="iteration (optimizer step)", ylabel="train_loss", title="train loss per iteration"
+        )
+    for ax in axes[1:]:
+        _log_if_decades(ax, "y", [r.epochs.get("train_loss", np.array([])) for r in runs])
+    for ax in axes:
         ax.grid(alpha=0.3)
     if any(r.status != "completed" and r.epochs for r in runs):
         acc_ax.plot([], [], "kx", ls="", label="a run that did not complete")
@@ -163,8 +175,9 @@ def gap(configs: Sequence[Config]) -> Figure | None:
     return fig
 
 
-def _band(ax: Axes, series: list[np.ndarray], color: Any) -> None:
-    """Mean line and min-max band over the runs per epoch (leaving out epochs where no run is finite)."""
+def _band(ax: Axes, series: list[np.ndarray], color: Any, x: np.ndarray | None = None) -> None:
+    """Mean line and min-max band over the runs per epoch, at ``x`` (default: the epoch number),
+    leaving out epochs where no run is finite."""
     length = max(map(len, series))
     if length == 0:
         return
@@ -172,8 +185,9 @@ def _band(ax: Axes, series: list[np.ndarray], color: Any) -> None:
     for i, s in enumerate(series):
         y[i, : len(s)] = s
     y[~np.isfinite(y)] = np.nan
+    x = np.arange(1, length + 1) if x is None or len(x) < length else x[:length]
     seen = ~np.isnan(y).all(axis=0)
-    epochs, y = np.arange(1, length + 1)[seen], y[:, seen]
+    epochs, y = x[seen], y[:, seen]
     ax.plot(epochs, np.nanmean(y, axis=0), color=color, marker="." if len(epochs) < 15 else None)
     if len(series) > 1:
         ax.fill_between(epochs, np.nanmin(y, axis=0), np.nanmax(y, axis=0), color=color, alpha=0.18, lw=0)

@@ -5,7 +5,7 @@ A run folder is any folder below the sweep folder that holds ``metrics.json``. I
 ``.hydra/config.yaml`` the composed config (``trainer.seed`` is the seed) and its
 ``.hydra/hydra.yaml`` the chosen option of each config group. The configuration a run belongs to is
 its overrides without the seed and without the keys that do not change what is trained
-(:data:`INFRASTRUCTURE`). TensorBoard's per-step scalars are read only on request
+(:data:`netopt.labels.INFRASTRUCTURE`). TensorBoard's per-step scalars are read only on request
 (:func:`step_series`).
 """
 
@@ -20,17 +20,9 @@ import numpy as np
 import yaml
 
 from netopt.errors import UserError
+from netopt.labels import infrastructure
 
 SEED = "trainer.seed"
-#: Override keys that leave the trained model unchanged (or, for hydra.*, the sweep's bookkeeping).
-INFRASTRUCTURE = (
-    "experiment",
-    "name",
-    "trainer.progress",
-    "trainer.num_threads",
-    "trainer.resume",
-    "trainer.device",
-)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -54,7 +46,7 @@ class Run:
     @property
     def params(self) -> dict[str, str]:
         """The overrides that make its configuration: without the seed and infrastructure keys."""
-        return {k: v for k, v in self.overrides.items() if not _infrastructure(k) and k != SEED}
+        return {k: v for k, v in self.overrides.items() if not infrastructure(k) and k != SEED}
 
     def value(self, key: str) -> Any:
         """What the run used for key: its override, else its group's option, else the config's value."""
@@ -64,13 +56,19 @@ class Run:
         return None
 
     def number(self, key: str) -> float:
-        """A metric as a float; NaN when missing, null or not a number."""
+        """A metric as a float; NaN when missing, null or not a number. ``diverged`` is 1 for a run
+        that diverged and 0 for any other; ``<column>@<epoch>`` is a column of epochs.csv after that
+        epoch (``train_loss@1``: the train loss of the first epoch)."""
+        if key == "diverged":
+            return float(self.status == "diverged")
+        if "@" in key:
+            column, _, epoch = key.partition("@")
+            values = self.epochs.get(column, np.array([]))
+            epochs = self.epochs.get("epoch", np.array([]))
+            at = np.flatnonzero(epochs == float(epoch)) if epoch.isdigit() else np.array([], dtype=int)
+            return float(values[at[0]]) if len(at) else np.nan
         value = self.metrics.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
-
-
-def _infrastructure(key: str) -> bool:
-    return key in INFRASTRUCTURE or key.startswith("hydra.") or key.startswith("hydra/")
 
 
 def read_runs(sweep_dir: Path) -> list[Run]:
@@ -94,7 +92,7 @@ def read_run(run_dir: Path) -> Run:
         status=str(metrics.get("status", "completed")),
         metrics=metrics,
         overrides=parse_overrides(lines),
-        choices={k: str(v) for k, v in choices.items() if v is not None and not _infrastructure(k)},
+        choices={k: str(v) for k, v in choices.items() if v is not None and not infrastructure(k)},
         config=flatten(read_yaml(hydra_dir / "config.yaml") or {}),
         epochs=read_epochs(run_dir / "epochs.csv"),
     )

@@ -23,7 +23,7 @@ def branin(x1: float, x2: float) -> float:
 @hydra.main(version_base="1.3", config_path=".", config_name="config")
 def main(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if run_dir.name == os.environ.get("HPO_APP_STOP_IN"):  # as Ctrl-C does, in this run folder
+    if run_dir.name.split("_")[0] == os.environ.get("HPO_APP_STOP_IN"):  # as Ctrl-C does, in this trial
         raise KeyboardInterrupt
     if cfg.x1 > cfg.fail_above:
         raise RuntimeError(f"x1={cfg.x1} is too large\nsecond line")

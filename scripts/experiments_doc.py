@@ -1,0 +1,127 @@
+"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments.
+
+Each folder is a sweep an experiment preset left (``netopt-train experiment=<name>``: its
+``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
+``scripts/hpo_budget.py`` that holds ``claims.json`` and ``report.md``. For each the page gets the command,
+the main figure (copied to ``docs/experiments/<name>.png``), the chapter's claims with the measured
+numbers and the verdicts computed from them, and how long the run took; a table of every verdict
+comes first. Nothing is written in by hand: rerun the presets and this script to refresh it.
+
+    python scripts/experiments_doc.py outputs/multirun/batch_size/<date> outputs/multirun/lr_range/<date> ...
+"""
+
+import argparse
+import json
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from netopt.console import duration
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The figure that shows each experiment best (a file of its folder).
+MAIN = {
+    "batch_size": "curves.png",
+    "lr_range": "sensitivity.png",
+    "warmup": "curves.png",
+    "adaptive_lr": "final.png",
+    "init": "final.png",
+    "norm_lr": "sensitivity.png",
+    "covariate_shift": "final.png",
+    "regularization": "gap.png",
+    "l1_sparsity": "final.png",
+    "dropout_ensemble": "final.png",
+    "rnn": "curves.png",
+    "residual": "curves.png",
+    "sharpness": "final.png",
+}
+
+
+def describe(folder: Path) -> dict[str, Any]:
+    """What the page says of one experiment folder."""
+    multirun = (
+        yaml.safe_load((folder / "multirun.yaml").read_text()) if (folder / "multirun.yaml").exists() else {}
+    )
+    hydra = multirun.get("hydra", {})
+    name = (hydra.get("runtime", {}).get("choices", {}) or {}).get("experiment") or folder.parent.name
+    task = hydra.get("overrides", {}).get("task", [])
+    command = (
+        " ".join(["netopt-train", *map(shlex.quote, task)])
+        if task
+        else (folder / "command.txt").read_text().strip()
+    )
+    claims = json.loads((folder / "claims.json").read_text()) if (folder / "claims.json").exists() else []
+    wall = 0.0
+    for metrics in folder.rglob("metrics.json"):
+        wall += json.loads(metrics.read_text()).get("wall_time_s") or 0.0
+    figure = folder / MAIN.get(name, "curves.png")
+    if not figure.exists():
+        figure = next(iter(sorted(folder.glob("*.png"))), figure)
+    return {
+        "name": name,
+        "folder": folder,
+        "command": command,
+        "claims": claims,
+        "wall": wall,
+        "figure": figure,
+    }
+
+
+def side(value: dict[str, Any]) -> str:
+    if "select" not in value:
+        return f"{value['value']:g}"
+    select = ", ".join(f"{k}={v}" for k, v in value["select"].items())
+    shown = "no value" if value["value"] is None else f"{value['value']:.4f} (n={value['n']})"
+    return f"{shown} [{select}]"
+
+
+def page(experiments: list[dict[str, Any]]) -> str:
+    lines = [
+        "# The chapter's experiments",
+        "",
+        "Each experiment is one command; its sweep ends with a report (`report.html` in the sweep folder)",
+        "whose claims section states the chapter's claim, the numbers that test it and a verdict computed",
+        "from them. The figures and numbers below come from full runs on a 2-core CPU (3 seeds each); this",
+        "page is written by `scripts/experiments_doc.py` from those runs' folders.",
+        "",
+        "| experiment | claim | verdict |",
+        "|---|---|---|",
+    ]
+    for e in experiments:
+        for c in e["claims"]:
+            lines.append(f"| [{e['name']}](#{e['name']}) | {c['statement']} | **{c['verdict']}** |")
+    for e in experiments:
+        lines += ["", f"## {e['name']}", "", "```bash", e["command"], "```", ""]
+        if e["figure"].exists():
+            lines += [f"![{e['name']}](experiments/{e['name']}.png)", ""]
+        for c in e["claims"]:
+            lines += [
+                f"- **{c['verdict']}**: {c['statement']}",
+                f"  - {c.get('metric', '')}: {side(c['left'])} {c.get('op', '')} {side(c['right'])}"
+                + (f", margin {c['margin']:g}" if c.get("margin") else ""),
+                f"  - {c['reason']}",
+            ]
+        lines += ["", f"Training time of all its runs: {duration(e['wall'])}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "experiments.md")
+    args = parser.parse_args()
+    experiments = [describe(folder) for folder in args.folders]
+    figures = args.out.parent / "experiments"
+    figures.mkdir(parents=True, exist_ok=True)
+    for e in experiments:
+        if e["figure"].exists():
+            shutil.copyfile(e["figure"], figures / f"{e['name']}.png")
+    args.out.write_text(page(experiments))
+    print(f"wrote {args.out} and {len(experiments)} figures in {figures}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Every experiment preset runs from the command line as a miniature (one seed, two batches an epoch,
+one epoch) and ends with its report and a verdict for each of its claims (slow: `make test-all`)."""
+
+import json
+
+import pytest
+import yaml
+
+from netopt import config
+
+EXPERIMENTS = sorted(config.OPTIONS["experiment"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_the_experiment_runs_and_writes_its_report_with_verdicts(cli, tmp_path, name):
+    sweep = tmp_path / "sweep"
+    status, err = cli(
+        f"experiment={name}",
+        "trainer.seed=0",
+        "trainer.max_epochs=1",
+        "trainer.limit_batches=2",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert status == 0, err
+    assert (sweep / "report.html").exists() and (sweep / "report.md").exists()
+    claims = yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["callbacks"]["summary"]["claims"]
+    if claims:
+        verdicts = json.loads((sweep / "claims.json").read_text())
+        assert [v["statement"] for v in verdicts] == [c["statement"] for c in claims]
+        assert all(v["verdict"] in ("holds", "does not hold", "undecided") for v in verdicts)
+
+
+def test_every_experiment_runs_three_seeds():
+    from tests.helpers import compose_config
+
+    for name in EXPERIMENTS:
+        params = compose_config(f"experiment={name}", hydra=True).hydra.sweeper.params
+        assert params["trainer.seed"] == "0,1,2", name
