@@ -12,7 +12,9 @@ also the loss the loop logs (all-reduced every step, so every process sees a div
 step). Accuracy counts and the evaluation's loss and accuracy sums are all-reduced: evaluation is
 sharded like training and its metrics are over the whole split. Clipping, SAM and the penalties need
 nothing more: they act on gradients DDP has already averaged, on weights that are the same on every
-process. Batch norm synchronizes its statistics itself (``norm.sync=true``, :mod:`netopt.nn.norm`).
+process. Batch norm synchronizes its statistics itself (``norm.sync=true``, :mod:`netopt.nn.norm`);
+without it each process normalizes its own slice, and the running statistics that evaluation uses
+are rank 0's (DDP broadcasts its buffers before a forward pass).
 
 Rank 0, the main process, alone writes the run's records (TensorBoard, checkpoint, epochs.csv,
 metrics.json, .hydra) and claims the run folder; the others learn its decisions (:meth:`World.folder`)
