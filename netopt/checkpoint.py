@@ -46,17 +46,24 @@ def read(path: Path, key: str = "trainer.resume") -> dict[str, Any]:
 
 
 class Checkpoint:
-    """The checkpoint of one run folder: :meth:`save` the parts, :meth:`restore` them from the file."""
+    """The checkpoint of one run folder: :meth:`save` the parts, :meth:`restore` them from the file.
 
-    def __init__(self, path: Path, config: Mapping[str, Any], parts: Mapping[str, Part]) -> None:
-        self.path, self.config, self.parts = path, dict(config), dict(parts)
+    ``writes=False`` (the other processes of a data-parallel run): :meth:`save` takes every part's
+    state, as some parts gather theirs from every process, but writes nothing.
+    """
+
+    def __init__(
+        self, path: Path, config: Mapping[str, Any], parts: Mapping[str, Part], writes: bool = True
+    ) -> None:
+        self.path, self.config, self.parts, self.writes = path, dict(config), dict(parts), writes
 
     def save(self) -> None:
         """Write the config and every part's state."""
+        state = {"config": self.config, **{name: _state(part) for name, part in self.parts.items()}}
+        if not self.writes:
+            return
         buffer = io.BytesIO()  # serialized first, so a full disk fails only the write below
-        torch.save(
-            {"config": self.config, **{name: _state(part) for name, part in self.parts.items()}}, buffer
-        )
+        torch.save(state, buffer)
         write_atomic(self.path, buffer.getbuffer())
 
     def restore(self, state: Mapping[str, Any], *names: str) -> None:

@@ -18,6 +18,7 @@ INFRASTRUCTURE = (
     "trainer.num_threads",
     "trainer.resume",
     "trainer.device",
+    "trainer.strategy",
 )
 #: Characters a folder name should not hold, and the longest name a run folder gets.
 _UNSAFE = str.maketrans({"/": "-", "\\": "-", " ": "", "'": "", '"': "", ":": "-"})

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from netopt.console import REFRESH_S, progress_bar
 from netopt.data import Data, Split, batches
 from netopt.data.batches import num_batches
+from netopt.distributed import World
 from netopt.errors import Diverged
 from netopt.record import Recorder
 from netopt.watchers import Watcher
@@ -108,6 +109,7 @@ class Trainer:
     loss_fn: LossFn = F.cross_entropy
     penalty: Penalty = dict  # named terms added to the loss, each logged as train/<name>
     watchers: Sequence[Watcher] = ()
+    world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
 
     def __post_init__(self) -> None:
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -122,9 +124,11 @@ class Trainer:
             group["lr"] = group["initial_lr"] * factor
         return self.optimizer.param_groups[0]["lr"]
 
-    def train_step(self, x: Tensor, y: Tensor) -> dict[str, float]:
+    def train_step(self, x: Tensor, y: Tensor, total: int | None = None) -> dict[str, float]:
         """One optimizer step; the train scalars to log (data loss, gradient norm, each penalty) and
-        the number of correct predictions in the batch."""
+        the number of correct predictions in the batch. ``(x, y)`` is this process's shard of a
+        global batch of ``total`` samples (all of it by default)."""
+        total = len(y) if total is None else total
         measured: list[dict[str, Tensor]] = []
 
         def closure() -> Tensor:
@@ -132,7 +136,7 @@ class Trainer:
             logits = self.model(x)
             loss = self.loss_fn(logits, y)
             penalties = self.penalty()
-            sum(penalties.values(), loss).backward()
+            sum(penalties.values(), self.world.weigh(loss, len(y), total)).backward()
             correct = (logits.detach().argmax(dim=1) == y).sum()
             measured.append({"correct": correct, "grad_norm": self.clip(self.params), **penalties})
             return loss
@@ -140,7 +144,8 @@ class Trainer:
         loss: Tensor = self.optimizer.step(closure)  # type: ignore[arg-type,assignment]  # the stub wants floats
         names = ["train/loss", *(f"train/{name}" for name in measured[0])]
         stacked = torch.stack([loss.detach(), *measured[0].values()])  # promoted to the loss's dtype
-        values = dict(zip(names, stacked.tolist(), strict=True))  # the step's one sync
+        merged = self.world.merge(stacked, len(y), total)
+        values = dict(zip(names, merged.tolist(), strict=True))  # the step's one sync
         if not math.isfinite(values["train/loss"]):
             raise Diverged(f"the training loss became {values['train/loss']} at step {self.history.step}")
         return values
@@ -155,16 +160,17 @@ class Trainer:
             self.data.train.x, self.data.train.y, self.batch_size, self.rng.order, self.limit_batches
         )
         for i, (x, y) in enumerate(train, 1):
+            x, y, n = self.world.shard(x, y)
             x = self.augment(x, self.rng.noise)
             lr = self.set_lr(h.step)
-            scalars = self.train_step(x, y)
+            scalars = self.train_step(x, y, n)
             correct += scalars.pop("train/correct")
             scalars["train/lr"] = lr
             self.recorder.scalars(scalars, h.step)
             loss = scalars["train/loss"]
             h.step += 1
-            total_loss += loss * len(y)
-            seen += len(y)
+            total_loss += loss * n
+            seen += n
             if self.progress and (
                 (now := time.perf_counter()) - shown > REFRESH_S or i == self.steps_per_epoch
             ):
@@ -183,19 +189,22 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> tuple[float, float]:
-        """Mean loss and accuracy over ``split`` in eval mode (NaN for an empty split)."""
+        """Mean loss and accuracy over ``split`` in eval mode (NaN for an empty split); with several
+        processes each evaluates its shard of every batch and the sums are all-reduced."""
         self.model.eval()
         loss_sum = torch.zeros((), device=split.x.device)
         correct = torch.zeros((), device=split.x.device, dtype=torch.long)
         count = 0
         for x, y in batches(split.x, split.y, self.eval_batch_size, limit=self.limit_batches):
+            x, y, n = self.world.shard(x, y)
             logits = self.model(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
-            count += len(y)
+            count += n
         if not count:
             return math.nan, math.nan
-        return loss_sum.item() / count, correct.item() / count
+        loss, right = self.world.sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
+        return loss / count, right / count
 
     def validate(self) -> None:
         """Evaluate on the validation split, log, hand the metrics to the watchers (who may stop it)."""

@@ -86,6 +86,32 @@ class Recorder:
         self.writer.close()
 
 
+class SilentRecorder(Recorder):
+    """A recorder that records nothing: the other processes of a data-parallel run, where rank 0
+    writes the run's records."""
+
+    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+        self.run_dir = run_dir
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def epoch_end(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        pass
+
+    def figure(self, tag: str, figure: Figure, step: int) -> None:
+        pass
+
+    def hparams(self, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def augmentation_figure(
     x: Tensor, augment: Callable[[Tensor, torch.Generator], Tensor], generator: torch.Generator, n: int = 8
 ) -> Figure:

@@ -24,7 +24,9 @@ class TrainerSettings:
     ``schedule_epochs`` is the run length the lr schedule is laid over (None: max_epochs; Hyperband sets
     its largest budget, so a promoted trial continues its schedule); ``sharpness_every`` measures the
     Hessian's top eigenvalue and trace every N epochs and at the end (0: off;
-    :mod:`netopt.landscape.probe`), ``layer_sharpness`` per layer too.
+    :mod:`netopt.landscape.probe`), ``layer_sharpness`` per layer too; ``strategy`` is ``single`` (one
+    process) or ``ddp`` (data parallel over the processes torchrun or a SLURM job started, each with
+    a shard of every batch of ``batch_size``: see :mod:`netopt.distributed`).
     """
 
     max_epochs: int = 20
@@ -43,6 +45,7 @@ class TrainerSettings:
     schedule_epochs: int | None = None
     sharpness_every: int = 0
     layer_sharpness: bool = False
+    strategy: Literal["single", "ddp"] = "single"
 
     def __post_init__(self) -> None:
         require_count(
@@ -62,3 +65,4 @@ class TrainerSettings:
             self.seed,
         )
         require(self.resume in (True, False, "auto"), "resume", "true, false or auto", self.resume)
+        require(self.strategy in ("single", "ddp"), "strategy", "single or ddp", self.strategy)

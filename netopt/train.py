@@ -33,13 +33,13 @@ from netopt.data.batches import num_batches
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
+from netopt.distributed import World, is_main_process, join
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
 from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
-from netopt.record import Recorder, augmentation_figure, compared, write_metrics
+from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
-from netopt.run_folder import RunFolder
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
 
@@ -191,7 +191,9 @@ def run(
     the completed run it holds, or continues it from its checkpoint.
     """
     t, dataset, device = check(cfg)
-    folder = RunFolder(run_dir)
+    world, device = join(t.strategy, device)
+    folder = world.folder(run_dir)  # claimed by the main process; the others follow its decisions
+    run_dir = folder.path
     folder.claim()
     composed = config.container(cfg)
     history, started = History(), False
@@ -211,6 +213,8 @@ def run(
         with config_key("dataset"):
             data = dataset.load()
         rng = RandomState(t.seed, device)
+        world.own_streams(rng.noise)
+        world.check_batches(len(data.train), t.batch_size, t.limit_batches)
         steps_per_epoch = num_batches(len(data.train), t.batch_size, t.limit_batches)
         parts = build(cfg, t, data.in_shape, data.num_classes, steps_per_epoch, dataset.val_fraction > 0)
         parts.preprocess.fit(data.train.x)
@@ -222,16 +226,18 @@ def run(
                 "optimizer": parts.optimizer,
                 "watchers": parts.watchers,
                 "preprocess": parts.preprocess,
-                "rng": rng,
+                "rng": world.per_process(rng),
                 "history": history,
                 "initial_model": Snapshot(parts.model),
             },
+            writes=world.is_main,
         )
         if saved is not None:
             checkpoint.restore(saved)
-        started = True
+        started = world.is_main  # the main process writes the run's records, the others none
         log.info("run folder: %s", run_dir)
-        write_config(run_dir, cfg, hydra)
+        if started:
+            write_config(run_dir, cfg, hydra)
         if saved is not None:
             log.info("resumed from %s at epoch %d, step %d", folder.checkpoint, history.epoch, history.step)
         metrics = train(
@@ -245,6 +251,7 @@ def run(
             checkpoint,
             saved is not None,
             hydra,
+            world,
         )
     except KeyboardInterrupt:
         if started:
@@ -259,7 +266,8 @@ def run(
         raise
     finally:
         folder.release(abandon=not started)
-    write_metrics(run_dir, metrics)
+    if world.is_main:
+        write_metrics(run_dir, metrics)
     return metrics
 
 
@@ -274,12 +282,15 @@ def train(
     checkpoint: Checkpoint,
     resumed: bool,
     hydra: DictConfig | None,
+    world: World,
 ) -> dict[str, Any]:
     """Fit ``parts`` on ``data`` from where ``history`` stands, logging into ``run_dir``; the metrics."""
     parts.model.to(data.train.x.device)
-    recorder = Recorder(run_dir, purge_step=history.step if resumed else None)
+    recorder = (Recorder if world.is_main else SilentRecorder)(
+        run_dir, purge_step=history.step if resumed else None
+    )
     trainer = Trainer(
-        model=parts.model,
+        model=world.wrap(parts.model),
         optimizer=parts.optimizer,
         schedule=parts.schedule,
         clip=parts.clip,
@@ -292,10 +303,11 @@ def train(
         batch_size=t.batch_size,
         eval_batch_size=t.eval_batch_size,
         limit_batches=t.limit_batches,
-        progress=t.progress,
+        progress=t.progress and world.is_main,
         loss_fn=parts.regularization.loss,
         penalty=parts.regularization.penalties,
         watchers=[*parts.watchers, *probes(parts.model, data, recorder, t)],
+        world=world,
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(t.seed)
@@ -356,7 +368,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         if single and cause is not None:
             fail(f"error: {cause}", EXIT_USER_ERROR)
         raise
-    if single:
+    if single and is_main_process():
         summary_table(metrics, title=str(run_dir))
     else:  # the sweep ends with a table of all its jobs
         log.info("%s: %s, val_acc %s", run_dir, metrics["status"], metrics["val_acc"])

@@ -67,6 +67,18 @@ def launches(run_dir: str | Path) -> list[int]:
     return [int(line) for line in (Path(run_dir) / "launches.txt").read_text().split()]
 
 
+def rounds(sweep_dir: Path) -> list[int]:
+    """The number of jobs of each launched round, from the journal (a round's pending records)."""
+    sizes, pending = [], 0
+    for record in journal(sweep_dir):
+        if record["status"] == "pending":
+            pending += 1
+        elif pending:
+            sizes.append(pending)
+            pending = 0
+    return sizes
+
+
 def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_path, capsys, monkeypatch):
     args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=6", "hydra.sweeper.batch_size=2", *SPACE]
     args += ["fail_above=9", "nan_above=4.5", "hydra.sweeper.max_failure_rate=1.0"]
@@ -106,7 +118,8 @@ def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_pa
 
 def test_hyperband_trials_continue_from_their_checkpoints(tmp_path):
     args = ["hydra/sweeper=hyperband", "hydra.sweeper.max_epochs=4", "hydra.sweeper.eta=2", *SPACE]
-    sweep(tmp_path, *args, "hydra.sweeper.n_brackets=1")
+    sweep(tmp_path, *args, "hydra.sweeper.n_brackets=1", "hydra.sweeper.batch_size=3")
+    assert rounds(tmp_path) == [3, 1, 2, 1]  # the first rung's 4 jobs in rounds of at most 3
     rows = results(tmp_path)
     assert sorted(int(r["epochs"]) for r in rows) == [1, 1, 2, 4]
     for r in rows:
@@ -119,8 +132,9 @@ def test_hyperband_trials_continue_from_their_checkpoints(tmp_path):
 
 def test_bayes_sweep_through_joblib_splits_threads(tmp_path):
     args = ["hydra/sweeper=bayes", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_initial=2", *SPACE]
-    args += ["hydra.sweeper.batch_size=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "kind=a,b"]
+    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "kind=a,b"]
     sweep(tmp_path, *args)
+    assert rounds(tmp_path) == [2, 2]  # no batch_size: as many as n_jobs runs at once
     rows = results(tmp_path)
     assert [r["status"] for r in rows] == ["completed"] * 4 and {r["kind"] for r in rows} <= {"a", "b"}
     # loky caps each worker's threads at cores // n_jobs, so parallel trials do not oversubscribe
@@ -273,3 +287,77 @@ def test_netopt_train_hyperband_resumes_promoted_trials(tmp_path):
     top = max(rows, key=lambda r: int(r["epochs"]))
     metrics = json.loads((Path(top["run_dir"]) / "metrics.json").read_text())
     assert metrics["epochs"] == 4 and metrics["steps"] == 4 * 2  # 4 epochs in all, not 1 + 2 + 4
+
+
+@pytest.mark.parametrize(
+    ("sweeper", "launcher", "size"),
+    [
+        ("RandomSweeper", {}, 8),  # the basic launcher does not say: the sweeper's default
+        ("BayesSweeper", {"tasks_per_node": 2}, 4),  # nor does submitit_local
+        ("BayesSweeper", {"n_jobs": 3}, 3),  # joblib
+        ("RandomSweeper", {"array_parallelism": 16}, 16),  # SLURM
+        ("HyperbandSweeper", {}, None),  # every job of the current rungs
+    ],
+)
+def test_an_unset_batch_size_follows_the_launcher(sweeper, launcher, size):
+    from hydra_plugins.netopt_sweepers import sweepers
+
+    settings = dict(params=None, metric="val_acc", direction="maximize", seed=0, max_failure_rate=0.5)
+    settings |= dict(resume_override=None, batch_size=None)
+    if sweeper == "HyperbandSweeper":
+        settings |= dict(budget_key="trainer.max_epochs", horizon_key=None)
+    instance = getattr(sweepers, sweeper)(**settings)
+    instance.loop.setup = lambda **_: None  # no launcher to build
+    instance.setup(
+        hydra_context=None, task_function=None, config=OmegaConf.create({"hydra": {"launcher": launcher}})
+    )
+    assert instance.search["batch_size"] == size
+
+
+def test_launcher_parallelism():
+    from hydra_plugins.netopt_sweepers.sweepers import parallelism
+
+    assert parallelism({"array_parallelism": 16, "n_jobs": None}) == 16
+    assert parallelism({"n_jobs": 4}) == 4
+    assert parallelism({"n_jobs": -1}) == os.cpu_count()
+    assert parallelism({"tasks_per_node": 2}) is None  # submitit_local, basic: they do not say
+
+
+def test_slurm_launcher_preset_composes():
+    from hydra.utils import instantiate
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+    from hydra_plugins.netopt_sweepers.sweepers import parallelism
+    from tests.helpers import compose_config
+
+    cfg = compose_config(
+        "hydra/launcher=slurm", "hparams_search=lr_bayes", "trainer.strategy=ddp", hydra=True
+    )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    for key in ["partition", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem_gb", "nodes"]:
+        assert key in launcher
+    assert (launcher.timeout_min, launcher.array_parallelism, launcher.max_num_timeout) == (240, 8, 3)
+    assert cfg.hydra.sweeper.batch_size is None and parallelism(launcher) == 8  # 8 proposals a round
+    assert isinstance(instantiate(launcher), SlurmLauncher)  # builds without a cluster
+    override = compose_config("hydra/launcher=slurm", "hydra.launcher.tasks_per_node=4", hydra=True)
+    assert override.hydra.launcher.tasks_per_node == 4
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_under_submitit_local_resumes(tmp_path, monkeypatch):
+    """A job of the second round dies (as a preempted one does), which stops the sweep; the same
+    command again relaunches that round, the finished job continuing from its state."""
+    args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=4", "hydra.sweeper.batch_size=2", *SPACE]
+    args.append("hydra/launcher=submitit_local")
+    monkeypatch.setenv("HPO_APP_STOP_IN", "trial_002")
+    from submitit.core.utils import UncompletedJobError
+
+    with pytest.raises(UncompletedJobError):  # the job left no result: the launch fails
+        sweep(tmp_path, *args)
+    monkeypatch.delenv("HPO_APP_STOP_IN")
+    assert [j["status"] for j in journal(tmp_path)] == ["pending"] * 2 + ["completed"] * 2 + ["pending"] * 2
+    sweep(tmp_path, *args)
+    rows = results(tmp_path)
+    assert [r["status"] for r in rows] == ["completed"] * 4
+    assert [launches(r["run_dir"]) for r in rows] == [[3], [3], [3], [3, 0]]

@@ -13,13 +13,15 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def commands() -> list[str]:
-    """The README's ``netopt-train`` command lines (continuations joined), without placeholders."""
+    """The README's ``netopt-train`` command lines (continuations joined; ``torchrun ... -m
+    netopt.train`` as ``netopt-train``), without placeholders."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    lines = [re.sub(r"^torchrun .*?-m netopt\.train", "netopt-train", line.strip()) for line in lines]
     return [
         line.split("  #")[0].split(" # ")[0].strip()
         for line in lines
-        if line.strip().startswith("netopt-train") and "<" not in line
+        if line.startswith("netopt-train") and "<" not in line
     ]
 
 

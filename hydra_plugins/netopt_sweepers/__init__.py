@@ -13,9 +13,10 @@ Usage::
 Every launcher works, since the sweepers only hand batches of overrides to it: the basic one (one
 trial after another), joblib (parallel processes; loky caps each worker's torch threads at
 cores / n_jobs), submitit_local (it starts a whole round at once and caps nothing: add
-``trainer.num_threads=<cores / batch_size>``), and submitit_slurm on a cluster
-(``hydra/launcher=submitit_slurm`` with its partition, time and gpus settings; the sweep folder
-must be on a shared filesystem).
+``trainer.num_threads=<cores / batch_size>``), and SLURM on a cluster (``hydra/launcher=slurm``,
+netopt's preset of submitit_slurm with its partition, time, GPU and task settings; the sweep folder
+must be on a shared filesystem). A round holds ``hydra.sweeper.batch_size`` jobs, by default as many
+as the launcher runs at once (joblib's ``n_jobs``, SLURM's ``array_parallelism``).
 
 Each trial runs in ``<hydra.sweep.dir>/NNN_<values tried>`` (e.g. ``003_lr=0.0123,momentum=0.81``).
 A trial that raises is recorded as failed with its error line, one whose objective is NaN as

@@ -106,12 +106,14 @@ class SummaryCallback(Callback):
 
 class PreflightCallback(Callback):
     """Check a netopt sweep before any of its jobs runs: the config every job shares (one line and
-    exit status 2 for a mistake all of them would repeat), and that the objective it optimizes exists
-    (a validation metric needs a validation set)."""
+    exit status 2 for a mistake all of them would repeat), that the objective it optimizes exists
+    (a validation metric needs a validation set), and that it is not one of several processes
+    torchrun started (each would run the whole sweep)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from omegaconf import open_dict
 
+        from netopt.distributed import LAUNCH, launched
         from netopt.errors import UserError
         from netopt.train import check, fail
 
@@ -122,6 +124,12 @@ class PreflightCallback(Callback):
         with open_dict(task):
             del task["hydra"]
         try:
+            place = launched()
+            if place is not None and place[2] > 1:
+                raise UserError(
+                    f"hydra.mode=MULTIRUN: started as {place[2]} processes, each would run the whole sweep; "
+                    f"run single runs with {LAUNCH}, sweep data-parallel jobs with hydra/launcher=slurm"
+                )
             _, dataset, _ = check(task)
             if str(metric).startswith("val") and dataset.val_fraction == 0:
                 raise UserError(

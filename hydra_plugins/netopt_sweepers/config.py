@@ -5,6 +5,8 @@ The search space is ``params``: a map from a config key to a sweep in Hydra's ov
 (uniform real), ``tag(log, interval(1e-4, 1))`` (log-uniform); sweeps given on the command line
 join (and override) them. The objective is ``metric`` of the metrics dict the task returns
 (``val/acc`` and ``val_acc`` are the same key), maximized or minimized as ``direction`` says.
+``batch_size`` (the jobs launched together) left unset follows the launcher: SLURM's
+``array_parallelism``, joblib's ``n_jobs``; with a launcher that does not say, the sweeper's default.
 """
 
 from dataclasses import dataclass
@@ -28,20 +30,21 @@ class SweeperConf:
 
 @dataclass
 class RandomSweeperConf(SweeperConf):
-    """Random search: n_trials configurations drawn i.i.d., batch_size launched together."""
+    """Random search: n_trials configurations drawn i.i.d., batch_size launched together (default 8)."""
 
     _target_: str = "hydra_plugins.netopt_sweepers.sweepers.RandomSweeper"
     n_trials: int = 20
-    batch_size: int = 8
+    batch_size: int | None = None
 
 
 @dataclass
 class BayesSweeperConf(SweeperConf):
-    """Bayesian optimization: a Sobol design of n_initial trials, then GP + EI, batch_size per round."""
+    """Bayesian optimization: a Sobol design of n_initial trials, then GP + EI, batch_size per round
+    (default 4)."""
 
     _target_: str = "hydra_plugins.netopt_sweepers.sweepers.BayesSweeper"
     n_trials: int = 20
-    batch_size: int = 4
+    batch_size: int | None = None
     n_initial: int = 8
     n_candidates: int = 2048
     xi: float = 0.0
@@ -51,13 +54,15 @@ class BayesSweeperConf(SweeperConf):
 class HyperbandSweeperConf(SweeperConf):
     """Hyperband over epochs; n_brackets=1 is successive halving; budget_key sets a job's total epochs,
     horizon_key the epochs its schedule is laid over (max_epochs, so a promoted trial continues the
-    schedule it started rather than one stretched to its new length)."""
+    schedule it started rather than one stretched to its new length); batch_size caps the jobs of
+    a round (default: every job of the brackets' current rungs)."""
 
     _target_: str = "hydra_plugins.netopt_sweepers.sweepers.HyperbandSweeper"
     max_epochs: int = 9
     min_epochs: int = 1
     eta: int = 3
     n_brackets: int | None = None
+    batch_size: int | None = None
     budget_key: str = "trainer.max_epochs"
     horizon_key: str | None = "trainer.schedule_epochs"
 

@@ -4,6 +4,8 @@ The shared loop (launch, record, resume, failure rate, summary) is
 :class:`hydra_plugins.netopt_sweepers._core.SweepLoop`, imported only when a sweep starts.
 """
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
@@ -11,11 +13,26 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 
+def parallelism(launcher: Mapping[str, Any]) -> int | None:
+    """How many jobs ``launcher`` (its config) runs at once, if it says: SLURM's ``array_parallelism``,
+    joblib's ``n_jobs`` (-1: every CPU, -2: all but one, as joblib counts)."""
+    if launcher.get("array_parallelism") is not None:
+        return int(launcher["array_parallelism"])
+    if launcher.get("n_jobs") is not None:
+        n_jobs = int(launcher["n_jobs"])
+        return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return None
+
+
 class NetoptSweeper(Sweeper):
-    """Base: keeps the config; subclasses say how to build the search strategy (``make_search``)."""
+    """Base: keeps the config; subclasses say how to build the search strategy (``make_search``).
+
+    An unset ``batch_size`` becomes the launcher's :func:`parallelism`, else ``default_batch_size``.
+    """
 
     budget_key: str | None = None
     horizon_key: str | None = None
+    default_batch_size: int | None = None
 
     def __init__(
         self,
@@ -35,6 +52,8 @@ class NetoptSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
+        if self.search.get("batch_size") is None:
+            self.search["batch_size"] = parallelism(config.hydra.launcher) or self.default_batch_size
         self.loop.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -47,6 +66,8 @@ class NetoptSweeper(Sweeper):
 class RandomSweeper(NetoptSweeper):
     """Random search (``hydra/sweeper=random``)."""
 
+    default_batch_size = 8
+
     def make_search(self, space: Any, maximize: bool) -> Any:
         from netopt.hpo import RandomSearch
 
@@ -55,6 +76,8 @@ class RandomSweeper(NetoptSweeper):
 
 class BayesSweeper(NetoptSweeper):
     """Bayesian optimization with a GP surrogate and expected improvement (``hydra/sweeper=bayes``)."""
+
+    default_batch_size = 4
 
     def make_search(self, space: Any, maximize: bool) -> Any:
         from netopt.hpo import BayesSearch

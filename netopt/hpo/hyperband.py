@@ -8,8 +8,9 @@ configurations at r = R eta^-s epochs; its rung i keeps floor(n eta^-i) of them 
 
 A promoted trial continues from its own checkpoint, so a trial that reaches R epochs has trained R
 epochs in total (budgets are totals, not increments). Brackets are independent, so every bracket's
-current rung is asked for in the same round and parallel launchers stay busy. Configurations are
-drawn at random from the space (trial i gets the i-th draw of a seeded generator).
+current rung is asked for in the same round and parallel launchers stay busy (``batch_size`` caps a
+round at that many jobs, e.g. the launcher's parallelism: the rest come in the next rounds).
+Configurations are drawn at random from the space (trial i gets the i-th draw of a seeded generator).
 """
 
 import math
@@ -49,7 +50,8 @@ def bracket_rungs(max_epochs: int, min_epochs: int, eta: int) -> list[list[Rung]
 
 @dataclass
 class Hyperband:
-    """Hyperband over the first n_brackets brackets (1: successive halving; None: all)."""
+    """Hyperband over the first n_brackets brackets (1: successive halving; None: all); at most
+    batch_size jobs a round (None: every job that can run)."""
 
     space: SearchSpace
     max_epochs: int = 9
@@ -58,9 +60,10 @@ class Hyperband:
     n_brackets: int | None = None
     maximize: bool = True
     seed: int = 0
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        require_count(n_brackets=self.n_brackets)
+        require_count(n_brackets=self.n_brackets, batch_size=self.batch_size)
         self.brackets = bracket_rungs(self.max_epochs, self.min_epochs, self.eta)[: self.n_brackets]
         self.first_trial = [0]
         for rungs in self.brackets:
@@ -82,7 +85,7 @@ class Hyperband:
                 if todo:
                     jobs += [Job(t, params.get(t, self.configs[t]), rung.epochs) for t in todo]
                     break
-        return jobs
+        return jobs[: self.batch_size]
 
     def total_epochs(self) -> int:
         """Epochs the schedule trains when no trial stops early: each trial up to its last rung."""

@@ -13,6 +13,7 @@ A model calls the hooks of a :class:`Normalization` while it is built; each opti
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
@@ -103,6 +104,65 @@ class _Normalize(torch.autograd.Function):
         return grad_y, grad_weight, grad_bias, None, None
 
 
+class _SyncNormalize(torch.autograd.Function):
+    """Batch normalization over the global batch of a data-parallel run: :class:`_Normalize` over
+    ``dims`` of the concatenation of every process's ``x``; returns (y, mu, var, count), the last
+    three without gradient.
+
+    Forward: each process's count n_r, mean mu_r and M2_r = sum (x - mu_r)^2 are all-gathered and
+    combined exactly (Chan et al. 1979): n = sum n_r, mu = sum n_r mu_r / n,
+    var = (sum M2_r + sum n_r (mu_r - mu)^2) / n. Backward: the formula of :class:`_Normalize`, its
+    two batch means mean(g_y) and mean(g_y * xhat) taken over the global batch (one all-reduce of
+    their sums); dL/dgamma and dL/dbeta are this process's sums (DDP sums them over processes).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, dims: Dims, eps: float
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        local_mean = x.mean(dims, keepdim=True)
+        y = torch.sub(x, local_mean)  # the output, first a scratch for M2
+        m2 = y.square_().sum(dims, keepdim=True)
+        local = torch.cat([torch.full_like(local_mean, x.numel() / x.shape[1]), local_mean, m2])
+        gathered = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, local)
+        counts, means, m2s = torch.stack(gathered).split(1, dim=1)  # each (processes, 1, C, ...)
+        count = counts.sum(0)
+        mean = (counts * means).sum(0) / count
+        var = (m2s.sum(0) + (counts * (means - mean).square()).sum(0)) / count
+        rstd = torch.rsqrt(var + eps)
+        torch.sub(x, mean, out=y).mul_(rstd if weight is None else rstd * weight)
+        if bias is not None:
+            y.add_(bias)
+        ctx.save_for_backward(x, weight, mean, rstd, count)
+        ctx.dims, ctx.bias_shape = dims, None if bias is None else bias.shape
+        ctx.mark_non_differentiable(mean, var, count)
+        return y, mean, var, count
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, *_stats: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            raise RuntimeError("synchronized batch norm has no double backward (norm.sync=false has)")
+        x, weight, mean, rstd, count = ctx.saved_tensors
+        needed, dims = ctx.needs_input_grad[:3], ctx.dims
+        xhat = torch.sub(x, mean).mul_(rstd)
+        grad_weight = (grad * xhat).sum_to_size(weight.shape) if needed[1] else None
+        grad_bias = grad.sum_to_size(ctx.bias_shape) if needed[2] else None
+        if not needed[0]:
+            return None, grad_weight, grad_bias, None, None
+        grad_y = grad if weight is None else grad * weight
+        sums = torch.cat([grad_y.sum(dims, keepdim=True), (grad_y * xhat).sum(dims, keepdim=True)])
+        dist.all_reduce(sums)
+        center, projection = (sums / count).split(1)
+        grad_x = (grad_y - center).addcmul_(xhat, projection, value=-1).mul_(rstd)
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def synchronized() -> bool:
+    """Whether this process is one of several of a data-parallel run (torch's default process group)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def _standardize_affine(
     x: Tensor, mean: Tensor, var: Tensor, eps: float, weight: Tensor | None, bias: Tensor | None
 ) -> Tensor:
@@ -136,7 +196,9 @@ class _BatchNorm(NormLayer):
     In training the running estimates follow r = (1 - momentum) * r + momentum * stat, with the
     unbiased batch variance (as torch); ``momentum=None`` gives the cumulative average
     1 / num_batches_tracked. Evaluation uses the running estimates. Arguments, buffers and
-    state_dict keys are those of PyTorch's ``BatchNorm1d``/``2d``.
+    state_dict keys are those of PyTorch's ``BatchNorm1d``/``2d``; ``sync=True`` (keyword only) takes
+    the training statistics over the global batch of a data-parallel run (every process's shard, see
+    :class:`_SyncNormalize`), as torch's ``SyncBatchNorm``; a single process has nothing to sync.
     """
 
     input_dims: tuple[int, ...]
@@ -151,9 +213,11 @@ class _BatchNorm(NormLayer):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        *,
+        sync: bool = False,
     ) -> None:
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.num_features, self.eps, self.momentum, self.sync = num_features, eps, momentum, sync
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
         self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
@@ -169,27 +233,34 @@ class _BatchNorm(NormLayer):
         weight = None if self.weight is None else self.weight.view(shape)
         bias = None if self.bias is None else self.bias.view(shape)
         if self.training or self.running_mean is None:
-            y, mean, var = _Normalize.apply(x, weight, bias, (0, *range(2, x.dim())), self.eps)
+            dims = (0, *range(2, x.dim()))
+            count: int | Tensor = x.numel() // x.shape[1]
+            if self.training and self.sync and synchronized():
+                y, mean, var, count = _SyncNormalize.apply(x, weight, bias, dims, self.eps)
+            else:
+                y, mean, var = _Normalize.apply(x, weight, bias, dims, self.eps)
             if self.training and self.running_mean is not None:
-                self._track(mean.flatten(), var.flatten(), x.numel() // x.shape[1])
+                self._track(mean.flatten(), var.flatten(), count)
             return y
         assert self.running_var is not None  # tracked with running_mean
         mean, var = self.running_mean.view(shape), self.running_var.view(shape)
         return _standardize_affine(x, mean, var, self.eps, weight, bias)
 
     @torch.no_grad()
-    def _track(self, mean: Tensor, var: Tensor, count: int) -> None:
-        if count < 2:
+    def _track(self, mean: Tensor, var: Tensor, count: int | Tensor) -> None:
+        if isinstance(count, int) and count < 2:  # a global count (a tensor) has a sample per process
             raise ValueError(f"batch norm needs more than 1 value per channel in training, got {count}")
         assert self.running_mean is not None and self.running_var is not None  # tracking running stats
         assert self.num_batches_tracked is not None
         self.num_batches_tracked += 1
         momentum = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.item()
         self.running_mean.lerp_(mean, momentum)
-        self.running_var.lerp_(var * (count / (count - 1)), momentum)
+        correction = count / (count - 1) if isinstance(count, int) else (count / (count - 1)).flatten()
+        self.running_var.lerp_(var * correction, momentum)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        sync = ", sync=True" if self.sync else ""
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}{sync}"
 
 
 class BatchNorm1d(_BatchNorm):
@@ -316,16 +387,22 @@ def weight_normalized(layer: nn.Module, name: str = "weight", dim: int | None = 
 
 
 class BatchNormalization(Normalization):
-    """``norm=batch``: batch normalization after every affine map (BatchNorm2d on conv features)."""
+    """``norm=batch``: batch normalization after every affine map (BatchNorm2d on conv features).
 
-    def __init__(self, eps: float = 1e-5, momentum: float = 0.1) -> None:
+    ``sync``: in a data-parallel run (``trainer.strategy=ddp``) the statistics of the global batch,
+    all-reduced over the processes, so the run normalizes as a single process would; otherwise
+    each process normalizes its own shard (cheaper, but the statistics then depend on the number
+    of processes).
+    """
+
+    def __init__(self, eps: float = 1e-5, momentum: float = 0.1, sync: bool = False) -> None:
         require_positive(eps=eps)
         require(0 < momentum <= 1, "momentum", "in (0, 1]", momentum)
-        self.eps, self.momentum = eps, momentum
+        self.eps, self.momentum, self.sync = eps, momentum, sync
 
     def after_affine(self, num_features: int, spatial: bool) -> nn.Module:
         layer = BatchNorm2d if spatial else BatchNorm1d
-        return layer(num_features, eps=self.eps, momentum=self.momentum)
+        return layer(num_features, eps=self.eps, momentum=self.momentum, sync=self.sync)
 
 
 class LayerNormalization(Normalization):
