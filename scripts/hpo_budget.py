@@ -47,6 +47,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
 from netopt import config
+from netopt.errors import UserError, user_error
 from netopt.hpo import (
     Anytime,
     BayesSearch,
@@ -68,6 +69,8 @@ from netopt.report.claims import Claim, check
 from netopt.report.document import Contents, write_documents
 from netopt.report.runs import Run
 from netopt.report.stats import mean_ci
+from netopt.train import check as check_config
+from netopt.train import run
 
 METRIC = "val_acc"
 LR, MOMENTUM = Uniform("optimizer.lr", 1e-3, 1.0, log=True), Uniform("optimizer.momentum", 0.0, 0.95)
@@ -159,8 +162,6 @@ def run_search(
     """Ask the strategy for jobs and run each as netopt.train.run into its trial folder, until it asks
     for none: the sweepers' loop in this process (a job that raises is a failed trial). Writes
     journal.jsonl, results.csv and best.yaml into folder; returns the records in launch order."""
-    from netopt.train import run
-
     journal, records = Journal(folder), []
     while jobs := search.ask(records):
         for job in jobs:
@@ -281,7 +282,7 @@ def trials_figure(searches: Sequence[Search]) -> Figure:
         )
         distinct = len({f"{lr:.6g}" for lr in lrs})
         ax.set_title(f"{search.searcher}: {len(rows)} configurations,\n{distinct} learning rates")
-        ax.set(xscale="log", xlabel="optimizer.lr (log scale)", xlim=(LR.low, LR.high))
+        ax.set(xscale="log", xlabel="optimizer.lr (log scale)", xlim=(LR.low / 1.4, LR.high * 1.4))
         ax.set_ylim(MOMENTUM.low - 0.03, MOMENTUM.high + 0.03)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("optimizer.momentum")
@@ -406,13 +407,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     out = args.out or Path("outputs/hpo_budget", time.strftime("%Y-%m-%d_%H-%M-%S"))
     if out.exists() and any(out.iterdir()):
         parser.error(f"--out {out}: not empty; choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     config.register()
+    bases = {seed: compose([*COMMON, *args.overrides, f"trainer.seed={seed}"]) for seed in args.seeds}
+    check_config(bases[args.seeds[0]])  # a mistake every trial would repeat: one line, before any trial
+    out.mkdir(parents=True, exist_ok=True)
     budget = args.grid**2 * args.epochs
     searches = []
-    for seed in args.seeds:
-        base = compose([*COMMON, *args.overrides, f"trainer.seed={seed}"])
+    for seed, base in bases.items():
         for name in args.searchers:
             start = time.perf_counter()
             folder = out / f"{name}_seed{seed}"
@@ -431,5 +433,18 @@ def main(argv: Sequence[str] | None = None) -> Path:
     return path
 
 
+def cli() -> None:
+    """The command line: a mistake in the overrides ends in one line and exit status 2."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        main()
+    except (UserError, HydraException, OmegaConfBaseException) as error:
+        cause = user_error(error) or error
+        print(f"hpo_budget: error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    main()
+    cli()
