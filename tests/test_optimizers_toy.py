@@ -65,9 +65,17 @@ def test_noise_without_the_option_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_malformed_claim_stops_before_any_path_runs(tmp_path):
-    with pytest.raises(UserError, match=r"claims\[0\]: missing keys"):
-        trajectories([f"out={tmp_path / 'out'}", "claims=[{statement: nothing}]"])
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        ("claims=[{statement: nothing}]", r"claims\[0\]: missing keys"),
+        ("noise=0.1", r"noise=0.1: must be a list or null, e.g. noise=\[0.0,0.1\]"),
+        ("seeds=3", r"seeds=3: must be a list, e.g. seeds=\[0,1,2\]"),
+    ],
+)
+def test_a_mistake_stops_before_any_path_runs(tmp_path, override, error):
+    with pytest.raises(UserError, match=error):
+        trajectories([f"out={tmp_path / 'out'}", override])
     assert not (tmp_path / "out").exists()
 
 

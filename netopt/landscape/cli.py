@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from netopt.checkpoint import Checkpoint, Snapshot, read
@@ -164,6 +164,11 @@ def compose_trajectories(
             raise UserError(
                 f"functions: no such function {unknown[0]}; choose from {', '.join(TOY_FUNCTIONS)}"
             )
+        for key, example in (("noise", "[0.0,0.1]"), ("seeds", "[0,1,2]")):
+            value = cfg[key]
+            if not (isinstance(value, ListConfig) or (key == "noise" and value is None)):
+                allowed = "a list" + (" or null" if key == "noise" else "")
+                raise UserError(f"{key}={value}: must be {allowed}, e.g. {key}={example}")
         claims = parse_claims(OmegaConf.to_container(cfg.claims))  # type: ignore[arg-type]  # a list
         presets = {
             name: compose("trajectories", [*overrides, f"optimizer={name}"]) for name in cfg.optimizers
