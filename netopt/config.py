@@ -40,6 +40,9 @@ _SEQUENCES = (list, tuple, collections.abc.Sequence)
 _PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
 #: Options of each group, as :func:`register` stored them (``{"optimizer": ["adam", ...]}``).
 OPTIONS: dict[str, list[str]] = {}
+#: Folders of the config tree that hold another command's config group: ``conf/trajectories/`` holds
+#: the presets of netopt-trajectories' ``experiment`` group, which netopt-train neither lists nor composes.
+COMMAND_GROUPS = {"trajectories": "experiment"}
 
 
 def container(cfg: DictConfig | ListConfig, resolve: bool = True) -> dict[str, Any]:
@@ -160,23 +163,29 @@ def job_folder(number: int, overrides: Sequence[str], sweep_dir: str) -> str:
     return "_".join(filter(None, [f"{number:03d}", folder_name(params)]))
 
 
-def register() -> None:
+def register(command: str = PRIMARY) -> None:
     """Store every YAML file of the config tree in Hydra's ConfigStore, presets typed by their target,
-    and register the resolver that names run folders."""
+    and register the resolver that names run folders. A folder of :data:`COMMAND_GROUPS` is stored,
+    as its group, only for its own ``command`` (``trajectories``), and never listed in :data:`OPTIONS`."""
     for name, resolver in (("netopt.folder", folder_suffix), ("netopt.job", job_folder)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
     store = ConfigStore.instance()
     for group, file in _yaml_files(resources.files(CONF_PACKAGE)):
+        folder, _, rest = group.partition("/")
+        if folder in COMMAND_GROUPS and folder != command:
+            continue
         text = file.read_text(encoding="utf-8")
         loaded = container(OmegaConf.create(text), resolve=False)
         name = file.name.removesuffix(".yaml")
         node = typed(loaded, f"conf/{group}/{file.name}") if "_target_" in loaded else loaded
         package = _PACKAGE_HEADER.search(text)
+        if folder in COMMAND_GROUPS:
+            group = "/".join(filter(None, (COMMAND_GROUPS[folder], rest)))
         store.store(
             name=name, node=node, group=group or None, package=package and package[1], provider="netopt"
         )
-        if group and not group.startswith("hydra"):
+        if group and not group.startswith("hydra") and folder not in COMMAND_GROUPS:
             OPTIONS.setdefault(group, [])
             if name not in OPTIONS[group]:
                 OPTIONS[group].append(name)

@@ -53,15 +53,21 @@ def test_netopt_trajectories_draws_every_optimizer_preset(tmp_path):
     out = trajectories(
         [f"out={tmp_path}", "functions=[saddle,sphere]", "optimizers=[sgd,adam]", "steps.sphere=20"]
     )
-    assert {p.name for p in out.iterdir()} == {"saddle.png", "sphere.png", "trajectories.csv", "summary.json"}
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["sphere/adam"]["final_loss"] < 25.0 and summary["sphere/sgd"]["steps"] == 20
-    assert summary["saddle/sgd"]["escaped"]  # off the ridge (y = 0.01): the saddle lets it go
+    written = {"saddle.png", "sphere.png", "trajectories.csv", "summary.json", "report.md", "report.html"}
+    assert {p.name for p in out.iterdir()} == written
+    summary = {(o["function"], o["optimizer"]): o for o in json.loads((out / "summary.json").read_text())}
+    assert summary["sphere", "adam"]["final_loss"] < 25.0 and summary["sphere", "sgd"]["steps"] == 20
+    assert summary["sphere", "sgd"]["escaped"] is None  # no saddle point to escape
+    off_ridge = summary["saddle", "sgd"]  # off the ridge (y = 0.01): the saddle lets it go
+    assert (
+        off_ridge["escaped"] and 0 < off_ridge["escape_step"] < off_ridge["steps"] and off_ridge["left_box"]
+    )
+    assert (off_ridge["noise"], off_ridge["seed"], off_ridge["lr"]) == (0.0, 0, 0.05)
     on_ridge = trajectories(
         [f"out={tmp_path / 'ridge'}", "functions=[saddle]", "optimizers=[sgd]", "start.saddle=[-1.5,0.0]"]
     )
-    stays = json.loads((on_ridge / "summary.json").read_text())["saddle/sgd"]
-    assert not stays["escaped"]  # plain gradient descent never leaves the ridge y = 0
+    (stays,) = json.loads((on_ridge / "summary.json").read_text())
+    assert stays["escaped"] is False and stays["escape_step"] is None  # GD never leaves the ridge y = 0
     with pytest.raises(UserError, match="functions: no such function"):
         trajectories([f"out={tmp_path}", "functions=[himmelblau]"])
 

@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from netopt import optim
-from netopt.landscape.plot import plot_trajectories
-from netopt.landscape.toy import FUNCTIONS, ROSENBROCK, SADDLE, SPHERE, trajectory
+from netopt.landscape.plot import plot_trajectories, plot_trajectory_rows
+from netopt.landscape.toy import (
+    ESCAPE_DROP,
+    FUNCTIONS,
+    MONKEY_SADDLE,
+    ROSENBROCK,
+    SADDLE,
+    SPHERE,
+    escape_step,
+    trajectory,
+)
 
 OPTIMIZERS = {
     "sgd": functools.partial(optim.SGD, lr=0.1),
@@ -27,7 +36,8 @@ OPTIMIZERS = {
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_every_optimizer_descends_the_sphere(name):
     result = trajectory(OPTIMIZERS[name], SPHERE, steps=200)
-    assert result.path.shape == (201, 2) and result.loss.shape == (201,) and not result.escaped
+    assert result.path.shape == (201, 2) and result.loss.shape == (201,) and not result.left_box
+    assert result.escape_step is None  # no saddle point to escape
     assert result.loss[-1] < 1e-3 * result.loss[0]
     torch.testing.assert_close(result.loss, (result.path**2).sum(1))
 
@@ -37,7 +47,7 @@ def test_gradient_descent_started_on_the_ridge_of_the_saddle_stays_on_it():
     converges to the saddle point and never escapes without noise."""
     result = trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, 0.0), steps=300)
     assert torch.equal(result.path[:, 1], torch.zeros(301, dtype=torch.float64))
-    assert abs(result.path[-1, 0].item()) < 1e-12 and not result.escaped
+    assert abs(result.path[-1, 0].item()) < 1e-12 and not result.escaped and not result.left_box
 
 
 def test_gradient_noise_pushes_gradient_descent_off_the_ridge():
@@ -53,9 +63,34 @@ def test_gradient_noise_pushes_gradient_descent_off_the_ridge():
 
 def test_a_path_off_the_ridge_escapes_and_stops_at_the_box():
     result = trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, 0.01), steps=1000)
-    assert result.escaped and len(result.path) < 1001
+    assert result.left_box and len(result.path) < 1001
     assert torch.isfinite(result.path).all() and torch.isfinite(result.loss).all()
     assert result.path[-1].abs().max() > SADDLE.box >= result.path[-2].abs().max()
+
+
+def test_the_escape_step_is_the_first_step_a_unit_below_the_saddle_point():
+    """Off the ridge, SGD at lr 0.05 multiplies y by 1.1 and x by 0.9 a step: the loss x^2 - y^2 first
+    falls below -1 at the step computed from that closed form."""
+    result = trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, 0.01), steps=150)
+    t = torch.arange(151, dtype=torch.float64)
+    closed_form = (1.5 * 0.9**t) ** 2 - (0.01 * 1.1**t) ** 2
+    assert result.escape_step == int((closed_form < -ESCAPE_DROP).nonzero()[0]) and result.escaped
+    assert result.loss[result.escape_step] < -ESCAPE_DROP <= result.loss[result.escape_step - 1]
+    assert escape_step(SPHERE, torch.tensor([-5.0, -10.0])) is None  # no saddle point
+    assert escape_step(MONKEY_SADDLE, torch.tensor([3.0, -0.5, -1.5])) == 2
+
+
+def test_adaptive_methods_escape_the_flat_monkey_saddle_before_gradient_descent():
+    """Near x^3 - 3xy^2's flat saddle the gradient vanishes quadratically: SGD slows down on the
+    plateau, Adam rescales the small gradient and passes it (the chapter's saddle-point picture)."""
+    steps = {
+        name: trajectory(make, MONKEY_SADDLE, steps=150).escape_step
+        for name, make in (
+            ("sgd", functools.partial(optim.SGD, lr=0.02)),
+            ("adam", functools.partial(optim.Adam, lr=0.05)),
+        )
+    }
+    assert steps["adam"] is not None and steps["sgd"] is not None and steps["adam"] < steps["sgd"]
 
 
 def test_adam_reaches_the_rosenbrock_minimum():
@@ -73,9 +108,21 @@ def test_trajectory_figure(tmp_path, function, lr):
         "sgd": trajectory(functools.partial(optim.SGD, lr=lr), function, steps=60),
         "adam": trajectory(functools.partial(optim.Adam, lr=0.05), function, steps=60),
     }
-    assert paths["sgd"].escaped == (function is SADDLE)  # the figure marks where it left the view
+    assert paths["sgd"].left_box == (function is SADDLE)  # the figure marks where it left the view
     plot_trajectories(function, paths, tmp_path / "trajectories.png")
     assert (tmp_path / "trajectories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trajectory_figure_with_a_row_per_noise_level_and_a_path_per_seed(tmp_path):
+    def paths(start_y: float) -> list:
+        return [
+            trajectory(functools.partial(optim.SGD, lr=0.05), SADDLE, start=(-1.5, start_y * s), steps=80)
+            for s in (1, 2, 3)
+        ]
+
+    rows = {"on the ridge": {"sgd": paths(0.0)}, "off the ridge": {"sgd": paths(0.01)}}
+    plot_trajectory_rows(SADDLE, rows, tmp_path / "rows.png")
+    assert (tmp_path / "rows.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)

@@ -19,30 +19,41 @@ seeded subsets of ``--samples`` examples (the same every time), evaluated in eva
 
 ``netopt-trajectories [OVERRIDES]``: every optimizer of ``optimizers`` on each 2-D test function of
 ``functions`` (:mod:`netopt.landscape.toy`), each optimizer built from its ``conf/optimizer`` preset
-as the runner builds it; the options are those of ``conf/trajectories.yaml``.
+as the runner builds it, at each gradient-noise level of ``noise`` (``optimizer.grad_noise``) and
+for each of ``seeds``; the options are those of ``conf/trajectories.yaml``, its presets
+(``experiment=optimizers_toy``) in ``conf/trajectories/``. Writes a figure per function (a row per
+noise level), trajectories.csv, summary.json and the report with the ``claims`` checked
+(:mod:`netopt.landscape.report`).
 """
 
 import argparse
+import copy
 import csv
 import functools
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from netopt.checkpoint import Checkpoint, Snapshot, read
 from netopt.data.batches import num_batches
 from netopt.errors import UserError, config_key, user_error
-from netopt.landscape.plot import plot_interpolation, plot_plane, plot_trajectories
+from netopt.landscape.plot import plot_interpolation, plot_plane, plot_trajectory_rows
 from netopt.landscape.probe import fixed_batches
+from netopt.landscape.report import Outcome, parse_claims, write_report
 from netopt.landscape.slices import interpolation, plane, write_csv
-from netopt.landscape.toy import FUNCTIONS, trajectory
-from netopt.train import build, check
+from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
+from netopt.report.claims import Claim
+from netopt.train import build, check, make
+
+TOY_FUNCTIONS = {f.name: f for f in FUNCTIONS}
 
 
 def landscape(run_dir: Path, points: int, span: float, samples: int, surface: bool, seed: int) -> list[Path]:
@@ -98,58 +109,81 @@ def log_images(run_dir: Path, images: dict[str, Path]) -> None:
 
 def trajectories(overrides: list[str]) -> Path:
     """Run ``netopt-trajectories`` with Hydra ``overrides``; the folder it wrote."""
+    cfg, claims, variants = compose_trajectories(overrides)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, outcomes, figures = [], [], {}
+    for function in (TOY_FUNCTIONS[name] for name in cfg.functions):
+        start = cfg.start.get(function.name)
+        panels: dict[str, dict[str, list[Trajectory]]] = {}
+        for (name, level), variant in variants.items():
+            optimizer_cfg = copy.deepcopy(variant)  # each function its own lr
+            optimizer_cfg.optimizer.lr = cfg.lrs.get(function.name, {}).get(name, variant.optimizer.lr)
+            lr = optimizer_cfg.optimizer.lr
+            noise = float(OmegaConf.select(optimizer_cfg, "optimizer.grad_noise", default=0.0) or 0.0)
+            row = "" if level is None else f"gradient noise {noise:g}" if noise else "no gradient noise"
+            paths = panels.setdefault(row, {}).setdefault(f"{name} (lr={lr:g})", [])
+            for seed in cfg.seeds:
+                torch.manual_seed(seed)  # the optimizer draws its noise generator's seed from it
+                path = trajectory(
+                    functools.partial(make, optimizer_cfg, "optimizer"),
+                    function,
+                    start=None if start is None else list(start),
+                    steps=cfg.steps.get(function.name, 100),
+                )
+                paths.append(path)
+                outcomes.append(Outcome.of(function, name, lr, noise, seed, path))
+                points = enumerate(zip(path.path.tolist(), path.loss.tolist(), strict=True))
+                rows += [(function.name, name, noise, seed, i, *p, loss) for i, (p, loss) in points]
+        plot_trajectory_rows(function, panels, out / f"{function.name}.png")
+        figures[f"{function.name}.png"] = f"{function.name}: f = {function.formula}"
+    with open(out / "trajectories.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["function", "optimizer", "noise", "seed", "step", "x", "y", "loss"])
+        writer.writerows(rows)
+    (out / "summary.json").write_text(json.dumps([o.as_dict() for o in outcomes], indent=2) + "\n")
+    write_report(out, outcomes, claims, figures, shlex.join(["netopt-trajectories", *overrides]))
+    return out
+
+
+def compose_trajectories(
+    overrides: list[str],
+) -> tuple[DictConfig, list[Claim], dict[tuple[str, Any], DictConfig]]:
+    """The config of netopt-trajectories, its claims, and one optimizer config per optimizer and noise
+    level (its preset selected, ``optimizer.grad_noise`` set to the level unless ``noise`` is null),
+    keyed by (name, level)."""
     from hydra import compose, initialize
 
     from netopt import config
-    from netopt.train import make
 
-    config.register()
+    config.register("trajectories")
     with initialize(version_base="1.3", config_path=None):
         cfg = compose("trajectories", overrides=overrides)
-        by_name = {f.name: f for f in FUNCTIONS}
-        unknown = [name for name in cfg.functions if name not in by_name]
+        unknown = [name for name in cfg.functions if name not in TOY_FUNCTIONS]
         if unknown:
-            raise UserError(f"functions: no such function {unknown[0]}; choose from {', '.join(by_name)}")
-        runs = {}
-        for name in cfg.optimizers:
-            optimizer_cfg = compose("trajectories", overrides=[*overrides, f"optimizer={name}"])
-            runs[name] = optimizer_cfg
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, summary = [], {}
-    for function_name in cfg.functions:
-        function = by_name[function_name]
-        start = cfg.start.get(function_name)
-        paths = {}
-        for name, optimizer_cfg in runs.items():
-            lr = OmegaConf.select(cfg, f"lrs.{function_name}.{name}")
-            if lr is not None:
-                optimizer_cfg.optimizer.lr = lr
-            torch.manual_seed(cfg.seed)  # the optimizer draws its noise generator's seed from it
-            path = trajectory(
-                functools.partial(make, optimizer_cfg, "optimizer"),
-                function,
-                start=None if start is None else list(start),
-                steps=cfg.steps.get(function_name, 100),
+            raise UserError(
+                f"functions: no such function {unknown[0]}; choose from {', '.join(TOY_FUNCTIONS)}"
             )
-            label = f"{name} (lr={optimizer_cfg.optimizer.lr:g})"
-            paths[label] = path
-            rows += [
-                (function_name, name, i, *point, loss)
-                for i, (point, loss) in enumerate(zip(path.path.tolist(), path.loss.tolist(), strict=True))
-            ]
-            summary[f"{function_name}/{name}"] = {
-                "final_loss": path.loss[-1].item(),
-                "escaped": path.escaped,
-                "steps": len(path.path) - 1,
-            }
-        plot_trajectories(function, paths, out / f"{function_name}.png")
-    with open(out / "trajectories.csv", "w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["function", "optimizer", "step", "x", "y", "loss"])
-        writer.writerows(rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return out
+        for key, example in (("noise", "[0.0,0.1]"), ("seeds", "[0,1,2]")):
+            value = cfg[key]
+            if not (isinstance(value, ListConfig) or (key == "noise" and value is None)):
+                allowed = "a list" + (" or null" if key == "noise" else "")
+                raise UserError(f"{key}={value}: must be {allowed}, e.g. {key}={example}")
+        claims = parse_claims(OmegaConf.to_container(cfg.claims))  # type: ignore[arg-type]  # a list
+        presets = {
+            name: compose("trajectories", [*overrides, f"optimizer={name}"]) for name in cfg.optimizers
+        }
+    levels = [None] if cfg.noise is None else list(cfg.noise)
+    variants = {}
+    for level in levels:
+        for name, preset in presets.items():
+            variant = copy.deepcopy(preset)
+            if level is not None:
+                if "grad_noise" not in variant.optimizer:
+                    raise UserError(f"noise={list(levels)}: optimizer={name} has no option grad_noise to set")
+                variant.optimizer.grad_noise = level
+            variants[name, level] = variant
+    return cfg, claims, variants
 
 
 def trajectories_main() -> None:

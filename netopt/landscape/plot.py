@@ -104,38 +104,80 @@ def _surface(figure: Figure, a: np.ndarray, b: np.ndarray, loss: np.ndarray, spl
 
 
 def plot_trajectories(function: Function, trajectories: Mapping[str, Trajectory], path: Path) -> None:
-    """One figure per test function: its contours with every optimizer's path (start, minimum and
-    saddle point marked; a path that escaped ends in a cross at its last point in view) and f
-    against the step.
+    """One figure per test function: its contours with every optimizer's path and f against the
+    step (:func:`plot_trajectory_rows` with one row and one path per optimizer)."""
+    plot_trajectory_rows(function, {"": {name: [t] for name, t in trajectories.items()}}, path)
+
+
+def plot_trajectory_rows(
+    function: Function, rows: Mapping[str, Mapping[str, Sequence[Trajectory]]], path: Path
+) -> None:
+    """One figure per test function, a row per setting (its title, e.g. without and with gradient
+    noise): the contours with every optimizer's paths (start, minimum and saddle point marked; a path
+    that ran off ends in a cross at its last point in view) and f against the step. An optimizer's
+    first path (seed) is drawn solid, its others thin and translucent; its legend entry says how many
+    escaped the saddle point, and when.
 
     The view is clipped to the function's window. With a minimum, contours and the loss panel are on
     a log scale of f - f_min; an unbounded function gets symmetric contours and a symlog loss axis.
     """
-    figure = Figure(figsize=(13, 5.5), layout="constrained")
-    contour_ax, loss_ax = figure.subplots(1, 2, width_ratios=[1.15, 1])
+    figure = Figure(figsize=(13, 5.5 * len(rows)), layout="constrained")
+    axes = figure.subplots(len(rows), 2, width_ratios=[1.15, 1], squeeze=False)
+    for (title, trajectories), (contour_ax, loss_ax) in zip(rows.items(), axes, strict=True):
+        _trajectory_row(function, trajectories, title, contour_ax, loss_ax)
+    _save(figure, path)
+
+
+def _trajectory_row(
+    function: Function,
+    trajectories: Mapping[str, Sequence[Trajectory]],
+    title: str,
+    contour_ax: Axes,
+    loss_ax: Axes,
+) -> None:
     floor = _function_contours(contour_ax, function)
-    for i, (name, result) in enumerate(trajectories.items()):
-        points, color = result.path.numpy(), f"C{i}"
-        label = f"{name} (escaped at step {len(points) - 1})" if result.escaped else name
-        contour_ax.plot(points[:, 0], points[:, 1], color=color, linewidth=1.6, label=label, zorder=3)
-        loss_ax.plot(result.loss.numpy() - floor, color=color, linewidth=1.6, label=label)
-        inside = _inside(points, function.window)
-        if result.escaped and inside.any():
-            _mark(contour_ax, points[np.flatnonzero(inside)[-1]], "X", 10, color, None)
-    starts = {tuple(result.path[0].tolist()) for result in trajectories.values()}
+    for i, (name, results) in enumerate(trajectories.items()):
+        outcome = _outcome(function, results)
+        label, color = f"{name}, {outcome}" if outcome else name, f"C{i}"
+        for j, result in enumerate(results):
+            points = result.path.numpy()
+            style: dict[str, Any] = dict(color=color, linewidth=0.8 if j else 1.6, alpha=0.4 if j else 1.0)
+            contour_ax.plot(points[:, 0], points[:, 1], **style, label=label if j == 0 else None, zorder=3)
+            loss_ax.plot(result.loss.numpy() - floor, **style, label=label if j == 0 else None)
+            inside = _inside(points, function.window)
+            if result.left_box and inside.any():
+                _mark(contour_ax, points[np.flatnonzero(inside)[-1]], "X", 10, color, None)
+    starts = {tuple(result.path[0].tolist()) for results in trajectories.values() for result in results}
     for start in starts:
         _mark(contour_ax, start, "o", 9, "black", None)
         contour_ax.annotate("start", start, xytext=(8, -4), textcoords="offset points", fontsize=9)
     contour_ax.legend(loc="best", fontsize=9, framealpha=0.85)
+    if title:
+        contour_ax.set_title(f"{contour_ax.get_title()}\n{title}")
     if function.minimum is not None:
         loss_ax.set(yscale="log", ylabel="f − f_min (log scale)")
     else:
         loss_ax.set_yscale("symlog", linthresh=1e-2)
         loss_ax.set(ylabel="f (symlog scale)")
-    loss_ax.set(xlabel="step", title="Loss against step")
+    loss_ax.set(xlabel="step", title="Loss against step" + (f"\n{title}" if title else ""))
     loss_ax.grid(alpha=0.3)
     loss_ax.legend(fontsize=9)
-    _save(figure, path)
+
+
+def _outcome(function: Function, results: Sequence[Trajectory]) -> str:
+    """What the paths of one optimizer did, for its legend entry: whether (and when) they escaped
+    the saddle point; on a function without one, whether they ran off."""
+    if function.saddle is not None:
+        steps = [r.escape_step for r in results if r.escape_step is not None]
+        if len(results) == 1:
+            return f"escaped at step {steps[0]}" if steps else "stayed"
+        low, high = min(steps, default=0), max(steps, default=0)
+        shown = "" if not steps else f", step {low}" if low == high else f", steps {low}–{high}"
+        return f"escaped {len(steps)}/{len(results)}{shown}"
+    ran_off = sum(r.left_box for r in results)
+    if not ran_off:
+        return ""
+    return "ran off" if len(results) == 1 else f"ran off {ran_off}/{len(results)}"
 
 
 def _function_contours(ax: Axes, function: Function) -> float:

@@ -12,7 +12,9 @@ path that starts on the ridge never leaves it unless noise pushes it off. The fu
     monkey_saddle   x^3 - 3 x y^2                      flat saddle at (0, 0) (zero Hessian), unbounded
 
 :func:`trajectory` runs any ``torch.optim.Optimizer`` (built by a factory from a params list) on a
-single 2-element parameter, so the same call serves every optimizer and option.
+single 2-element parameter, so the same call serves every optimizer and option. It records where a
+path escaped the saddle point (its loss fell :data:`ESCAPE_DROP` below the saddle's value) and
+whether it ran off (left the function's box, or became non-finite).
 """
 
 from collections.abc import Callable, Sequence
@@ -79,15 +81,29 @@ MONKEY_SADDLE = Function(
 FUNCTIONS = (SPHERE, QUADRATIC, ROSENBROCK, SADDLE, MONKEY_SADDLE)
 
 
+#: A path has escaped a saddle point once f fell this far below f at the saddle point.
+ESCAPE_DROP = 1.0
+
+
 @dataclass
 class Trajectory:
     """The points an optimizer visited, ``path`` (k + 1, 2) from the start, and f at each of them,
-    ``loss`` (k + 1,). k is the number of steps asked for, unless the path ``escaped``: left the
-    function's box (its last point, if finite, lies outside) or became non-finite, where it stops."""
+    ``loss`` (k + 1,). k is the number of steps asked for, unless the path ``left_box``: left the
+    function's box (its last point, if finite, lies outside) or became non-finite, where it stops.
+
+    ``escape_step``: on a function with a saddle point, the first step at which f fell below
+    f(saddle) - :data:`ESCAPE_DROP`, i.e. the path went past the saddle point and downhill on its
+    other side (None when it never did, or the function has no saddle point)."""
 
     path: Tensor
     loss: Tensor
-    escaped: bool
+    left_box: bool
+    escape_step: int | None = None
+
+    @property
+    def escaped(self) -> bool:
+        """Whether the path escaped the function's saddle point."""
+        return self.escape_step is not None
 
 
 def trajectory(
@@ -112,17 +128,27 @@ def trajectory(
         return loss
 
     visited = [point.detach().clone()]
-    escaped = False
+    left_box = False
     for _ in range(steps):
         # torch's stub types the closure as returning a float; closures return the loss tensor
         optimizer.step(closure)  # type: ignore[arg-type]
         current = point.detach().clone()
         if not torch.isfinite(current).all():
-            escaped = True
+            left_box = True
             break
         visited.append(current)
         if current.abs().max() > function.box:
-            escaped = True
+            left_box = True
             break
     path = torch.stack(visited)
-    return Trajectory(path, function(path), escaped)
+    loss = function(path)
+    return Trajectory(path, loss, left_box, escape_step(function, loss))
+
+
+def escape_step(function: Function, loss: Tensor) -> int | None:
+    """The first step whose loss lies :data:`ESCAPE_DROP` below f at the function's saddle point
+    (None when none does, or it has no saddle point)."""
+    if function.saddle is None:
+        return None
+    below = loss < function(torch.tensor(function.saddle, dtype=loss.dtype)) - ESCAPE_DROP
+    return int(below.nonzero()[0]) if below.any() else None

@@ -102,7 +102,7 @@ class Side:
     def __str__(self) -> str:
         if self.select is None:
             return f"{self.value:g}"
-        return f"{self.value:.4f} (n={self.n})" if self.n else "no value"
+        return f"{_number(self.value)} (n={self.n})" if self.n else "no value"
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def check(claim: Claim, runs: Sequence[Run]) -> Verdict:
     bound = right.value + sign * claim.margin
     holds = OPS[claim.op](left.value, bound)
     relation = claim.op if holds else f"is not {claim.op}"
-    shown_bound = f" {'+' if sign > 0 else '-'} {claim.margin:g} = {bound:.4f}" if claim.margin else ""
+    shown_bound = f" {'+' if sign > 0 else '-'} {claim.margin:g} = {_number(bound)}" if claim.margin else ""
     reason = f"{claim.reduce} {claim.metric}: {left} {relation} {right}{shown_bound}"
     return Verdict(claim, left, right, "holds" if holds else "does not hold", reason)
 
@@ -192,6 +192,11 @@ def _canonical(value: Any) -> float | str:
     except (TypeError, ValueError):
         text = str(value)
         return text.lower() if text.lower() in ("true", "false", "null") else text
+
+
+def _number(value: float) -> str:
+    """Four decimals (accuracies, losses of order one); four significant digits for values far from one."""
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
 
 
 def _is_number(value: Any) -> bool:

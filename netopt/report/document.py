@@ -50,7 +50,9 @@ class Contents:
     numeric: list[bool]  # per column: right-aligned
     rows: list[list[str]]
     stopped: list[tuple[str, str]]  # run folder and what happened, for runs that did not complete
-    figures: list[str]  # file names in the folder
+    figures: dict[str, str]  # file name in the folder -> its heading
+    note: str = ""  # below the table: how to read its numbers
+    records: str = "runs.csv"  # the file with every run's numbers
 
 
 def write_report(
@@ -93,11 +95,20 @@ def write_report(
         numeric=numeric,
         rows=rows,
         stopped=_stopped_runs(runs, configs, folder),
-        figures=[name for name, fig in built.items() if fig is not None],
+        figures={name: FIGURES[name] for name, fig in built.items() if fig is not None},
+        note=NOTE,
     )
     write_runs_csv(folder / "runs.csv", runs, names)
-    if verdicts:
-        (folder / "claims.json").write_text(json.dumps([v.as_dict() for v in verdicts], indent=2) + "\n")
+    return write_documents(contents)
+
+
+def write_documents(contents: Contents) -> Path:
+    """Write report.md, report.html and, with verdicts, claims.json into the contents' folder (where
+    its figures are); return the path of report.html."""
+    folder = contents.folder
+    if contents.verdicts:
+        verdicts = [v.as_dict() for v in contents.verdicts]
+        (folder / "claims.json").write_text(json.dumps(verdicts, indent=2) + "\n")
     (folder / "report.md").write_text(markdown(contents))
     (folder / "report.html").write_text(to_html(contents))
     return folder / "report.html"
@@ -157,14 +168,15 @@ def markdown(c: Contents) -> str:
         lines.append("")
     lines += ["## Results", "", _md_row(c.headers), _md_row("---:" if n else "---" for n in c.numeric)]
     lines += [_md_row(row) for row in c.rows]
-    lines += ["", NOTE, ""]
+    lines += ["", *([c.note, ""] if c.note else [])]
     if c.stopped:
         lines += ["## Runs that did not complete", ""]
         lines += [f"- `{run}`: {_md(what)}" for run, what in c.stopped]
         lines.append("")
-    for name in c.figures:
-        lines += [f"## {FIGURES[name]}", "", f"![{FIGURES[name]}]({name})", ""]
-    lines.append(f"Every run with every metric: `runs.csv`{'; claims: `claims.json`' if c.verdicts else ''}.")
+    for name, heading in c.figures.items():
+        lines += [f"## {heading}", "", f"![{heading}]({name})", ""]
+    claims = "; claims: `claims.json`" if c.verdicts else ""
+    lines.append(f"Every run with every metric: `{c.records}`{claims}.")
     return "\n".join(lines) + "\n"
 
 
@@ -190,14 +202,14 @@ def to_html(c: Contents) -> str:
         classes[-1] = "bad" if _any_stopped(row[-1]) else ""
         cells = "".join(f"<td class='{k}'>{e(cell)}</td>" for cell, k in zip(row, classes, strict=True))
         body.append(f"<tr>{cells}</tr>")
-    body += ["</table>", f"<p class='note'>{e(NOTE)}</p>"]
+    body += ["</table>", *([f"<p class='note'>{e(c.note)}</p>"] if c.note else [])]
     if c.stopped:
         body += ["<h2>Runs that did not complete</h2>", "<ul>"]
         body += [f"<li><code>{e(run)}</code>: {e(what)}</li>" for run, what in c.stopped]
         body.append("</ul>")
-    for name in c.figures:
+    for name, heading in c.figures.items():
         data = base64.b64encode((c.folder / name).read_bytes()).decode()
-        body.append(f"<h2>{e(FIGURES[name])}</h2><img alt='{e(name)}' src='data:image/png;base64,{data}'>")
+        body.append(f"<h2>{e(heading)}</h2><img alt='{e(name)}' src='data:image/png;base64,{data}'>")
     return HTML.format(title=e(c.title), css=CSS, body="\n".join(body))
 
 

@@ -1,0 +1,103 @@
+"""experiment=optimizers_toy of netopt-trajectories: every optimizer on the 2-D functions without and
+with gradient noise, 3 seeds, and the chapter's saddle-point and ill-conditioning claims checked on
+the paths. The runs with noise need ``optimizer.grad_noise`` (skipped where the optimizers lack it)."""
+
+import json
+
+import pytest
+from hydra import compose, initialize
+
+from netopt import config
+from netopt.errors import UserError
+from netopt.landscape.cli import trajectories
+from netopt.report.claims import Claim
+from tests.helpers import compose_config
+
+NOISE = "grad_noise" in compose_config().optimizer
+needs_noise = pytest.mark.skipif(
+    not NOISE, reason="optimizer.grad_noise is not an option of the optimizers yet"
+)
+
+
+def verdicts(out) -> dict[str, dict]:
+    return {v["statement"]: v for v in json.loads((out / "claims.json").read_text())}
+
+
+def test_the_preset_belongs_to_netopt_trajectories_only():
+    config.register("trajectories")
+    with initialize(version_base="1.3", config_path=None):
+        cfg = compose("trajectories", overrides=["experiment=optimizers_toy"])
+    assert list(cfg.noise) == [0.0, 0.1] and list(cfg.seeds) == [0, 1, 2]
+    assert list(cfg.start.saddle) == [-1.5, 0.0]  # exactly on the ridge
+    assert len(cfg.claims) == 9
+    for i, raw in enumerate(cfg.claims):
+        Claim.parse(raw, f"claims[{i}]")
+    assert "optimizers_toy" not in config.OPTIONS["experiment"]  # not one of netopt-train's presets
+
+
+def test_claims_are_checked_on_the_paths_without_noise(tmp_path):
+    out = trajectories(
+        [
+            f"out={tmp_path}",
+            "experiment=optimizers_toy",
+            "noise=null",
+            "seeds=[0,1]",
+            "functions=[saddle,monkey_saddle]",
+            "optimizers=[sgd,adam,rmsprop]",
+        ]
+    )
+    found = verdicts(out)
+    ridge = [v for s, v in found.items() if s.startswith(("Started exactly", "Without noise"))]
+    assert len(ridge) == 2 and all(v["verdict"] == "holds" for v in ridge)
+    assert ridge[1]["left"]["n"] == 3 * 2  # every optimizer, every seed
+    flat = [v for s, v in found.items() if "monkey saddle" in s]
+    assert len(flat) == 2 and all(v["verdict"] == "holds" for v in flat)
+    noisy = [v for s, v in found.items() if s.startswith("With gradient noise")]
+    assert noisy and all(v["verdict"] == "undecided" for v in noisy)  # no path ran with noise 0.1
+    report = (out / "report.md").read_text()
+    assert "## Claims" in report and "| saddle | sgd | 0.05 | 0 | 2 |" in report
+
+
+@pytest.mark.skipif(NOISE, reason="the optimizers have the option grad_noise")
+def test_noise_without_the_option_is_one_line(tmp_path):
+    with pytest.raises(UserError, match=r"noise=\[0.1\]: optimizer=sgd has no option grad_noise"):
+        trajectories([f"out={tmp_path / 'out'}", "noise=[0.1]", "optimizers=[sgd]"])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        ("claims=[{statement: nothing}]", r"claims\[0\]: missing keys"),
+        ("noise=0.1", r"noise=0.1: must be a list or null, e.g. noise=\[0.0,0.1\]"),
+        ("seeds=3", r"seeds=3: must be a list, e.g. seeds=\[0,1,2\]"),
+    ],
+)
+def test_a_mistake_stops_before_any_path_runs(tmp_path, override, error):
+    with pytest.raises(UserError, match=error):
+        trajectories([f"out={tmp_path / 'out'}", override])
+    assert not (tmp_path / "out").exists()
+
+
+@needs_noise
+def test_gradient_noise_lets_every_seed_escape_the_ridge(tmp_path):
+    out = trajectories(
+        [f"out={tmp_path}", "experiment=optimizers_toy", "functions=[saddle]", "optimizers=[sgd,adam]"]
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted({(o["noise"], o["seed"]) for o in summary}) == [
+        (n, s) for n in (0.0, 0.1) for s in (0, 1, 2)
+    ]
+    saddle = [v for s, v in verdicts(out).items() if "saddle" in s and "monkey" not in s]
+    assert len(saddle) == 4 and all(v["verdict"] == "holds" for v in saddle), saddle
+
+
+@pytest.mark.slow
+@needs_noise
+def test_optimizers_toy_preset_writes_its_report(tmp_path):
+    out = trajectories([f"out={tmp_path}", "experiment=optimizers_toy"])
+    for name in ("saddle.png", "quadratic.png", "report.md", "report.html", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    assert len(json.loads((out / "summary.json").read_text())) == 7 * 5 * 2 * 3
+    found = verdicts(out)
+    assert len(found) == 9 and all(v["verdict"] in ("holds", "does not hold") for v in found.values())
