@@ -2,8 +2,9 @@
 normalization, regularization or augmentation it runs.
 
 Per iteration t: draw a batch, augment it, set every param group's lr to its base lr times the
-schedule's factor for step t, and let the optimizer step with a closure that runs forward, loss,
-backward and clipping (an optimizer such as SAM calls it twice). Per epoch: validate, hand the
+schedule's factor for step t, let the optimizer step with a closure that runs forward, loss,
+backward and clipping (an optimizer such as SAM calls it twice), then call the after-step hook (the
+proximal L1 step). Per epoch: measure the model (the fraction of zero weights), validate, hand the
 metrics to the watchers (early stopping, the plateau schedule), save the checkpoint. At the end:
 the watchers act once more (early stopping puts back its best weights), then the final evaluation.
 A non-finite loss stops the run with status ``diverged``.
@@ -34,6 +35,7 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 Clip = Callable[[Iterable[Tensor]], Tensor]
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 Penalty = Callable[[], dict[str, Tensor]]
+Measure = Callable[[], dict[str, float]]
 Schedule = Callable[[int], float]
 
 
@@ -108,6 +110,9 @@ class Trainer:
     progress: bool = True
     loss_fn: LossFn = F.cross_entropy
     penalty: Penalty = dict  # named terms added to the loss, each logged as train/<name>
+    after_step: Callable[[], None] = lambda: None  # called once after every optimizer step
+    measure: Measure = dict  # named measures of the model after every epoch (train/<name>, an epochs.csv
+    # column each) and at the end (the final metrics)
     watchers: Sequence[Watcher] = ()
     world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
 
@@ -142,6 +147,7 @@ class Trainer:
             return loss
 
         loss: Tensor = self.optimizer.step(closure)  # type: ignore[arg-type,assignment]  # the stub wants floats
+        self.after_step()
         names = ["train/loss", *(f"train/{name}" for name in measured[0])]
         stacked = torch.stack([loss.detach(), *measured[0].values()])  # promoted to the loss's dtype
         merged = self.world.merge(stacked, len(y), total)
@@ -207,15 +213,19 @@ class Trainer:
         return loss / count, right / count
 
     def validate(self) -> None:
-        """Evaluate on the validation split, log, hand the metrics to the watchers (who may stop it)."""
+        """Measure the model, evaluate on the validation split, log, hand the metrics to the watchers
+        (who may stop it)."""
         h = self.history
+        measured = self.measure()
         metrics = {"epoch": h.epoch, "step": h.step, "train_loss": h.train_loss, "train_acc": h.train_acc}
+        metrics |= measured
         if len(self.data.val):
             h.val_loss, h.val_acc = self.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
-        self.recorder.scalars({"train/acc": h.train_acc, **_tags(metrics, "val")}, h.step - 1)
+        train = {"train/acc": h.train_acc, **{f"train/{name}": value for name, value in measured.items()}}
+        self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
         h.epochs.append({**metrics, "lr": self.optimizer.param_groups[0]["lr"]})
         h.stopped = any([watcher.on_validation(metrics) for watcher in self.watchers])
 
@@ -249,6 +259,7 @@ class Trainer:
                     log.info(_epoch_line(h, self.max_epochs))
             for watcher in self.watchers:
                 end |= watcher.on_fit_end()
+            end |= self.measure()  # of the weights tested
             train_acc = self.evaluate(self.data.train)[1]  # eval mode, no augmentation: the gap to test
             test_loss, test_acc = self.evaluate(self.data.test)
             self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)

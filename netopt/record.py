@@ -23,7 +23,7 @@ from torch.utils.tensorboard.summary import hparams
 from netopt.files import write_text
 from netopt.labels import infrastructure
 
-#: The columns of epochs.csv.
+#: The first columns of epochs.csv; the loop's measures of the model (e.g. ``sparsity``) follow.
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
 #: The final metrics of the HParams table, each logged as the scalar ``final/<name>``.
 FINAL_METRICS = ("train_acc", "val_acc", "best_val_acc", "test_acc", "test_loss", "epochs", "wall_time_s")
@@ -56,7 +56,8 @@ class Recorder:
         """After an epoch: hand the scalars to TensorBoard and rewrite epochs.csv from ``rows``."""
         self.flush()
         out = io.StringIO()
-        writer = csv.DictWriter(out, EPOCH_COLUMNS, extrasaction="ignore", restval="")
+        extra = [key for key in dict.fromkeys(k for row in rows for k in row) if key not in EPOCH_COLUMNS]
+        writer = csv.DictWriter(out, EPOCH_COLUMNS + extra, restval="")
         writer.writeheader()
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         write_text(self.run_dir / "epochs.csv", out.getvalue())

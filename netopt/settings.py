@@ -24,9 +24,11 @@ class TrainerSettings:
     ``schedule_epochs`` is the run length the lr schedule is laid over (None: max_epochs; Hyperband sets
     its largest budget, so a promoted trial continues its schedule); ``sharpness_every`` measures the
     Hessian's top eigenvalue and trace every N epochs and at the end (0: off;
-    :mod:`netopt.landscape.probe`), ``layer_sharpness`` per layer too; ``strategy`` is ``single`` (one
-    process) or ``ddp`` (data parallel over the processes torchrun or a SLURM job started, each with
-    a shard of every batch of ``batch_size``: see :mod:`netopt.distributed`).
+    :mod:`netopt.landscape.probe`), ``layer_sharpness`` per layer too; ``mc_samples`` tests the final
+    model with Monte-Carlo dropout too, averaging that many passes with dropout on (0: off;
+    :mod:`netopt.mc_dropout`); ``strategy`` is ``single`` (one process) or ``ddp`` (data parallel over
+    the processes torchrun or a SLURM job started, each with a shard of every batch of
+    ``batch_size``: see :mod:`netopt.distributed`).
     """
 
     max_epochs: int = 20
@@ -45,6 +47,7 @@ class TrainerSettings:
     schedule_epochs: int | None = None
     sharpness_every: int = 0
     layer_sharpness: bool = False
+    mc_samples: int = 0
     strategy: Literal["single", "ddp"] = "single"
 
     def __post_init__(self) -> None:
@@ -57,7 +60,12 @@ class TrainerSettings:
             num_threads=self.num_threads,
             schedule_epochs=self.schedule_epochs,
         )
-        require_count(0, diagnostics_every=self.diagnostics_every, sharpness_every=self.sharpness_every)
+        require_count(
+            0,
+            diagnostics_every=self.diagnostics_every,
+            sharpness_every=self.sharpness_every,
+            mc_samples=self.mc_samples,
+        )
         require(
             isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
             "seed",

@@ -20,7 +20,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -38,8 +38,11 @@ from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
 from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
+from netopt.mc_dropout import MCDropoutTest
+from netopt.models.rnn import RNN
 from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
+from netopt.rnn_probe import NetInputProbe
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
 
@@ -132,7 +135,9 @@ def build(
     own values), then for the run itself.
     """
     regularization = make(cfg, "regularization")
-    model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **regularization.model_arguments())
+    with config_key("regularization"):
+        taken = regularization.model_arguments(get_object(cfg.model._target_))
+    model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
@@ -306,6 +311,8 @@ def train(
         progress=t.progress and world.is_main,
         loss_fn=parts.regularization.loss,
         penalty=parts.regularization.penalties,
+        after_step=parts.regularization.step_hook(parts.optimizer),
+        measure=parts.regularization.measures,
         watchers=[*parts.watchers, *probes(parts.model, data, recorder, t)],
         world=world,
     )
@@ -331,11 +338,21 @@ def train(
 
 
 def probes(model: torch.nn.Module, data: Data, recorder: Recorder, t: TrainerSettings) -> list[Watcher]:
-    """The instruments that watch a run: sharpness and trace every ``trainer.sharpness_every`` epochs."""
-    if not t.sharpness_every:
-        return []
-    batches = fixed_batches(data.train, seed=t.seed)
-    return [SharpnessProbe(model, batches, recorder, t.sharpness_every, t.layer_sharpness, t.seed)]
+    """The instruments that watch a run: sharpness and trace every ``trainer.sharpness_every`` epochs,
+    the test under Monte-Carlo dropout with ``trainer.mc_samples``, and a recurrent model's net input
+    per time step."""
+    watchers: list[Watcher] = []
+    if t.sharpness_every:
+        batches = fixed_batches(data.train, seed=t.seed)
+        sharpness = SharpnessProbe(model, batches, recorder, t.sharpness_every, t.layer_sharpness, t.seed)
+        watchers.append(sharpness)
+    if t.mc_samples:
+        test = MCDropoutTest(model, data.test, t.mc_samples, t.eval_batch_size, t.seed, t.limit_batches)
+        watchers.append(test)
+    if isinstance(model, RNN):
+        x = fixed_batches(data.train, samples=512, seed=t.seed, batch_size=512)[0][0]
+        watchers.append(NetInputProbe(model, x, recorder))
+    return watchers
 
 
 def write_config(run_dir: Path, cfg: DictConfig, hydra: DictConfig | None) -> None:

@@ -30,7 +30,7 @@ MODELS = {
     "mlp": lambda n: MLP((1, 8, 8), 10, n, dropout=0.0, depth=3, width=32, activation="tanh"),
     "cnn": lambda n: CNN((1, 8, 8), 10, n, dropout=0.0, channels=(8, 16), hidden=32),
     "resnet": lambda n: ResNet((3, 8, 8), 10, n, dropout=0.0, widths=(8, 16), blocks=1),
-    "rnn": lambda n: RNN((1, 8, 8), 10, n, dropout=0.0, hidden=16, layers=2),
+    "rnn": lambda n: RNN((1, 8, 8), 10, n, dropout=0.0, rnn_dropout="variational", hidden=16, layers=2),
 }
 
 

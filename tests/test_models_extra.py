@@ -5,10 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from netopt.errors import UserError
 from netopt.models.resnet import ResidualBlock, ResNet
 from netopt.models.rnn import RNN, LSTMCell
 from netopt.nn import norm
-from netopt.train import make
+from netopt.regularization import Regularization
+from netopt.train import check, make
 from tests.helpers import compose_config, train
 
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -48,7 +50,9 @@ def test_lstm_cell_step_matches_torch(float64):
 
 
 def test_rnn_reads_rows_like_a_stacked_torch_lstm(float64):
-    model = RNN((2, 6, 5), 4, norm.Normalization(), dropout=0.0, hidden=8, layers=2)
+    model = RNN(
+        (2, 6, 5), 4, norm.Normalization(), dropout=0.0, rnn_dropout="variational", hidden=8, layers=2
+    )
     lstm = nn.LSTM(10, 8, num_layers=2, batch_first=True)
     _copy_into_torch_lstm(model.cells, lstm)
     x = torch.randn(3, 2, 6, 5)
@@ -58,7 +62,7 @@ def test_rnn_reads_rows_like_a_stacked_torch_lstm(float64):
 
 
 def test_layer_norm_normalizes_the_net_input_at_every_step():
-    model = RNN((1, 8, 8), 10, norm.LayerNormalization(), dropout=0.0, hidden=16)
+    model = RNN((1, 8, 8), 10, norm.LayerNormalization(), dropout=0.0, rnn_dropout="variational", hidden=16)
     cell = model.cells[0]
     assert isinstance(cell.net_input_norm, norm.LayerNorm)
     seen = []
@@ -71,7 +75,9 @@ def test_layer_norm_normalizes_the_net_input_at_every_step():
 
 
 def test_dropout_uses_one_mask_per_sequence_on_the_non_recurrent_input():
-    model = RNN((1, 8, 8), 10, norm.Normalization(), dropout=0.5, hidden=16, layers=2)
+    model = RNN(
+        (1, 8, 8), 10, norm.Normalization(), dropout=0.5, rnn_dropout="variational", hidden=16, layers=2
+    )
     inputs = []
     for cell in model.cells:
         cell.input.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach()))
@@ -109,7 +115,8 @@ def test_residual_block_adds_the_shortcut():
 @pytest.mark.parametrize(("option", "cls"), [("resnet", ResNet), ("rnn", RNN)])
 def test_model_options_compose_and_build(option, cls):
     cfg = compose_config(f"model={option}")
-    model = make(cfg, "model", (3, 32, 32), 10, norm.Normalization(), 0.1)
+    arguments = Regularization(dropout=0.1).model_arguments(cls)  # as the runner hands them over
+    model = make(cfg, "model", (3, 32, 32), 10, norm.Normalization(), **arguments)
     assert type(model) is cls and model.activation in ("relu", "tanh")
 
 
@@ -179,3 +186,35 @@ def test_every_option_trains_the_cnn(tmp_path, option):
         tmp_path, "debug=fast", "trainer.batch_size=16", "model=cnn", "model.channels=[8,16]", option
     )
     assert metrics["status"] == "completed"
+
+
+@pytest.mark.parametrize("rnn_dropout", ["variational", "naive"])
+def test_rnn_dropout_masks_per_sequence_or_per_step(rnn_dropout):
+    """Both masks keep 1 - p of the inputs, scaled by 1 / (1 - p); variational draws one per sequence
+    (the same at every step), naive a new one at every step (two steps agree on p^2 + (1 - p)^2 of the
+    entries, binomially)."""
+    torch.manual_seed(8)
+    p, batch, steps, features = 0.5, 100, 8, 64
+    model = RNN((1, steps, features), 10, norm.Normalization(), p, rnn_dropout, hidden=4)
+    seen = []
+    model.cells[0].input.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    model.train()(torch.ones(batch, 1, steps, features))
+    (masked,) = seen
+    assert masked.shape == (batch, steps, features)
+    assert set(masked.unique().tolist()) == {0.0, 1 / (1 - p)}
+    n = batch * features  # the independent draws of one step
+    dropped = int((masked[:, -1] == 0).sum())
+    assert abs(dropped - n * p) < 4.5 * (n * p * (1 - p)) ** 0.5
+    agree = (masked[:, 1:] == masked[:, :1]).float().mean().item()  # every step against the first
+    if rnn_dropout == "variational":
+        assert agree == 1.0
+    else:
+        expected, pairs = p**2 + (1 - p) ** 2, batch * (steps - 1) * features
+        assert abs(agree - expected) < 4.5 * (expected * (1 - expected) / pairs) ** 0.5
+
+
+def test_naive_rnn_dropout_needs_a_recurrent_model():
+    refused = r"^regularization.rnn_dropout=naive: must be variational \(naive needs a recurrent model"
+    with pytest.raises(UserError, match=refused):
+        check(compose_config("regularization.rnn_dropout=naive"))
+    check(compose_config("model=rnn", "regularization.rnn_dropout=naive"))

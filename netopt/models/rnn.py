@@ -12,22 +12,25 @@ time step with the statistics of its own sample. (Ba et al.'s LN-LSTM normalizes
 U h_{t-1} separately and c_t too. Batch norm here normalizes each step with that step's batch
 statistics; its gain, shift and running estimates are shared by all steps, the estimates updated
 at every step.) ``norm=weight`` reparametrizes W and U and ``dropconnect`` masks them; both are
-computed once per forward pass (``parametrize.cached``), not at every step. Dropout is
-variational: one mask per sequence on the non-recurrent connections (each layer's input and the
-classifier's input), never on h -> h.
+computed once per forward pass (``parametrize.cached``), not at every step. Dropout acts on the
+non-recurrent connections only (each layer's input and the classifier's input), never on h -> h:
+``variational``, one mask per sequence, the same at every step (the chapter's variational dropout;
+Gal & Ghahramani 2016, A Theoretically Grounded Application of Dropout in Recurrent Neural Networks,
+who drop the recurrent connections too, with their own fixed mask), or ``naive``, a new mask at every
+time step (Zaremba et al. 2014, Recurrent Neural Network Regularization).
 The last hidden state of the top layer feeds the linear classifier.
 """
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from netopt.checks import require_count
+from netopt.checks import require_choice, require_count
 from netopt.models import Model
-from netopt.nn.dropout import VariationalDropout
+from netopt.nn.dropout import Dropout, VariationalDropout
 from netopt.nn.norm import Normalization
 
 
@@ -60,7 +63,10 @@ class LSTMCell(nn.Module):
 
 
 class RNN(Model):
-    """Row-by-row image classifier: ``layers`` stacked LSTM layers of ``hidden`` units, then a Linear."""
+    """Row-by-row image classifier: ``layers`` stacked LSTM layers of ``hidden`` units, then a Linear.
+
+    ``dropout`` and ``rnn_dropout`` (its masks: ``variational`` or ``naive``) come from regularization.
+    """
 
     def __init__(
         self,
@@ -68,17 +74,20 @@ class RNN(Model):
         num_classes: int,
         norm: Normalization,
         dropout: float,
+        rnn_dropout: Literal["variational", "naive"],
         hidden: int = 128,
         layers: int = 1,
         activation: str = "tanh",
     ) -> None:
         super().__init__(activation)  # the init's gain; the cell's own nonlinearities are fixed
         require_count(hidden=hidden, layers=layers)
+        require_choice("rnn_dropout", rnn_dropout, ("variational", "naive"))
         input_size = math.prod(in_shape) // in_shape[1]  # C * W features per row
         self.cells = nn.ModuleList(
             LSTMCell(input_size if layer == 0 else hidden, hidden, norm) for layer in range(layers)
         )
-        self.dropout = VariationalDropout(dropout, batch_first=True)
+        naive = rnn_dropout == "naive"
+        self.dropout = Dropout(dropout) if naive else VariationalDropout(dropout, batch_first=True)
         self.output_norm = norm.after_activation(hidden, spatial=False)
         self.classifier = nn.Linear(hidden, num_classes)
 

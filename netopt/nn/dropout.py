@@ -119,3 +119,7 @@ class VariationalDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, batch_first={self.batch_first}"
+
+
+#: The layers that draw a mask in training mode: Monte-Carlo dropout switches on exactly these.
+STOCHASTIC_LAYERS = (Dropout, DropConnect, VariationalDropout)
