@@ -218,10 +218,10 @@ def run(
         with config_key("dataset"):
             data = dataset.load()
         rng = RandomState(t.seed, device)
-        world.own_streams(rng.noise)
         world.check_batches(len(data.train), t.batch_size, t.limit_batches)
         steps_per_epoch = num_batches(len(data.train), t.batch_size, t.limit_batches)
         parts = build(cfg, t, data.in_shape, data.num_classes, steps_per_epoch, dataset.val_fraction > 0)
+        world.own_streams(rng.noise)  # after the build: the optimizer's noise seed is every process's
         parts.preprocess.fit(data.train.x)
         checkpoint = Checkpoint(
             folder.checkpoint,
