@@ -25,6 +25,17 @@ _UNSAFE = str.maketrans({"/": "-", "\\": "-", " ": "", "'": "", '"': "", ":": "-
 MAX_NAME = 80
 
 
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"trainer": {"seed": 0}}`` -> ``{"trainer.seed": 0}``: the dotted keys of a nested mapping."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def infrastructure(key: str) -> bool:
     """Whether an override key is bookkeeping rather than part of a configuration."""
     key = key.lstrip("+~")

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from netopt.checkpoint import read
 from netopt.errors import UserError
+from netopt.labels import flatten
 
 #: Settings a resumed run may change: its length (to extend it) and how it runs, not what it computes.
 RESUMABLE = (
@@ -32,17 +33,6 @@ RESUMABLE = (
 #: What a run leaves in its folder (TensorBoard's event files besides).
 RECORDS = ("checkpoint.pt", "metrics.json", "epochs.csv", ".hydra")
 LOCK = ".lock"
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optimizer.lr": 0.1, ...}`` from a nested mapping."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:

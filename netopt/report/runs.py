@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from netopt.errors import UserError
-from netopt.labels import infrastructure
+from netopt.labels import flatten, infrastructure
 
 SEED = "trainer.seed"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -102,17 +102,6 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
     """``["+a.b=1", "optimizer=adam"]`` -> ``{"a.b": "1", "optimizer": "adam"}``."""
     pairs = (line.split("=", 1) for line in lines if "=" in line)
     return {key.lstrip("+"): value for key, value in pairs}
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"trainer": {"seed": 0}}`` -> ``{"trainer.seed": 0}``."""
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def read_epochs(path: Path) -> dict[str, np.ndarray]:
