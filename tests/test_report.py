@@ -364,6 +364,15 @@ def test_claim_verdicts_are_computed_from_the_numbers(norm_runs):
     assert nothing.verdict == "undecided" and nothing.reason == "right: selects no run"
 
 
+def test_a_caveat_is_shown_only_when_the_claim_does_not_hold(norm_runs):
+    runs = read_runs(norm_runs)
+    none_lr01 = {"norm": "none", "optimizer.lr": 0.1}
+    held = check(claim(right=none_lr01, margin=0.1, caveat="too few epochs"), runs)
+    assert held.verdict == "holds" and "too few epochs" not in held.reason
+    failed = check(claim(right=none_lr01, margin=0.2, caveat="too few epochs"), runs)
+    assert failed.verdict == "does not hold" and failed.reason.endswith(". At this scale: too few epochs")
+
+
 def test_a_diverged_run_can_count_as_chance_and_divergence_is_a_metric(norm_runs):
     runs = read_runs(norm_runs)
     at_lr1 = {"norm": "none", "optimizer.lr": 1.0}

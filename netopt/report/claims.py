@@ -9,6 +9,7 @@ A claim compares a metric between two sets of runs (or a set and a number)::
     right: {norm: none, optimizer.lr: 1.0}  # a selector like left, or a number
     margin: 0.1                             # > >=: left op right + margin; < <=: left op right - margin
     diverged_as: 0.1                        # optional: the value a run that diverged counts as
+    caveat: "why it may fail at this scale" # optional: shown with the numbers when it does not hold
 
 A run matches a key when its override, config group option or config value equals the given value
 (numbers compared as numbers). Each side is reduced (``reduce``: the mean, or the min or max) over the
@@ -17,6 +18,8 @@ as ``diverged_as`` when that is given (chance accuracy, say), and is left out ot
 metrics.json keys, ``metric`` may be ``diverged`` (1 for a run that diverged, 0 else: the mean is the
 fraction that diverged) or ``<column>@<epoch>``, an epochs.csv column after that epoch. The verdict is
 computed from those numbers: ``holds``, ``does not hold``, or ``undecided`` when a side has no value.
+A ``caveat``, the preset's explanation of why the claim may not hold at its scale, never decides the
+verdict: it is only added to the numbers of a claim that does not hold.
 """
 
 import math
@@ -42,7 +45,7 @@ REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {
     "min": lambda x: float(np.min(x)),
     "max": lambda x: float(np.max(x)),
 }
-KEYS = ("statement", "metric", "left", "op", "right", "margin", "reduce", "diverged_as")
+KEYS = ("statement", "metric", "left", "op", "right", "margin", "reduce", "diverged_as", "caveat")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Claim:
     margin: float = 0.0
     reduce: str = "mean"
     diverged_as: float | None = None
+    caveat: str = ""
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str) -> "Claim":
@@ -86,6 +90,7 @@ class Claim:
             margin=float(raw.get("margin", 0.0)),
             reduce=raw.get("reduce", "mean"),
             diverged_as=None if raw.get("diverged_as") is None else float(raw["diverged_as"]),
+            caveat=str(raw.get("caveat") or ""),
         )
 
 
@@ -146,6 +151,8 @@ def check(claim: Claim, runs: Sequence[Run]) -> Verdict:
     relation = claim.op if holds else f"is not {claim.op}"
     shown_bound = f" {'+' if sign > 0 else '-'} {claim.margin:g} = {_number(bound)}" if claim.margin else ""
     reason = f"{claim.reduce} {claim.metric}: {left} {relation} {right}{shown_bound}"
+    if not holds and claim.caveat:
+        reason += f". At this scale: {claim.caveat}"
     return Verdict(claim, left, right, "holds" if holds else "does not hold", reason)
 
 
