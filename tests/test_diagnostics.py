@@ -17,7 +17,7 @@ from netopt.diagnostics import RISE_RTOL, LayerStats
 from netopt.models.mlp import MLP
 from netopt.nn.norm import BatchNormalization, Normalization, WeightNormalization
 from netopt.optim import SGD
-from tests.helpers import read_metrics, train
+from tests.helpers import compose_config, read_metrics, train
 
 
 class Writer:
@@ -319,3 +319,13 @@ def test_a_resumed_run_sums_up_as_one_that_ran_through(tmp_path):
     straight = train(tmp_path / "straight", *RUN, "trainer.max_epochs=2")
     summaries = ("signal_ratio", "preact_shift", "effective_lr_rise")
     assert [resumed[k] for k in summaries] == pytest.approx([straight[k] for k in summaries], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("preset", "summary"),
+    [("init", "signal_ratio"), ("covariate_shift", "preact_shift"), ("adaptive_lr", "effective_lr_rise")],
+)
+def test_the_presets_log_what_their_claims_read(preset, summary):
+    cfg = compose_config(f"experiment={preset}", hydra=True)
+    assert cfg.trainer.diagnostics_every > 0
+    assert {claim.metric for claim in cfg.hydra.callbacks.summary.claims} <= {summary, "train_loss"}
