@@ -152,6 +152,8 @@ def build(
         clip(model.parameters())  # checks its values (no gradients yet: clips nothing)
     watching = {group: c for group, c in (("scheduler", schedule), ("early_stopping", early_stopping))}
     watchers = [c for c in watching.values() if isinstance(c, Watcher)]
+    if settings.diagnostics_every:  # a watcher, so that its running sums travel in the checkpoint
+        watchers.append(LayerStats(model, settings.diagnostics_every))
     for group, watcher in watching.items():
         needs = (
             [m for m in watcher.monitored() if m.startswith("val_")] if isinstance(watcher, Watcher) else []
@@ -321,8 +323,8 @@ def train(
         recorder.figure(
             "augmentation/samples", augmentation_figure(data.train.x, parts.augment, generator), 0
         )
-    if t.diagnostics_every:
-        LayerStats(parts.model, recorder, t.diagnostics_every).follow(parts.optimizer, start=history.step)
+    for stats in (watcher for watcher in parts.watchers if isinstance(watcher, LayerStats)):
+        stats.follow(parts.optimizer, recorder, start=history.step)
     try:
         metrics = trainer.fit(on_epoch_end=checkpoint.save)
         if hydra is not None:

@@ -142,7 +142,7 @@ def test_layer_stats_log_the_median_and_90th_percentile_rate_of_each_weight(name
     model = MLP((1, 8, 8), 10, Normalization(), dropout=0.0, depth=2, width=16)
     optimizer = getattr(netopt_optim, name)(model.parameters(), lr=0.01)
     writer = Writer()
-    LayerStats(model, writer, every=2).follow(optimizer)
+    LayerStats(model, every=2).follow(optimizer, writer)
     for _ in range(3):  # steps 0, 1, 2: logged at 0 and 2
         optimizer.zero_grad()
         nn.functional.cross_entropy(model(torch.randn(32, 1, 8, 8)), torch.randint(0, 10, (32,))).backward()
