@@ -53,7 +53,10 @@ CONFIG_MISTAKES = [
     # unknown options, keys and types
     (["optimizer=adamm"], r"optimizer=adamm: no such option; choose one of adadelta, adagrad"),
     (["scheduler=cosin"], r"scheduler=cosin: no such option"),
-    (["optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, grad_noise_decay, lr"),
+    (
+        ["optimizer.foo=1"],
+        r"optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, grad_noise_decay, lr",
+    ),
     (["+optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: compile, dampening"),
     (["+optimiser.lr=0.5"], r"optimiser: unknown key; allowed: augmentation, clip"),
     (["nonsense=1"], r"nonsense: unknown key; allowed:"),

@@ -28,14 +28,22 @@ def test_every_group_composes_with_its_default():
     ("override", "expected"),
     [
         ("optimizer=adamm", "optimizer=adamm: no such option; choose one of"),
-        ("optimizer.foo=1", "optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, grad_noise_decay, lr,"),
+        (
+            "optimizer.foo=1",
+            "optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, "
+            "grad_noise_decay, lr,",
+        ),
         ("trainer.max_epochs=abc", "trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
         ("optimizer.lr=-0.1", "optimizer.lr=-0.1: must be finite and >= 0"),
         ("trainer.batch_size=0", "trainer.batch_size=0: must be a whole number >= 1"),
         ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be in [0, 1)"),
         ("model.activation=swishy", "model.activation=swishy: must be one of relu, tanh"),
         ("+optimiser.lr=0.5", "optimiser: unknown key; allowed: augmentation, clip, dataset"),
-        ("+optimizer.foo=1", "optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, grad_noise_decay, lr"),
+        (
+            "+optimizer.foo=1",
+            "optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, "
+            "grad_noise_decay, lr",
+        ),
         ("nonsense=1", "nonsense: unknown key; allowed: "),
     ],
 )
