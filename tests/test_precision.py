@@ -11,6 +11,8 @@ import contextlib
 import functools
 import logging
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,25 +53,26 @@ def toy_data(n: int = 64, seed: int = 0) -> Data:
     return Data(Split(x, y), Split(x[:0], y[:0]), Split(x, y), 2)
 
 
-def toy_trainer(precision: str, scaler: LossScaler | None = None, clip=grad_norm) -> Trainer:
+def toy_trainer(precision: str, device: torch.device = CPU, clip=grad_norm) -> Trainer:
+    """A Trainer of a small MLP on a toy problem (64 samples of 4x4, 2 classes) on ``device``."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 2))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 2)).to(device)
     return Trainer(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
         schedule=lambda t: 1.0,
         clip=clip,
         augment=lambda x, generator: x,
-        data=toy_data(),
+        data=toy_data().to(device),
         recorder=Captured(),
         history=History(),
-        rng=RandomState(0, CPU),
+        rng=RandomState(0, device),
         max_epochs=3,
         batch_size=16,
         eval_batch_size=64,
         progress=False,
-        autocast=autocast(precision, CPU),
-        scaler=scaler or LossScaler(enabled=precision == "fp16"),
+        autocast=autocast(precision, device),
+        scaler=LossScaler(enabled=precision == "fp16"),
     )
 
 
@@ -134,22 +137,26 @@ def test_bf16_norm_layers_compute_in_float32(tmp_path) -> None:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("bad", [INF, NAN])
 def test_the_loss_scaler_matches_torch_grad_scaler(dtype: torch.dtype, bad: float) -> None:
+    check_against_grad_scaler(CPU, dtype, bad)
+
+
+def check_against_grad_scaler(device: torch.device, dtype: torch.dtype, bad: float) -> None:
     """12 steps with growth every 3 good steps and an overflow (an injected inf or NaN gradient) at
     steps 4 and 9: the same scale after every step, the same unscaled gradients, the same
     parameters (skipped steps included)."""
     options = dict(init_scale=2.0**10, growth_factor=2.0, backoff_factor=0.5, growth_interval=3)
-    ours, theirs = LossScaler(**options), torch.amp.GradScaler("cpu", **options)
+    ours, theirs = LossScaler(**options), torch.amp.GradScaler(device.type, **options)
     torch.manual_seed(0)
-    a = nn.Linear(5, 3).to(dtype)
-    b = nn.Linear(5, 3).to(dtype)
+    a = nn.Linear(5, 3).to(device, dtype)
+    b = nn.Linear(5, 3).to(device, dtype)
     b.load_state_dict(a.state_dict())
     opt_a = torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9)
     opt_b = torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
     skipped, scales = [], []
     for t in range(12):
-        x = torch.randn(8, 5, generator=generator, dtype=dtype)
-        y = torch.randint(0, 3, (8,), generator=generator)
+        x = torch.randn(8, 5, generator=generator, dtype=dtype).to(device)
+        y = torch.randint(0, 3, (8,), generator=generator).to(device)
         overflow = t in (4, 9)
 
         def closure(x=x, y=y, overflow=overflow) -> torch.Tensor:
@@ -293,3 +300,11 @@ def test_channels_last_on_the_cpu_when_asked(tmp_path) -> None:
     assert nhwc["test_loss"] == pytest.approx(nchw["test_loss"], rel=1e-4)
     weight = torch.load(tmp_path / "nhwc" / "checkpoint.pt")["model"]["features.0.weight"]
     assert weight.is_contiguous(memory_format=torch.channels_last)
+
+
+# --- scripts/gpu_check.sh ------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has a GPU driver")
+def test_gpu_check_without_a_gpu_says_so_and_succeeds() -> None:
+    script = Path(__file__).parents[1] / "scripts" / "gpu_check.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "no CUDA device\n", "")
