@@ -8,8 +8,8 @@ then call the after-step hook (the proximal L1 step). Under fp16 the loss scaler
 closure back-propagates the scaled loss and unscales the gradients before clipping, and a step whose
 gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch: measure the model
 (the fraction of zero weights), validate, hand the metrics to the watchers (early stopping, the
-plateau schedule), save the checkpoint. At the end:
-the watchers act once more (early stopping puts back its best weights), then the final evaluation.
+plateau schedule), save the checkpoint. At the end: the watchers act once more (early stopping puts
+back its best weights), then the final evaluation.
 A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
 gradients has a finite loss).
 """
