@@ -22,8 +22,9 @@ from torch import nn
 
 import netopt.train
 from netopt import compiling
+from netopt import precision as mixed_precision
 from netopt.data import Data, Split
-from netopt.errors import ConfigValueError
+from netopt.errors import ConfigValueError, UserError
 from netopt.loop import History, RandomState, Trainer
 from netopt.optim.clip import clip_grad_value_, grad_norm
 from netopt.precision import LossScaler, autocast
@@ -102,6 +103,13 @@ def test_autocast_types_on_the_cpu() -> None:
     for precision, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
         with autocast(precision, CPU)():
             assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == dtype
+
+
+def test_a_type_the_device_cannot_autocast_to_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(mixed_precision, "autocasts", lambda device, dtype: False)
+    refused = r"^trainer.precision=fp16: torch .* has no autocast to torch.float16 on cpu; use fp32 or bf16$"
+    with pytest.raises(UserError, match=refused):
+        autocast("fp16", CPU)
 
 
 def test_channels_last_only_for_conv_models() -> None:
