@@ -2,14 +2,19 @@
 normalization, regularization or augmentation it runs.
 
 Per iteration t: draw a batch, augment it, set every param group's lr to its base lr times the
-schedule's factor for step t, let the optimizer step with a closure that runs forward, loss,
-backward and clipping (an optimizer such as SAM calls it twice), then call the after-step hook (the
-proximal L1 step). Per epoch: measure the model (the fraction of zero weights), validate, hand the
-metrics to the watchers (early stopping, the plateau schedule), save the checkpoint. At the end:
-the watchers act once more (early stopping puts back its best weights), then the final evaluation.
-A non-finite loss stops the run with status ``diverged``.
+schedule's factor for step t, let the optimizer step with a closure that runs forward and loss (under
+autocast, ``trainer.precision``), backward and clipping (an optimizer such as SAM calls it twice),
+then call the after-step hook (the proximal L1 step). Under fp16 the loss scaler wraps the step: the
+closure back-propagates the scaled loss and unscales the gradients before clipping, and a step whose
+gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch: measure the model
+(the fraction of zero weights), validate, hand the metrics to the watchers (early stopping, the
+plateau schedule), save the checkpoint. At the end: the watchers act once more (early stopping puts
+back its best weights), then the final evaluation.
+A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
+gradients has a finite loss).
 """
 
+import contextlib
 import logging
 import math
 import time
@@ -26,6 +31,7 @@ from netopt.data import Data, Split, batches
 from netopt.data.batches import num_batches
 from netopt.distributed import World
 from netopt.errors import Diverged
+from netopt.precision import AutocastFactory, LossScaler
 from netopt.record import Recorder
 from netopt.watchers import Watcher
 
@@ -115,6 +121,9 @@ class Trainer:
     # column each) and at the end (the final metrics)
     watchers: Sequence[Watcher] = ()
     world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
+    autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
+    scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
+    memory_format: torch.memory_format = torch.contiguous_format  # of the input batches (channels_last)
 
     def __post_init__(self) -> None:
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -138,22 +147,29 @@ class Trainer:
 
         def closure() -> Tensor:
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self.model(x)
-            loss = self.loss_fn(logits, y)
+            with self.autocast():
+                logits = self.model(x)
+                loss = self.loss_fn(logits, y)
             penalties = self.penalty()
-            sum(penalties.values(), self.world.weigh(loss, len(y), total)).backward()
+            objective = sum(penalties.values(), self.world.weigh(loss, len(y), total))
+            self.scaler.scale_loss(objective).backward()
+            self.scaler.unscale_(self.params)  # the true gradients, for the clip and the norm
             correct = (logits.detach().argmax(dim=1) == y).sum()
             measured.append({"correct": correct, "grad_norm": self.clip(self.params), **penalties})
             return loss
 
-        loss: Tensor = self.optimizer.step(closure)  # type: ignore[arg-type,assignment]  # the stub wants floats
-        self.after_step()
+        scale = self.scaler.scale  # this step's loss scale (fp16)
+        loss, stepped = self.scaler.step(self.optimizer, closure)
+        if stepped:
+            self.after_step()
         names = ["train/loss", *(f"train/{name}" for name in measured[0])]
         stacked = torch.stack([loss.detach(), *measured[0].values()])  # promoted to the loss's dtype
         merged = self.world.merge(stacked, len(y), total)
         values = dict(zip(names, merged.tolist(), strict=True))  # the step's one sync
         if not math.isfinite(values["train/loss"]):
             raise Diverged(f"the training loss became {values['train/loss']} at step {self.history.step}")
+        if self.scaler.enabled:
+            values["train/loss_scale"] = scale
         return values
 
     # --- epochs --------------------------------------------------------------------------------
@@ -167,7 +183,7 @@ class Trainer:
         )
         for i, (x, y) in enumerate(train, 1):
             x, y, n = self.world.shard(x, y)
-            x = self.augment(x, self.rng.noise)
+            x = self.augment(x, self.rng.noise).contiguous(memory_format=self.memory_format)
             lr = self.set_lr(h.step)
             scalars = self.train_step(x, y, n)
             correct += scalars.pop("train/correct")
@@ -203,8 +219,9 @@ class Trainer:
         count = 0
         for x, y in batches(split.x, split.y, self.eval_batch_size, limit=self.limit_batches):
             x, y, n = self.world.shard(x, y)
-            logits = self.model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            with self.autocast():
+                logits = self.model(x.contiguous(memory_format=self.memory_format))
+                loss_sum += F.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
             count += n
         if not count:

@@ -29,6 +29,13 @@ class TrainerSettings:
     :mod:`netopt.mc_dropout`); ``strategy`` is ``single`` (one process) or ``ddp`` (data parallel over
     the processes torchrun or a SLURM job started, each with a shard of every batch of
     ``batch_size``: see :mod:`netopt.distributed`).
+
+    On a GPU: ``precision`` is ``fp32``, ``bf16`` or ``fp16``, the forward pass under autocast to that
+    type, fp16 with dynamic loss scaling (:mod:`netopt.precision`); ``channels_last`` stores a conv
+    net's weights and input batches channels-last (NHWC), which tensor cores want (``auto``: for a
+    model with convolutions on CUDA; ``true``: for one with convolutions on any device; a model
+    without convolutions is never converted); ``compile`` runs the model's forward pass through
+    ``torch.compile`` (one warning and the eager model where no compiler works).
     """
 
     max_epochs: int = 20
@@ -49,6 +56,9 @@ class TrainerSettings:
     layer_sharpness: bool = False
     mc_samples: int = 0
     strategy: Literal["single", "ddp"] = "single"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         require_count(
@@ -74,3 +84,7 @@ class TrainerSettings:
         )
         require(self.resume in (True, False, "auto"), "resume", "true, false or auto", self.resume)
         require(self.strategy in ("single", "ddp"), "strategy", "single or ddp", self.strategy)
+        require(self.precision in ("fp32", "bf16", "fp16"), "precision", "fp32, bf16 or fp16", self.precision)
+        allowed = "auto, true or false"
+        require(self.channels_last in (True, False, "auto"), "channels_last", allowed, self.channels_last)
+        require(isinstance(self.compile, bool), "compile", "true or false", self.compile)

@@ -26,6 +26,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from netopt import config
 from netopt.checkpoint import Checkpoint, Snapshot
+from netopt.compiling import CompiledModule
 from netopt.console import summary_table
 from netopt.data import Data
 from netopt.data.augment import Augment as Augmentation
@@ -40,6 +41,8 @@ from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
 from netopt.mc_dropout import MCDropoutTest
 from netopt.models.rnn import RNN
+from netopt.optim.sam import SAM
+from netopt.precision import LossScaler, autocast
 from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
 from netopt.rnn_probe import NetInputProbe
@@ -77,6 +80,13 @@ def pick_device(name: str) -> torch.device:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise UserError(f"trainer.device={name}: not available here ({reason}); use {allowed}") from None
     return device
+
+
+def channels_last(setting: bool | str, model: torch.nn.Module, device: torch.device) -> bool:
+    """Whether ``trainer.channels_last`` converts ``model`` and its input batches to the NHWC memory
+    format: for a model with convolutions, on CUDA (``auto``) or on any device (``true``)."""
+    convolutional = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    return convolutional and (setting is True or (setting == "auto" and device.type == "cuda"))
 
 
 def plain(function: Any) -> Any:
@@ -119,6 +129,7 @@ class Components:
     augment: Augment
     watchers: list[Watcher]
     preprocess: Preprocess
+    scaler: LossScaler
 
 
 def build(
@@ -142,6 +153,11 @@ def build(
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
     optimizer = make(cfg, "optimizer", model.parameters())
+    if settings.precision == "fp16" and isinstance(optimizer, SAM):
+        raise UserError(
+            "trainer.precision=fp16: not with optimizer=sam (a step whose gradients overflow cannot be "
+            "skipped between its two passes); use trainer.precision=bf16"
+        )
     if settings.linear_scaling_rule:
         scale_lr(optimizer, settings.batch_size / settings.base_batch_size)
     epochs = settings.schedule_epochs or settings.max_epochs
@@ -171,6 +187,7 @@ def build(
         augment=make(cfg, "augmentation"),
         watchers=watchers,
         preprocess=make(cfg, "preprocess"),
+        scaler=LossScaler(enabled=settings.precision == "fp16"),
     )
 
 
@@ -181,6 +198,7 @@ def check(cfg: DictConfig) -> tuple[TrainerSettings, Dataset, torch.device]:
     settings: TrainerSettings = make(cfg, "trainer")
     dataset: Dataset = make(cfg, "dataset")
     device = pick_device(settings.device)
+    autocast(settings.precision, device)  # refuses a type the device cannot autocast to
     validation = dataset.val_fraction > 0
     build(cfg, settings, dataset.in_shape, dataset.num_classes, NOMINAL_STEPS_PER_EPOCH, validation)
     return settings, dataset, device
@@ -236,6 +254,7 @@ def run(
                 "rng": world.per_process(rng),
                 "history": history,
                 "initial_model": Snapshot(parts.model),
+                **({"scaler": parts.scaler} if parts.scaler.enabled else {}),
             },
             writes=world.is_main,
         )
@@ -292,12 +311,16 @@ def train(
     world: World,
 ) -> dict[str, Any]:
     """Fit ``parts`` on ``data`` from where ``history`` stands, logging into ``run_dir``; the metrics."""
-    parts.model.to(data.train.x.device)
+    device = data.train.x.device
+    nhwc = channels_last(t.channels_last, parts.model, device)
+    memory_format = torch.channels_last if nhwc else torch.contiguous_format
+    parts.model.to(device).to(memory_format=memory_format)
+    model = world.wrap(parts.model)
     recorder = (Recorder if world.is_main else SilentRecorder)(
         run_dir, purge_step=history.step if resumed else None
     )
     trainer = Trainer(
-        model=world.wrap(parts.model),
+        model=CompiledModule(model) if t.compile else model,
         optimizer=parts.optimizer,
         schedule=parts.schedule,
         clip=parts.clip,
@@ -317,6 +340,9 @@ def train(
         measure=parts.regularization.measures,
         watchers=[*parts.watchers, *probes(parts.model, data, recorder, t)],
         world=world,
+        autocast=autocast(t.precision, device),
+        scaler=parts.scaler,
+        memory_format=memory_format,
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(t.seed)

@@ -125,7 +125,7 @@ class Augment:
             angle = _uniform((n, 1), self.rotate_p, -self.degrees, self.degrees, 0.0, x, generator).squeeze(1)
             scale = _uniform((n, 1), self.scale_p, *self.scale, 1.0, x, generator).squeeze(1)
             fraction = _uniform((n, 2), self.translate_p, -self.translate, self.translate, 0.0, x, generator)
-            shift = fraction * x.new_tensor([x.shape[-1], x.shape[-2]])
+            shift = torch.stack([fraction[:, 0] * x.shape[-1], fraction[:, 1] * x.shape[-2]], -1)  # pixels
             x = warp(x, affine_matrices(angle, scale, shift, (x.shape[-2], x.shape[-1])))
         if self.noise_p > 0.0:
             x = x + self._noise(x, generator)

@@ -41,6 +41,12 @@ class Normalization:
 Dims = tuple[int, ...]
 
 
+def _full_precision(x: Tensor) -> Tensor:
+    """``x`` in float32 if it is a 16-bit float (the output of a layer under autocast): the norm layers
+    take their statistics and give their output in float32, as torch's autocast runs its own."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _standardize(x: Tensor, dims: Dims, eps: float) -> Tensor:
     """z' = (z - mu) / sqrt(var + eps), mu and the biased var taken over ``dims``."""
     centered = x - x.mean(dims, keepdim=True)
@@ -229,7 +235,7 @@ class _BatchNorm(NormLayer):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() not in self.input_dims:
             raise ValueError(f"{type(self).__name__} expects {self.input_dims}-dim input, got {x.dim()}")
-        shape = _channel_shape(x)
+        x, shape = _full_precision(x), _channel_shape(x)
         weight = None if self.weight is None else self.weight.view(shape)
         bias = None if self.bias is None else self.bias.view(shape)
         if self.training or self.running_mean is None:
@@ -253,7 +259,8 @@ class _BatchNorm(NormLayer):
         assert self.running_mean is not None and self.running_var is not None  # tracking running stats
         assert self.num_batches_tracked is not None
         self.num_batches_tracked += 1
-        momentum = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked.item()
+        # the cumulative average's 1 / t stays on the device (no synchronization)
+        momentum = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked
         self.running_mean.lerp_(mean, momentum)
         correction = count / (count - 1) if isinstance(count, int) else (count / (count - 1)).flatten()
         self.running_var.lerp_(var * correction, momentum)
@@ -297,7 +304,7 @@ class LayerNorm(NormLayer):
 
     def forward(self, x: Tensor) -> Tensor:
         dims = tuple(range(-len(self.normalized_shape), 0))
-        return _Normalize.apply(x, self.weight, self.bias, dims, self.eps)[0]
+        return _Normalize.apply(_full_precision(x), self.weight, self.bias, dims, self.eps)[0]
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -320,7 +327,9 @@ class GroupNorm(NormLayer):
         self.bias = nn.Parameter(torch.zeros(num_channels)) if affine else None
 
     def forward(self, x: Tensor) -> Tensor:
-        groups = x.reshape(x.shape[0], self.num_groups, self.num_channels // self.num_groups, -1)
+        groups = _full_precision(x).reshape(
+            x.shape[0], self.num_groups, self.num_channels // self.num_groups, -1
+        )
         shape = (1, self.num_groups, -1, 1)  # per channel of each group
         weight = None if self.weight is None else self.weight.view(shape)
         bias = None if self.bias is None else self.bias.view(shape)

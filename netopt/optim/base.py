@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require_nonnegative
+from netopt.compiling import Compiled
 from netopt.optim.hooks import hooked
 
 log = logging.getLogger(__name__)
@@ -194,8 +195,7 @@ class ForeachOptimizer(Optimizer):
         self._noise_seed = noise_seed
         self._generators: dict[str, torch.Generator] = {}
         self._saved_generators: dict[str, Tensor] = {}  # loaded states of generators not made yet
-        self._compiled: Callable[..., None] | None = None
-        self._compile_failed = False
+        self._compiled: Compiled | None = None
         self._compiled_batches: set[int] = set()
         self.compile_time_s = 0.0
 
@@ -329,23 +329,28 @@ class ForeachOptimizer(Optimizer):
     def _update_compiled(
         self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]
     ) -> None:
-        """``_update`` through ``torch.compile``, the group's lr a float64 tensor input; the eager
-        update (after one warning) if compiling fails."""
-        name, start = type(self).__name__, time.perf_counter()
-        try:
-            if self._compiled is None:
-                self._compiled = torch.compile(self._update, fullgraph=True)
-            lr = torch.tensor(group["lr"], dtype=torch.float64)
-            self._compiled({**group, "lr": lr}, params, grads, states)
-        except Exception as error:  # torch raises many kinds: no C++ compiler, unsupported code
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            log.warning("%s: compile=True failed (%s); the update runs eagerly", name, reason)
-            self._compile_failed = True
-            self._update(group, params, grads, states)
+        """``_update`` through ``torch.compile`` (:class:`~netopt.compiling.Compiled`), the group's lr a
+        float64 tensor input; the eager update (after one warning) if compiling fails."""
+        if self._compiled is None:
+            self._compiled = Compiled(
+                self._update,
+                f"{type(self).__name__}: compile=True",
+                "the update",
+                eager=lambda g, *rest: self._update({**g, "lr": g["lr"].item()}, *rest),
+                fullgraph=True,
+            )
+        start = time.perf_counter()
+        self._compiled({**group, "lr": torch.tensor(group["lr"], dtype=torch.float64)}, params, grads, states)
+        if self._compiled.failed:
             return
         if id(params[0]) not in self._compiled_batches:  # this call compiled the update for the list
             seconds = time.perf_counter() - start
             if not self._compiled_batches:
-                log.info("%s: compiled the update in %.1f s", name, seconds)
+                log.info("%s: compiled the update in %.1f s", type(self).__name__, seconds)
             self._compiled_batches.add(id(params[0]))
             self.compile_time_s += seconds
+
+    @property
+    def _compile_failed(self) -> bool:
+        """Whether compiling the update failed (it then runs eagerly)."""
+        return self._compiled is not None and self._compiled.failed
