@@ -12,6 +12,7 @@ comes first. Nothing is written in by hand: rerun the presets and this script to
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from netopt.console import duration
+from netopt.labels import infrastructure
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The figure that shows each experiment best (a file of its folder).
@@ -37,6 +39,8 @@ MAIN = {
     "rnn": "curves.png",
     "residual": "curves.png",
     "sharpness": "final.png",
+    "optimizers_toy": "saddle.png",
+    "hpo_budget": "anytime.png",
 }
 
 
@@ -45,14 +49,14 @@ def describe(folder: Path) -> dict[str, Any]:
     multirun = (
         yaml.safe_load((folder / "multirun.yaml").read_text()) if (folder / "multirun.yaml").exists() else {}
     )
-    hydra = multirun.get("hydra", {})
-    name = (hydra.get("runtime", {}).get("choices", {}) or {}).get("experiment") or folder.parent.name
-    task = hydra.get("overrides", {}).get("task", [])
-    command = (
-        " ".join(["netopt-train", *map(shlex.quote, task)])
-        if task
-        else (folder / "command.txt").read_text().strip()
-    )
+    if multirun:
+        words = ["netopt-train", *multirun["hydra"]["overrides"]["task"]]
+    else:  # netopt-trajectories or scripts/hpo_budget.py: the command opens its report.md
+        words = shlex.split(re.search(r"```\n(.*?)\n```", (folder / "report.md").read_text(), re.S)[1])
+    experiment = [w.split("=", 1)[1] for w in words if w.startswith("experiment=")]
+    name = experiment[0] if experiment else Path(words[1]).stem
+    kept = [w for w in words if w.startswith("experiment=") or not infrastructure(w.split("=", 1)[0])]
+    command = shlex.join(w for w in kept if not w.startswith(("out=", "--out")))
     claims = json.loads((folder / "claims.json").read_text()) if (folder / "claims.json").exists() else []
     wall = 0.0
     for metrics in folder.rglob("metrics.json"):

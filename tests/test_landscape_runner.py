@@ -81,7 +81,8 @@ def test_large_batches_end_sharper_and_sam_flatter(tmp_path):
     """Keskar et al. 2017: at equal epochs and the same lr, batch 1024 ends in a sharper minimum than
     batch 32 (measured here: about 16 against 1.4). With the lr scaled linearly (32x) it does not: the
     larger steps keep the large batch below sharpness 2 / lr (the edge of stability, Cohen et al. 2021),
-    which docs/experiments.md reports. SAM (Foret et al. 2021) ends flatter than its base optimizer."""
+    as conf/experiment/sharpness.yaml explains. SAM (Foret et al. 2021) ends flatter than its base
+    optimizer."""
     epochs = "trainer.max_epochs=100"
     small = _sharpness(tmp_path, "b32", epochs, "trainer.batch_size=32", "optimizer.lr=0.05")
     large = _sharpness(tmp_path, "b1024", epochs, "trainer.batch_size=1024", "optimizer.lr=0.05")
