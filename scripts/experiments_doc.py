@@ -32,7 +32,7 @@ MAIN = {
     "adaptive_lr": "final.png",
     "init": "final.png",
     "norm_lr": "sensitivity.png",
-    "covariate_shift": "final.png",
+    "covariate_shift": "curves.png",
     "regularization": "gap.png",
     "l1_sparsity": "final.png",
     "dropout_ensemble": "final.png",
