@@ -149,7 +149,8 @@ def check(claim: Claim, runs: Sequence[Run]) -> Verdict:
     bound = right.value + sign * claim.margin
     holds = OPS[claim.op](left.value, bound)
     relation = claim.op if holds else f"is not {claim.op}"
-    shown_bound = f" {'+' if sign > 0 else '-'} {claim.margin:g} = {_number(bound)}" if claim.margin else ""
+    offset = sign * claim.margin
+    shown_bound = f" {'+' if offset > 0 else '-'} {abs(offset):g} = {_number(bound)}" if offset else ""
     reason = f"{claim.reduce} {claim.metric}: {left} {relation} {right}{shown_bound}"
     if not holds and claim.caveat:
         reason += f". At this scale: {claim.caveat}"
