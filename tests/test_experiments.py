@@ -1,5 +1,6 @@
-"""Every experiment preset runs from the command line as a miniature (one seed, two batches an epoch,
-one epoch) and ends with its report and a verdict for each of its claims (slow: `make test-all`)."""
+"""Every experiment preset (but the single runs) runs from the command line as a miniature (one seed,
+two batches an epoch, one epoch) and ends with its report and a verdict for each of its claims (slow:
+`make test-all`)."""
 
 import json
 
@@ -8,7 +9,9 @@ import yaml
 
 from netopt import config
 
-EXPERIMENTS = sorted(config.OPTIONS["experiment"])
+#: Presets of one run, a recipe rather than a comparison: no seeds, no report (each has its own test).
+SINGLE_RUNS = {"fashion_mnist_fast"}  # tests/test_bench_scripts.py
+EXPERIMENTS = sorted(set(config.OPTIONS["experiment"]) - SINGLE_RUNS)
 
 
 @pytest.mark.slow

@@ -1,0 +1,108 @@
+"""scripts/bench_time_to_accuracy.py: its arguments, the reference model, the preset it times."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.types import RunMode
+
+from netopt.data.datasets import DEBIAN_FASHION_MNIST
+from netopt.train import check
+from tests.helpers import compose_config
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist absent"
+)
+SCRIPT = Path(__file__).parents[1] / "scripts" / "bench_time_to_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_time_to_accuracy", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_arguments_default_to_all_cores_one_repeat_and_91_percent(bench):
+    args = bench.parse_args([])
+    assert (args.threads, args.repeats, args.quick, args.target, args.epochs) == (
+        len(bench.os.sched_getaffinity(0)),
+        1,
+        False,
+        0.91,
+        14,
+    )
+    args = bench.parse_args(["--threads", "2", "--repeats", "3", "--quick", "trainer.max_epochs=1"])
+    assert (args.threads, args.repeats, args.quick, args.overrides) == (2, 3, True, ["trainer.max_epochs=1"])
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--repeats", "0"], ["--target", "1.5"]])
+def test_bad_arguments_end_with_a_usage_error(bench, argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.parse_args(argv)
+    assert stop.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_reference_is_the_pytorch_mnist_example_net(bench):
+    model = bench.ReferenceNet()
+    # conv 1->32 (320) + conv 32->64 (18,496) + linear 9216->128 (1,179,776) + linear 128->10 (1,290)
+    assert sum(p.numel() for p in model.parameters()) == 1_199_882
+    log_p = model.eval()(torch.randn(5, 1, 28, 28))
+    assert log_p.shape == (5, 10)
+    torch.testing.assert_close(log_p.exp().sum(1), torch.ones(5))
+
+
+def test_time_to_accuracy_is_the_first_epoch_reaching_it(bench):
+    curve = bench.Curve("x", seconds=[10.0, 20.0, 30.0], accuracy=[0.8, 0.92, 0.91])
+    assert curve.time_to(0.91) == 20.0
+    assert curve.time_to(0.95) == math.inf
+    assert math.isnan(bench.ratio(curve.time_to(0.95), 10.0))
+
+
+def test_the_preset_composes_as_one_run_and_passes_the_dry_build(bench, tmp_path):
+    assert compose_config(bench.PRESET, hydra=True).hydra.mode in (None, RunMode.RUN)  # no sweep
+    cfg = bench.compose_preset(str(tmp_path), threads=1)
+    assert cfg.dataset._target_.endswith("FashionMNIST")
+    assert cfg.trainer.num_threads == 1
+    settings, dataset, device = check(cfg)
+    assert dataset.val_fraction > 0  # hyperparameters chosen on validation accuracy
+    assert device.type in ("cpu", "cuda")
+
+
+@needs_fashion_mnist
+def test_netopt_curve_has_one_test_accuracy_per_epoch_ending_at_the_runs_own(bench, tmp_path):
+    tiny = ["trainer.batch_size=16", "trainer.eval_batch_size=50", "trainer.limit_batches=2"]
+    cfg = bench.compose_preset(str(tmp_path), 1, ["trainer.max_epochs=2", *tiny])
+    curve, metrics = bench.train_netopt(cfg)
+    assert len(curve.seconds) == len(curve.accuracy) == 2
+    assert 0 < curve.seconds[0] < curve.seconds[1]
+    assert curve.accuracy[-1] == pytest.approx(metrics["test_acc"], abs=1e-3)
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_a_short_bench_prints_both_tables_and_the_ratios(bench, tmp_path, capsys):
+    bench.main(["--limit-batches", "3", "--epochs", "2", "--threads", "1", "--root", str(tmp_path),
+                "--target", "0.1", "trainer.max_epochs=2", "trainer.eval_batch_size=50"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "reference s" in out and "netopt s" in out
+    assert "ratio netopt/reference" in out and "netopt reaches it in" in out
+
+
+def test_report_prints_both_curves_and_the_ratios(bench, capsys):
+    reference = bench.Curve("reference", seconds=[100.0, 200.0, 300.0], accuracy=[0.89, 0.905, 0.915])
+    ours = bench.Curve("netopt", seconds=[20.0, 40.0], accuracy=[0.9, 0.92])
+    lines = bench.table([reference, ours]).splitlines()
+    assert len(lines) == 2 + 3 and "reference s" in lines[0] and "netopt s" in lines[0]
+    assert lines[-1].rstrip(" |").endswith("0.9150")  # netopt's column left blank after its last epoch
+    ratios = bench.compare(reference, ours, target=0.91, complete=True)
+    assert ratios == pytest.approx({"to_target": 40.0 / 300.0, "to_final": 40.0 / 300.0})
+    assert "ratio netopt/reference 0.133" in capsys.readouterr().out
+    assert bench.compare(reference, ours, target=0.91, complete=False).keys() == {"to_target"}
