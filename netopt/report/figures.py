@@ -136,7 +136,7 @@ def gap(configs: Sequence[Config]) -> Figure | None:
     shown = [(c, x, y) for c, x, y in points if x.n and y.n]
     if not shown:
         return None
-    fig = Figure(figsize=(9.5, 6), layout="constrained")
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
     ax = fig.subplots()
     for (config, x, y), color in zip(shown, PALETTE, strict=False):
         ax.errorbar(
@@ -166,9 +166,8 @@ def gap(configs: Sequence[Config]) -> Figure | None:
             color="tab:red",
             va="top",
         )
-    ax.legend(
-        loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small", title=f"gap = train_acc - {other}"
-    )
+    # a figure legend outside the axes: the constrained layout makes room for labels of any length
+    fig.legend(loc="outside right upper", fontsize="small", title=f"gap = train_acc - {other}")
     ax.set_title(
         f"Generalization gap{_of(points, configs)}\nbelow the diagonal: {other} < train_acc; mean ± {CI}"
     )
