@@ -19,22 +19,12 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
+from bench_train import WORKLOADS  # the single-process benchmark's workloads (scripts/ is on the path)
 from hydra import compose, initialize
 from omegaconf import DictConfig
 
 from netopt import config
 from netopt.train import run
-
-WORKLOADS = {
-    "digits mlp (default run)": ["trainer.max_epochs=5"],
-    "digits cnn": ["model=cnn", "trainer.max_epochs=3"],
-    "digits mlp 1024x4, batch 256": [
-        "model.width=1024",
-        "model.depth=4",
-        "trainer.batch_size=256",
-        "trainer.max_epochs=10",
-    ],
-}
 
 
 def _rank(rank: int, size: int, port: int, cfg: DictConfig, run_dir: Path) -> None:
