@@ -15,6 +15,7 @@ from netopt.optim.base import (
     addcdiv_scaled_,
     coupled_grads,
     ema_of_squares_,
+    per_tensor,
     scalar_tensor,
     step_counts,
 )
@@ -57,7 +58,8 @@ def adam_denominators(
 ) -> tuple[Tensor, ...]:
     """Adam's bias-corrected denominators sqrt(v) / sqrt(1 - b2^t) + eps, as new tensors."""
     denominators = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
+    corrections = per_tensor([(1 - beta2**t) ** 0.5 for t in steps], exp_avg_sqs[0])
+    torch._foreach_div_(denominators, corrections)  # type: ignore[arg-type]
     torch._foreach_add_(denominators, eps)
     return denominators
 

@@ -88,8 +88,31 @@ def step_counts(states: list[State]) -> list[Scalar]:
     return scalar_values(advance_steps(states))
 
 
+@torch.library.custom_op("netopt::materialize", mutates_args=())
+def materialize(values: Tensor) -> Tensor:
+    """A copy of ``values``: to the compiler an opaque op, so what computes ``values`` runs once
+    instead of being fused into (and repeated in) the elementwise loops that read them."""
+    return values.clone()
+
+
+@materialize.register_fake
+def _(values: Tensor) -> Tensor:
+    return torch.empty_like(values)
+
+
+def per_tensor(scalars: Sequence[Scalar], like: Tensor) -> Sequence[Scalar]:
+    """One :data:`Scalar` per tensor of a multi-tensor op on tensors ``like`` this one: the list as
+    given or, while compiling, computed once into a tensor on their device (the compiler would
+    otherwise recompute, say, b2^t inside the loop over a tensor's elements, every few elements)."""
+    if torch.compiler.is_compiling():
+        return materialize(torch.stack(list(scalars)).to(like.device)).unbind()  # type: ignore[arg-type]
+    return scalars
+
+
 def add_scaled_(params: list[Tensor], tensors: Tensors, scale: Scalars) -> None:
     """theta <- theta + s * x in place, s one :data:`Scalar` for all tensors or one per tensor."""
+    if isinstance(scale, Sequence):
+        scale = per_tensor(scale, params[0])
     if isinstance(scale, (Tensor, Sequence)):
         torch._foreach_add_(params, torch._foreach_mul(tensors, scale))  # type: ignore[arg-type]
     else:
@@ -98,6 +121,8 @@ def add_scaled_(params: list[Tensor], tensors: Tensors, scale: Scalars) -> None:
 
 def addcdiv_scaled_(params: list[Tensor], numerators: Tensors, denominators: Tensors, scale: Scalars) -> None:
     """theta <- theta + s * a / b in place, s one :data:`Scalar` for all tensors or one per tensor."""
+    if isinstance(scale, Sequence):
+        scale = per_tensor(scale, params[0])
     if torch.compiler.is_compiling():  # torch's fused op takes no tensor scalars there
         quotients = torch._foreach_div(numerators, denominators)
         torch._foreach_mul_(quotients, scale)  # type: ignore[arg-type]
