@@ -6,6 +6,7 @@ resumes, Ctrl-C and a full disk run real ``netopt-train`` processes.
 """
 
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -296,7 +297,9 @@ def test_two_processes_on_one_folder_one_trains_the_other_is_refused(tmp_path):
 def test_ctrl_c_ends_interrupted_and_the_checkpoint_resumes(tmp_path):
     folder = tmp_path / "run"
     args = [NETOPT_TRAIN, "trainer.max_epochs=100000", *FAST, f"hydra.run.dir={folder}"]  # never ends
-    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a process started in the background of a script inherits SIGINT ignored
+    default_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
