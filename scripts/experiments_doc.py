@@ -56,7 +56,9 @@ def describe(folder: Path) -> dict[str, Any]:
     experiment = [w.split("=", 1)[1] for w in words if w.startswith("experiment=")]
     name = experiment[0] if experiment else Path(words[1]).stem
     kept = [w for w in words if w.startswith("experiment=") or not infrastructure(w.split("=", 1)[0])]
-    command = shlex.join(w for w in kept if not w.startswith(("out=", "--out")))
+    out = {j for i, w in enumerate(kept) if w == "--out" for j in (i, i + 1)}  # the flag and its value
+    shown = [w for i, w in enumerate(kept) if i not in out and not w.startswith(("out=", "--out="))]
+    command = shlex.join(shown)
     claims = json.loads((folder / "claims.json").read_text()) if (folder / "claims.json").exists() else []
     wall = 0.0
     for metrics in folder.rglob("metrics.json"):
