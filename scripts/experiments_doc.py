@@ -76,12 +76,11 @@ def describe(folder: Path) -> dict[str, Any]:
     }
 
 
-def side(value: dict[str, Any]) -> str:
-    if "select" not in value:
+def runs(value: dict[str, Any]) -> str:
+    """The runs one side of a claim selects (a number stands for itself)."""
+    if not value.get("select"):
         return f"{value['value']:g}"
-    select = ", ".join(f"{k}={v}" for k, v in value["select"].items())
-    shown = "no value" if value["value"] is None else f"{value['value']:.4f} (n={value['n']})"
-    return f"{shown} [{select}]"
+    return ", ".join(f"{k}={v}" for k, v in value["select"].items())
 
 
 def page(experiments: list[dict[str, Any]]) -> str:
@@ -106,9 +105,8 @@ def page(experiments: list[dict[str, Any]]) -> str:
         for c in e["claims"]:
             lines += [
                 f"- **{c['verdict']}**: {c['statement']}",
-                f"  - {c.get('metric', '')}: {side(c['left'])} {c.get('op', '')} {side(c['right'])}"
-                + (f", margin {c['margin']:g}" if c.get("margin") else ""),
                 f"  - {c['reason']}",
+                f"  - left: {runs(c['left'])}; right: {runs(c['right'])}",
             ]
         lines += ["", f"Training time of all its runs: {duration(e['wall'])}."]
     return "\n".join(lines) + "\n"
