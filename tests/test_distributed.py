@@ -346,7 +346,7 @@ def test_slurm_tasks_through_submitit_local(tmp_path):
     done = launch([sys.executable, "-m", "netopt.train", *args], tmp_path)
     assert done.returncode == 0, done.stderr
     train(tmp_path / "one", *TWO_EPOCHS)
-    steps, two = step_series(tmp_path / "sweep" / "0", "train/loss")
+    steps, two = step_series(tmp_path / "sweep" / "000", "train/loss")  # the sweep's only job
     assert relative(step_series(tmp_path / "one", "train/loss")[1], two) < 1e-5 and len(steps) > 0
     logs = sorted((tmp_path / "sweep" / ".submitit").glob("*/*_1_log.out"))
     assert logs and "global_rank=1(2)" in logs[0].read_text()
