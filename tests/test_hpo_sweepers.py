@@ -96,7 +96,7 @@ def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_pa
         x1 = float(r["x1"])
         expected = "failed" if x1 > 9 else "diverged" if x1 > 4.5 else "completed"
         assert r["status"] == expected
-        if expected != "failed":  # trial 2 is relaunched with trainer.resume=true: nothing left to train
+        if expected != "failed":  # trial 2 is relaunched with trainer.resume=auto: nothing left to train
             assert launches(r["run_dir"]) == ([3, 0] if r["trial"] == "2" else [3])
     assert [r["status"] for r in rows] == [
         "failed",
@@ -350,7 +350,7 @@ def test_a_sweep_stopped_under_submitit_local_resumes(tmp_path, monkeypatch):
     command again relaunches that round, the finished job continuing from its state."""
     args = ["hydra/sweeper=random", "hydra.sweeper.n_trials=4", "hydra.sweeper.batch_size=2", *SPACE]
     args.append("hydra/launcher=submitit_local")
-    monkeypatch.setenv("HPO_APP_STOP_IN", "trial_002")
+    monkeypatch.setenv("HPO_APP_STOP_IN", "002")
     from submitit.core.utils import UncompletedJobError
 
     with pytest.raises(UncompletedJobError):  # the job left no result: the launch fails

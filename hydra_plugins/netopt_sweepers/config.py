@@ -24,8 +24,9 @@ class SweeperConf:
     seed: int = 0
     # the sweep stops once more than this fraction of its finished jobs failed or diverged
     max_failure_rate: float = 0.5
-    # added to a job that continues a trial from its checkpoint (interrupted, or promoted by Hyperband)
-    resume_override: str | None = "trainer.resume=true"
+    # added to a job that may continue a trial from its checkpoint (interrupted, or promoted by
+    # Hyperband); auto: a Hyperband trial's first rung has no checkpoint yet and starts fresh
+    resume_override: str | None = "trainer.resume=auto"
 
 
 @dataclass
