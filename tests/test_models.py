@@ -25,3 +25,16 @@ def test_logits_shape(build, shape):
 def test_cnn_rejects_too_many_blocks():
     with pytest.raises(UserError, match=r"^channels=\[4, 4, 4, 4\]: must be at most 3 blocks"):
         CNN((1, 8, 8), 10, Normalization(), dropout=0.0, channels=(4, 4, 4, 4))
+
+
+def test_cnn_pooling_first_is_the_same_function_without_normalization():
+    """Max pooling commutes with ReLU, so pooling right after the convolution changes nothing but
+    the cost; with batch norm the layers between convolution and pooling run on pooled maps."""
+    torch.manual_seed(0)
+    last = CNN((1, 28, 28), 10, Normalization(), dropout=0.0, channels=(4, 8), hidden=16)
+    first = CNN((1, 28, 28), 10, Normalization(), dropout=0.0, channels=(4, 8), hidden=16, pool_first=True)
+    first.load_state_dict(last.state_dict())
+    x = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(first(x), last(x), rtol=0, atol=0)
+    kinds = [type(m).__name__ for m in first.features]
+    assert kinds[:3] == ["Conv2d", "MaxPool2d", "ReLU"]
