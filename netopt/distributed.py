@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +46,14 @@ from netopt.run_folder import RunFolder
 
 T = TypeVar("T")
 LAUNCH = "torchrun --nproc_per_node=N -m netopt.train ... trainer.strategy=ddp"
+
+
+def host_values(values: Sequence[Tensor]) -> list[float]:
+    """0-dim tensors as Python numbers: on the CPU each read directly (stacking them first costs more
+    than it saves on a small model), else stacked into one copy to the host (one synchronization)."""
+    if all(value.device.type == "cpu" for value in values):
+        return [value.item() for value in values]
+    return torch.stack(list(values)).tolist()  # promoted to the first one's dtype (the loss's)
 
 
 class World:
@@ -75,10 +83,11 @@ class World:
         """The objective to back-propagate for a batch-mean ``loss`` of ``local`` of ``total`` samples."""
         return loss
 
-    def merge(self, step: Tensor, local: int, total: int) -> Tensor:
-        """A training step's scalars over the global batch: ``step`` holds the batch-mean loss, the
-        count of correct predictions, then values every process shares (gradient norm, penalties)."""
-        return step
+    def merge(self, step: Sequence[Tensor], local: int, total: int) -> list[float]:
+        """A training step's scalars over the global batch, read to the host: ``step`` holds 0-dim
+        tensors, the batch-mean loss, the count of correct predictions, then values every process
+        shares (gradient norm, penalties)."""
+        return host_values(step)
 
     def sum(self, values: Tensor) -> Tensor:
         """``values`` summed over the processes."""
@@ -117,10 +126,11 @@ class DataParallel(World):
         factor = local * self.size / total  # DDP divides the summed gradients by size
         return loss if factor == 1 else loss * factor
 
-    def merge(self, step: Tensor, local: int, total: int) -> Tensor:
-        head = torch.stack([step[0] * (local / total), step[1]])
+    def merge(self, step: Sequence[Tensor], local: int, total: int) -> list[float]:
+        stacked = torch.stack(list(step))  # promoted to the loss's dtype
+        head = torch.stack([stacked[0] * (local / total), stacked[1]])
         dist.all_reduce(head)
-        return torch.cat([head, step[2:]])
+        return torch.cat([head, stacked[2:]]).tolist()
 
     def sum(self, values: Tensor) -> Tensor:
         values = values.clone()

@@ -163,9 +163,8 @@ class Trainer:
         if stepped:
             self.after_step()
         names = ["train/loss", *(f"train/{name}" for name in measured[0])]
-        stacked = torch.stack([loss.detach(), *measured[0].values()])  # promoted to the loss's dtype
-        merged = self.world.merge(stacked, len(y), total)
-        values = dict(zip(names, merged.tolist(), strict=True))  # the step's one sync
+        merged = self.world.merge([loss.detach(), *measured[0].values()], len(y), total)  # the step's sync
+        values = dict(zip(names, merged, strict=True))
         if not math.isfinite(values["train/loss"]):
             raise Diverged(f"the training loss became {values['train/loss']} at step {self.history.step}")
         if self.scaler.enabled:
