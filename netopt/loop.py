@@ -3,8 +3,9 @@ normalization, regularization or augmentation it runs.
 
 Per iteration t: draw a batch, augment it, set every param group's lr to its base lr times the
 schedule's factor for step t, let the optimizer step with a closure that runs forward and loss (under
-autocast, ``trainer.precision``), backward and clipping (an optimizer such as SAM calls it twice),
-then call the after-step hook (the proximal L1 step). Under fp16 the loss scaler wraps the step: the
+autocast, ``trainer.precision``), backward and clipping (an optimizer such as SAM calls it twice;
+without clipping the gradient norm is measured every ``grad_norm_every`` steps), then call the
+after-step hook (the proximal L1 step). Under fp16 the loss scaler wraps the step: the
 closure back-propagates the scaled loss and unscales the gradients before clipping, and a step whose
 gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch: measure the model
 (the fraction of zero weights), validate, hand the metrics to the watchers (early stopping, the
@@ -31,6 +32,7 @@ from netopt.data import Data, Split, batches
 from netopt.data.batches import num_batches
 from netopt.distributed import World
 from netopt.errors import Diverged
+from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
 from netopt.record import Recorder
 from netopt.watchers import Watcher
@@ -38,7 +40,7 @@ from netopt.watchers import Watcher
 log = logging.getLogger(__name__)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-Clip = Callable[[Iterable[Tensor]], Tensor]
+Clip = Callable[[Iterable[Tensor]], Tensor | None]  # the pre-clip gradient norm, or None if not measured
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 Penalty = Callable[[], dict[str, Tensor]]
 Measure = Callable[[], dict[str, float]]
@@ -124,6 +126,7 @@ class Trainer:
     autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
     scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
     memory_format: torch.memory_format = torch.contiguous_format  # of the input batches (channels_last)
+    grad_norm_every: int = 10  # steps between measures of the gradient norm when ``clip`` takes none
 
     def __post_init__(self) -> None:
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -155,7 +158,11 @@ class Trainer:
             self.scaler.scale_loss(objective).backward()
             self.scaler.unscale_(self.params)  # the true gradients, for the clip and the norm
             correct = (logits.detach().argmax(dim=1) == y).sum()
-            measured.append({"correct": correct, "grad_norm": self.clip(self.params), **penalties})
+            norm = self.clip(self.params)
+            if norm is None and self.history.step % self.grad_norm_every == 0:
+                norm = grad_norm(self.params)
+            norms = {} if norm is None else {"grad_norm": norm}
+            measured.append({"correct": correct, **norms, **penalties})
             return loss
 
         scale = self.scaler.scale  # this step's loss scale (fp16)

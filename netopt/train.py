@@ -343,6 +343,7 @@ def train(
         autocast=autocast(t.precision, device),
         scaler=parts.scaler,
         memory_format=memory_format,
+        grad_norm_every=t.grad_norm_every,
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(t.seed)

@@ -120,7 +120,6 @@ def test_nesterov_without_momentum_is_a_user_error() -> None:
 @pytest.mark.parametrize(
     ("overrides", "bound"),
     [
-        (["clip=none"], None),
         (["clip=norm", "clip.max_norm=0.01"], None),
         (["clip=value", "clip.clip_value=0.001"], (-0.001, 0.001)),
         (["clip=value", "clip.clip_value=null", "clip.interval=[-0.002,0.001]"], (-0.002, 0.001)),
@@ -142,3 +141,12 @@ def test_clip_options_return_the_pre_clip_norm(
 def test_optimizer_trains_the_default_model(tmp_path: Path, name: str) -> None:
     metrics = train(tmp_path, f"optimizer={name}", "trainer.max_epochs=3")
     assert metrics["status"] == "completed" and metrics["test_acc"] > 0.8
+
+
+def test_clip_none_leaves_the_gradients_and_measures_nothing() -> None:
+    clip = instantiate(compose_train("clip=none").clip)
+    model = torch.nn.Linear(3, 2)
+    model(torch.ones(2, 3)).square().mean().backward()
+    before = [p.grad.clone() for p in model.parameters()]
+    assert clip(model.parameters()) is None
+    assert all(torch.equal(a, p.grad) for a, p in zip(before, model.parameters(), strict=True))

@@ -47,8 +47,10 @@ def test_a_run_leaves_metrics_checkpoint_and_one_tensorboard_run(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [".hydra"]  # hparams opened no second run
     acc = events(tmp_path)
     steps = metrics["steps"]
-    for tag in ["train/loss", "train/lr", "train/grad_norm"]:
+    for tag in ["train/loss", "train/lr"]:
         assert [e.step for e in acc.Scalars(tag)] == list(range(steps))
+    # without clipping the gradient norm is measured every trainer.grad_norm_every (10) steps
+    assert [e.step for e in acc.Scalars("train/grad_norm")] == list(range(0, steps, 10))
     for tag in ["val/loss", "val/acc"]:
         assert len(acc.Scalars(tag)) == 3
     assert acc.Scalars("test/acc")[0].value == pytest.approx(metrics["test_acc"])
@@ -165,3 +167,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     losses = [e.value for e in events(killed).Scalars("train/loss")]
     assert len(losses) == resumed["steps"]  # the redone steps replaced the killed run's events
     assert math.isfinite(resumed["test_acc"])
+
+
+def test_clipping_logs_the_gradient_norm_at_every_step(tmp_path):
+    metrics = train(tmp_path, *SHORT, "clip=norm", "trainer.grad_norm_every=5")
+    assert [e.step for e in events(tmp_path).Scalars("train/grad_norm")] == list(range(metrics["steps"]))

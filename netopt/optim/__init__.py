@@ -7,7 +7,7 @@ state keys, so it drops into any torch code and its ``state_dict`` loads into it
 from netopt.optim.adadelta import Adadelta
 from netopt.optim.adagrad import Adagrad
 from netopt.optim.adam import Adam, AdamW
-from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm
+from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm, no_clip
 from netopt.optim.lion import Lion
 from netopt.optim.nadam import NAdam
 from netopt.optim.radam import RAdam
@@ -30,4 +30,5 @@ __all__ = [
     "clip_grad_value_",
     "global_norm",
     "grad_norm",
+    "no_clip",
 ]

@@ -2,7 +2,8 @@
 ch. 7), and the plain norm measure.
 
 Each function takes the parameters after ``backward`` and returns the pre-clip gradient norm, which
-the training loop logs as ``train/grad_norm``.
+the training loop logs as ``train/grad_norm``; :func:`no_clip` (``clip=none``) returns None, and
+the loop then measures the norm itself, every ``trainer.grad_norm_every`` steps.
 """
 
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,10 @@ def global_norm(tensors: list[Tensor], norm_type: float = 2.0) -> Tensor:
 def grad_norm(parameters: Iterable[Tensor] | Tensor) -> Tensor:
     """The global L2 norm ||g|| of all gradients (0-dim tensor); clips nothing (``clip=none``)."""
     return global_norm(grads_of(parameters), 2.0)
+
+
+def no_clip(parameters: Iterable[Tensor] | Tensor) -> None:
+    """No clipping (``clip=none``): leaves the gradients as they are and measures nothing."""
 
 
 def clip_grad_norm_(
