@@ -44,7 +44,7 @@ class LogHandler(RichHandler):
 def progress_bar(enabled: bool) -> Progress:
     """One bar for the whole run: epoch, steps, the epoch's mean loss, lr, samples/s, time spent and
     the time left; ``update(task, loss=..., lr=..., speed=...)`` fills the fields (text, so they can
-    read ``-`` before the first update)."""
+    read ``-`` before the first update). Drawn only on a terminal."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -54,7 +54,7 @@ def progress_bar(enabled: bool) -> Progress:
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=console,
-        disable=not enabled,
+        disable=not (enabled and console.is_terminal),  # a pipe or a log file would get a blank line
         transient=True,
         refresh_per_second=1 / REFRESH_S,
     )
