@@ -139,7 +139,7 @@ SETS = {"resnet18": ("resnet18 (11.7M)", resnet18_shapes), "small": ("1000 small
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--rounds", type=int, help="alternating rounds (default: 7 on CPU, 5 on CUDA)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default: 15 on CPU, 5 on CUDA)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
@@ -152,7 +152,7 @@ def main() -> None:
     if on_cuda:
         reps, rounds = (5, 2) if args.quick else (20, 5)
     else:  # one step per round, many rounds: the fastest round survives a busy machine
-        reps, rounds = (1, 3) if args.quick else (1, 7)
+        reps, rounds = (1, 3) if args.quick else (1, 15)
     rounds = args.rounds or rounds
     device_name = torch.cuda.get_device_name(device) if on_cuda else f"cpu, {args.threads} thread(s)"
     print(
