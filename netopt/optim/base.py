@@ -287,18 +287,19 @@ class ForeachOptimizer(Optimizer):
         first: set[Any] = set()
         one_by_one = group.get("foreach") is False
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad  # read once: each read is a call into torch, for every tensor at every step
+            if grad is None:
                 continue
-            if p.grad.is_sparse:
+            if grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            key = id(p) if one_by_one else (p.device, p.dtype)
+            key = id(p) if one_by_one else (grad.device, grad.dtype)
             state = self.state[p]
             if not state:
                 self._init_state(group, p, state)
                 first.add(key)
             params, grads, states = batches.setdefault(key, ([], [], []))
             params.append(p)
-            grads.append(p.grad)
+            grads.append(grad)
             states.append(state)
         for key, (params, grads, states) in batches.items():
             yield params, grads, states, key in first
