@@ -149,12 +149,14 @@ class Trainer:
         measured: list[dict[str, Tensor]] = []
 
         def closure() -> Tensor:
-            self.optimizer.zero_grad(set_to_none=True)
             with self.autocast():
                 logits = self.model(x)
                 loss = self.loss_fn(logits, y)
             penalties = self.penalty()
             objective = sum(penalties.values(), self.world.weigh(loss, len(y), total))
+            # the last step's gradients are dropped only now: freed before the forward pass, their
+            # memory would be split up by its activations, and backward would page in fresh memory
+            self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale_loss(objective).backward()
             self.scaler.unscale_(self.params)  # the true gradients, for the clip and the norm
             correct = (logits.detach().argmax(dim=1) == y).sum()
