@@ -24,9 +24,10 @@ from hydra import compose, initialize
 from netopt import config
 from netopt.train import make, run
 
+# Each run lasts about a second or more: a shorter one measures the machine's hiccups, not the loop.
 WORKLOADS = {
-    "digits mlp (default run)": ["trainer.max_epochs=5"],
-    "digits cnn": ["model=cnn", "trainer.max_epochs=3"],
+    "digits mlp (default run)": ["trainer.max_epochs=40"],
+    "digits cnn": ["model=cnn", "trainer.max_epochs=10"],
     "digits mlp 1024x4, batch 256": [
         "model.width=1024",
         "model.depth=4",
