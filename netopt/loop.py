@@ -126,7 +126,7 @@ class Trainer:
     autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
     scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
     memory_format: torch.memory_format = torch.contiguous_format  # of the input batches (channels_last)
-    grad_norm_every: int = 10  # steps between measures of the gradient norm when ``clip`` takes none
+    grad_norm_every: int = 10  # steps between measures of the gradient norm when ``clip`` returns none
 
     def __post_init__(self) -> None:
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]

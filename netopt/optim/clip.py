@@ -36,7 +36,7 @@ def global_norm(tensors: list[Tensor], norm_type: float = 2.0) -> Tensor:
 
 
 def grad_norm(parameters: Iterable[Tensor] | Tensor) -> Tensor:
-    """The global L2 norm ||g|| of all gradients (0-dim tensor); clips nothing (``clip=none``)."""
+    """The global L2 norm ||g|| of all gradients (0-dim tensor); clips nothing."""
     return global_norm(grads_of(parameters), 2.0)
 
 
