@@ -5,8 +5,8 @@ tensors with the same batch size and plain SGD; the reference is the textbook lo
 cross-entropy, zero_grad, backward, torch.optim.SGD step) with nothing else. netopt's loop runs
 as ``netopt-train`` runs it: every step it also counts the correct predictions, checks the loss
 for NaN and logs its scalars to TensorBoard, every 10th step it measures the gradient norm, and it
-feeds the progress bar (drawn when stdout is a terminal). Printed: training samples/s of each and their ratio, best of ``--repeats``
-alternating measurements in this process.
+feeds the progress bar (drawn when stdout is a terminal). Printed: training samples/s of each and
+their ratio, best of ``--repeats`` alternating measurements in this process.
 
     python scripts/bench_train.py [--repeats 3] [--threads 1] [--device auto]
 """
