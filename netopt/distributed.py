@@ -51,7 +51,7 @@ LAUNCH = "torchrun --nproc_per_node=N -m netopt.train ... trainer.strategy=ddp"
 def host_values(values: Sequence[Tensor]) -> list[float]:
     """0-dim tensors as Python numbers: on the CPU each read directly (stacking them first costs more
     than it saves on a small model), else stacked into one copy to the host (one synchronization)."""
-    if all(value.device.type == "cpu" for value in values):
+    if all(value.is_cpu for value in values):
         return [value.item() for value in values]
     return torch.stack(list(values)).tolist()  # promoted to the first one's dtype (the loss's)
 
@@ -85,8 +85,7 @@ class World:
 
     def merge(self, step: Sequence[Tensor], local: int, total: int) -> list[float]:
         """A training step's scalars over the global batch, read to the host: ``step`` holds 0-dim
-        tensors, the batch-mean loss, the count of correct predictions, then values every process
-        shares (gradient norm, penalties)."""
+        tensors, the batch-mean loss, then values every process shares (gradient norm, penalties)."""
         return host_values(step)
 
     def sum(self, values: Tensor) -> Tensor:
@@ -128,9 +127,9 @@ class DataParallel(World):
 
     def merge(self, step: Sequence[Tensor], local: int, total: int) -> list[float]:
         stacked = torch.stack(list(step))  # promoted to the loss's dtype
-        head = torch.stack([stacked[0] * (local / total), stacked[1]])
-        dist.all_reduce(head)
-        return torch.cat([head, stacked[2:]]).tolist()
+        loss = stacked[:1] * (local / total)
+        dist.all_reduce(loss)
+        return torch.cat([loss, stacked[1:]]).tolist()
 
     def sum(self, values: Tensor) -> Tensor:
         values = values.clone()

@@ -47,6 +47,35 @@ Measure = Callable[[], dict[str, float]]
 Schedule = Callable[[int], float]
 
 
+class Hits:
+    """The number of correct predictions (argmax of the logits == target) over an epoch's batches,
+    counted in bulk: the detached logits and targets of ``every`` batches are kept (``every`` batches
+    of logits in memory at most), then counted in one go. Counting each batch as it comes costs
+    three small ops and a read to the host a step, about 6% of the digits MLP's step on a CPU. The
+    count stays on the device until :meth:`total`."""
+
+    def __init__(self, every: int = 32) -> None:
+        self.every = every
+        self.pending: list[tuple[Tensor, Tensor]] = []
+        self.count: Tensor | int = 0
+
+    def add(self, logits: Tensor, target: Tensor) -> None:
+        self.pending.append((logits.detach(), target))
+        if len(self.pending) == self.every:
+            self._count()
+
+    def _count(self) -> None:
+        if self.pending:
+            logits, target = (torch.cat(parts) for parts in zip(*self.pending, strict=True))
+            self.count = self.count + (logits.argmax(dim=1) == target).sum()
+            self.pending.clear()
+
+    def total(self) -> Tensor:
+        """The count so far, a 0-dim tensor."""
+        self._count()
+        return torch.as_tensor(self.count)
+
+
 @dataclass
 class History:
     """Where the run stands; saved in every checkpoint so a resumed run continues exactly."""
@@ -133,6 +162,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
+        self.hits = Hits()  # the correct predictions of the epoch so far
 
     # --- one iteration -------------------------------------------------------------------------
     def set_lr(self, t: int) -> float:
@@ -142,9 +172,9 @@ class Trainer:
         return self.optimizer.param_groups[0]["lr"]
 
     def train_step(self, x: Tensor, y: Tensor, total: int | None = None) -> dict[str, float]:
-        """One optimizer step; the train scalars to log (data loss, gradient norm, each penalty) and
-        the number of correct predictions in the batch. ``(x, y)`` is this process's shard of a
-        global batch of ``total`` samples (all of it by default)."""
+        """One optimizer step; the train scalars to log (data loss, gradient norm, each penalty). The
+        batch's predictions go to :attr:`hits`. ``(x, y)`` is this process's shard of a global batch
+        of ``total`` samples (all of it by default)."""
         total = len(y) if total is None else total
         measured: list[dict[str, Tensor]] = []
 
@@ -159,12 +189,13 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale_loss(objective).backward()
             self.scaler.unscale_(self.params)  # the true gradients, for the clip and the norm
-            correct = (logits.detach().argmax(dim=1) == y).sum()
             norm = self.clip(self.params)
             if norm is None and self.history.step % self.grad_norm_every == 0:
                 norm = grad_norm(self.params)
+            if not measured:  # the first pass of SAM's two
+                self.hits.add(logits, y)
             norms = {} if norm is None else {"grad_norm": norm}
-            measured.append({"correct": correct, **norms, **penalties})
+            measured.append({**norms, **penalties})
             return loss
 
         scale = self.scaler.scale  # this step's loss scale (fp16)
@@ -184,7 +215,8 @@ class Trainer:
     def train_epoch(self, bar: Any, task: Any) -> None:
         h = self.history
         self.model.train()
-        total_loss, correct, seen, start = 0.0, 0.0, 0, time.perf_counter()
+        total_loss, seen, start = 0.0, 0, time.perf_counter()
+        self.hits = Hits()
         shown = start  # when the bar was last updated
         train = batches(
             self.data.train.x, self.data.train.y, self.batch_size, self.rng.order, self.limit_batches
@@ -194,7 +226,6 @@ class Trainer:
             x = self.augment(x, self.rng.noise).contiguous(memory_format=self.memory_format)
             lr = self.set_lr(h.step)
             scalars = self.train_step(x, y, n)
-            correct += scalars.pop("train/correct")
             scalars["train/lr"] = lr
             self.recorder.scalars(scalars, h.step)
             loss = scalars["train/loss"]
@@ -213,6 +244,7 @@ class Trainer:
                     speed=f"{seen / (now - start):,.0f}",
                 )
                 shown = now
+        correct = self.world.sum(self.hits.total()).item()
         h.train_samples += seen
         h.train_time_s += time.perf_counter() - start
         h.train_loss, h.train_acc = total_loss / max(seen, 1), correct / max(seen, 1)

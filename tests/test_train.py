@@ -172,3 +172,27 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
 def test_clipping_logs_the_gradient_norm_at_every_step(tmp_path):
     metrics = train(tmp_path, *SHORT, "clip=norm", "trainer.grad_norm_every=5")
     assert [e.step for e in events(tmp_path).Scalars("train/grad_norm")] == list(range(metrics["steps"]))
+
+
+def test_hits_count_every_batch_once_across_the_bulk_counts():
+    from netopt.loop import Hits
+
+    generator = torch.Generator().manual_seed(0)
+    hits, expected = Hits(every=4), 0
+    for size in [7, 64, 64, 3, 64, 64, 64, 64, 64, 1, 64]:  # eleven batches: two bulk counts and a rest
+        logits, target = (
+            torch.randn(size, 5, generator=generator),
+            torch.randint(5, (size,), generator=generator),
+        )
+        hits.add(logits, target)
+        expected += int((logits.argmax(dim=1) == target).sum())
+    assert hits.total().item() == expected
+    assert hits.total().item() == expected  # reading it again counts nothing twice
+
+
+def test_sam_counts_each_batch_once_in_the_train_accuracy(tmp_path):
+    """SAM evaluates the closure twice a step; the running accuracy must see the batch once."""
+    train(tmp_path, "trainer.max_epochs=2", "optimizer=sam")
+    rows = (tmp_path / "epochs.csv").read_text().splitlines()[1:]
+    accuracies = [float(row.split(",")[3]) for row in rows]
+    assert all(0.5 < acc <= 1.0 for acc in accuracies[1:]), accuracies
