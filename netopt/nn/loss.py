@@ -28,10 +28,10 @@ def cross_entropy(
     logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
 ) -> Tensor:
     """Label-smoothing cross-entropy of ``logits (N, C)`` and class indices ``target (N,)``."""
+    if not label_smoothing:  # -log p_y alone: torch's fused log-softmax and NLL, one call
+        return F.cross_entropy(logits, target, reduction=reduction)
     log_p = torch.log_softmax(logits, dim=-1)
     loss = F.nll_loss(log_p, target, reduction=reduction)  # -log p_y, reduced
-    if not label_smoothing:
-        return loss
     return (1.0 - label_smoothing) * loss + label_smoothing * _REDUCTIONS[reduction](-log_p.mean(-1))
 
 
