@@ -364,6 +364,9 @@ class ForeachOptimizer(Optimizer):
                 "the update",
                 eager=lambda g, *rest: self._update({**g, "lr": g["lr"].item()}, *rest),
                 fullgraph=True,
+                # dynamo's guards already check every input's sizes and strides before each call; the
+                # generated code's own checks of them cost about 50 us a step for ResNet-18's 62 tensors
+                options={"size_asserts": False},
             )
         start = time.perf_counter()
         self._compiled({**group, "lr": torch.tensor(group["lr"], dtype=torch.float64)}, params, grads, states)
