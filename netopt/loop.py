@@ -51,7 +51,7 @@ class Hits:
     """The number of correct predictions (argmax of the logits == target) over an epoch's batches,
     counted in bulk: the detached logits and targets of ``every`` batches are kept (``every`` batches
     of logits in memory at most), then counted in one go. Counting each batch as it comes costs
-    three small ops and a read to the host a step, about 6% of the digits MLP's step on a CPU. The
+    three small ops and a read to the host a step, about 5% of the digits MLP's step on a CPU. The
     count stays on the device until :meth:`total`."""
 
     def __init__(self, every: int = 32) -> None:

@@ -6,8 +6,8 @@ cross-entropy, zero_grad, backward, torch.optim.SGD step) with nothing else. net
 as ``netopt-train`` runs it: every step it also keeps the batch's predictions for the running
 accuracy (counted every 32 steps), checks the loss for NaN and logs its scalars to TensorBoard, every
 10th step it measures the gradient norm, and it feeds the progress bar (drawn when stdout is a
-terminal). Printed: training samples/s of each and
-their ratio, best of ``--repeats`` alternating measurements in this process.
+terminal). Printed: training samples/s of each and their ratio, best of ``--repeats`` alternating
+measurements in this process.
 
 netopt's run folders are written to memory (``/dev/shm`` where it exists). Its checkpoint after every
 epoch is synced to disk, outside the timed training, but on a small virtual machine the disk's work
