@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from matplotlib.figure import Figure
+from tensorboard.compat.proto.summary_pb2 import Summary
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
@@ -34,7 +35,10 @@ class Recorder:
 
     Scalars are kept in memory and handed to the writer by :meth:`flush` (the loop calls it once
     per epoch): the writer's background thread, woken for every event, would otherwise contend for
-    the GIL with the training step and slow small models down by half.
+    the GIL with the training step and slow small models down by half. Each step's scalars go out as
+    one event (a summary of several values, as ``add_scalar`` would write them one by one): the
+    thread frames every event with two pure-Python CRC-32C checksums, and with an event per scalar
+    the flush took 2.1 ms an epoch of the digits MLP (a sixth of its training time).
     """
 
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
@@ -46,9 +50,11 @@ class Recorder:
         self.pending.append((values, step))
 
     def flush(self) -> None:
+        file_writer = self.writer.file_writer
+        assert file_writer is not None  # open until close()
         for values, step in self.pending:
-            for tag, value in values.items():
-                self.writer.add_scalar(tag, value, step)
+            values = [Summary.Value(tag=tag, simple_value=value) for tag, value in values.items()]
+            file_writer.add_summary(Summary(value=values), step)
         self.pending.clear()
         self.writer.flush()
 
