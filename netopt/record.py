@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 from matplotlib.figure import Figure
-from tensorboard.compat.proto.summary_pb2 import Summary
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
