@@ -14,7 +14,9 @@ of netopt's training epochs, before netopt's validation and checkpoint, so netop
 starts after its own work between epochs, as in a real run, while the reference's epochs run back
 to back with netopt's training. A small virtual machine has slow phases lasting seconds; alternating
 whole runs (a quarter of a second to a few seconds each) let them fall on one side, and the digits
-MLP's ratio read anywhere from 0.90 to 1.06 on one machine in one hour.
+MLP's ratio read anywhere from 0.90 to 1.06 on one machine in one hour. Alternating epochs, the
+reference against a second copy of itself read 0.96-1.01 (best of 5, three times, each workload):
+that is the noise left in a ratio.
 
 netopt's run folders are written to memory (``/dev/shm`` where it exists): its checkpoint is synced
 to disk after every epoch, and on a small virtual machine the disk's work goes on for milliseconds
