@@ -1,4 +1,5 @@
-"""scripts/bench_time_to_accuracy.py: its arguments, the reference model, the preset it times."""
+"""scripts/bench_time_to_accuracy.py: its arguments, the reference model, the preset it times;
+scripts/bench_train.py: its reference loop alternating with netopt's epochs."""
 
 import importlib.util
 import math
@@ -10,23 +11,45 @@ import torch
 from hydra.types import RunMode
 
 from netopt.data.datasets import DEBIAN_FASHION_MNIST
-from netopt.train import check
+from netopt.loop import Trainer
+from netopt.train import check, run
 from tests.helpers import compose_config
 
 needs_fashion_mnist = pytest.mark.skipif(
     not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist absent"
 )
-SCRIPT = Path(__file__).parents[1] / "scripts" / "bench_time_to_accuracy.py"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_time_to_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    yield load_script("bench_time_to_accuracy")
+    del sys.modules["bench_time_to_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def bench_train():
+    yield load_script("bench_train")
+    del sys.modules["bench_train"]
+
+
+def test_bench_train_runs_one_reference_epoch_after_each_of_netopts(bench_train, tmp_path):
+    cfg = compose_config("trainer.max_epochs=3", "trainer.limit_batches=4")
+    reference = bench_train.Reference(cfg, torch.device("cpu"))
+    train_epoch = Trainer.train_epoch
+    with bench_train.alternating(reference):
+        metrics = run(cfg, tmp_path)
+    assert Trainer.train_epoch is train_epoch  # put back
+    assert metrics["epochs"] == 3 and reference.seen == 3 * len(reference.x)
+    assert reference.samples_per_s() > 0
 
 
 def test_arguments_default_to_all_cores_one_repeat_and_91_percent(bench):
