@@ -7,7 +7,8 @@ as ``netopt-train`` runs it: every step it also keeps the batch's predictions fo
 accuracy (counted every 32 steps), checks the loss for NaN and logs its scalars to TensorBoard, every
 10th step it measures the gradient norm, and it feeds the progress bar (drawn when stdout is a
 terminal); after every epoch it validates, writes TensorBoard's events and saves its checkpoint.
-Printed: training samples/s of each (training time only) and their ratio, best of ``--repeats``.
+Printed: training samples/s of each (training time only), best of ``--repeats``, and their ratio;
+before it, the lowest and highest ratio of a single repeat.
 
 The two alternate epoch by epoch in this process: one epoch of the reference runs right after each
 of netopt's training epochs, before netopt's validation and checkpoint, so netopt's next epoch still
@@ -126,7 +127,7 @@ def main() -> None:
         else args.device
     )
     print(f"device {device}, {torch.get_num_threads()} thread(s), best of {args.repeats}")
-    print(f"{'workload':34s} {'netopt/s':>10s} {'torch/s':>10s} {'ratio':>6s}")
+    print(f"{'workload':34s} {'netopt/s':>10s} {'torch/s':>10s} {'each repeat':>11s} {'ratio':>6s}")
     config.register()
     with initialize(version_base="1.3", config_path=None):
         for name, overrides in WORKLOADS.items():
@@ -137,7 +138,9 @@ def main() -> None:
                 with tempfile.TemporaryDirectory(dir=RUN_FOLDERS) as tmp, alternating(reference):
                     ours.append(run(copy.deepcopy(cfg), Path(tmp))["samples_per_s"])
                 theirs.append(reference.samples_per_s())
-            print(f"{name:34s} {max(ours):10.0f} {max(theirs):10.0f} {max(ours) / max(theirs):6.3f}")
+            each = [a / b for a, b in zip(ours, theirs, strict=True)]
+            spread, ratio = f"{min(each):.2f}-{max(each):.2f}", max(ours) / max(theirs)
+            print(f"{name:34s} {max(ours):10.0f} {max(theirs):10.0f} {spread:>11s} {ratio:6.3f}")
 
 
 if __name__ == "__main__":
