@@ -53,8 +53,8 @@ class Recorder:
         file_writer = self.writer.file_writer
         assert file_writer is not None  # open until close()
         for values, step in self.pending:
-            values = [Summary.Value(tag=tag, simple_value=value) for tag, value in values.items()]
-            file_writer.add_summary(Summary(value=values), step)
+            summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
+            file_writer.add_summary(summary, step)
         self.pending.clear()
         self.writer.flush()
 
