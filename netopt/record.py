@@ -20,6 +20,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
+from torch.utils.tensorboard.writer import FileWriter
 
 from netopt.files import write_text
 from netopt.labels import infrastructure
@@ -49,12 +50,17 @@ class Recorder:
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         self.pending.append((values, step))
 
-    def flush(self) -> None:
+    @property
+    def events(self) -> FileWriter:
+        """The writer's event file, open until :meth:`close`."""
         file_writer = self.writer.file_writer
-        assert file_writer is not None  # open until close()
+        assert file_writer is not None
+        return file_writer
+
+    def flush(self) -> None:
         for values, step in self.pending:
             summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
-            file_writer.add_summary(summary, step)
+            self.events.add_summary(summary, step)
         self.pending.clear()
         self.writer.flush()
 
@@ -82,11 +88,9 @@ class Recorder:
         """
         final = {f"final/{key}": _number(metrics.get(key)) for key in FINAL_METRICS}
         self.scalars(final, step)
-        file_writer = self.writer.file_writer
-        assert file_writer is not None  # open until close()
         _, start, end = hparams(dict(values), final)
-        file_writer.add_summary(start)
-        file_writer.add_summary(end)
+        self.events.add_summary(start)
+        self.events.add_summary(end)
 
     def close(self) -> None:
         self.flush()

@@ -12,6 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from netopt.loop import Hits
 from tests.helpers import read_metrics, train
 
 SHORT = ["trainer.max_epochs=3"]
@@ -175,8 +176,6 @@ def test_clipping_logs_the_gradient_norm_at_every_step(tmp_path):
 
 
 def test_hits_count_every_batch_once_across_the_bulk_counts():
-    from netopt.loop import Hits
-
     generator = torch.Generator().manual_seed(0)
     hits, expected = Hits(every=4), 0
     for size in [7, 64, 64, 3, 64, 64, 64, 64, 64, 1, 64]:  # eleven batches: two bulk counts and a rest
