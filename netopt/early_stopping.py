@@ -14,17 +14,19 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from netopt.checks import require_count, require_nonnegative
-from netopt.watchers import Watcher, metric_mode
+from netopt.probes.monitor import Watcher
 
 log = logging.getLogger(__name__)
 
 
 class EarlyStopping(Watcher):
-    """Early stopping on ``monitor`` (a :class:`netopt.watchers.Watcher`), the best weights of
-    ``model`` kept for restoring.
+    """Early stopping on ``monitor``, any metric of the run's validations (a
+    :class:`netopt.probes.monitor.Watcher`), the best weights of ``model`` kept for restoring.
 
     ``patience`` 0 switches stopping off (the best value and epoch are still tracked). ``mode``
-    follows from the monitor: accuracies are maximized, losses minimized.
+    follows from the monitor: accuracies are maximized, losses minimized, a probe's metric as the
+    probe declares it. A validation without the metric (a probe that measures every few epochs) does
+    not count.
     """
 
     def __init__(
@@ -44,7 +46,7 @@ class EarlyStopping(Watcher):
             min_delta,
             restore_best,
         )
-        self.monitor, self.mode = monitor, metric_mode(monitor, mode)
+        super().__init__(monitor, mode)
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
@@ -64,8 +66,10 @@ class EarlyStopping(Watcher):
         sign = 1.0 if self.mode == "max" else -1.0
         return sign * (value - self.best) > self.min_delta
 
-    def on_validation(self, metrics: Mapping[str, float]) -> bool:
+    def on_validation(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """Record the monitored metric of one validation; snapshot the model on improvement."""
+        if self.monitor not in metrics:
+            return {}
         value, epoch = float(metrics[self.monitor]), int(metrics["epoch"])
         if self.improved(value):
             self.best, self.best_epoch, self.bad_evaluations = value, epoch, 0
@@ -73,7 +77,7 @@ class EarlyStopping(Watcher):
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             self.bad_evaluations += 1
-        if self.enabled and self.bad_evaluations >= self.patience:
+        if self.stop():
             self.stopped_epoch = epoch
             log.info(
                 "early stopping at epoch %d: no better %s since epoch %d",
@@ -81,8 +85,10 @@ class EarlyStopping(Watcher):
                 self.monitor,
                 self.best_epoch,
             )
-            return True
-        return False
+        return {}
+
+    def stop(self) -> bool:
+        return self.enabled and self.bad_evaluations >= self.patience
 
     def on_fit_end(self) -> dict[str, Any]:
         """Put back the best weights if a snapshot was kept; the epochs stopped at and restored."""

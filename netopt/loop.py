@@ -5,12 +5,14 @@ Per iteration t: draw a batch, augment it, set every param group's lr to its bas
 schedule's factor for step t, let the optimizer step with a closure that runs forward and loss (under
 autocast, ``trainer.precision``), backward and clipping (an optimizer such as SAM calls it twice;
 without clipping the gradient norm is measured every ``grad_norm_every`` steps), then call the
-after-step hook (the proximal L1 step). Under fp16 the loss scaler wraps the step: the
-closure back-propagates the scaled loss and unscales the gradients before clipping, and a step whose
-gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch: measure the model
-(the fraction of zero weights), validate, hand the metrics to the watchers (early stopping, the
-plateau schedule), save the checkpoint. At the end: the watchers act once more (early stopping puts
-back its best weights), then the final evaluation.
+after-step hook (the proximal L1 step) and the probes' ``on_step``. Under fp16 the loss scaler wraps
+the step: the closure back-propagates the scaled loss and unscales the gradients before clipping,
+and a step whose gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch:
+measure the model (the fraction of zero weights), validate, hand the metrics to the probes in order,
+each adding its own for those after it (the measuring probes, then the watchers: the plateau
+schedule, early stopping), save the checkpoint. At the end: the probes act once more in reverse
+order (early stopping puts back its best weights before the probes measure them), then the final
+evaluation.
 A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
 gradients has a finite loss).
 """
@@ -34,8 +36,8 @@ from netopt.distributed import World
 from netopt.errors import Diverged
 from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
+from netopt.probes.base import Probe
 from netopt.record import Recorder
-from netopt.watchers import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ class Trainer:
     after_step: Callable[[], None] = lambda: None  # called once after every optimizer step
     measure: Measure = dict  # named measures of the model after every epoch (train/<name>, an epochs.csv
     # column each) and at the end (the final metrics)
-    watchers: Sequence[Watcher] = ()
+    watchers: Sequence[Probe] = ()  # probes and watchers (netopt.probes.base)
     world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
     autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
     scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
@@ -163,6 +165,7 @@ class Trainer:
             group.setdefault("initial_lr", group["lr"])
         self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
         self.hits = Hits()  # the correct predictions of the epoch so far
+        self.stepping = [p for p in self.watchers if type(p).on_step is not Probe.on_step]
 
     # --- one iteration -------------------------------------------------------------------------
     def set_lr(self, t: int) -> float:
@@ -226,6 +229,8 @@ class Trainer:
             x = self.augment(x, self.rng.noise).contiguous(memory_format=self.memory_format)
             lr = self.set_lr(h.step)
             scalars = self.train_step(x, y, n)
+            for probe in self.stepping:
+                probe.on_step(h.step)
             scalars["train/lr"] = lr
             self.recorder.scalars(scalars, h.step)
             loss = scalars["train/loss"]
@@ -270,8 +275,8 @@ class Trainer:
         return loss / count, right / count
 
     def validate(self) -> None:
-        """Measure the model, evaluate on the validation split, log, hand the metrics to the watchers
-        (who may stop it)."""
+        """Measure the model, evaluate on the validation split, log, hand the metrics to the probes
+        (each adds its own; a watcher may stop the run)."""
         h = self.history
         measured = self.measure()
         metrics = {"epoch": h.epoch, "step": h.step, "train_loss": h.train_loss, "train_acc": h.train_acc}
@@ -283,8 +288,10 @@ class Trainer:
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
         train = {"train/acc": h.train_acc, **{f"train/{name}": value for name, value in measured.items()}}
         self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
+        for probe in self.watchers:
+            metrics |= probe.on_validation(metrics)
         h.epochs.append({**metrics, "lr": self.optimizer.param_groups[0]["lr"]})
-        h.stopped = any([watcher.on_validation(metrics) for watcher in self.watchers])
+        h.stopped = any(probe.stop() for probe in self.watchers)
 
     # --- the whole run -------------------------------------------------------------------------
     def fit(self, on_epoch_end: Callable[[], None] = lambda: None) -> dict[str, Any]:
@@ -314,8 +321,8 @@ class Trainer:
                     self.recorder.epoch_end(h.epochs)
                     on_epoch_end()
                     log.info(_epoch_line(h, self.max_epochs))
-            for watcher in self.watchers:
-                end |= watcher.on_fit_end()
+            for probe in reversed(self.watchers):
+                end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
             train_acc = self.evaluate(self.data.train)[1]  # eval mode, no augmentation: the gap to test
             test_loss, test_acc = self.evaluate(self.data.test)

@@ -20,9 +20,9 @@ Warm-up (any schedule, ``warmup`` > 0): for t < T' the factor grows linearly, f_
 (the chapter writes t/T', which starts at zero), where f_0 is the schedule's first factor; then the
 schedule runs on the remaining T - T' steps as if they were the whole run.
 
-:class:`ReduceLROnPlateau` is the one schedule with state: a :class:`netopt.watchers.Watcher`, it
-lowers its factor after validations that do not improve a metric. The hyperparameters carry torch's
-names; PyTorch's ``lr_scheduler`` module is the test oracle.
+:class:`ReduceLROnPlateau` is the one schedule with state: a :class:`netopt.probes.monitor.Watcher`,
+it lowers its factor after validations that do not improve a metric (any metric of the run, by
+name). The hyperparameters carry torch's names; PyTorch's ``lr_scheduler`` module is the test oracle.
 """
 
 import functools
@@ -35,7 +35,8 @@ from itertools import accumulate, pairwise
 from typing import Any, Literal
 
 from netopt.checks import require, require_choice, require_count, require_nonnegative, require_positive
-from netopt.watchers import Watcher, metric_mode
+from netopt.probes.base import Direction
+from netopt.probes.monitor import Watcher
 
 Schedule = Callable[[int], float]
 Unit = Literal["epoch", "step"]
@@ -326,11 +327,12 @@ class ReduceLROnPlateau(Watcher):
     """Reduce the rate when a validation metric stops improving (torch's ReduceLROnPlateau).
 
     Not a function of t alone: after every validation (:meth:`on_validation`) it reads ``monitor``
-    (val_loss, val_acc, ...). When the metric has not improved (by ``threshold``, relative or
-    absolute) for more than ``patience`` validations, the factor is multiplied by ``factor`` (not
-    below ``min_factor``; torch's ``min_lr`` is ``min_factor`` times the base rate), then
-    ``cooldown`` validations pass before counting again. ``mode`` follows from the monitor
-    (accuracies are maximized, losses minimized). The factor and the counters are saved with
+    (val_loss, val_acc, or any metric a probe adds). When the metric has not improved (by
+    ``threshold``, relative or absolute) for more than ``patience`` validations, the factor is
+    multiplied by ``factor`` (not below ``min_factor``; torch's ``min_lr`` is ``min_factor`` times
+    the base rate), then ``cooldown`` validations pass before counting again. ``mode`` follows from
+    the monitor (accuracies are maximized, losses minimized, a probe's metric as the probe declares it); a
+    validation without the metric does not count. The factor and the counters are saved with
     :meth:`state_dict`. Beyond the chapter.
     """
 
@@ -352,7 +354,7 @@ class ReduceLROnPlateau(Watcher):
         eps: float = 1e-8,
     ) -> None:
         self.run = Run(total_steps, steps_per_epoch, unit, warmup)
-        self.monitor, self.mode = monitor, metric_mode(monitor, mode)
+        super().__init__(monitor, mode)
         require(0 < factor < 1, "factor", "in (0, 1)", factor)
         require_count(0, patience=patience, cooldown=cooldown)
         require_nonnegative(threshold=threshold, min_factor=min_factor, eps=eps)
@@ -364,14 +366,18 @@ class ReduceLROnPlateau(Watcher):
             min_factor,
             eps,
         )
-        self.scale, self.best = 1.0, math.inf if self.mode == "min" else -math.inf
+        self.scale, self.best = 1.0, self.worst()
         self.num_bad_epochs = self.cooldown_counter = 0
+
+    def worst(self) -> float:
+        return -math.inf if self.mode == "max" else math.inf
+
+    def watch(self, available: Mapping[str, Direction]) -> None:
+        super().watch(available)
+        self.best = self.worst()
 
     def __call__(self, t: int) -> float:
         return self.run.warmup_factor(t, self.scale) if t < self.run.warmup_steps else self.scale
-
-    def monitored(self) -> tuple[str, ...]:
-        return (self.monitor,)
 
     def improves(self, metric: float) -> bool:
         """Whether ``metric`` beats the best so far by more than the threshold (torch's rule)."""
@@ -380,8 +386,10 @@ class ReduceLROnPlateau(Watcher):
         bar = self.best * (1 + shift) if self.threshold_mode == "rel" else self.best + shift
         return sign * (metric - bar) > 0
 
-    def on_validation(self, metrics: Mapping[str, float]) -> bool:
+    def on_validation(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """Record one validation's ``monitor`` value and lower the factor if it has plateaued."""
+        if self.monitor not in metrics:
+            return {}
         metric = metrics[self.monitor]
         if self.improves(metric):
             self.best, self.num_bad_epochs = metric, 0
@@ -395,7 +403,7 @@ class ReduceLROnPlateau(Watcher):
             if self.scale - reduced > self.eps:
                 self.scale = reduced
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        return False
+        return {}
 
     def state_dict(self) -> dict[str, float]:
         return {key: getattr(self, key) for key in ("scale", "best", "num_bad_epochs", "cooldown_counter")}

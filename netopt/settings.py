@@ -20,15 +20,11 @@ class TrainerSettings:
     when present), cpu, cuda or cuda:N; ``deterministic`` makes CPU runs exactly repeatable;
     ``num_threads`` sets torch's intra-op threads (None: torch's default); ``resume`` continues from
     the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
-    the progress bar; ``diagnostics_every`` logs per-layer statistics every N steps (0: off);
-    ``schedule_epochs`` is the run length the lr schedule is laid over (None: max_epochs; Hyperband sets
-    its largest budget, so a promoted trial continues its schedule); ``sharpness_every`` measures the
-    Hessian's top eigenvalue and trace every N epochs and at the end (0: off;
-    :mod:`netopt.landscape.probe`), ``layer_sharpness`` per layer too; ``mc_samples`` tests the final
-    model with Monte-Carlo dropout too, averaging that many passes with dropout on (0: off;
-    :mod:`netopt.mc_dropout`); ``strategy`` is ``single`` (one process) or ``ddp`` (data parallel over
-    the processes torchrun or a SLURM job started, each with a shard of every batch of
-    ``batch_size``: see :mod:`netopt.distributed`); ``grad_norm_every``: without clipping
+    the progress bar; ``schedule_epochs`` is the run length the lr schedule is laid over (None:
+    max_epochs; Hyperband sets its largest budget, so a promoted trial continues its schedule);
+    ``strategy`` is ``single`` (one process) or ``ddp`` (data parallel over the processes torchrun or
+    a SLURM job started, each with a shard of every batch of ``batch_size``: see
+    :mod:`netopt.distributed`); ``grad_norm_every``: without clipping
     (``clip=none``) the gradient norm ``train/grad_norm`` is measured every N steps (a clipping method
     measures it at every step anyway): three small kernels a step, 6% of a small MLP's step on a CPU.
 
@@ -52,11 +48,7 @@ class TrainerSettings:
     num_threads: int | None = None
     resume: bool | Literal["auto"] = False
     progress: bool = True
-    diagnostics_every: int = 0
     schedule_epochs: int | None = None
-    sharpness_every: int = 0
-    layer_sharpness: bool = False
-    mc_samples: int = 0
     strategy: Literal["single", "ddp"] = "single"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool | Literal["auto"] = "auto"
@@ -73,12 +65,6 @@ class TrainerSettings:
             num_threads=self.num_threads,
             schedule_epochs=self.schedule_epochs,
             grad_norm_every=self.grad_norm_every,
-        )
-        require_count(
-            0,
-            diagnostics_every=self.diagnostics_every,
-            sharpness_every=self.sharpness_every,
-            mc_samples=self.mc_samples,
         )
         require(
             isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,

@@ -33,21 +33,17 @@ from netopt.data.augment import Augment as Augmentation
 from netopt.data.batches import num_batches
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
-from netopt.diagnostics import LayerStats
 from netopt.distributed import World, is_main_process, join
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
-from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
-from netopt.mc_dropout import MCDropoutTest
-from netopt.models.rnn import RNN
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
+from netopt.probes import Probe, ProbeContext
+from netopt.probes.monitor import available_metrics
 from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.regularization import Regularization
-from netopt.rnn_probe import NetInputProbe
 from netopt.settings import TrainerSettings
-from netopt.watchers import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +59,10 @@ Hydra's own options: netopt-train --hydra-help"""
 MOVED = {
     "regularization=early_stopping": "early stopping is a group of its own: early_stopping=val_loss",
     "optimizer/base": "SAM's base is chosen from the optimizer group: optimizer@optimizer.base=<option>",
+    "trainer.sharpness_every": "moved; use probes=sharpness probes.sharpness.every=N",
+    "trainer.layer_sharpness": "moved; use probes=sharpness probes.sharpness.per_layer=true",
+    "trainer.diagnostics_every": "moved; use probes=[layer_stats,effective_lr] probes.layer_stats.every=N",
+    "trainer.mc_samples": "moved; use probes=mc_dropout probes.mc_dropout.samples=N",
 }
 
 
@@ -127,7 +127,8 @@ class Components:
     schedule: Schedule
     clip: Clip
     augment: Augment
-    watchers: list[Watcher]
+    probes: list[Probe]  # the probes of the probes group, then the watching components
+    context: ProbeContext
     preprocess: Preprocess
     scaler: LossScaler
 
@@ -166,17 +167,21 @@ def build(
     clip = plain(make(cfg, "clip"))
     with config_key("clip"):
         clip(model.parameters())  # checks its values (no gradients yet: clips nothing)
-    watching = {group: c for group, c in (("scheduler", schedule), ("early_stopping", early_stopping))}
-    watchers = [c for c in watching.values() if isinstance(c, Watcher)]
-    if settings.diagnostics_every:  # a watcher, so that its running sums travel in the checkpoint
-        watchers.append(LayerStats(model, settings.diagnostics_every))
-    for group, watcher in watching.items():
-        needs = (
-            [m for m in watcher.monitored() if m.startswith("val_")] if isinstance(watcher, Watcher) else []
-        )
+    context = ProbeContext(model, optimizer, settings.seed, settings.eval_batch_size, settings.limit_batches)
+    probes = {}
+    for name in map(str, cfg.probes):
+        with config_key(f"probes.{name}"):
+            probes[f"probes.{name}"] = instantiate(cfg.probes[name])(context)
+    watching = {**probes, "scheduler": schedule, "early_stopping": early_stopping}
+    watching = {key: c for key, c in watching.items() if isinstance(c, Probe)}
+    available = available_metrics(probes.values())  # checked before training starts
+    for key, probe in watching.items():
+        with config_key(key):
+            probe.watch(available)
+        needs = [m for m in probe.monitored() if m.startswith("val_")]
         if needs and not validation:
             raise UserError(
-                f"{group}.monitor={needs[0]}: needs a validation set, and dataset.val_fraction=0 leaves none"
+                f"{key}.monitor={needs[0]}: needs a validation set, and dataset.val_fraction=0 leaves none"
             )
     return Components(
         regularization=regularization,
@@ -185,7 +190,8 @@ def build(
         schedule=schedule,
         clip=clip,
         augment=make(cfg, "augmentation"),
-        watchers=watchers,
+        probes=list(watching.values()),
+        context=context,
         preprocess=make(cfg, "preprocess"),
         scaler=LossScaler(enabled=settings.precision == "fp16"),
     )
@@ -252,7 +258,7 @@ def run(
             {
                 "model": parts.model,
                 "optimizer": parts.optimizer,
-                "watchers": parts.watchers,
+                "probes": parts.probes,
                 "preprocess": parts.preprocess,
                 "rng": world.per_process(rng),
                 "history": history,
@@ -322,6 +328,7 @@ def train(
     recorder = (Recorder if world.is_main else SilentRecorder)(
         run_dir, purge_step=history.step if resumed else None
     )
+    parts.context.data, parts.context.recorder = data, recorder  # what the probes measure and log to
     trainer = Trainer(
         model=CompiledModule(model) if t.compile else model,
         optimizer=parts.optimizer,
@@ -341,7 +348,7 @@ def train(
         penalty=parts.regularization.penalties,
         after_step=parts.regularization.step_hook(parts.optimizer),
         measure=parts.regularization.measures,
-        watchers=[*parts.watchers, *probes(parts.model, data, recorder, t)],
+        watchers=parts.probes,
         world=world,
         autocast=autocast(t.precision, device),
         scaler=parts.scaler,
@@ -353,8 +360,6 @@ def train(
         recorder.figure(
             "augmentation/samples", augmentation_figure(data.train.x, parts.augment, generator), 0
         )
-    for stats in (watcher for watcher in parts.watchers if isinstance(watcher, LayerStats)):
-        stats.follow(parts.optimizer, recorder, start=history.step)
     try:
         metrics = trainer.fit(on_epoch_end=checkpoint.save)
         if hydra is not None:
@@ -367,24 +372,6 @@ def train(
     finally:  # a failed job of a multirun must not leave its writer thread behind
         recorder.close()
     return metrics
-
-
-def probes(model: torch.nn.Module, data: Data, recorder: Recorder, t: TrainerSettings) -> list[Watcher]:
-    """The instruments that watch a run: sharpness and trace every ``trainer.sharpness_every`` epochs,
-    the test under Monte-Carlo dropout with ``trainer.mc_samples``, and a recurrent model's net input
-    per time step."""
-    watchers: list[Watcher] = []
-    if t.sharpness_every:
-        batches = fixed_batches(data.train, seed=t.seed)
-        sharpness = SharpnessProbe(model, batches, recorder, t.sharpness_every, t.layer_sharpness, t.seed)
-        watchers.append(sharpness)
-    if t.mc_samples:
-        test = MCDropoutTest(model, data.test, t.mc_samples, t.eval_batch_size, t.seed, t.limit_batches)
-        watchers.append(test)
-    if isinstance(model, RNN):
-        x = fixed_batches(data.train, samples=512, seed=t.seed, batch_size=512)[0][0]
-        watchers.append(NetInputProbe(model, x, recorder))
-    return watchers
 
 
 def write_config(run_dir: Path, cfg: DictConfig, hydra: DictConfig | None) -> None:

@@ -46,10 +46,10 @@ from netopt.checkpoint import Checkpoint, Snapshot, read
 from netopt.data.batches import num_batches
 from netopt.errors import UserError, config_key, user_error
 from netopt.landscape.plot import plot_interpolation, plot_plane, plot_trajectory_rows
-from netopt.landscape.probe import fixed_batches
 from netopt.landscape.report import Outcome, parse_claims, write_report
 from netopt.landscape.slices import interpolation, plane, write_csv
 from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
+from netopt.probes.base import fixed_batches
 from netopt.report.claims import Claim
 from netopt.train import build, check, make
 

@@ -1,4 +1,4 @@
-"""Monte-Carlo dropout: dropout as an implicit ensemble, averaged at test time.
+"""Monte-Carlo dropout: dropout as an implicit ensemble, averaged at test time (``probes=mc_dropout``).
 
 Each dropout mask picks one of the exponentially many subnetworks that share the weights (Qiu Xipeng,
 Neural Networks and Deep Learning, ch. 7; Srivastava et al. 2014, Dropout: A Simple Way to Prevent
@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from netopt.checks import require_count
 from netopt.data import Split, batches
 from netopt.nn.dropout import STOCHASTIC_LAYERS
-from netopt.watchers import Watcher
+from netopt.probes.base import Direction, Probe, ProbeContext
 
 
 @contextmanager
@@ -79,28 +80,25 @@ def mc_dropout_evaluate(
     return loss_sum.item() / count, correct.item() / count
 
 
-class MCDropoutTest(Watcher):
-    """At the end of the run, the test split under Monte-Carlo dropout: ``test_loss_mc``, ``test_acc_mc``
-    in metrics.json, beside the weight-scaling ``test_loss`` and ``test_acc``, and ``mc_acc_gain`` =
-    test_acc_mc - test_acc, what the explicit ensemble adds to the weight-scaling approximation."""
+class MCDropoutTest(Probe):
+    """At the end of the run, the test split under Monte-Carlo dropout with ``samples`` passes:
+    ``test_loss_mc``, ``test_acc_mc`` in metrics.json, beside the weight-scaling ``test_loss`` and
+    ``test_acc``, and ``mc_acc_gain`` = test_acc_mc - test_acc, what the explicit ensemble adds to the
+    weight-scaling approximation. Batches of the run's ``eval_batch_size``, masks seeded by its seed."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        test: Split,
-        samples: int,
-        batch_size: int,
-        seed: int,
-        limit_batches: int | None = None,
-    ) -> None:
-        self.model, self.test, self.samples = model, test, samples
-        self.batch_size, self.seed, self.limit_batches = batch_size, seed, limit_batches
+    def __init__(self, context: ProbeContext, samples: int = 20) -> None:
+        require_count(samples=samples)
+        self.context, self.samples = context, samples
+
+    def final_metrics(self) -> dict[str, Direction]:
+        return {"test_loss_mc": "min", "test_acc_mc": "max", "mc_acc_gain": None}
 
     def on_fit_end(self) -> dict[str, Any]:
         loss, acc = self.evaluate(self.samples)
         return {"test_loss_mc": loss, "test_acc_mc": acc, "mc_acc_gain": acc - self.evaluate(0)[1]}
 
     def evaluate(self, samples: int) -> tuple[float, float]:
+        c = self.context
         return mc_dropout_evaluate(
-            self.model, self.test, samples, self.batch_size, self.seed, self.limit_batches
+            c.model, c.split("test"), samples, c.eval_batch_size, c.seed, c.limit_batches
         )

@@ -1,4 +1,4 @@
-"""The LSTM's net input over time: how steady its scale stays from step to step.
+"""The LSTM's net input over time: how steady its scale stays from step to step (``probes=net_input``).
 
 In a plain recurrent network the net input of the recurrent layer drifts, growing or shrinking over
 the time steps, which makes gradients explode or vanish; layer normalization at every step keeps it in
@@ -14,21 +14,22 @@ contrast: normalizing what the gates see does not stop the raw net input from dr
 is the coefficient of variation over time, cv = std_t(s_t) / mean_t(s_t) of the per-step stds s_t
 (population std), the mean over the layers: 0 for a scale that never changes.
 
-:class:`NetInputProbe` measures a fixed batch in evaluation mode after every validation (TensorBoard
+:class:`NetInputProbe` measures a fixed batch (512 training examples seeded by the run's seed) in
+evaluation mode after every validation (TensorBoard
 ``rnn/preact_std/layer<l>/t<t>``, one curve over training per step) and once at the end:
 ``preact_std_cv``, ``preact_std_mean`` (the mean per-step std) and ``preact_std_cv_raw`` (the cv of
 z_t) in metrics.json.
 """
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, cast
 
 import torch
 from torch import Tensor
 
 from netopt.models.rnn import RNN, LSTMCell
-from netopt.record import Recorder
-from netopt.watchers import Watcher
+from netopt.probes.base import Direction, Probe, ProbeContext, require_model
 
 
 @torch.no_grad()
@@ -63,21 +64,29 @@ def coefficient_of_variation(stds: Tensor) -> float:
     return (stds.std(dim=1, correction=0) / stds.mean(dim=1)).mean().item()
 
 
-class NetInputProbe(Watcher):
-    """The net input's per-step std on the fixed batch ``x`` after every validation and at the end."""
+class NetInputProbe(Probe):
+    """The net input's per-step std on a fixed batch after every validation and at the end."""
 
-    def __init__(self, model: RNN, x: Tensor, recorder: Recorder) -> None:
-        self.model, self.x, self.recorder = model, x, recorder
+    def __init__(self, context: ProbeContext) -> None:
+        require_model(context, RNN, "net_input", "model=rnn")
+        self.context, self.model = context, cast(RNN, context.model)
 
-    def on_validation(self, metrics: Mapping[str, float]) -> bool:
+    def final_metrics(self) -> dict[str, Direction]:
+        return {"preact_std_cv": "min", "preact_std_mean": None, "preact_std_cv_raw": "min"}
+
+    @cached_property
+    def x(self) -> Tensor:
+        return self.context.fixed_batches(samples=512, batch_size=512)[0][0]
+
+    def on_validation(self, metrics: Mapping[str, float]) -> dict[str, float]:
         stds = net_input_std(self.model, self.x)[0].tolist()
         tags = {
             f"rnn/preact_std/layer{layer}/t{t:02d}": std
             for layer, steps in enumerate(stds)
             for t, std in enumerate(steps)
         }
-        self.recorder.scalars(tags, int(metrics["step"]) - 1)
-        return False
+        self.context.recorder.scalars(tags, int(metrics["step"]) - 1)
+        return {}
 
     def on_fit_end(self) -> dict[str, Any]:
         normalized, raw = net_input_std(self.model, self.x)

@@ -1,75 +1,81 @@
-"""The landscape instruments in a run: sharpness and the Hessian's trace every few epochs.
+"""The landscape instruments in a run: sharpness and the Hessian's trace every few epochs
+(``probes=sharpness``).
 
-:class:`SharpnessProbe` is a :class:`netopt.watchers.Watcher`: after every ``every``-th validation it
-measures, on a fixed subset of the training data and in evaluation mode, the top eigenvalue of the
-Hessian of the training loss (sharpness) and its trace (Hutchinson's estimator), and logs them as
-``landscape/sharpness`` and ``landscape/trace`` (per layer too, as ``landscape/layer/<layer>``, when
-``per_layer``); at the end of the run it measures them once more, after early stopping has put back
-its best weights, for metrics.json. The chapter's flat and sharp minima (Qiu Xipeng, Neural Networks
-and Deep Learning, ch. 7; Keskar et al. 2017, On Large-Batch Training for Deep Learning: Generalization
-Gap and Sharp Minima) as numbers.
+After every ``every``-th validation :class:`Sharpness` measures, on a fixed subset of the training data
+(``samples`` examples seeded by the run's seed) and in evaluation mode, the top eigenvalue of the
+Hessian of the training loss (sharpness, by power iteration) and its trace (Hutchinson's estimator
+with ``trace_probes`` Rademacher vectors), the methods of :mod:`netopt.landscape.hessian`. It logs them
+as ``landscape/sharpness`` and ``landscape/trace`` (per layer too, as ``landscape/layer/<layer>``, when
+``per_layer``) and adds ``sharpness`` and ``hessian_trace`` to that validation's metrics (so early
+stopping can monitor them); at the end of the run it measures them once more, after early stopping
+has put back its best weights, for metrics.json. The chapter's flat and sharp minima (Qiu Xipeng,
+Neural Networks and Deep Learning, ch. 7; Keskar et al. 2017, On Large-Batch Training for Deep
+Learning: Generalization Gap and Sharp Minima) as numbers.
 """
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from netopt.data import Split, batches
+from netopt.checks import require_count
 from netopt.landscape.hessian import Batches, hessian_trace, layer_sharpness, top_hessian_eigenvalue
-from netopt.record import Recorder
-from netopt.watchers import Watcher
+from netopt.probes.base import Direction, Probe, ProbeContext
 
 
-def fixed_batches(split: Split, samples: int = 1024, seed: int = 0, batch_size: int = 512) -> Batches:
-    """A seeded subset of ``samples`` examples of ``split``, in batches: the same data at every measure."""
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:samples]
-    subset = split.take(order.to(split.x.device))
-    return list(batches(subset.x, subset.y, batch_size))
-
-
-class SharpnessProbe(Watcher):
-    """Sharpness and trace of ``model``'s loss on ``batches`` every ``every`` epochs (see the module)."""
+class Sharpness(Probe):
+    """Sharpness and trace of the model's training loss every ``every`` epochs and at the end."""
 
     def __init__(
         self,
-        model: nn.Module,
-        batches: Batches,
-        recorder: Recorder,
-        every: int,
+        context: ProbeContext,
+        every: int = 1,
         per_layer: bool = False,
-        seed: int = 0,
-        probes: int = 20,
+        samples: int = 1024,
+        trace_probes: int = 20,
     ) -> None:
-        self.model, self.batches, self.recorder = model, batches, recorder
-        self.every, self.per_layer, self.seed, self.probes = every, per_layer, seed, probes
+        require_count(every=every, samples=samples, trace_probes=trace_probes)
+        self.context, self.every, self.per_layer = context, every, per_layer
+        self.samples, self.trace_probes = samples, trace_probes
+
+    def metrics(self) -> dict[str, Direction]:
+        return {"sharpness": "min", "hessian_trace": "min"}
+
+    def final_metrics(self) -> dict[str, Direction]:
+        return self.metrics()
+
+    @cached_property
+    def batches(self) -> Batches:
+        return self.context.fixed_batches(self.samples)
 
     def measure(self) -> dict[str, float]:
         """The top eigenvalue and the trace (and, per layer, the top eigenvalue of each layer's block)."""
-        generator = lambda: torch.Generator().manual_seed(self.seed)  # noqa: E731 (the same draws each time)
+        model, seed = self.context.model, self.context.seed
+        generator = lambda: torch.Generator().manual_seed(seed)  # noqa: E731 (the same draws each time)
         values = {
             "sharpness": top_hessian_eigenvalue(
-                self.model, F.cross_entropy, self.batches, generator=generator()
+                model, F.cross_entropy, self.batches, generator=generator()
             ).value,
             "hessian_trace": hessian_trace(
-                self.model, F.cross_entropy, self.batches, probes=self.probes, generator=generator()
+                model, F.cross_entropy, self.batches, probes=self.trace_probes, generator=generator()
             ).mean,
         }
         if self.per_layer:
-            layers = layer_sharpness(self.model, F.cross_entropy, self.batches, generator=generator())
+            layers = layer_sharpness(model, F.cross_entropy, self.batches, generator=generator())
             values |= {f"layer/{name}": value for name, value in layers.items()}
         return values
 
-    def log(self, values: Mapping[str, float], step: int) -> None:
+    def on_validation(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        if int(metrics["epoch"]) % self.every:
+            return {}
+        values = self.measure()
         tags = {"sharpness": "landscape/sharpness", "hessian_trace": "landscape/trace"}
-        self.recorder.scalars({tags.get(k, f"landscape/{k}"): v for k, v in values.items()}, step)
-
-    def on_validation(self, metrics: Mapping[str, float]) -> bool:
-        if int(metrics["epoch"]) % self.every == 0:
-            self.log(self.measure(), int(metrics["step"]) - 1)
-        return False
+        self.context.recorder.scalars(
+            {tags.get(k, f"landscape/{k}"): v for k, v in values.items()}, int(metrics["step"]) - 1
+        )
+        return {name: values[name] for name in tags}
 
     def on_fit_end(self) -> dict[str, Any]:
         values = self.measure()

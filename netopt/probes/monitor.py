@@ -1,0 +1,65 @@
+"""Metrics by name, with their direction: what a watcher (early stopping, the plateau schedule) and a
+sweep may monitor.
+
+The loop's own metrics improve as their names say: an accuracy (``*acc*``) up, a loss (``*loss*``)
+down. A probe declares the direction of each metric it produces (:meth:`netopt.probes.Probe.metrics`);
+one with none (a description, such as a norm) is monitored only with an explicit ``mode``.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from netopt.checks import require, require_choice
+from netopt.probes.base import Direction, Probe
+
+#: The metrics the loop gives every validation, besides ``epoch`` and ``step``.
+LOOP_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
+
+
+def natural_direction(name: str) -> Direction:
+    """``"max"`` for an accuracy (``*acc*``), ``"min"`` for a loss (``*loss*``), else None."""
+    return "max" if "acc" in name else "min" if "loss" in name else None
+
+
+def available_metrics(probes: Iterable[Probe], final: bool = False) -> dict[str, Direction]:
+    """Every metric a run's validations produce (its loop's and its ``probes``'), by name, with its
+    direction; with ``final``, the entries of metrics.json the probes add too."""
+    available: dict[str, Direction] = {name: natural_direction(name) for name in LOOP_METRICS}
+    for probe in probes:
+        available |= probe.metrics() | (probe.final_metrics() if final else {})
+    return available
+
+
+def monitor_mode(
+    monitor: str, mode: Direction, available: Mapping[str, Direction] | None = None
+) -> Direction:
+    """How ``monitor`` improves, the way the metric declares it (by its name until ``available``, the
+    metrics the run produces, is known). ``mode`` may say so again; one that contradicts the metric is
+    refused (it would stop when the metric improves), as is an unknown metric, and a metric without a
+    direction needs ``mode``."""
+    if available is None:
+        declared = natural_direction(monitor)
+    else:
+        require_choice("monitor", monitor, available)
+        declared = available[monitor]
+    if declared is None:
+        require(mode in (None, "min", "max"), "mode", "min, max or null", mode)
+        require(mode is not None or available is None, "mode", f"min or max for {monitor}", mode)
+        return mode
+    require(mode in (None, declared), "mode", f"{declared} (or null) for {monitor}", mode)
+    return declared
+
+
+class Watcher(Probe):
+    """A probe that monitors one metric, ``monitor``, by name: early stopping, the plateau schedule.
+    ``mode`` follows from the metric (:func:`monitor_mode`), resolved again once the run's metrics are
+    known (:meth:`watch`)."""
+
+    def __init__(self, monitor: str, mode: Direction = None) -> None:
+        self.monitor, self.requested_mode = monitor, mode
+        self.mode = monitor_mode(monitor, mode)
+
+    def monitored(self) -> tuple[str, ...]:
+        return (self.monitor,)
+
+    def watch(self, available: Mapping[str, Direction]) -> None:
+        self.mode = monitor_mode(self.monitor, self.requested_mode, available)
