@@ -1,5 +1,6 @@
-"""LayerStats: per-layer activation statistics and gradient norms, every N steps, train forwards only;
-the run's summaries signal_ratio, preact_shift and effective_lr_rise, against hand computations."""
+"""The layer_stats and effective_lr probes: per-layer activation statistics, gradient norms and
+effective learning rates every N steps, train forwards only; the run's summaries signal_ratio,
+preact_shift and effective_lr_rise, against hand computations."""
 
 import io
 import math
@@ -13,10 +14,12 @@ from torch import Tensor, nn
 
 import netopt.optim as netopt_optim
 from netopt import init
-from netopt.diagnostics import RISE_RTOL, LayerStats
 from netopt.models.mlp import MLP
 from netopt.nn.norm import BatchNormalization, Normalization, WeightNormalization
 from netopt.optim import SGD
+from netopt.probes import ProbeContext
+from netopt.probes.effective_lr import RISE_RTOL, EffectiveLR
+from netopt.probes.layer_stats import LayerStats
 from tests.helpers import compose_config, read_metrics, train
 
 
@@ -34,14 +37,15 @@ def _names(model: nn.Module, kind: type[nn.Module]) -> list[str]:
 
 
 class Following:
-    """A model, an optimizer (SGD, lr 0.01, by default) and LayerStats following it into a Writer."""
+    """A model, an optimizer (SGD, lr 0.01, by default) and the layer_stats and effective_lr probes
+    following its steps into a Writer, as the loop calls them (on_step after every step)."""
 
-    def __init__(
-        self, model: nn.Module, every: int, optimizer: torch.optim.Optimizer | None = None, start: int = 0
-    ) -> None:
+    def __init__(self, model: nn.Module, every: int, optimizer: torch.optim.Optimizer | None = None) -> None:
         self.model, self.writer = model, Writer()
         self.optimizer = optimizer or SGD(model.parameters(), lr=0.01)
-        self.stats = LayerStats(model, every).follow(self.optimizer, self.writer, start=start)
+        self.context = ProbeContext(model, self.optimizer, recorder=self.writer)
+        self.stats, self.rates = LayerStats(self.context, every), EffectiveLR(self.context, every)
+        self.t = 0
 
     def step(self, x: Tensor | None = None, y: Tensor | None = None) -> None:
         """One optimizer step on (x, y), a random batch by default."""
@@ -50,6 +54,23 @@ class Following:
         self.optimizer.zero_grad()
         F.cross_entropy(self.model(x), y).backward()
         self.optimizer.step()
+        logged = {}
+        for probe in (self.stats, self.rates):  # both write at the same step: merge them
+            probe.on_step(self.t)
+            logged |= self.writer.logged.pop(self.t, {})
+        if logged:
+            self.writer.logged[self.t] = logged
+        self.t += 1
+
+    def on_fit_end(self) -> dict:
+        return self.stats.on_fit_end() | self.rates.on_fit_end()
+
+    def state_dict(self) -> dict:
+        return {"stats": self.stats.state_dict(), "rates": self.rates.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats.load_state_dict(state["stats"])
+        self.rates.load_state_dict(state["rates"])
 
 
 def _mlp(depth: int = 2, width: int = 16, activation: str = "tanh", norm: Normalization | None = None) -> MLP:
@@ -86,7 +107,7 @@ def test_logs_activation_statistics_and_gradient_norms_of_every_layer():
 
 def test_logs_every_n_steps_and_ignores_evaluation():
     model = _mlp(depth=1, width=8, activation="relu")
-    assert not LayerStats(model, every=1).stats  # nothing armed before it follows an optimizer
+    assert not LayerStats(ProbeContext(model, SGD(model.parameters())), every=1).stats  # nothing yet
     run = Following(model, every=3)
     for _ in range(7):
         run.step()
@@ -124,9 +145,15 @@ def test_shows_the_signal_vanishing_in_a_deep_tanh_net(initializer, vanishes):
     assert (act_ratio < 1e-6 and grad_ratio < 1e-6) if vanishes else (act_ratio > 0.1 and grad_ratio > 0.1)
 
 
-def test_follow_counts_optimizer_steps_from_the_resumed_step():
+def test_a_resumed_probe_counts_steps_from_the_resumed_step():
     model = _mlp(depth=1, width=8, activation="relu")
-    run = Following(model, every=2, start=5)
+    first = Following(model, every=2)
+    for _ in range(5):  # steps 0 to 4
+        first.step()
+    first.stats.close()
+    run = Following(model, every=2)
+    run.load_state_dict(first.state_dict())  # as the checkpoint carries it
+    run.t = 5  # the loop's step
     for _ in range(4):  # steps 5, 6, 7, 8
         run.step()
     assert sorted(run.writer.logged) == [6, 8]
@@ -148,9 +175,7 @@ def test_signal_ratio_is_the_last_over_the_first_activation_std_on_the_first_bat
     run.step(x)
     for _ in range(3):  # later steps change the weights, not the ratio taken at initialization
         run.step()
-    assert run.stats.on_fit_end()["signal_ratio"] == pytest.approx(
-        (hidden.std() / first.std()).item(), rel=1e-5
-    )
+    assert run.on_fit_end()["signal_ratio"] == pytest.approx((hidden.std() / first.std()).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +188,7 @@ def test_signal_ratio_vanishes_with_a_small_fixed_variance_and_not_with_xavier(i
     initializer(model)
     run = Following(model, every=10)
     run.step()
-    assert low < run.stats.on_fit_end()["signal_ratio"] < high
+    assert low < run.on_fit_end()["signal_ratio"] < high
 
 
 def test_preact_shift_is_the_spread_of_each_layers_mean_over_its_mean_std_averaged_over_layers():
@@ -182,7 +207,7 @@ def test_preact_shift_is_the_spread_of_each_layers_mean_over_its_mean_std_averag
         means, stds = [x.mean().item() for x in logged], [x.std().item() for x in logged]
         shifts.append(statistics.pstdev(means) / statistics.fmean(stds))
     assert all(shift > 0.01 for shift in shifts)  # the means did move
-    assert run.stats.on_fit_end()["preact_shift"] == pytest.approx(statistics.fmean(shifts), rel=1e-4)
+    assert run.on_fit_end()["preact_shift"] == pytest.approx(statistics.fmean(shifts), rel=1e-4)
 
 
 def test_batch_norm_holds_the_preactivation_mean_in_place():
@@ -194,7 +219,7 @@ def test_batch_norm_holds_the_preactivation_mean_in_place():
         run = Following(model, every=1, optimizer=SGD(model.parameters(), lr=0.5))
         for _ in range(10):
             run.step()
-        shifts[norm] = run.stats.on_fit_end()["preact_shift"]
+        shifts[norm] = run.on_fit_end()["preact_shift"]
     assert shifts["batch"] < shifts["none"]
 
 
@@ -220,7 +245,7 @@ def test_effective_lr_rise_is_the_largest_relative_rise_of_a_layers_median_rate(
         if now > before * (1 + RISE_RTOL)
     ]
     assert 1 < len(rises) < 7 * 3  # some rose, some did not
-    assert run.stats.on_fit_end()["effective_lr_rise"] == pytest.approx(max(rises), rel=1e-5)
+    assert run.on_fit_end()["effective_lr_rise"] == pytest.approx(max(rises), rel=1e-5)
 
 
 @pytest.mark.parametrize("name", ["Adagrad", "RMSprop", "Adadelta", "Adam"])
@@ -230,7 +255,7 @@ def test_adagrad_rate_never_rises_the_others_do(name):
     run = Following(model, every=1, optimizer=getattr(netopt_optim, name)(model.parameters()))
     for _ in range(20):
         run.step()
-    rise = run.stats.on_fit_end()["effective_lr_rise"]
+    rise = run.on_fit_end()["effective_lr_rise"]
     assert rise == 0.0 if name == "Adagrad" else rise > 0
 
 
@@ -245,13 +270,13 @@ def test_effective_lr_rise_takes_rises_below_its_tolerance_for_float_noise(rates
     run = Following(model, every=1, optimizer=optimizer)
     for _ in rates:
         run.step()
-    assert run.stats.on_fit_end()["effective_lr_rise"] == pytest.approx(rise, rel=1e-6)
+    assert run.on_fit_end()["effective_lr_rise"] == pytest.approx(rise, rel=1e-6)
 
 
 def test_sgd_has_no_effective_lr_rise():
     run = Following(_mlp(depth=1), every=1)
     run.step()
-    assert set(run.stats.on_fit_end()) == {"signal_ratio", "preact_shift"}
+    assert set(run.on_fit_end()) == {"signal_ratio", "preact_shift"}
 
 
 def test_a_resumed_layer_stats_sums_up_as_one_that_ran_through():
@@ -267,21 +292,30 @@ def test_a_resumed_layer_stats_sums_up_as_one_that_ran_through():
     for x, y in batches[:5]:
         interrupted.step(x, y)
     buffer = io.BytesIO()
-    torch.save(interrupted.stats.state_dict(), buffer)  # as the checkpoint carries it
+    torch.save(interrupted.state_dict(), buffer)  # as the checkpoint carries it
     interrupted.stats.close()
-    resumed = LayerStats(interrupted.model, every=2).follow(interrupted.optimizer, Writer(), start=5)
+    resumed = Following(interrupted.model, every=2, optimizer=interrupted.optimizer)
     buffer.seek(0)
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.t = 5
     for x, y in batches[5:]:
-        interrupted.step(x, y)
-    assert resumed.on_fit_end() == pytest.approx(straight.stats.on_fit_end(), rel=1e-12)
+        resumed.step(x, y)
+    assert resumed.on_fit_end() == pytest.approx(straight.on_fit_end(), rel=1e-12)
 
 
 # --- through the runner ------------------------------------------------------------------------
 
 
 def test_the_runner_logs_layer_statistics_to_tensorboard(tmp_path):
-    train(tmp_path, "debug=fast", "trainer.diagnostics_every=2", "model.depth=1", "optimizer=adam")
+    train(
+        tmp_path,
+        "debug=fast",
+        "probes=[layer_stats,effective_lr]",
+        "probes.layer_stats.every=2",
+        "probes.effective_lr.every=2",
+        "model.depth=1",
+        "optimizer=adam",
+    )
     tags = EventAccumulator(str(tmp_path)).Reload().Tags()["scalars"]
     assert {"grad_norm/layers.1.Linear", "act_std/layers.2.ReLU", "act_mean/layers.3.Linear"} <= set(tags)
     assert {"preact_mean/layers.2.ReLU", "preact_std/layers.2.ReLU"} <= set(tags)
@@ -294,39 +328,38 @@ def test_the_runner_logs_layer_statistics_to_tensorboard(tmp_path):
     assert steps == [0, 2]
 
 
-RUN = (
-    "debug=fast",
-    "trainer.diagnostics_every=1",
-    "model.depth=2",
-    "optimizer=adam",
-    "dataset.train_size=400",
-)
+RUN = ("debug=fast", "model.depth=2", "optimizer=adam", "dataset.train_size=400")
+PROBES = ("probes=[layer_stats,effective_lr]", "probes.layer_stats.every=1", "probes.effective_lr.every=1")
 
 
 def test_a_run_records_the_summaries_in_its_metrics(tmp_path):
-    metrics = train(tmp_path, *RUN)
+    metrics = train(tmp_path, *RUN, *PROBES)
     assert metrics == read_metrics(tmp_path)
     assert 0 < metrics["signal_ratio"] < 10 and 0 < metrics["preact_shift"] < 10
     assert metrics["effective_lr_rise"] >= 0
-    sgd = train(tmp_path / "sgd", *RUN, "optimizer=sgd")
+    sgd = train(tmp_path / "sgd", *RUN, *PROBES, "optimizer=sgd")
     assert "signal_ratio" in sgd and "effective_lr_rise" not in sgd  # SGD has no per-weight rates
-    assert "signal_ratio" not in train(tmp_path / "off", *RUN, "trainer.diagnostics_every=0")
+    assert "signal_ratio" not in train(tmp_path / "off", *RUN)  # probes=none
 
 
 def test_a_resumed_run_sums_up_as_one_that_ran_through(tmp_path):
-    train(tmp_path / "resumed", *RUN)  # one epoch, then one more from its checkpoint
-    resumed = train(tmp_path / "resumed", *RUN, "trainer.max_epochs=2", "trainer.resume=true")
-    straight = train(tmp_path / "straight", *RUN, "trainer.max_epochs=2")
+    train(tmp_path / "resumed", *RUN, *PROBES)  # one epoch, then one more from its checkpoint
+    resumed = train(tmp_path / "resumed", *RUN, *PROBES, "trainer.max_epochs=2", "trainer.resume=true")
+    straight = train(tmp_path / "straight", *RUN, *PROBES, "trainer.max_epochs=2")
     summaries = ("signal_ratio", "preact_shift", "effective_lr_rise")
     assert [resumed[k] for k in summaries] == pytest.approx([straight[k] for k in summaries], rel=1e-9)
 
 
 @pytest.mark.parametrize(
-    ("preset", "summary"),
-    [("init", "signal_ratio"), ("covariate_shift", "preact_shift"), ("adaptive_lr", "effective_lr_rise")],
+    ("preset", "probe", "summary"),
+    [
+        ("init", "layer_stats", "signal_ratio"),
+        ("covariate_shift", "layer_stats", "preact_shift"),
+        ("adaptive_lr", "effective_lr", "effective_lr_rise"),
+    ],
 )
-def test_the_presets_log_what_their_claims_read(preset, summary):
+def test_the_presets_log_what_their_claims_read(preset, probe, summary):
     cfg = compose_config(f"experiment={preset}", hydra=True)
-    assert cfg.trainer.diagnostics_every > 0
+    assert cfg.probes[probe].every > 0
     read = {claim.metric.split("@")[0] for claim in cfg.hydra.callbacks.summary.claims}  # col@epoch: a column
     assert read <= {summary, "train_loss"}

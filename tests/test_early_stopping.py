@@ -6,6 +6,7 @@ from torch import nn
 
 from netopt.early_stopping import EarlyStopping
 from netopt.errors import UserError
+from netopt.probes.monitor import available_metrics
 
 MODEL = nn.Linear(2, 2)
 
@@ -15,7 +16,8 @@ OVERFITTING = [1.0, 0.8, 0.6, 0.55, 0.6, 0.62, 0.7, 0.65, 0.9, 1.0]
 
 
 def _step(stopper: EarlyStopping, value: float, epoch: int) -> bool:
-    return stopper.on_validation({"epoch": epoch, stopper.monitor: value})
+    assert stopper.on_validation({"epoch": epoch, stopper.monitor: value}) == {}  # it adds no metric
+    return stopper.stop()
 
 
 def _run(stopper: EarlyStopping, values: list[float], start: int = 0) -> int | None:
@@ -52,8 +54,8 @@ def test_accuracy_is_maximized(mode):
 
 @pytest.mark.parametrize(("monitor", "mode"), [("val_acc", "min"), ("val_loss", "max"), ("val_ac", None)])
 def test_a_mode_against_the_metric_or_an_unknown_metric_is_refused(monitor, mode):
-    with pytest.raises(UserError, match="^(mode|monitor)="):
-        EarlyStopping(MODEL, monitor=monitor, mode=mode)
+    with pytest.raises(UserError, match="^(mode|monitor)="):  # by its name, or once the run's are known
+        EarlyStopping(MODEL, monitor=monitor, mode=mode).watch(available_metrics([]))
 
 
 def test_restores_the_best_weights():

@@ -1,6 +1,6 @@
 """Per-element effective learning rates of the adaptive optimizers: each matches its update in
 float64 (to 1e-9 relative, the rounding of theta_{t+1} - theta_t), Adagrad's never increases,
-RMSprop's does, and LayerStats logs their median and 90th percentile per layer."""
+RMSprop's does, and the effective_lr probe logs their median and 90th percentile per layer."""
 
 import math
 
@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 import netopt.optim as netopt_optim
-from netopt.diagnostics import LayerStats
 from netopt.models.mlp import MLP
 from netopt.nn.norm import Normalization
+from netopt.probes import ProbeContext
+from netopt.probes.effective_lr import EffectiveLR
 from tests.test_diagnostics import Writer
 from tests.test_optim import batch, make_net
 
@@ -137,17 +138,18 @@ def test_sam_reports_its_base_optimizer_rates() -> None:
 
 
 @pytest.mark.parametrize("name", ["Adam", "SGD"])
-def test_layer_stats_log_the_median_and_90th_percentile_rate_of_each_weight(name: str) -> None:
+def test_the_probe_logs_the_median_and_90th_percentile_rate_of_each_weight(name: str) -> None:
     torch.manual_seed(0)
     model = MLP((1, 8, 8), 10, Normalization(), dropout=0.0, depth=2, width=16)
     optimizer = getattr(netopt_optim, name)(model.parameters(), lr=0.01)
     writer = Writer()
-    LayerStats(model, every=2).follow(optimizer, writer)
-    for _ in range(3):  # steps 0, 1, 2: logged at 0 and 2
+    probe = EffectiveLR(ProbeContext(model, optimizer, recorder=writer), every=2)
+    for t in range(3):  # steps 0, 1, 2: logged at 0 and 2
         optimizer.zero_grad()
         nn.functional.cross_entropy(model(torch.randn(32, 1, 8, 8)), torch.randint(0, 10, (32,))).backward()
         optimizer.step()
-    logged = writer.logged[2]
+        probe.on_step(t)
+    logged = writer.logged.get(2, {})  # SGD: nothing logged
     layers = [(f"{n}.Linear", m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     assert len(layers) == 3
     for layer, module in layers:

@@ -20,7 +20,11 @@ def read_csv(path) -> list[dict]:
 
 def test_sharpness_is_logged_every_n_epochs_and_ends_in_the_metrics(tmp_path):
     metrics = train(
-        tmp_path, "trainer.max_epochs=2", "trainer.sharpness_every=1", "trainer.layer_sharpness=true"
+        tmp_path,
+        "trainer.max_epochs=2",
+        "probes=sharpness",
+        "probes.sharpness.every=1",
+        "probes.sharpness.per_layer=true",
     )
     assert metrics["sharpness"] > 0 and metrics["hessian_trace"] > 0
     assert read_metrics(tmp_path)["sharpness"] == pytest.approx(metrics["sharpness"])
@@ -73,7 +77,7 @@ def test_netopt_trajectories_draws_every_optimizer_preset(tmp_path):
 
 
 def _sharpness(tmp_path, name: str, *overrides: str) -> float:
-    return train(tmp_path / name, "trainer.sharpness_every=1000", *overrides)["sharpness"]
+    return train(tmp_path / name, "probes=sharpness", "probes.sharpness.every=1000", *overrides)["sharpness"]
 
 
 @pytest.mark.slow

@@ -1,13 +1,14 @@
-"""The LSTM's net input per time step: against a hand-run recurrence, layer norm's fixed scale, the
-coefficient of variation, and what a run records."""
+"""The LSTM's net input per time step (the net_input probe): against a hand-run recurrence, layer
+norm's fixed scale, the coefficient of variation, what a run records, and a model it cannot measure."""
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from netopt.errors import UserError
 from netopt.models.rnn import RNN
 from netopt.nn import norm
-from netopt.rnn_probe import coefficient_of_variation, net_input_std
+from netopt.probes.net_input import coefficient_of_variation, net_input_std
 from tests.helpers import train
 
 
@@ -45,10 +46,22 @@ def test_coefficient_of_variation():
 
 
 def test_an_rnn_run_records_the_net_input_per_step(tmp_path):
-    metrics = train(tmp_path, "model=rnn", "norm=layer", "trainer.max_epochs=2", "trainer.limit_batches=3")
+    metrics = train(
+        tmp_path,
+        "model=rnn",
+        "norm=layer",
+        "probes=net_input",
+        "trainer.max_epochs=2",
+        "trainer.limit_batches=3",
+    )
     assert 0 <= metrics["preact_std_cv"] < metrics["preact_std_cv_raw"]
     assert metrics["preact_std_mean"] == pytest.approx(1.0, abs=0.1)
     scalars = EventAccumulator(str(tmp_path)).Reload().Tags()["scalars"]
     steps = sorted(tag for tag in scalars if tag.startswith("rnn/preact_std/"))
     assert steps == [f"rnn/preact_std/layer0/t{t:02d}" for t in range(8)]
     assert len(EventAccumulator(str(tmp_path)).Reload().Scalars(steps[0])) == 2  # one per epoch
+
+
+def test_the_probe_refuses_a_model_that_is_not_recurrent(tmp_path):
+    with pytest.raises(UserError, match=r"^probes=net_input: measures a model of model=rnn only, not MLP"):
+        train(tmp_path, "probes=net_input")

@@ -313,7 +313,7 @@ def test_plateau_matches_torch(hyper: dict) -> None:
     metrics = PLATEAU_METRICS if hyper.get("mode") != "max" else [-m for m in PLATEAU_METRICS]
     for epoch, metric in enumerate(metrics):
         oracle.step(metric)
-        assert plateau.on_validation({plateau.monitor: metric}) is False
+        assert plateau.on_validation({plateau.monitor: metric}) == {} and not plateau.stop()
         lr = optimizer.param_groups[0]["lr"]
         assert LR * plateau(10 * epoch + 5) == pytest.approx(lr, rel=1e-12), epoch
 

@@ -125,4 +125,4 @@ def require_model(context: ProbeContext, kind: type[nn.Module], probe: str, opti
     """Refuse a probe on a model it cannot measure, naming the option that builds one."""
     if not isinstance(context.model, kind):
         name = type(context.model).__name__
-        raise UserError(f"probes={probe}: measures a {kind.__name__} model, not {name}; use {option}")
+        raise UserError(f"probes={probe}: measures a model of {option} only, not {name}")
