@@ -67,6 +67,22 @@ CONFIG_MISTAKES = [
     (["model.depth=[1]"], r"model.depth: Value '\[1\]' of type 'list' could not be converted"),
     (["regularization=early_stopping"], r"early stopping is a group of its own: early_stopping=val_loss"),
     (["optimizer=sam", "optimizer/base=adam"], r"optimizer@optimizer.base=<option>"),
+    (
+        ["trainer.sharpness_every=5"],
+        r"error: trainer.sharpness_every: moved; use probes=sharpness probes.sharpness.every=N$",
+    ),
+    (
+        ["trainer.layer_sharpness=true"],
+        r"trainer.layer_sharpness: moved; use probes=sharpness probes.sharpness.per_layer",
+    ),
+    (
+        ["trainer.diagnostics_every=10"],
+        r"trainer.diagnostics_every: moved; use probes=\[layer_stats,effective_lr\]",
+    ),
+    (
+        ["trainer.mc_samples=20"],
+        r"trainer.mc_samples: moved; use probes=mc_dropout probes.mc_dropout.samples=N",
+    ),
     # values, each checked by its component and named by its full key
     (["optimizer.lr=-1"], r"^netopt-train: error: optimizer.lr=-1.0: must be finite and >= 0$"),
     (["optimizer.lr=nan"], r"optimizer.lr=nan: must be finite and >= 0"),
@@ -113,6 +129,36 @@ CONFIG_MISTAKES = [
     ),
     (["early_stopping=val_acc", "early_stopping.mode=min"], r"early_stopping.mode=min: must be max"),
     (["early_stopping.monitor=val_ac"], r"early_stopping.monitor=val_ac: must be one of val_loss, val_acc"),
+    # probes: their values, and a monitor that only a probe the run does not have produces
+    (
+        ["probes=sharpness", "probes.sharpness.every=0"],
+        r"probes.sharpness.every=0: must be a whole number >= 1",
+    ),
+    (
+        ["probes=sharpness", "probes.sharpness.evry=2"],
+        r"probes.sharpness.evry: unknown key; allowed: every, per_layer",
+    ),
+    (["probes=sharpnes"], r"probes=sharpnes: no such option; choose one of effective_lr, layer_stats"),
+    (["probes.sharpness.every=2"], r"probes.sharpness: unknown key"),
+    (["probes=net_input"], r"probes=net_input: measures a model of model=rnn only, not MLP"),
+    (
+        ["early_stopping=val_loss", "early_stopping.monitor=sharpness"],
+        r"early_stopping.monitor=sharpness: must be one of val_loss, val_acc, train_loss, train_acc$",
+    ),
+    (
+        ["probes=[layer_stats,sharpness]", "scheduler=plateau", "scheduler.monitor=sharpnes"],
+        r"scheduler.monitor=sharpnes: must be one of val_loss, val_acc, train_loss, train_acc, sharpness, "
+        r"hessian_trace$",
+    ),
+    (
+        [
+            "probes=sharpness",
+            "early_stopping=val_loss",
+            "early_stopping.monitor=sharpness",
+            "early_stopping.mode=max",
+        ],
+        r"early_stopping.mode=max: must be min \(or null\) for sharpness",
+    ),
     (
         ["dataset.val_fraction=0", "early_stopping=val_loss"],
         r"early_stopping.monitor=val_loss: needs a validation",
