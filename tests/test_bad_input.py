@@ -191,6 +191,19 @@ CONFIG_MISTAKES = [
     (["hparams_search=hyperband", "hydra.sweeper.n_brackets=0"], r"hydra.sweeper.n_brackets=0: must be"),
     (["-m", "optimizer=sgd,adam", "optimizer.lr=-1"], r"optimizer.lr=-1.0: must be finite and >= 0"),
     (["-m", "optimizer=sgd,adam", "dataset.val_fraction=0"], r"summary.metric=val_acc: needs a validation"),
+    (
+        ["-m", "optimizer=sgd,adam", "hydra.callbacks.summary.metric=sharpness"],
+        r"hydra.callbacks.summary.metric=sharpness: must be one of val_loss, val_acc, train_loss, train_acc",
+    ),
+    (
+        ["-m", "optimizer=sgd,adam", "probes=sharpness", "hydra.callbacks.summary.metric=sharpness"]
+        + ["hydra.callbacks.summary.direction=maximize"],
+        r"hydra.callbacks.summary.direction=maximize: must be minimize for sharpness$",
+    ),
+    (
+        ["-m", "optimizer=sgd,adam", "hydra.callbacks.summary.metric=generalization_gap"],
+        r"hydra.callbacks.summary.direction=None: must be maximize or minimize for generalization_gap$",
+    ),
 ]
 
 

@@ -5,6 +5,7 @@ probes measure after early stopping has put back its best weights."""
 import csv
 
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from netopt import config
@@ -77,3 +78,24 @@ def test_early_stopping_monitors_a_probes_metric_and_the_probes_measure_the_rest
     best = min(rows, key=rows.__getitem__)
     assert metrics["restored_epoch"] == best  # early stopping read the probe's metric, lower is better
     assert metrics["sharpness"] == pytest.approx(rows[best], rel=1e-9)  # measured after the restore
+    parts_of = compose_config("probes=sharpness", "early_stopping=val_loss")
+    settings, dataset, _ = check(parts_of)
+    probes = build(parts_of, settings, dataset.in_shape, dataset.num_classes, 10, validation=True).probes
+    assert set(metrics) - {"status"} == set(available_metrics(probes, final=True))  # a sweep's objectives
+
+
+def test_a_sweep_ranks_by_a_probes_metric_in_the_direction_it_declares(cli, tmp_path):
+    status, err = cli(
+        "-m",
+        "debug=fast",
+        "optimizer.lr=0.05,0.5",
+        "probes=sharpness",
+        "probes.sharpness.samples=64",
+        "hydra.callbacks.summary.metric=sharpness",
+        "hydra.sweep.dir=sweep",
+    )
+    assert status == 0, err
+    best = yaml.safe_load((tmp_path / "sweep" / "best.yaml").read_text())
+    with open(tmp_path / "sweep" / "results.csv") as file:
+        values = [float(row["sharpness"]) for row in csv.DictReader(file)]
+    assert best["direction"] == "minimize" and best["objective"] == pytest.approx(min(values))

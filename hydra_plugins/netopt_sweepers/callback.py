@@ -13,8 +13,8 @@ traceback goes to the job's log), so one crashing job no longer ends a grid swee
       callbacks:
         summary:
           _target_: hydra_plugins.netopt_sweepers.callback.SummaryCallback
-          metric: val_acc        # key of the metrics dict the task returns
-          direction: maximize
+          metric: val_acc        # key of the metrics dict the task returns: the loop's or a probe's
+          direction: null        # maximize or minimize; null: as the metric declares (accuracies up)
           keep_going: true
           claims: []             # checked in the report, see netopt.report.claims
 """
@@ -41,11 +41,12 @@ class SummaryCallback(Callback):
     def __init__(
         self,
         metric: str = "val_acc",
-        direction: str = "maximize",
+        direction: str | None = None,
         keep_going: bool = True,
         claims: Sequence[Any] | None = None,
     ) -> None:
-        self.metric, self.maximize, self.keep_going = metric, direction == "maximize", keep_going
+        self.metric, self.direction, self.keep_going = metric, direction, keep_going
+        self.maximize = direction == "maximize"
         if isinstance(claims, ListConfig):  # plain lists and dicts (a ListConfig converts to a list)
             claims = cast(list[Any], OmegaConf.to_container(claims))
         self.claims = claims
@@ -53,6 +54,10 @@ class SummaryCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.multirun_start = time.time()
+        if self.direction is None:  # the metric's own (PreflightCallback has checked it has one)
+            from netopt.hpo.trials import metric_key
+
+            self.maximize = metric_directions(_task(config)).get(metric_key(self.metric)) == "max"
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.job_start = time.time()
@@ -104,25 +109,48 @@ class SummaryCallback(Callback):
         print(f"report: {path}")
 
 
+def _task(config: DictConfig) -> DictConfig:
+    """The task's config: ``config`` without Hydra's node."""
+    from omegaconf import open_dict
+
+    task = config.copy()
+    with open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def metric_directions(task: DictConfig) -> dict[str, Any]:
+    """Every metric a run of ``task`` returns, by name, with its direction (``"max"``, ``"min"`` or
+    None): the loop's, its probes' as they declare them, its regularization's measures (a dry build)."""
+    from netopt.probes.monitor import available_metrics
+    from netopt.train import NOMINAL_STEPS_PER_EPOCH, build, check
+
+    settings, dataset, _ = check(task)
+    shape, classes, validation = dataset.in_shape, dataset.num_classes, dataset.val_fraction > 0
+    parts = build(task, settings, shape, classes, NOMINAL_STEPS_PER_EPOCH, validation)
+    return dict.fromkeys(parts.regularization.measures()) | available_metrics(parts.probes, final=True)
+
+
 class PreflightCallback(Callback):
     """Check a netopt sweep before any of its jobs runs: the config every job shares (one line and
-    exit status 2 for a mistake all of them would repeat), that the objective it optimizes exists
-    (a validation metric needs a validation set), and that it is not one of several processes
-    torchrun started (each would run the whole sweep)."""
+    exit status 2 for a mistake all of them would repeat), that the objective it optimizes is a metric
+    the runs return, with a direction (its own, or the one given, which may not contradict it), that
+    a validation metric has a validation set, and that it is not one of several processes torchrun
+    started (each would run the whole sweep)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from omegaconf import open_dict
-
+        from netopt.checks import require
         from netopt.distributed import LAUNCH, launched
         from netopt.errors import UserError
-        from netopt.train import check, fail
+        from netopt.hpo.trials import metric_key
+        from netopt.train import fail
 
         key = "hydra.sweeper.metric" if OmegaConf.select(config, "hydra.sweeper.metric") else None
         key = key or "hydra.callbacks.summary.metric"
         metric = OmegaConf.select(config, key, default="val_acc")
-        task = config.copy()
-        with open_dict(task):
-            del task["hydra"]
+        direction_key = key.replace(".metric", ".direction")
+        direction = OmegaConf.select(config, direction_key, default=None)
+        task = _task(config)
         try:
             place = launched()
             if place is not None and place[2] > 1:
@@ -130,10 +158,17 @@ class PreflightCallback(Callback):
                     f"hydra.mode=MULTIRUN: started as {place[2]} processes, each would run the whole sweep; "
                     f"run single runs with {LAUNCH}, sweep data-parallel jobs with hydra/launcher=slurm"
                 )
-            _, dataset, _ = check(task)
-            if str(metric).startswith("val") and dataset.val_fraction == 0:
+            directions = metric_directions(task)
+            if str(metric).startswith("val") and task.dataset.val_fraction == 0:
                 raise UserError(
                     f"{key}={metric}: needs a validation set, and dataset.val_fraction=0 leaves none"
                 )
+            name = metric_key(str(metric))
+            require(name in directions, key, f"one of {', '.join(directions)}", metric)
+            declared = {"max": "maximize", "min": "minimize", None: None}[directions[name]]
+            if declared is None:
+                require(direction is not None, direction_key, f"maximize or minimize for {name}", direction)
+            else:
+                require(direction in (declared, None), direction_key, f"{declared} for {name}", direction)
         except UserError as error:
             fail(f"error: {error}", 2)

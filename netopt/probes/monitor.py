@@ -13,6 +13,21 @@ from netopt.probes.base import Direction, Probe
 
 #: The metrics the loop gives every validation, besides ``epoch`` and ``step``.
 LOOP_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
+#: The numbers the loop writes into every run's metrics.json (:meth:`netopt.loop.Trainer.fit`).
+LOOP_FINAL_METRICS = (
+    *LOOP_METRICS,
+    "best_val_acc",
+    "best_epoch",
+    "test_loss",
+    "test_acc",
+    "generalization_gap",
+    "epochs",
+    "stopped_epoch",
+    "restored_epoch",
+    "steps",
+    "wall_time_s",
+    "samples_per_s",
+)
 
 
 def natural_direction(name: str) -> Direction:
@@ -22,8 +37,9 @@ def natural_direction(name: str) -> Direction:
 
 def available_metrics(probes: Iterable[Probe], final: bool = False) -> dict[str, Direction]:
     """Every metric a run's validations produce (its loop's and its ``probes``'), by name, with its
-    direction; with ``final``, the entries of metrics.json the probes add too."""
-    available: dict[str, Direction] = {name: natural_direction(name) for name in LOOP_METRICS}
+    direction; with ``final``, every number of its metrics.json (the loop's and the probes')."""
+    names = LOOP_FINAL_METRICS if final else LOOP_METRICS
+    available: dict[str, Direction] = {name: natural_direction(name) for name in names}
     for probe in probes:
         available |= probe.metrics() | (probe.final_metrics() if final else {})
     return available
