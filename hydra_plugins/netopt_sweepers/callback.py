@@ -14,7 +14,7 @@ traceback goes to the job's log), so one crashing job no longer ends a grid swee
         summary:
           _target_: hydra_plugins.netopt_sweepers.callback.SummaryCallback
           metric: val_acc        # key of the metrics dict the task returns: the loop's or a probe's
-          direction: null        # maximize or minimize; null: as the metric declares (accuracies up)
+          direction: null        # maximize or minimize; null: as the metric declares it
           keep_going: true
           claims: []             # checked in the report, see netopt.report.claims
 """
@@ -54,10 +54,19 @@ class SummaryCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.multirun_start = time.time()
-        if self.direction is None:  # the metric's own (PreflightCallback has checked it has one)
-            from netopt.hpo.trials import metric_key
+        if self.direction is None:
+            self.maximize = self.declared_direction(config) != "min"
 
-            self.maximize = metric_directions(_task(config)).get(metric_key(self.metric)) == "max"
+    def declared_direction(self, config: DictConfig) -> str | None:
+        """How the metric improves: as the runs declare it in a netopt-train sweep (which
+        :class:`PreflightCallback` checks has one), else as its name says (accuracies up, losses down)."""
+        from netopt.hpo.trials import metric_key
+        from netopt.probes.monitor import natural_direction
+
+        name = metric_key(self.metric)
+        if OmegaConf.select(config, "hydra.callbacks.preflight") is None:
+            return natural_direction(name)
+        return metric_directions(_task(config))[name]
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.job_start = time.time()
