@@ -1,7 +1,7 @@
 """Checkpoints: one file per run folder holding the run's config and the state of each of its parts.
 
 ``checkpoint.pt`` maps ``config`` to the composed config the run was started with, and every other
-key to the ``state_dict`` of one stateful part of the run (the model, the optimizer, the watchers,
+key to the ``state_dict`` of one stateful part of the run (the model, the optimizer, the probes,
 the preprocessing, the random generators, the history), named by the caller. It is written
 atomically (temporary file, fsync, rename) and read with ``weights_only=True``, so a crash leaves the
 old file or the new one, and reading one runs no code from it.

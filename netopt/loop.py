@@ -152,7 +152,7 @@ class Trainer:
     after_step: Callable[[], None] = lambda: None  # called once after every optimizer step
     measure: Measure = dict  # named measures of the model after every epoch (train/<name>, an epochs.csv
     # column each) and at the end (the final metrics)
-    watchers: Sequence[Probe] = ()  # probes and watchers (netopt.probes.base)
+    probes: Sequence[Probe] = ()  # measuring probes, then watchers (netopt.probes.base)
     world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
     autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
     scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
@@ -165,7 +165,7 @@ class Trainer:
             group.setdefault("initial_lr", group["lr"])
         self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
         self.hits = Hits()  # the correct predictions of the epoch so far
-        self.stepping = [p for p in self.watchers if type(p).on_step is not Probe.on_step]
+        self.stepping = [p for p in self.probes if type(p).on_step is not Probe.on_step]
 
     # --- one iteration -------------------------------------------------------------------------
     def set_lr(self, t: int) -> float:
@@ -288,10 +288,10 @@ class Trainer:
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
         train = {"train/acc": h.train_acc, **{f"train/{name}": value for name, value in measured.items()}}
         self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
-        for probe in self.watchers:
+        for probe in self.probes:
             metrics |= probe.on_validation(metrics)
         h.epochs.append({**metrics, "lr": self.optimizer.param_groups[0]["lr"]})
-        h.stopped = any(probe.stop() for probe in self.watchers)
+        h.stopped = any(probe.stop() for probe in self.probes)
 
     # --- the whole run -------------------------------------------------------------------------
     def fit(self, on_epoch_end: Callable[[], None] = lambda: None) -> dict[str, Any]:
@@ -321,7 +321,7 @@ class Trainer:
                     self.recorder.epoch_end(h.epochs)
                     on_epoch_end()
                     log.info(_epoch_line(h, self.max_epochs))
-            for probe in reversed(self.watchers):
+            for probe in reversed(self.probes):
                 end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
             train_acc = self.evaluate(self.data.train)[1]  # eval mode, no augmentation: the gap to test

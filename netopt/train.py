@@ -348,7 +348,7 @@ def train(
         penalty=parts.regularization.penalties,
         after_step=parts.regularization.step_hook(parts.optimizer),
         measure=parts.regularization.measures,
-        watchers=parts.probes,
+        probes=parts.probes,
         world=world,
         autocast=autocast(t.precision, device),
         scaler=parts.scaler,

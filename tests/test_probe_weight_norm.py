@@ -14,14 +14,7 @@ from netopt.probes import ProbeContext
 from netopt.probes.weight_norm import WeightNorm
 from netopt.train import check
 from tests.helpers import compose_config, train
-
-
-class Writer:
-    def __init__(self) -> None:
-        self.logged: dict[int, dict[str, float]] = {}
-
-    def scalars(self, values, step):
-        self.logged[step] = dict(values)
+from tests.test_diagnostics import Writer
 
 
 def test_the_norm_is_the_square_root_of_the_sum_of_every_squared_parameter():
