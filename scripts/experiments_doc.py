@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from netopt.console import duration
-from netopt.labels import infrastructure
+from netopt.labels import bookkeeping
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The figure that shows each experiment best (a file of its folder).
@@ -55,7 +55,7 @@ def describe(folder: Path) -> dict[str, Any]:
         words = shlex.split(re.search(r"```\n(.*?)\n```", (folder / "report.md").read_text(), re.S)[1])
     experiment = [w.split("=", 1)[1] for w in words if w.startswith("experiment=")]
     name = experiment[0] if experiment else Path(words[1]).stem
-    kept = [w for w in words if w.startswith("experiment=") or not infrastructure(w.split("=", 1)[0])]
+    kept = [w for w in words if w.startswith("experiment=") or not bookkeeping(w.split("=", 1)[0])]
     out = {j for i, w in enumerate(kept) if w == "--out" for j in (i, i + 1)}  # the flag and its value
     shown = [w for i, w in enumerate(kept) if i not in out and not w.startswith(("out=", "--out="))]
     command = shlex.join(shown)

@@ -5,7 +5,7 @@ A run folder is any folder below the sweep folder that holds ``metrics.json``. I
 ``.hydra/config.yaml`` the composed config (``trainer.seed`` is the seed) and its
 ``.hydra/hydra.yaml`` the chosen option of each config group. The configuration a run belongs to is
 its overrides without the seed and without the keys that do not change what is trained
-(:data:`netopt.labels.INFRASTRUCTURE`). TensorBoard's per-step scalars are read only on request
+(:data:`netopt.settings.bookkeeping_keys`). TensorBoard's per-step scalars are read only on request
 (:func:`step_series`).
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from netopt.errors import UserError
-from netopt.labels import flatten, infrastructure
+from netopt.labels import bookkeeping, flatten
 
 SEED = "trainer.seed"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -45,8 +45,8 @@ class Run:
 
     @property
     def params(self) -> dict[str, str]:
-        """The overrides that make its configuration: without the seed and infrastructure keys."""
-        return {k: v for k, v in self.overrides.items() if not infrastructure(k) and k != SEED}
+        """The overrides that make its configuration: without the seed and bookkeeping keys."""
+        return {k: v for k, v in self.overrides.items() if not bookkeeping(k) and k != SEED}
 
     def value(self, key: str) -> Any:
         """What the run used for key: its override, else its group's option, else the config's value."""
@@ -92,7 +92,7 @@ def read_run(run_dir: Path) -> Run:
         status=str(metrics.get("status", "completed")),
         metrics=metrics,
         overrides=parse_overrides(lines),
-        choices={k: str(v) for k, v in choices.items() if v is not None and not infrastructure(k)},
+        choices={k: str(v) for k, v in choices.items() if v is not None and not bookkeeping(k)},
         config=flatten(read_yaml(hydra_dir / "config.yaml") or {}),
         epochs=read_epochs(run_dir / "epochs.csv"),
     )
