@@ -16,7 +16,7 @@ and Hyperband (eta 3) its brackets up to E epochs, which spend no more than the 
 search's seed and every trial's trainer.seed (the grid's points are the same for every seed).
 
 Each search is the strategy its sweeper builds (netopt.hpo), asked round by round as the sweepers ask
-it, and every trial a real run (netopt.train.run, in this process) in
+it, and every trial a real run (netopt.run.runner.run, in this process) in
 ``<out>/<searcher>_seed<s>/NNN_<values>``; each search folder ends with journal.jsonl, results.csv and
 best.yaml as a sweep's does. ``<out>`` gets anytime.png, trials.png, anytime.csv (every job in launch
 order), report.md, report.html and claims.json.
@@ -47,6 +47,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
 from netopt import config
+from netopt.components import preflight as check_config
 from netopt.errors import UserError, user_error
 from netopt.hpo import (
     Anytime,
@@ -69,8 +70,7 @@ from netopt.report.claims import Claim, check
 from netopt.report.document import Contents, write_documents
 from netopt.report.runs import Run
 from netopt.report.stats import mean_ci
-from netopt.train import check as check_config
-from netopt.train import run
+from netopt.run.runner import run
 
 METRIC = "val_acc"
 LR, MOMENTUM = Uniform("optimizer.lr", 1e-3, 1.0, log=True), Uniform("optimizer.momentum", 0.0, 0.95)
@@ -161,7 +161,7 @@ def compose(overrides: Sequence[str]) -> DictConfig:
 def run_search(
     search: Any, base: DictConfig, folder: Path, max_epochs: int, log: Callable[[str], None]
 ) -> list[Record]:
-    """Ask the strategy for jobs and run each as netopt.train.run into its trial folder, until it asks
+    """Ask the strategy for jobs and run each as netopt.run.runner.run into its trial folder, until it asks
     for none: the sweepers' loop in this process (a job that raises is a failed trial). Writes
     journal.jsonl, results.csv and best.yaml into folder; returns the records in launch order."""
     journal, records = Journal(folder), []

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from netopt import docs
-from netopt.train import check, print_help
+from netopt.cli.train import print_help
+from netopt.components import preflight
 from tests.helpers import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,10 +18,10 @@ README = ROOT / "README.md"
 
 def commands() -> list[str]:
     """The README's ``netopt-train`` command lines (continuations joined; ``torchrun ... -m
-    netopt.train`` as ``netopt-train``), without placeholders."""
+    netopt.cli.train`` as ``netopt-train``), without placeholders."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
-    lines = [re.sub(r"^torchrun .*?-m netopt\.train", "netopt-train", line.strip()) for line in lines]
+    lines = [re.sub(r"^torchrun .*?-m netopt\.cli\.train", "netopt-train", line.strip()) for line in lines]
     return [
         line.split("  #")[0].split(" # ")[0].strip()
         for line in lines
@@ -49,7 +50,7 @@ def test_readme_command_composes_and_checks(command: str, capsys) -> None:
         print_help(arguments)
         assert "Config groups" in capsys.readouterr().out
         return
-    check(compose_config(*one_job(arguments)))
+    preflight(compose_config(*one_job(arguments)))
 
 
 def test_the_readme_has_commands() -> None:

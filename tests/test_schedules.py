@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from torch.optim import lr_scheduler
 
 from netopt import config, schedules
+from netopt.components import preflight
 from netopt.errors import UserError
-from netopt.train import check
 from tests.helpers import compose_config
 
 LR, STEPS = 0.1, 300
@@ -51,7 +51,7 @@ def assert_close(actual: list[float], expected: list[float], rel: float = 1e-12)
 
 def compose_scheduler(*overrides: str):
     cfg = compose_config(*overrides)
-    check(cfg)
+    preflight(cfg)
     return cfg.scheduler
 
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from netopt.checkpoint import read
 from netopt.errors import UserError
+from netopt.files import read_checkpoint
 from netopt.labels import flatten
 
 #: Settings a resumed run may change: its length (to extend it) and how it runs, not what it computes.
@@ -104,7 +104,7 @@ class RunFolder:
         if not (metrics_file.exists() and self.checkpoint.exists()):
             return None
         metrics = json.loads(metrics_file.read_text())
-        same = not differences(read(self.checkpoint).get("config", {}), config)
+        same = not differences(read_checkpoint(self.checkpoint).get("config", {}), config)
         return metrics if same and metrics.get("status") == "completed" else None
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
@@ -124,7 +124,7 @@ class RunFolder:
                 f"trainer.resume={str(resume).lower()}: no checkpoint in {self.path} to continue from"
                 + ("" if resume == "auto" else "; trainer.resume=auto starts fresh when there is none")
             )
-        saved = read(self.checkpoint)
+        saved = read_checkpoint(self.checkpoint)
         changed = differences(saved.get("config", {}), config)
         if changed:
             raise UserError(
