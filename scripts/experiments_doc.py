@@ -1,5 +1,5 @@
-"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments (Qiu
-Xipeng, Neural Networks and Deep Learning, ch. 7).
+"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments
+(Qiu Xipeng, Neural Networks and Deep Learning, ch. 7).
 
 Each folder is a sweep an experiment preset left (``netopt-train experiment=<name>``: its
 ``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
