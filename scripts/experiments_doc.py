@@ -1,4 +1,5 @@
-"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments.
+"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments
+(Qiu Xipeng, Neural Networks and Deep Learning, ch. 7).
 
 Each folder is a sweep an experiment preset left (``netopt-train experiment=<name>``: its
 ``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
@@ -86,6 +87,9 @@ def runs(value: dict[str, Any]) -> str:
 def page(experiments: list[dict[str, Any]]) -> str:
     lines = [
         "# The chapter's experiments",
+        "",
+        "The claims of the chapter on network optimization and regularization (Qiu Xipeng, *Neural",
+        "Networks and Deep Learning*, chapter 7) that can be seen on a small net.",
         "",
         "Each experiment is one command; its sweep ends with a report (`report.html` in the sweep folder)",
         "whose claims section states the chapter's claim, the numbers that test it and a verdict computed",

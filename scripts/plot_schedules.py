@@ -1,4 +1,5 @@
-"""Plot every learning-rate schedule over one run: the chapter's learning-rate figure.
+"""Plot every learning-rate schedule over one run: the learning-rate figure of the chapter
+(Qiu Xipeng, Neural Networks and Deep Learning, ch. 7).
 
 Each curve is built the way ``netopt-train`` builds its schedule, by composing ``conf/train.yaml``
 with ``scheduler=<name>``, building ``cfg.scheduler`` for the run's steps and a fixed

@@ -394,6 +394,16 @@ def test_epochs_convert_with_steps_per_epoch(name: str, key: str, value) -> None
     assert [by_epoch(t) for t in range(STEPS)] == pytest.approx([by_step(t) for t in range(STEPS)], rel=1e-12)
 
 
+def test_timeline_turns_durations_in_its_unit_into_whole_steps() -> None:
+    by_epoch = schedules.Timeline(total_steps=130, steps_per_epoch=13, warmup=2)
+    assert (by_epoch.steps(1.5, "T_0"), by_epoch.units(26)) == (20, 2.0)
+    assert (by_epoch.warmup_steps, by_epoch.remaining) == (26, 104)
+    by_step = schedules.Timeline(total_steps=130, steps_per_epoch=13, unit="step")
+    assert (by_step.steps(1.5, "T_0"), by_step.units(26)) == (2, 26.0)
+    with pytest.raises(UserError, match=r"^T_0=0\.01: must be at least 1 step\(s\) \(1 epoch = 13 steps\)"):
+        by_epoch.steps(0.01, "T_0")
+
+
 def test_out_of_range_override_is_a_user_error_naming_the_key() -> None:
     with pytest.raises(UserError, match=r"^scheduler\.T_mult=0: must be a whole number >= 1"):
         compose_scheduler("scheduler=sgdr", "scheduler.T_mult=0")

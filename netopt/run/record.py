@@ -36,10 +36,10 @@ class Recorder:
 
     Scalars are kept in memory and handed to the writer by :meth:`flush` (the loop calls it once
     per epoch): the writer's background thread, woken for every event, would otherwise contend for
-    the GIL with the training step and slow small models down by half. Each step's scalars go out as
-    one event (a summary of several values, as ``add_scalar`` would write them one by one): the
-    thread frames every event with two pure-Python CRC-32C checksums, and with an event per scalar
-    the flush took 2.1 ms an epoch of the digits MLP (a sixth of its training time).
+    the GIL with the training step, which slows small models down. Each step's scalars go out as one
+    event (a summary of several values, as ``add_scalar`` would write them one by one): the thread
+    frames every event with two pure-Python CRC-32C checksums, so an event per scalar would make the
+    flush a sizeable part of a small model's epoch (``scripts/bench_train.py`` times the loop).
     """
 
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
