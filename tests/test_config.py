@@ -91,3 +91,23 @@ def test_bookkeeping_is_said_once_by_the_trainer_fields():
     assert differences(saved, {"trainer": {"num_threads": 1, "max_epochs": 5, "seed": 1}}) == [
         "trainer.seed: 0 -> 1"
     ]
+
+
+def test_compose_needs_no_hydra_setup_and_leaves_the_callers():
+    """netopt.compose works in a fresh process's state and inside a caller's own Hydra block, typed
+    (presets as partials of their targets) and refusing mistakes as one line."""
+    from hydra import initialize
+    from hydra.core.global_hydra import GlobalHydra
+
+    import netopt
+    from netopt.errors import UserError
+
+    cfg = netopt.compose("optimizer=adam")
+    assert cfg.optimizer._target_ == "netopt.optim.Adam" and cfg.optimizer._partial_
+    with initialize(version_base="1.3", config_path=None):
+        caller = GlobalHydra.instance().hydra
+        assert netopt.compose("optimizer=sgd").optimizer.lr == 0.1
+        assert GlobalHydra.instance().hydra is caller
+    assert not GlobalHydra.instance().is_initialized()
+    with pytest.raises(UserError, match=r"^optimizer.lrr: unknown key; allowed: .*\blr\b"):
+        netopt.compose("optimizer.lrr=1")

@@ -76,3 +76,14 @@ def test_the_readme_says_what_make_lint_runs() -> None:
     commands = [line.strip().removeprefix("$(BIN)/") for line in recipe[1].splitlines()]
     missing = [c for c in commands if f"`{c}`" not in README.read_text(encoding="utf-8")]
     assert not missing, f"README.md does not say that make lint runs {missing}"
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch):
+    """The README's Python block, as written (one epoch instead of three), from a folder of its own."""
+    (block,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(block.replace("trainer.max_epochs=3", "trainer.max_epochs=1"), namespace)
+    assert namespace["metrics"]["status"] == "completed"
+    assert (tmp_path / "outputs/runs/adam_sgdr/metrics.json").exists()
+    assert type(namespace["parts"].optimizer).__name__ == "Adam"
