@@ -1,0 +1,1 @@
+"""The command lines: each parses its arguments and calls the library."""
