@@ -16,9 +16,10 @@ import yaml
 from omegaconf import OmegaConf
 from scipy import stats
 
+from netopt.cli.report import main
 from netopt.errors import UserError
 from netopt.labels import label, short_names, short_value, varying_keys
-from netopt.report import main, step_series, write_report
+from netopt.report import step_series, write_report
 from netopt.report.claims import Claim, judge
 from netopt.report.configs import group, ranked
 from netopt.report.runs import read_runs

@@ -1,4 +1,4 @@
-"""Reports of run records: ``netopt-report DIR`` or :func:`write_report` for a sweep folder.
+"""Reports of run records: :func:`write_report` for a sweep folder (the command ``netopt-report DIR``).
 
 Reads every run folder below DIR as a record (:mod:`~netopt.report.runs`,
 :mod:`~netopt.report.records`), groups the records into configurations over seeds
@@ -8,8 +8,7 @@ Reads every run folder below DIR as a record (:mod:`~netopt.report.runs`,
 (:mod:`~netopt.report.sweep`, :mod:`~netopt.report.document`).
 """
 
-from netopt.report.cli import main
 from netopt.report.runs import step_series
 from netopt.report.sweep import write_report
 
-__all__ = ["main", "step_series", "write_report"]
+__all__ = ["step_series", "write_report"]
