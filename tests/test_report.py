@@ -22,6 +22,7 @@ from netopt.labels import label, short_names, short_value, varying_keys
 from netopt.report import step_series, write_report
 from netopt.report.claims import Claim, judge
 from netopt.report.configs import group, ranked
+from netopt.report.records import RunRecord, read_records, write_records
 from netopt.report.runs import read_runs
 from netopt.report.stats import mean_ci
 
@@ -170,6 +171,23 @@ def test_runs_group_into_configurations_without_seed_and_infrastructure(tmp_path
     configs, names = group(runs)
     assert names == {"optimizer": "optimizer"}
     assert [(c.label, len(c.runs)) for c in configs] == [("optimizer=adam", 3), ("optimizer=sgd", 1)]
+
+
+def test_a_record_round_trips_through_records_jsonl_and_names_its_seed(tmp_path):
+    fake_run(tmp_path / "0", ["optimizer=adam", "trainer.seed=3"], completed(0.9), curve(0.9, 3, seed=0))
+    (record,) = read_runs(tmp_path)
+    assert record.settings == {"optimizer": "adam"} and record.seed == 3
+    assert record.value("seed") == record.value("trainer.seed") == 3 and record.value("optimizer") == "adam"
+    write_records(tmp_path / "records.jsonl", [record])
+    (back,) = read_records(tmp_path / "records.jsonl")
+    assert (back.settings, back.metrics, back.used) == (record.settings, record.metrics, record.used)
+    assert (back.seed, back.source, back.status) == (3, tmp_path / "0", "completed")
+    assert back.number("train_loss@2") == record.number("train_loss@2") and math.isfinite(
+        back.number("train_loss@2")
+    )
+    path = RunRecord({"function": "saddle"}, {"escaped": True, "left_box": False, "escape_step": None})
+    assert (path.number("escaped"), path.number("left_box")) == (1.0, 0.0)  # a yes/no counts as 1 or 0
+    assert math.isnan(path.number("escape_step")) and path.value("seed") is None
 
 
 def test_jobs_are_read_in_natural_order(tmp_path):
