@@ -3,8 +3,8 @@ configurations each tried, a table, and the claims judged on a record per search
 
 ``anytime.png`` shows the best validation accuracy found against the epochs spent, ``trials.png`` where
 each searcher's trials fell in the space; anytime.csv holds every job in launch order and records.jsonl
-a record per search (:class:`~netopt.report.records.RunRecord`: ``searcher``, seed, ``best_val_acc``,
-``epochs_spent`` and ``best_val_acc`` after each epoch of the budget).
+a record per search (:class:`~netopt.report.records.RunRecord`, :func:`search_record`), from which the
+table and the claims are computed.
 """
 
 import csv
@@ -29,12 +29,17 @@ COLORS = {"grid": "tab:gray", "random": "tab:blue", "bayes": "tab:green", "hyper
 
 def search_record(search: Search, budget: int) -> RunRecord:
     """The record of a search: its searcher and seed, ``best_val_acc`` at its end and ``best_val_acc@e``
-    within e epochs."""
+    within e epochs, the configurations, jobs and distinct learning rates it tried, the epochs it
+    spent and its wall time."""
     epochs = np.arange(1, budget + 1, dtype=float)
     curve = search.curve
     metrics = {
         "best_val_acc": float(curve.best[-1]) if len(curve.best) else math.nan,
         "epochs_spent": float(curve.epochs[-1]) if len(curve.epochs) else 0.0,
+        "configurations": len({r.trial for r in search.records}),
+        "jobs": len(search.records),
+        "learning_rates": len({f"{r.params['optimizer.lr']:.6g}" for r in search.records}),
+        "wall_time_s": search.seconds,
     }
     return RunRecord(
         settings={"searcher": search.searcher},
@@ -156,27 +161,25 @@ def write_csv(path: Path, searches: Sequence[Search]) -> None:
                 )
 
 
-def table(searches: Sequence[Search], budget: int) -> tuple[list[str], list[bool], list[list[str]]]:
-    """One row per searcher: what it tried and spent, and its best val_acc within a third, two
-    thirds and all of the budget (mean ± 95% interval over seeds)."""
+def table(records: Sequence[RunRecord], budget: int) -> tuple[list[str], list[bool], list[list[str]]]:
+    """One row per searcher from the records of its searches: what it tried and spent, and its best
+    val_acc within a third, two thirds and all of the budget (mean ± 95% interval over seeds)."""
     points = [budget // 3, 2 * budget // 3, budget]
     headers = ["searcher", "configurations", "jobs", "learning rates", "epochs spent"]
     headers += [f"best val_acc @{e} epochs" for e in points] + ["time/search"]
     rows = []
     for name in SEARCHERS:
-        mine = [s for s in searches if s.searcher == name]
+        mine = [r for r in records if r.value("searcher") == name]
         if not mine:
             continue
-        best = [mean_ci(float(best_within(s.curve, [e])[0]) for s in mine) for e in points]
+        counts = ("configurations", "jobs", "learning_rates", "epochs_spent")
+        best = [mean_ci(r.number(f"best_val_acc@{e}") for r in mine) for e in points]
         rows.append(
             [
                 name,
-                _mean(len({r.trial for r in s.records}) for s in mine),
-                _mean(len(s.records) for s in mine),
-                _mean(len({f"{r.params['optimizer.lr']:.6g}" for r in s.records}) for s in mine),
-                _mean(s.curve.epochs[-1] for s in mine),
+                *(_mean(r.number(key) for r in mine) for key in counts),
                 *map(str, best),
-                f"{np.mean([s.seconds for s in mine]):.0f} s",
+                f"{np.mean([r.number('wall_time_s') for r in mine]):.0f} s",
             ]
         )
     return headers, [False] + [True] * (len(headers) - 1), rows
@@ -203,7 +206,7 @@ def report(out: Path, searches: Sequence[Search], budget: int, command: str) -> 
     records = [search_record(s, budget) for s in searches]
     write_records(out / "records.jsonl", records)
     verdicts = [judge(Claim.parse(raw, f"claims[{i}]"), records) for i, raw in enumerate(claims(budget))]
-    headers, numeric, rows = table(searches, budget)
+    headers, numeric, rows = table(records, budget)
     seeds = sorted({s.seed for s in searches})
     failed = [
         (str(Path(r.run_dir).relative_to(out)), f"{r.status}: {r.error}")
