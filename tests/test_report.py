@@ -160,7 +160,7 @@ def test_mean_and_95_ci_match_scipy():
 # ---------------------------------------------------------------------------- runs and configurations
 
 
-def test_runs_group_into_configurations_without_seed_and_infrastructure(tmp_path):
+def test_runs_group_into_configurations_without_seed_and_bookkeeping(tmp_path):
     for seed in range(3):
         extra = ["trainer.progress=false", f"trainer.device=cuda:{seed}", "experiment=compare"]
         fake_run(tmp_path / f"a{seed}", ["optimizer=adam", f"trainer.seed={seed}", *extra], completed(0.9))

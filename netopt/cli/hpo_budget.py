@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
+from netopt.api import fit
+from netopt.components import preflight
 from netopt.errors import UserError, user_error
 from netopt.hpo.budget import SEARCHERS, compare, trial_configs
 from netopt.report.budget import report
-from netopt.train import check, run
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
@@ -46,10 +47,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
         parser.error(f"--out {out}: not empty; choose a new folder")
     torch.set_num_threads(1)
     bases = trial_configs(args.overrides, args.seeds)
-    check(bases[args.seeds[0]])  # a mistake every trial would repeat: one line, before any trial
+    preflight(bases[args.seeds[0]])  # a mistake every trial would repeat: one line, before any trial
     out.mkdir(parents=True, exist_ok=True)
     log = functools.partial(print, flush=True)
-    searches = compare(bases, args.searchers, args.grid, args.epochs, out, run, log)
+    searches = compare(bases, args.searchers, args.grid, args.epochs, out, fit, log)
     command = shlex.join(["netopt-hpo-budget", *(sys.argv[1:] if argv is None else argv)])
     path = report(out, searches, args.grid**2 * args.epochs, command)
     print(f"report: {path}")

@@ -34,6 +34,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from netopt.composition import compose
 from netopt.hpo.anytime import Anytime, anytime
 from netopt.hpo.hyperband import Hyperband
 from netopt.hpo.search import BayesSearch, GridSearch, RandomSearch
@@ -121,18 +122,8 @@ class Search:
 
 
 def trial_configs(overrides: Sequence[str], seeds: Sequence[int]) -> dict[int, DictConfig]:
-    """The netopt-train config of every trial of each seed: COMMON, the overrides and the seed, composed
-    as the CLI composes them."""
-    from hydra import compose, initialize
-
-    from netopt import config
-
-    config.register()
-    with initialize(version_base="1.3", config_path=None):
-        return {
-            seed: compose(config.PRIMARY, overrides=[*COMMON, *overrides, f"trainer.seed={seed}"])
-            for seed in seeds
-        }
+    """The netopt-train config of every trial of each seed: COMMON, the overrides and the seed."""
+    return {seed: compose(*COMMON, *overrides, f"trainer.seed={seed}") for seed in seeds}
 
 
 def run_search(

@@ -20,28 +20,29 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
-from netopt.checkpoint import Checkpoint, Snapshot, read
+from netopt.components import assemble, preflight
 from netopt.data.batches import num_batches
 from netopt.errors import UserError, config_key
+from netopt.files import read_checkpoint
 from netopt.landscape.plot import plot_interpolation, plot_plane
 from netopt.landscape.probe import fixed_batches
 from netopt.landscape.slices import interpolation, plane, write_csv
-from netopt.train import build, check
+from netopt.run.checkpoint import Checkpoint, Snapshot
 
 
 def landscape(run_dir: Path, points: int, span: float, samples: int, surface: bool, seed: int) -> list[Path]:
     """Compute and write the 1-D and 2-D slices of the run in ``run_dir``; the files written."""
-    saved = read(run_dir / "checkpoint.pt", key="RUN_DIR")
+    saved = read_checkpoint(run_dir / "checkpoint.pt", key="RUN_DIR")
     if "initial_model" not in saved or "config" not in saved:
         raise UserError(
             f"RUN_DIR={run_dir}: its checkpoint keeps no initial weights (written by an older netopt)"
         )
     cfg = OmegaConf.create(saved["config"])
-    settings, dataset, _ = check(cfg)
+    settings, dataset, _ = preflight(cfg)
     with config_key("dataset"):
         data = dataset.load()
     steps = num_batches(len(data.train), settings.batch_size, settings.limit_batches)
-    parts = build(cfg, settings, data.in_shape, data.num_classes, steps, dataset.val_fraction > 0)
+    parts = assemble(cfg, settings, data.in_shape, data.num_classes, steps, dataset.val_fraction > 0)
     initial = Snapshot(parts.model)
     Checkpoint(
         run_dir / "checkpoint.pt",

@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from netopt.components import make
 from netopt.errors import UserError
 from netopt.landscape.plot import plot_trajectory_rows
 from netopt.landscape.report import RECORDS, parse_claims, path_record, write_report
 from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
 from netopt.report.claims import Claim
 from netopt.report.records import write_records
-from netopt.train import make
 
 TOY_FUNCTIONS = {f.name: f for f in FUNCTIONS}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from netopt.labels import infrastructure
+from netopt.labels import bookkeeping
 
 #: The seed of a netopt-train run.
 SEED = "trainer.seed"
@@ -41,7 +41,7 @@ class RunRecord:
     @property
     def params(self) -> dict[str, Any]:
         """The settings that make its configuration: without the keys that do not change the result."""
-        return {k: v for k, v in self.settings.items() if not infrastructure(k)}
+        return {k: v for k, v in self.settings.items() if not bookkeeping(k)}
 
     @property
     def error(self) -> str:

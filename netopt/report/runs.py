@@ -5,7 +5,7 @@ A run folder is any folder below the sweep folder that holds ``metrics.json``. I
 ``.hydra/config.yaml`` the composed config (``trainer.seed`` is the seed) and its
 ``.hydra/hydra.yaml`` the chosen option of each config group; the record's ``used`` is the config's
 values and the group options. The configuration a run belongs to is its overrides without the seed
-and without the keys that do not change what is trained (:data:`netopt.labels.INFRASTRUCTURE`).
+and without the keys that do not change what is trained (:func:`netopt.settings.bookkeeping_keys`).
 TensorBoard's per-step scalars are read only on request (:func:`step_series`).
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from netopt.errors import UserError
-from netopt.labels import flatten, infrastructure
+from netopt.labels import bookkeeping, flatten
 from netopt.report.records import SEED, RunRecord
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,7 +44,7 @@ def read_run(run_dir: Path) -> RunRecord:
     choices = (hydra.get("hydra", {}).get("runtime", {}) or {}).get("choices", {}) or {}
     overrides = parse_overrides(lines)
     config = flatten(read_yaml(hydra_dir / "config.yaml") or {})
-    groups = {k: str(v) for k, v in choices.items() if v is not None and not infrastructure(k)}
+    groups = {k: str(v) for k, v in choices.items() if v is not None and not bookkeeping(k)}
     return RunRecord(
         settings={k: v for k, v in overrides.items() if k != SEED},
         metrics=metrics,
