@@ -37,7 +37,7 @@ from netopt.errors import Diverged
 from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
 from netopt.probes.base import Probe
-from netopt.record import Recorder
+from netopt.run.record import Recorder
 
 log = logging.getLogger(__name__)
 

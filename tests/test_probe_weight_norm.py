@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from netopt.components import preflight
 from netopt.errors import UserError
 from netopt.optim import SGD
 from netopt.probes import ProbeContext
 from netopt.probes.weight_norm import WeightNorm
-from netopt.train import check
 from tests.helpers import compose_config, train
 from tests.test_diagnostics import Writer
 
@@ -48,4 +48,4 @@ def test_monitoring_it_without_a_mode_is_refused_before_training():
         "probes=weight_norm", "early_stopping=val_loss", "early_stopping.monitor=weight_norm"
     )
     with pytest.raises(UserError, match=r"^early_stopping.mode=None: must be min or max for weight_norm$"):
-        check(cfg)
+        preflight(cfg)

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+import netopt
 from netopt import config
 from netopt.errors import UserError
 from netopt.probes.monitor import LOOP_METRICS, available_metrics, monitor_mode
 from netopt.schedules import ReduceLROnPlateau
-from netopt.train import build, check
 from tests.helpers import compose_config, train
 
 
@@ -20,9 +20,7 @@ from tests.helpers import compose_config, train
 def test_every_probe_preset_builds_from_its_target_and_declares_its_metrics(name):
     model = ["model=rnn"] if name == "net_input" else []
     cfg = compose_config(f"probes={name}", *model)
-    settings, dataset, _ = check(cfg)  # the dry build: no data yet
-    parts = build(cfg, settings, dataset.in_shape, dataset.num_classes, 10, validation=True)
-    probes = parts.probes[: len(cfg.probes)]
+    probes = netopt.build(cfg).probes[: len(cfg.probes)]
     assert [type(p).__name__ for p in probes] == [
         cfg.probes[k]._target_.rsplit(".", 1)[1] for k in cfg.probes
     ]
@@ -78,9 +76,7 @@ def test_early_stopping_monitors_a_probes_metric_and_the_probes_measure_the_rest
     best = min(rows, key=rows.__getitem__)
     assert metrics["restored_epoch"] == best  # early stopping read the probe's metric, lower is better
     assert metrics["sharpness"] == pytest.approx(rows[best], rel=1e-9)  # measured after the restore
-    parts_of = compose_config("probes=sharpness", "early_stopping=val_loss")
-    settings, dataset, _ = check(parts_of)
-    probes = build(parts_of, settings, dataset.in_shape, dataset.num_classes, 10, validation=True).probes
+    probes = netopt.build(compose_config("probes=sharpness", "early_stopping=val_loss")).probes
     assert set(metrics) - {"status"} == set(available_metrics(probes, final=True))  # a sweep's objectives
 
 

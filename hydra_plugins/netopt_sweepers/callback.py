@@ -131,12 +131,12 @@ def _task(config: DictConfig) -> DictConfig:
 def metric_directions(task: DictConfig) -> dict[str, Any]:
     """Every metric a run of ``task`` returns, by name, with its direction (``"max"``, ``"min"`` or
     None): the loop's, its probes' as they declare them, its regularization's measures (a dry build)."""
+    from netopt.components import NOMINAL_STEPS_PER_EPOCH, assemble, preflight
     from netopt.probes.monitor import available_metrics
-    from netopt.train import NOMINAL_STEPS_PER_EPOCH, build, check
 
-    settings, dataset, _ = check(task)
+    settings, dataset, _ = preflight(task)
     shape, classes, validation = dataset.in_shape, dataset.num_classes, dataset.val_fraction > 0
-    parts = build(task, settings, shape, classes, NOMINAL_STEPS_PER_EPOCH, validation)
+    parts = assemble(task, settings, shape, classes, NOMINAL_STEPS_PER_EPOCH, validation)
     return dict.fromkeys(parts.regularization.measures()) | available_metrics(parts.probes, final=True)
 
 
@@ -149,10 +149,10 @@ class PreflightCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from netopt.checks import require
+        from netopt.cli.train import fail
         from netopt.distributed import LAUNCH, launched
         from netopt.errors import UserError
         from netopt.hpo.trials import metric_key
-        from netopt.train import fail
 
         key = "hydra.sweeper.metric" if OmegaConf.select(config, "hydra.sweeper.metric") else None
         key = key or "hydra.callbacks.summary.metric"
