@@ -22,14 +22,14 @@ from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
 from netopt.errors import UserError, config_key
 from netopt.landscape.probe import SharpnessProbe, fixed_batches
-from netopt.loop import Augment, Clip, Schedule
+from netopt.loop import AugmentFn, Clip, Recorder
 from netopt.mc_dropout import MCDropoutTest
 from netopt.models.rnn import RNN
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
 from netopt.regularization import Regularization
 from netopt.rnn_probe import NetInputProbe
-from netopt.run.record import Recorder
+from netopt.schedules import Schedule
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
 
@@ -100,7 +100,7 @@ class Components:
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     clip: Clip
-    augment: Augment
+    augment: AugmentFn
     watchers: list[Watcher]
     preprocess: Preprocess
     scaler: LossScaler
