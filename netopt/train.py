@@ -44,7 +44,8 @@ from netopt.models.rnn import RNN
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
 from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
-from netopt.regularization import Regularization
+from netopt.regularization import MOVED as MOVED_REGULARIZATION
+from netopt.regularization import Regularizers
 from netopt.rnn_probe import NetInputProbe
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
@@ -63,6 +64,7 @@ Hydra's own options: netopt-train --hydra-help"""
 MOVED = {
     "regularization=early_stopping": "early stopping is a group of its own: early_stopping=val_loss",
     "optimizer/base": "SAM's base is chosen from the optimizer group: optimizer@optimizer.base=<option>",
+    **MOVED_REGULARIZATION,
 }
 
 
@@ -121,7 +123,7 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 class Components:
     """Everything a run trains with, built from the config."""
 
-    regularization: Regularization
+    regularization: Regularizers
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     schedule: Schedule
@@ -145,9 +147,9 @@ def build(
     Called twice: first before any data is read (a dry build, in which every component checks its
     own values), then for the run itself.
     """
-    regularization = make(cfg, "regularization")
-    with config_key("regularization"):
-        taken = regularization.model_arguments(get_object(cfg.model._target_))
+    with config_key("regularization"):  # a dict of regularizers, each built by its _target_
+        regularization = Regularizers.from_config(cfg.regularization)
+        taken = regularization.model_arguments(get_object(cfg.model._target_), cfg.model)
     model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
@@ -436,7 +438,7 @@ def one_line(error: Exception) -> str:
     text = str(error)
     for spelling, pointer in MOVED.items():
         if spelling in text or any(arg.startswith(spelling) for arg in sys.argv[1:]):
-            return f"{spelling}: {pointer}"
+            return f"{spelling.rstrip('=')}: {pointer}"
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
         option = (error.missing_cfg_file or "").rsplit("/", 1)[-1]
