@@ -465,7 +465,11 @@ def print_help(arguments: list[str]) -> None:
     """``netopt-train --help``: the groups and their options, then the fields of the chosen ones."""
     from hydra import compose, initialize
 
-    overrides = [a for a in arguments if "=" in a and not a.startswith("-") and "," not in a]
+    overrides = [
+        a
+        for a in arguments
+        if "=" in a and not a.startswith("-") and ("," not in a or a.partition("=")[2].startswith("["))
+    ]  # without the sweeps (a,b), with the lists ([a,b]: several options of a group)
     with initialize(version_base="1.3", config_path=None):
         cfg = compose(config.PRIMARY, overrides=overrides, return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)

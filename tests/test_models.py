@@ -53,5 +53,5 @@ def test_each_model_owns_its_dropout_off_by_default(option):
 
     assert set(drops()) <= {0.0}
     assert drops("model.dropout=0.25") and set(drops("model.dropout=0.25")) == {0.25}
-    with pytest.raises(UserError, match=r"^dropout=1.0: must be in \[0, 1\)"):
+    with pytest.raises(UserError, match=r"^model.dropout=1.0: must be in \[0, 1\)"):
         drops("model.dropout=1.0")
