@@ -43,8 +43,8 @@ def test_cnn_pooling_first_is_the_same_function_without_normalization():
 @pytest.mark.parametrize("option", ["mlp", "cnn", "resnet", "rnn"])
 def test_each_model_owns_its_dropout_off_by_default(option):
     """``dropout`` is every model's own option (0: no dropout layer), settable from the config."""
+    from netopt.components import make
     from netopt.nn.dropout import STOCHASTIC_LAYERS
-    from netopt.train import make
     from tests.helpers import compose_config
 
     def drops(*overrides: str) -> list[float]:

@@ -8,8 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from netopt import config
+from netopt.components import preflight
 from netopt.errors import UserError
-from netopt.train import check
 from tests.helpers import compose_config, train
 
 OPTIMIZERS = sorted(config.OPTIONS["optimizer"])
@@ -20,7 +20,7 @@ CHAPTER = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "ada
 
 def compose_train(*overrides: str) -> DictConfig:
     cfg = compose_config(*overrides)
-    check(cfg)
+    preflight(cfg)
     return cfg
 
 
