@@ -19,12 +19,13 @@ from netopt import config
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.errors import UserError, config_key
-from netopt.loop import Augment, Clip, Schedule
+from netopt.loop import AugmentFn, Clip
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
 from netopt.probes import Probe, ProbeContext
 from netopt.probes.monitor import available_metrics
-from netopt.regularization import Regularization
+from netopt.regularization import Regularizers
+from netopt.schedules import Schedule
 from netopt.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,12 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 class Components:
     """Everything a run trains with, built from the config."""
 
-    regularization: Regularization
+    regularization: Regularizers
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     clip: Clip
-    augment: Augment
+    augment: AugmentFn
     probes: list[Probe]  # the probes of the probes group, then the watching components
     context: ProbeContext
     preprocess: Preprocess
@@ -114,9 +115,9 @@ def assemble(
     Called twice: first before any data is read (a dry build, in which every component checks its
     own values), then for the run itself.
     """
-    regularization = make(cfg, "regularization")
-    with config_key("regularization"):
-        taken = regularization.model_arguments(get_object(cfg.model._target_))
+    with config_key("regularization"):  # a dict of regularizers, each built by its _target_
+        regularization = Regularizers.from_config(cfg.regularization)
+        taken = regularization.model_arguments(get_object(cfg.model._target_), cfg.model)
     model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())

@@ -21,6 +21,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from netopt import config
 from netopt.errors import UserError
+from netopt.regularization import MOVED as MOVED_REGULARIZATION
 
 #: Old spellings that moved, and where to.
 MOVED = {
@@ -30,6 +31,7 @@ MOVED = {
     "trainer.diagnostics_every": "moved; use probes=[layer_stats,effective_lr] probes.layer_stats.every=N",
     "trainer.mc_samples": "moved; use probes=mc_dropout probes.mc_dropout.samples=N",
     "optimizer/base": "SAM's base is chosen from the optimizer group: optimizer@optimizer.base=<option>",
+    **MOVED_REGULARIZATION,
 }
 
 
@@ -60,7 +62,7 @@ def error_line(error: Exception, arguments: Any = None) -> str:
     arguments = sys.argv[1:] if arguments is None else list(arguments)
     for spelling, pointer in MOVED.items():
         if spelling in text or any(arg.startswith(spelling) for arg in arguments):
-            return f"{spelling}: {pointer}"
+            return f"{spelling.rstrip('=')}: {pointer}"
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
         option = (error.missing_cfg_file or "").rsplit("/", 1)[-1]

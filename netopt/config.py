@@ -124,16 +124,12 @@ def typed(node: Mapping[str, Any], source: str = "") -> DictConfig:
     return cfg
 
 
-def typed_components(node: Mapping[str, Any], source: str = "") -> dict[str, Any] | DictConfig:
+def typed_targets(node: Mapping[str, Any], source: str = "") -> Any:
     """``node`` with every mapping in it that has a ``_target_`` typed by :func:`typed`, at any depth:
-    a preset that is one component, or one that holds several under their keys (``conf/probes``).
-    Hydra's own node (``hydra``) is left to Hydra."""
+    a preset, or a group's dict of components (``regularization: {l2: {_target_: ...}}``)."""
     if "_target_" in node:
         return typed(node, source)
-    return {
-        key: typed_components(value, source) if isinstance(value, Mapping) and key != "hydra" else value
-        for key, value in node.items()
-    }
+    return {k: typed_targets(v, source) if isinstance(v, Mapping) else v for k, v in node.items()}
 
 
 def _yaml_files(folder: Traversable, group: str = "") -> Iterator[tuple[str, Traversable]]:
@@ -176,8 +172,7 @@ def job_folder(number: int, overrides: Sequence[str], sweep_dir: str) -> str:
 
 
 def register(command: str = PRIMARY) -> None:
-    """Store every YAML file of the config tree in Hydra's ConfigStore, each component in it typed by its
-    target (:func:`typed_components`),
+    """Store every YAML file of the config tree in Hydra's ConfigStore, presets typed by their target,
     and register the resolver that names run folders. A folder of :data:`COMMAND_GROUPS` is stored,
     as its group, only for its own ``command`` (``trajectories``), and never listed in :data:`OPTIONS`."""
     for name, resolver in (("netopt.folder", folder_suffix), ("netopt.job", job_folder)):
@@ -191,7 +186,7 @@ def register(command: str = PRIMARY) -> None:
         text = file.read_text(encoding="utf-8")
         loaded = container(OmegaConf.create(text), resolve=False)
         name = file.name.removesuffix(".yaml")
-        node = typed_components(loaded, f"conf/{group}/{file.name}")
+        node = typed_targets(loaded, f"conf/{group}/{file.name}")
         package = _PACKAGE_HEADER.search(text)
         if folder in COMMAND_GROUPS:
             group = "/".join(filter(None, (COMMAND_GROUPS[folder], rest)))

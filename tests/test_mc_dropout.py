@@ -87,7 +87,7 @@ def test_the_mc_loss_is_the_nll_of_the_mean_softmax():
 def test_mc_dropout_differs_from_weight_scaling_but_is_close_on_a_trained_model(tmp_path):
     metrics = train(
         tmp_path,
-        "regularization.dropout=0.5",
+        "model.dropout=0.5",
         "probes=mc_dropout",
         "probes.mc_dropout.samples=20",
         "trainer.max_epochs=5",

@@ -35,9 +35,7 @@ def test_a_preset_holding_components_under_its_keys_has_each_typed():
     for key in cfg.probes:
         assert OmegaConf.get_type(cfg.probes[key]).__name__.endswith("Config") and cfg.probes[key]._partial_
     assert cfg.probes.sharpness.every == 5 and cfg.probes.sharpness.per_layer is False  # the default
-    nested = config.typed_components(
-        {"a": {"b": {"_target_": "netopt.early_stopping.EarlyStopping"}}, "c": 1}
-    )
+    nested = config.typed_targets({"a": {"b": {"_target_": "netopt.early_stopping.EarlyStopping"}}, "c": 1})
     assert nested["a"]["b"].patience == 0 and nested["c"] == 1
 
 
