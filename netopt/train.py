@@ -41,6 +41,7 @@ from netopt.landscape.probe import SharpnessProbe, fixed_batches
 from netopt.loop import Augment, Clip, History, RandomState, Schedule, Trainer
 from netopt.mc_dropout import MCDropoutTest
 from netopt.models.rnn import RNN
+from netopt.optim import compile_update, with_transforms
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
 from netopt.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
@@ -59,10 +60,18 @@ HELP = """netopt-train: train a model with the chapter's optimization and regula
 Usage: netopt-train [GROUP=OPTION ...] [GROUP.FIELD=VALUE ...]   (-m: sweep over comma-separated values)"""
 FOOTER = """Run folders go to outputs/; compare them with `tensorboard --logdir outputs`.
 Hydra's own options: netopt-train --hydra-help"""
-#: Old spellings that moved, and where to.
+_NOISE_MOVED = "gradient noise is a group of its own: grad_noise=gaussian grad_noise."
+_COMPILE_MOVED = "compiling the update is a trainer option: trainer.compile_optimizer=true"
+#: Old spellings that moved, and where to (the first that matches is named).
 MOVED = {
     "regularization=early_stopping": "early stopping is a group of its own: early_stopping=val_loss",
     "optimizer/base": "SAM's base is chosen from the optimizer group: optimizer@optimizer.base=<option>",
+    "optimizer.grad_noise_decay": _NOISE_MOVED + "gamma=<gamma>",
+    "optimizer.base.grad_noise_decay": _NOISE_MOVED + "gamma=<gamma>",
+    "optimizer.grad_noise": _NOISE_MOVED + "eta=<eta>",
+    "optimizer.base.grad_noise": _NOISE_MOVED + "eta=<eta>",
+    "optimizer.compile": _COMPILE_MOVED,
+    "optimizer.base.compile": _COMPILE_MOVED,
 }
 
 
@@ -110,6 +119,12 @@ def make(cfg: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
         return component(*args, **kwargs) if args or kwargs else component
 
 
+def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
+    """The optimizer of group ``optimizer`` on ``params``, stepping on the gradients as the transform
+    of group ``grad_noise`` leaves them (:func:`netopt.optim.with_transforms`)."""
+    return with_transforms(make(cfg, "optimizer", params), grad_noise=make(cfg, "grad_noise"))
+
+
 def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
     for group in optimizer.param_groups:
@@ -152,7 +167,10 @@ def build(
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
-    optimizer = make(cfg, "optimizer", model.parameters())
+    optimizer = make_optimizer(cfg, model.parameters())
+    if settings.compile_optimizer:
+        with config_key("trainer"):
+            compile_update(optimizer)
     if settings.precision == "fp16" and isinstance(optimizer, SAM):
         raise UserError(
             "trainer.precision=fp16: not with optimizer=sam (a step whose gradients overflow cannot be "
