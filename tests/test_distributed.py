@@ -117,7 +117,7 @@ CASES = {
     "mlp": ["trainer.batch_size=45"],
     "sync batch norm": ["norm=batch", "norm.sync=true"],
     "sam, clipping, l2": ["optimizer=sam", "clip=norm", "clip.max_norm=0.5", "regularization.l2=0.001"],
-    "gradient noise": ["optimizer.grad_noise=0.01"],  # the same draw on every process, after averaging
+    "gradient noise": ["grad_noise=gaussian"],  # the same draw on every process, after averaging
 }
 
 

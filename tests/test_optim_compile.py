@@ -19,6 +19,7 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 import netopt.optim as netopt_optim
+from netopt.errors import ConfigValueError
 from netopt.optim import compiled as compiled_module
 from tests.helpers import train
 
@@ -175,3 +176,10 @@ def test_the_runner_compiles_the_update_with_trainer_compile_optimizer(
     assert {k: v for k, v in compiled.items() if k not in timing} == {
         k: v for k, v in eager.items() if k not in timing
     }
+
+
+def test_an_optimizer_netopt_did_not_write_is_refused() -> None:
+    with pytest.raises(
+        ConfigValueError, match="^compile_optimizer=True: must be false with SGD, whose update"
+    ):
+        netopt_optim.compile_update(torch.optim.SGD(Net().parameters()))

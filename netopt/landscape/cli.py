@@ -19,7 +19,7 @@ seeded subsets of ``--samples`` examples (the same every time), evaluated in eva
 
 ``netopt-trajectories [OVERRIDES]``: every optimizer of ``optimizers`` on each 2-D test function of
 ``functions`` (:mod:`netopt.landscape.toy`), each optimizer built from its ``conf/optimizer`` preset
-as the runner builds it, at each gradient-noise level of ``noise`` (``optimizer.grad_noise``) and
+as the runner builds it, at each gradient-noise level of ``noise`` (``grad_noise.eta``) and
 for each of ``seeds``; the options are those of ``conf/trajectories.yaml``, its presets
 (``experiment=optimizers_toy``) in ``conf/trajectories/``. Writes a figure per function (a row per
 noise level), trajectories.csv, summary.json and the report with the ``claims`` checked
@@ -51,7 +51,7 @@ from netopt.landscape.report import Outcome, parse_claims, write_report
 from netopt.landscape.slices import interpolation, plane, write_csv
 from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
 from netopt.report.claims import Claim
-from netopt.train import build, check, make
+from netopt.train import build, check, make_optimizer, one_line
 
 TOY_FUNCTIONS = {f.name: f for f in FUNCTIONS}
 
@@ -120,13 +120,13 @@ def trajectories(overrides: list[str]) -> Path:
             optimizer_cfg = copy.deepcopy(variant)  # each function its own lr
             optimizer_cfg.optimizer.lr = cfg.lrs.get(function.name, {}).get(name, variant.optimizer.lr)
             lr = optimizer_cfg.optimizer.lr
-            noise = float(OmegaConf.select(optimizer_cfg, "optimizer.grad_noise", default=0.0) or 0.0)
+            noise = float(optimizer_cfg.grad_noise.eta)
             row = "" if level is None else f"gradient noise {noise:g}" if noise else "no gradient noise"
             paths = panels.setdefault(row, {}).setdefault(f"{name} (lr={lr:g})", [])
             for seed in cfg.seeds:
-                torch.manual_seed(seed)  # the optimizer draws its noise generator's seed from it
+                torch.manual_seed(seed)  # the gradient noise draws its generator's seed from it
                 path = trajectory(
-                    functools.partial(make, optimizer_cfg, "optimizer"),
+                    functools.partial(make_optimizer, optimizer_cfg),
                     function,
                     start=None if start is None else list(start),
                     steps=cfg.steps.get(function.name, 100),
@@ -150,7 +150,7 @@ def compose_trajectories(
     overrides: list[str],
 ) -> tuple[DictConfig, list[Claim], dict[tuple[str, Any], DictConfig]]:
     """The config of netopt-trajectories, its claims, and one optimizer config per optimizer and noise
-    level (its preset selected, ``optimizer.grad_noise`` set to the level unless ``noise`` is null),
+    level (its preset selected, ``grad_noise.eta`` set to the level unless ``noise`` is null),
     keyed by (name, level)."""
     from hydra import compose, initialize
 
@@ -179,9 +179,7 @@ def compose_trajectories(
         for name, preset in presets.items():
             variant = copy.deepcopy(preset)
             if level is not None:
-                if "grad_noise" not in variant.optimizer:
-                    raise UserError(f"noise={list(levels)}: optimizer={name} has no option grad_noise to set")
-                variant.optimizer.grad_noise = level
+                variant.grad_noise.eta = level
             variants[name, level] = variant
     return cfg, claims, variants
 
@@ -194,8 +192,9 @@ def trajectories_main() -> None:
     try:
         out = trajectories(sys.argv[1:])
     except (UserError, HydraException, OmegaConfBaseException) as error:
-        cause = user_error(error) or error
-        print(f"netopt-trajectories: error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
+        cause = user_error(error)
+        message = str(cause).strip().splitlines()[0] if cause else one_line(error)
+        print(f"netopt-trajectories: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"written: {out}")
 

@@ -134,6 +134,14 @@ def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
     return list(groups.values())
 
 
+def closure_loss(closure: Callable[[], Any] | None) -> Any:
+    """What ``closure`` returns (the loss, after backward), evaluated with autograd on; None without."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class Optimizer(torch.optim.Optimizer):
     """``torch.optim.Optimizer`` with ``step`` and ``zero_grad`` that skip the profiler's record
     while no profiler runs, and :meth:`effective_lr`.
@@ -270,10 +278,7 @@ class ForeachOptimizer(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; ``closure`` (re)computes the loss first."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             for params, grads, states, first in self._batches(group):
                 if first or self.compiled_update is None:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from netopt.checks import require_nonnegative
-from netopt.optim.base import Group, Wrapper, by_device_and_dtype
+from netopt.optim.base import Group, Wrapper, by_device_and_dtype, closure_loss
 from netopt.optim.clip import grads_of
 from netopt.optim.sam import SAM
 
@@ -134,10 +134,7 @@ class Transformed(Wrapper):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """``closure`` (backward) first, then every transform in order, then the base's step."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for transform in self.transforms.values():
             transform(self.param_groups)
         self.base.step()
