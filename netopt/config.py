@@ -195,7 +195,11 @@ def root_keys() -> set[str]:
     """The keys the primary config may hold: its own and one per config group it composes."""
     text = resources.files(CONF_PACKAGE).joinpath(f"{PRIMARY}.yaml").read_text(encoding="utf-8")
     primary = container(OmegaConf.create(text), resolve=False)
-    groups = {next(iter(entry)) for entry in primary.get("defaults", []) if isinstance(entry, Mapping)}
+    groups = {
+        next(iter(entry))
+        for entry in primary.get("defaults", [])
+        if isinstance(entry, Mapping) and not next(iter(entry)).startswith("override ")
+    }
     return {key for key in primary if key not in ("defaults", "hydra")} | groups
 
 

@@ -39,13 +39,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from netopt.checkpoint import Stateful, read
 from netopt.data.batches import num_batches
 from netopt.errors import UserError, user_error
-from netopt.run_folder import RunFolder
+from netopt.files import read_checkpoint
+from netopt.run.checkpoint import Stateful
+from netopt.run.folder import RunFolder
 
 T = TypeVar("T")
-LAUNCH = "torchrun --nproc_per_node=N -m netopt.train ... trainer.strategy=ddp"
+LAUNCH = "torchrun --nproc_per_node=N -m netopt.cli.train ... trainer.strategy=ddp"
 
 
 def host_values(values: Sequence[Tensor]) -> list[float]:
@@ -249,7 +250,7 @@ class _Follower(RunFolder):
         return self.world.hear()
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
-        return read(self.checkpoint) if self.world.hear() else None
+        return read_checkpoint(self.checkpoint) if self.world.hear() else None
 
     def mark(self) -> None:
         pass

@@ -1,8 +1,12 @@
-"""Writing the files of a run folder atomically: a crash, a full disk or a signal leaves the old file
-or the new one, never half of one, and a file that cannot be written is one line naming it."""
+"""The files of a run folder: written atomically (a crash, a full disk or a signal leaves the old file
+or the new one, never half of one), checkpoints read without running code from them
+(``weights_only=True``), and a file that cannot be written or read is one line naming it."""
 
 import os
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from netopt.errors import UserError
 
@@ -26,3 +30,15 @@ def write_atomic(path: Path, data: bytes | memoryview) -> None:
 def write_text(path: Path, text: str) -> None:
     """``path.write_text(text)``, atomically."""
     write_atomic(path, text.encode("utf-8"))
+
+
+def read_checkpoint(path: Path, key: str = "trainer.resume") -> dict[str, Any]:
+    """Read a checkpoint on the CPU; a missing, truncated or foreign file is a :class:`UserError`
+    naming ``key``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{key}: no checkpoint at {path}") from None
+    except Exception as error:  # torch raises several kinds for a damaged file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{key}: {path} is not a readable checkpoint ({reason})") from None

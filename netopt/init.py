@@ -36,9 +36,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from netopt import checkpoint
 from netopt.checks import require, require_choice, require_positive
 from netopt.errors import UserError
+from netopt.files import read_checkpoint
 from netopt.nn.norm import NormLayer
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ class Pretrained:
         self.report: dict[str, list[str]] = {}
 
     def _state_dict(self) -> dict[str, Tensor]:
-        saved = checkpoint.read(Path(self.path).expanduser(), key="init.path")
+        saved = read_checkpoint(Path(self.path).expanduser(), key="init.path")
         state = saved.get("model", saved) if isinstance(saved, dict) else None
         if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
             raise UserError(f"init.path: {self.path} holds no state_dict (tensors, or tensors under 'model')")

@@ -7,19 +7,10 @@ it imports nothing heavy, so printing a table stays fast.
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from netopt.settings import bookkeeping_keys
+
 #: The value shown for a key a configuration does not set.
 UNSET = "-"
-#: Override keys that leave the trained model unchanged (besides Hydra's own, ``hydra.*``).
-INFRASTRUCTURE = (
-    "experiment",
-    "hparams_search",
-    "name",
-    "trainer.progress",
-    "trainer.num_threads",
-    "trainer.resume",
-    "trainer.device",
-    "trainer.strategy",
-)
 #: Characters a folder name should not hold, and the longest name a run folder gets.
 _UNSAFE = str.maketrans({"/": "-", "\\": "-", " ": "", "'": "", '"': "", ":": "-"})
 MAX_NAME = 80
@@ -36,17 +27,18 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def infrastructure(key: str) -> bool:
-    """Whether an override key is bookkeeping rather than part of a configuration."""
+def bookkeeping(key: str) -> bool:
+    """Whether an override key is bookkeeping rather than part of a configuration
+    (:func:`netopt.settings.bookkeeping_keys`, and Hydra's own)."""
     key = key.lstrip("+~")
-    return key in INFRASTRUCTURE or key.startswith(("hydra.", "hydra/"))
+    return key in bookkeeping_keys() or key.startswith(("hydra.", "hydra/"))
 
 
 def folder_name(params: Mapping[str, Any]) -> str:
     """A run folder's name from the overrides that tell it apart: ``optimizer=adam,lr=0.01`` (short
-    keys, short values, no infrastructure keys, no characters a path cannot hold; at most
+    keys, short values, no bookkeeping keys, no characters a path cannot hold; at most
     :data:`MAX_NAME` characters)."""
-    kept = {k.lstrip("+~"): v for k, v in params.items() if not infrastructure(k)}
+    kept = {k.lstrip("+~"): v for k, v in params.items() if not bookkeeping(k)}
     names = short_names(kept)
     text = ",".join(f"{names[k]}={short_value(v)}" for k, v in kept.items()).translate(_UNSAFE)
     return text[:MAX_NAME]

@@ -34,7 +34,7 @@ from netopt.distributed import World
 from netopt.errors import Diverged
 from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
-from netopt.record import Recorder
+from netopt.run.record import Recorder
 from netopt.watchers import Watcher
 
 log = logging.getLogger(__name__)

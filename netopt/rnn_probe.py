@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from netopt.models.rnn import RNN, LSTMCell
-from netopt.record import Recorder
+from netopt.run.record import Recorder
 from netopt.watchers import Watcher
 
 

@@ -1,8 +1,9 @@
-"""Learning-rate schedules: functions ``factor(t)`` of the 0-based step t that multiply each param
-group's base learning rate, as PyTorch's ``LambdaLR`` and optax's ``scale_by_schedule`` do.
+"""Learning-rate schedules (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7):
+functions ``factor(t)`` of the 0-based step t that multiply each param group's base learning rate,
+as PyTorch's ``LambdaLR`` and optax's ``scale_by_schedule`` do.
 
-Every schedule is a factory over the run it is laid on; its hyperparameters come from
-``conf/scheduler/<name>.yaml`` and the runner supplies the run's length:
+Every schedule is a factory over the :class:`Timeline` of the run it is laid on; its hyperparameters
+come from ``conf/scheduler/<name>.yaml`` and the runner supplies the run's length:
 
     factor = netopt.schedules.cosine(total_steps=1000, steps_per_epoch=100)
     group["lr"] = group["initial_lr"] * factor(t)
@@ -42,8 +43,9 @@ Unit = Literal["epoch", "step"]
 
 
 @dataclass(frozen=True)
-class Run:
-    """The run a schedule is laid over: its length, and how config durations become steps."""
+class Timeline:
+    """The steps a schedule is laid over: how many the run has, and how the config's durations
+    (in ``unit``, the warm-up among them) become whole steps."""
 
     total_steps: int
     steps_per_epoch: int
@@ -101,7 +103,7 @@ class Run:
 
 
 def schedule(shape: Callable[..., Schedule]) -> Callable[..., Schedule]:
-    """Turn ``shape(run, **hyperparameters)`` into a factory over the run, with warm-up.
+    """Turn ``shape(timeline, **hyperparameters)`` into a factory over the run, with warm-up.
 
     The factory's signature is ``(total_steps, steps_per_epoch, unit="epoch", warmup=0.0, *,
     **hyperparameters)``: the runner supplies the first two, the config the rest.
@@ -115,8 +117,8 @@ def schedule(shape: Callable[..., Schedule]) -> Callable[..., Schedule]:
         warmup: float = 0.0,
         **hyperparameters: Any,
     ) -> Schedule:
-        run = Run(total_steps, steps_per_epoch, unit, warmup)
-        return run.with_warmup(shape(run, **hyperparameters))
+        timeline = Timeline(total_steps, steps_per_epoch, unit, warmup)
+        return timeline.with_warmup(shape(timeline, **hyperparameters))
 
     own = list(inspect.signature(factory, follow_wrapped=False).parameters.values())[:4]
     hyper = list(inspect.signature(shape).parameters.values())[1:]
@@ -137,14 +139,14 @@ def linear_anneal(start: float, end: float, fraction: float) -> float:
 
 
 @schedule
-def constant(run: Run) -> Schedule:
+def constant(timeline: Timeline) -> Schedule:
     """Constant learning rate: alpha_t = alpha_0."""
     return lambda t: 1.0
 
 
 @schedule
 def step(
-    run: Run,
+    timeline: Timeline,
     milestones: Sequence[float] = (),
     gamma: float = 0.1,
     factors: Sequence[float] | None = None,
@@ -159,9 +161,9 @@ def step(
     require_positive(gamma=gamma)
     if step_size is not None:
         require(not milestones, "step_size", "given without milestones (set milestones=[])", step_size)
-        size = run.steps(step_size, "step_size")
+        size = timeline.steps(step_size, "step_size")
         return lambda t: gamma ** (t // size)
-    ends = [run.steps(m, "milestones") for m in milestones]
+    ends = [timeline.steps(m, "milestones") for m in milestones]
     require(all(b > a for a, b in pairwise(ends)), "milestones", "strictly increasing", list(milestones))
     factors = [gamma] * len(ends) if factors is None else list(factors)
     require(len(factors) == len(ends), "factors", f"one factor per milestone ({len(ends)})", factors)
@@ -170,40 +172,40 @@ def step(
 
 
 @schedule
-def inverse_time(run: Run, decay_rate: float = 0.5) -> Schedule:
+def inverse_time(timeline: Timeline, decay_rate: float = 0.5) -> Schedule:
     """Inverse time decay: alpha_t = alpha_0 / (1 + beta * t), beta = ``decay_rate`` per unit."""
     require_nonnegative(decay_rate=decay_rate)
-    return lambda t: 1.0 / (1 + decay_rate * run.units(t))
+    return lambda t: 1.0 / (1 + decay_rate * timeline.units(t))
 
 
 @schedule
-def exponential(run: Run, gamma: float = 0.9) -> Schedule:
+def exponential(timeline: Timeline, gamma: float = 0.9) -> Schedule:
     """Exponential decay: alpha_t = alpha_0 * beta^t, beta = ``gamma`` per unit (torch's ExponentialLR)."""
     require_positive(gamma=gamma)
-    return lambda t: gamma ** run.units(t)
+    return lambda t: gamma ** timeline.units(t)
 
 
 @schedule
-def natural_exp(run: Run, decay_rate: float = 0.1) -> Schedule:
+def natural_exp(timeline: Timeline, decay_rate: float = 0.1) -> Schedule:
     """Natural exponential decay: alpha_t = alpha_0 * exp(-beta * t), beta = ``decay_rate`` per unit."""
     require_nonnegative(decay_rate=decay_rate)
-    return lambda t: math.exp(-decay_rate * run.units(t))
+    return lambda t: math.exp(-decay_rate * timeline.units(t))
 
 
 @schedule
-def polynomial(run: Run, total_iters: float | None = None, power: float = 1.0) -> Schedule:
+def polynomial(timeline: Timeline, total_iters: float | None = None, power: float = 1.0) -> Schedule:
     """Polynomial decay (torch's PolynomialLR; beyond the chapter): alpha_t = alpha_0 * (1 - t/T)^power.
 
     T = ``total_iters`` (default: the rest of the run); the rate is 0 from t = T on, and ``power`` 1
     is a linear decay to zero.
     """
     require_nonnegative(power=power)
-    period = run.remaining if total_iters is None else run.steps(total_iters, "total_iters")
+    period = timeline.remaining if total_iters is None else timeline.steps(total_iters, "total_iters")
     return lambda t: (1.0 - min(t, period) / period) ** power
 
 
 @schedule
-def cosine(run: Run, T_max: float | None = None, min_factor: float = 0.0) -> Schedule:
+def cosine(timeline: Timeline, T_max: float | None = None, min_factor: float = 0.0) -> Schedule:
     """Cosine decay: alpha_t = alpha_min + (alpha_0 - alpha_min)/2 * (1 + cos(pi * t/T)).
 
     T = ``T_max`` (default: the rest of the run), alpha_min = ``min_factor`` * alpha_0. Unlike
@@ -211,13 +213,13 @@ def cosine(run: Run, T_max: float | None = None, min_factor: float = 0.0) -> Sch
     alpha_min from t = T on.
     """
     require_nonnegative(min_factor=min_factor)
-    period = run.remaining if T_max is None else run.steps(T_max, "T_max")
+    period = timeline.remaining if T_max is None else timeline.steps(T_max, "T_max")
     return lambda t: cosine_anneal(1.0, min_factor, min(t, period) / period)
 
 
 @schedule
 def cyclic(
-    run: Run,
+    timeline: Timeline,
     step_size_up: float = 2.0,
     div_factor: float = 10.0,
     mode: Literal["triangular", "triangular2"] = "triangular",
@@ -232,7 +234,7 @@ def cyclic(
     """
     require(div_factor >= 1, "div_factor", ">= 1", div_factor)
     require_choice("mode", mode, ("triangular", "triangular2"))
-    half = run.steps(step_size_up, "step_size_up")
+    half = timeline.steps(step_size_up, "step_size_up")
     low = 1.0 / div_factor
     decay = 0.5 if mode == "triangular2" else 1.0
 
@@ -257,7 +259,7 @@ def _restart(t: int, period: int, growth: int) -> tuple[int, int, int]:
 
 @schedule
 def sgdr(
-    run: Run, T_0: float = 5.0, T_mult: int = 1, min_factor: float = 0.0, gamma: float = 1.0
+    timeline: Timeline, T_0: float = 5.0, T_mult: int = 1, min_factor: float = 0.0, gamma: float = 1.0
 ) -> Schedule:
     """SGDR, cosine annealing with warm restarts (torch's CosineAnnealingWarmRestarts).
 
@@ -269,7 +271,7 @@ def sgdr(
     require_count(T_mult=T_mult)
     require_nonnegative(min_factor=min_factor)
     require(0 < gamma <= 1, "gamma", "in (0, 1]", gamma)
-    first = run.steps(T_0, "T_0")
+    first = timeline.steps(T_0, "T_0")
 
     def factor(t: int) -> float:
         restarts, since, period = _restart(t, first, T_mult)
@@ -283,7 +285,7 @@ _ANNEAL = {"cos": cosine_anneal, "linear": linear_anneal}
 
 @schedule
 def onecycle(
-    run: Run,
+    timeline: Timeline,
     pct_start: float = 0.3,
     anneal_strategy: Literal["cos", "linear"] = "cos",
     div_factor: float = 25.0,
@@ -302,7 +304,7 @@ def onecycle(
     require_choice("anneal_strategy", anneal_strategy, tuple(_ANNEAL))
     require(div_factor >= 1, "div_factor", ">= 1", div_factor)
     require(final_div_factor >= 1, "final_div_factor", ">= 1", final_div_factor)
-    total = run.remaining
+    total = timeline.remaining
     initial = 1.0 / div_factor
     final = initial / final_div_factor
     if three_phase:
@@ -351,7 +353,7 @@ class ReduceLROnPlateau(Watcher):
         min_factor: float = 0.0,
         eps: float = 1e-8,
     ) -> None:
-        self.run = Run(total_steps, steps_per_epoch, unit, warmup)
+        self.timeline = Timeline(total_steps, steps_per_epoch, unit, warmup)
         self.monitor, self.mode = monitor, metric_mode(monitor, mode)
         require(0 < factor < 1, "factor", "in (0, 1)", factor)
         require_count(0, patience=patience, cooldown=cooldown)
@@ -368,7 +370,7 @@ class ReduceLROnPlateau(Watcher):
         self.num_bad_epochs = self.cooldown_counter = 0
 
     def __call__(self, t: int) -> float:
-        return self.run.warmup_factor(t, self.scale) if t < self.run.warmup_steps else self.scale
+        return self.timeline.warmup_factor(t, self.scale) if t < self.timeline.warmup_steps else self.scale
 
     def monitored(self) -> tuple[str, ...]:
         return (self.monitor,)

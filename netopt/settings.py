@@ -1,14 +1,25 @@
 """The ``trainer`` group: how long a run trains, on what, with which seed, how it logs and resumes.
 
-One dataclass: its fields are the options (with their defaults), ``__post_init__`` their checks.
+One dataclass: its fields are the options (with their defaults), ``__post_init__`` their checks. A
+field's metadata says what changing it does to a run's result, the one place that is said:
+:data:`BOOKKEEPING` fields (where and how a run runs, logs and resumes) leave the trained model as it is,
+so run folder names, the HParams table and the report's configurations leave them out and a resumed
+run may change them; an :data:`EXTENDABLE` field changes the result, but a resumed run may change it
+(to train on for longer). :func:`bookkeeping_keys` and :func:`resumable_keys` read them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from netopt.checks import require, require_count
 
 MAX_SEED = 2**63 - 2  # torch seeds are 64-bit; the augmentation stream uses seed + 1
+#: The primary config's key, besides ``trainer.*``, that changes no run: the run folder's name.
+NAME = "name"
+#: The config groups whose presets only set other keys (a run is told apart by those keys).
+PRESET_GROUPS = ("experiment", "hparams_search")
+BOOKKEEPING = {"bookkeeping": True}
+EXTENDABLE = {"extendable": True}
 
 
 @dataclass
@@ -30,7 +41,7 @@ class TrainerSettings:
     the processes torchrun or a SLURM job started, each with a shard of every batch of
     ``batch_size``: see :mod:`netopt.distributed`); ``grad_norm_every``: without clipping
     (``clip=none``) the gradient norm ``train/grad_norm`` is measured every N steps (a clipping method
-    measures it at every step anyway): three small kernels a step, 6% of a small MLP's step on a CPU.
+    measures it at every step anyway); measuring it costs three small kernels a step.
 
     On a GPU: ``precision`` is ``fp32``, ``bf16`` or ``fp16``, the forward pass under autocast to that
     type, fp16 with dynamic loss scaling (:mod:`netopt.precision`); ``channels_last`` stores a conv
@@ -42,18 +53,18 @@ class TrainerSettings:
     (:func:`netopt.optim.compile_update`; likewise one warning and the eager update).
     """
 
-    max_epochs: int = 20
+    max_epochs: int = field(default=20, metadata=EXTENDABLE)
     batch_size: int = 64
-    eval_batch_size: int = 1024
+    eval_batch_size: int = field(default=1024, metadata=BOOKKEEPING)
     limit_batches: int | None = None
     linear_scaling_rule: bool = False
     base_batch_size: int = 64
-    device: str = "auto"
+    device: str = field(default="auto", metadata=BOOKKEEPING)
     seed: int = 0
     deterministic: bool = True
-    num_threads: int | None = None
-    resume: bool | Literal["auto"] = False
-    progress: bool = True
+    num_threads: int | None = field(default=None, metadata=BOOKKEEPING)
+    resume: bool | Literal["auto"] = field(default=False, metadata=BOOKKEEPING)
+    progress: bool = field(default=True, metadata=BOOKKEEPING)
     diagnostics_every: int = 0
     schedule_epochs: int | None = None
     sharpness_every: int = 0
@@ -64,7 +75,7 @@ class TrainerSettings:
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False
     compile_optimizer: bool = False
-    grad_norm_every: int = 10
+    grad_norm_every: int = field(default=10, metadata=BOOKKEEPING)
 
     def __post_init__(self) -> None:
         require_count(
@@ -97,3 +108,19 @@ class TrainerSettings:
         require(isinstance(self.compile, bool), "compile", "true or false", self.compile)
         compile_optimizer = self.compile_optimizer
         require(isinstance(compile_optimizer, bool), "compile_optimizer", "true or false", compile_optimizer)
+
+
+def _marked(*flags: str) -> tuple[str, ...]:
+    return tuple(
+        f"trainer.{f.name}" for f in fields(TrainerSettings) if any(f.metadata.get(k) for k in flags)
+    )
+
+
+def bookkeeping_keys() -> tuple[str, ...]:
+    """The keys that leave a run's result unchanged (besides Hydra's own, ``hydra.*``)."""
+    return (NAME, *_marked("bookkeeping"), *PRESET_GROUPS)
+
+
+def resumable_keys() -> tuple[str, ...]:
+    """The config keys a resumed run may change: the bookkeeping ones and the run's length."""
+    return (NAME, *_marked("bookkeeping", "extendable"))

@@ -1,6 +1,6 @@
 """Throughput of data-parallel training (trainer.strategy=ddp) on N CPU processes against one process.
 
-Both train the same run (config, data, global batch) through ``netopt.train.run``; the N processes
+Both train the same run (config, data, global batch) through ``netopt.run.runner.run``; the N processes
 are forked from this one, one torch thread each, and joined over gloo with torchrun's variables.
 samples/s is metrics.json's: training samples over training time (rank 0's clock, evaluation not
 counted). Printed: samples/s of each, their ratio (N at best, on N idle cores), best of ``--repeats``
@@ -24,7 +24,7 @@ from hydra import compose, initialize
 from omegaconf import DictConfig
 
 from netopt import config
-from netopt.train import run
+from netopt.run.runner import run
 
 
 def _rank(rank: int, size: int, port: int, cfg: DictConfig, run_dir: Path) -> None:

@@ -110,7 +110,7 @@ def train_sweep(sweep_dir: Path, *args: str) -> tuple[float, int, float]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
-    cmd = [sys.executable, "-m", "netopt.train", "-m", f"hydra.sweep.dir={sweep_dir}", *COMMON, *args]
+    cmd = [sys.executable, "-m", "netopt.cli.train", "-m", f"hydra.sweep.dir={sweep_dir}", *COMMON, *args]
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start

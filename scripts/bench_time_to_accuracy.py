@@ -11,7 +11,7 @@ Both run on this machine with the same number of threads, one after the other (a
   torchvision ``FashionMNIST`` through a ``DataLoader`` with ``ToTensor()`` and
   ``Normalize((0.1307,), (0.3081,))``. The training set is shuffled (the example shuffles on an
   accelerator; as shipped it does not on a CPU), without worker processes (as on a CPU).
-- netopt: ``experiment=fashion_mnist_fast`` through :func:`netopt.train.run`, as ``netopt-train``
+- netopt: ``experiment=fashion_mnist_fast`` through :func:`netopt.run.runner.run`, as ``netopt-train``
   runs it (validation after every epoch, the checkpoint saved, TensorBoard logs written).
 
 Clocks. The reference's clock runs from reading the dataset to the end of each epoch's training;
@@ -51,11 +51,12 @@ import torch.nn.functional as F
 from hydra import compose, initialize
 from torch import Tensor, nn
 
-import netopt.train
+import netopt.components
+import netopt.run.runner
 from netopt import config
-from netopt.checkpoint import Checkpoint
 from netopt.data.batches import batches
 from netopt.data.datasets import FashionMNIST
+from netopt.run.checkpoint import Checkpoint
 
 PRESET = "experiment=fashion_mnist_fast"
 
@@ -161,7 +162,7 @@ def train_reference(
 class Snapshots:
     """The model's weights after every epoch of a netopt run and the seconds since :meth:`start`.
 
-    :meth:`checkpoint` is a :class:`netopt.checkpoint.Checkpoint` that also takes a snapshot each
+    :meth:`checkpoint` is a :class:`netopt.run.checkpoint.Checkpoint` that also takes a snapshot each
     time the runner saves (after every epoch's validation); the copying is taken off the clock.
     """
 
@@ -212,19 +213,19 @@ def compose_preset(root: str, threads: int, overrides: Sequence[str] = ()) -> An
 
 
 def train_netopt(cfg: Any) -> tuple[Curve, dict[str, Any]]:
-    """One run of ``cfg`` through :func:`netopt.train.run`; its per-epoch test accuracy (evaluated
+    """One run of ``cfg`` through :func:`netopt.run.runner.run`; its per-epoch test accuracy (evaluated
     after the run from the snapshots) and its final metrics."""
     snapshots = Snapshots()
     deterministic = torch.are_deterministic_algorithms_enabled()
     with (
         tempfile.TemporaryDirectory() as run_dir,
-        mock.patch.object(netopt.train, "Checkpoint", snapshots.checkpoint()),
+        mock.patch.object(netopt.run.runner, "Checkpoint", snapshots.checkpoint()),
     ):
         snapshots.start()
-        metrics = netopt.train.run(cfg, Path(run_dir))
+        metrics = netopt.run.runner.run(cfg, Path(run_dir))
     torch.use_deterministic_algorithms(deterministic)  # the run sets it for the whole process
     model, preprocess = snapshots.parts["model"], snapshots.parts["preprocess"]
-    test = netopt.train.make(cfg, "dataset").load().test
+    test = netopt.components.make(cfg, "dataset").load().test
     device = next(model.parameters()).device
     x, y = preprocess(test.x).to(device), test.y.to(device)  # as the runner tests
     curve, t = Curve("netopt"), cfg.trainer

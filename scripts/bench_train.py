@@ -40,8 +40,9 @@ from hydra import compose, initialize
 from omegaconf import DictConfig
 
 from netopt import config
+from netopt.components import make
 from netopt.loop import Trainer
-from netopt.train import make, run
+from netopt.run.runner import run
 
 RUN_FOLDERS = "/dev/shm" if Path("/dev/shm").is_dir() else None  # in memory: see the docstring
 

@@ -1,8 +1,9 @@
-"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments.
+"""Write docs/experiments.md from the folders of real, full runs of the chapter's experiments
+(Qiu Xipeng, Neural Networks and Deep Learning, ch. 7).
 
 Each folder is a sweep an experiment preset left (``netopt-train experiment=<name>``: its
 ``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
-``scripts/hpo_budget.py`` that holds ``claims.json`` and ``report.md``. For each the page gets the command,
+``netopt-hpo-budget`` that holds ``claims.json`` and ``report.md``. For each the page gets the command,
 the main figure (copied to ``docs/experiments/<name>.png``), the chapter's claims with the measured
 numbers and the verdicts computed from them, and how long the run took; a table of every verdict
 comes first. Nothing is written in by hand: rerun the presets and this script to refresh it.
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 
 from netopt.console import duration
-from netopt.labels import infrastructure
+from netopt.labels import bookkeeping
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The figure that shows each experiment best (a file of its folder).
@@ -51,11 +52,11 @@ def describe(folder: Path) -> dict[str, Any]:
     )
     if multirun:
         words = ["netopt-train", *multirun["hydra"]["overrides"]["task"]]
-    else:  # netopt-trajectories or scripts/hpo_budget.py: the command opens its report.md
+    else:  # netopt-trajectories or netopt-hpo-budget: the command opens its report.md
         words = shlex.split(re.search(r"```\n(.*?)\n```", (folder / "report.md").read_text(), re.S)[1])
     experiment = [w.split("=", 1)[1] for w in words if w.startswith("experiment=")]
-    name = experiment[0] if experiment else Path(words[1]).stem
-    kept = [w for w in words if w.startswith("experiment=") or not infrastructure(w.split("=", 1)[0])]
+    name = experiment[0] if experiment else words[0].removeprefix("netopt-").replace("-", "_")
+    kept = [w for w in words if w.startswith("experiment=") or not bookkeeping(w.split("=", 1)[0])]
     out = {j for i, w in enumerate(kept) if w == "--out" for j in (i, i + 1)}  # the flag and its value
     shown = [w for i, w in enumerate(kept) if i not in out and not w.startswith(("out=", "--out="))]
     command = shlex.join(shown)
@@ -86,6 +87,9 @@ def runs(value: dict[str, Any]) -> str:
 def page(experiments: list[dict[str, Any]]) -> str:
     lines = [
         "# The chapter's experiments",
+        "",
+        "The claims of the chapter on network optimization and regularization (Qiu Xipeng, *Neural",
+        "Networks and Deep Learning*, chapter 7) that can be seen on a small net.",
         "",
         "Each experiment is one command; its sweep ends with a report (`report.html` in the sweep folder)",
         "whose claims section states the chapter's claim, the numbers that test it and a verdict computed",

@@ -80,7 +80,7 @@ else
     train_args=(dataset=fashion_mnist model=cnn norm=batch trainer.max_epochs=3)
 fi
 run_dir="$LOG_DIR/train_bf16"
-step train_bf16 130 "$PYTHON" -m netopt.train "${train_args[@]}" trainer.precision=bf16 \
+step train_bf16 130 "$PYTHON" -m netopt.cli.train "${train_args[@]}" trainer.precision=bf16 \
     trainer.device=cuda trainer.progress=false "hydra.run.dir=$run_dir"
 if [[ -f $run_dir/metrics.json ]]; then
     note "$("$PYTHON" - "$run_dir/metrics.json" <<'PY'

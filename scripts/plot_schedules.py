@@ -1,4 +1,5 @@
-"""Plot every learning-rate schedule over one run: the chapter's learning-rate figure.
+"""Plot every learning-rate schedule over one run: the learning-rate figure of the chapter
+(Qiu Xipeng, Neural Networks and Deep Learning, ch. 7).
 
 Each curve is built the way ``netopt-train`` builds its schedule, by composing ``conf/train.yaml``
 with ``scheduler=<name>``, building ``cfg.scheduler`` for the run's steps and a fixed
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hydra import compose, initialize  # noqa: E402
 
 from netopt import config  # noqa: E402
-from netopt.train import check, make  # noqa: E402
+from netopt.components import make, preflight  # noqa: E402
 
 PANELS = {
     "Decay": {
@@ -57,7 +58,7 @@ PANELS = {
 def curve(overrides: list[str], steps_per_epoch: int) -> tuple[list[float], list[float]]:
     """(epochs, lrs) of the schedule the CLI would build with ``overrides``."""
     cfg = compose(config.PRIMARY, overrides=overrides)
-    check(cfg)
+    preflight(cfg)
     total = cfg.trainer.max_epochs * steps_per_epoch
     factor = make(cfg, "scheduler", total, steps_per_epoch)
     return [t / steps_per_epoch for t in range(total)], [cfg.optimizer.lr * factor(t) for t in range(total)]

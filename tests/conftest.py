@@ -9,7 +9,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: a second thread o
 import pytest
 import torch
 
-from netopt.train import main
+from netopt.cli.train import main
 from tests.helpers import FAST
 
 torch.set_num_threads(1)

@@ -3,20 +3,18 @@
 import json
 from pathlib import Path
 
-from hydra import compose, initialize
 from omegaconf import DictConfig
 
-from netopt import config
-from netopt.train import run
+from netopt import compose, config
+from netopt.run.runner import run
 
 FAST = ["trainer.progress=false"]
-config.register()
+config.register()  # config.OPTIONS, which the tests read
 
 
 def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
     """The composed ``train`` config with ``overrides``, exactly as the CLI would build it."""
-    with initialize(version_base="1.3", config_path=None):
-        return compose(config.PRIMARY, overrides=[*FAST, *overrides], return_hydra_config=hydra)
+    return compose(*FAST, *overrides, hydra=hydra)
 
 
 def train(run_dir: Path, *overrides: str) -> dict:

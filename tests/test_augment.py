@@ -6,10 +6,10 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from netopt.components import preflight
 from netopt.data.augment import Augment, affine_matrices, warp
 from netopt.errors import UserError
-from netopt.record import augmentation_figure
-from netopt.train import check
+from netopt.run.record import augmentation_figure
 from tests.helpers import compose_config
 
 
@@ -129,7 +129,7 @@ PRESETS = ["none", "flip", "rotate", "scale", "translate", "noise", "standard"]
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_compose_validate_and_build(name):
     cfg = compose_config(f"augmentation={name}")
-    check(cfg)
+    preflight(cfg)
     augment = instantiate(cfg.augmentation)
     x = _images().float()
     assert augment(x, torch.Generator().manual_seed(0)).shape == x.shape
@@ -138,4 +138,4 @@ def test_presets_compose_validate_and_build(name):
 def test_out_of_range_probability_names_the_key():
     cfg = compose_config("augmentation=rotate", "augmentation.rotate_p=1.5")
     with pytest.raises(UserError, match=r"^augmentation.rotate_p=1.5: must be in \[0, 1\]"):
-        check(cfg)
+        preflight(cfg)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from hydra.types import RunMode
 
+from netopt.components import preflight
 from netopt.data.datasets import DEBIAN_FASHION_MNIST
 from netopt.loop import Trainer
-from netopt.train import check, run
+from netopt.run.runner import run
 from tests.helpers import compose_config
 
 needs_fashion_mnist = pytest.mark.skipif(
@@ -94,7 +95,7 @@ def test_the_preset_composes_as_one_run_and_passes_the_dry_build(bench, tmp_path
     cfg = bench.compose_preset(str(tmp_path), threads=1)
     assert cfg.dataset._target_.endswith("FashionMNIST")
     assert cfg.trainer.num_threads == 1
-    settings, dataset, device = check(cfg)
+    settings, dataset, device = preflight(cfg)
     assert dataset.val_fraction > 0  # hyperparameters chosen on validation accuracy
     assert device.type in ("cpu", "cuda")
 

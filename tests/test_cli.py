@@ -48,7 +48,7 @@ def test_non_editable_install_ships_the_configs(tmp_path):
     ).stdout
     assert where.startswith(str(site))
     done = subprocess.run(
-        [sys.executable, "-m", "netopt.train", "debug=fast", "hydra.run.dir=run"],
+        [sys.executable, "-m", "netopt.cli.train", "debug=fast", "hydra.run.dir=run"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

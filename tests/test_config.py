@@ -63,3 +63,51 @@ def test_missing_data_offline_says_what_to_do(cli, tmp_path):
         f"netopt-train: error: dataset.root={tmp_path / 'nowhere'}: no MNIST files found there; "
         "put them there (or point NETOPT_DATA at them), or add dataset.download=true when online"
     ]
+
+
+def test_bookkeeping_is_said_once_by_the_trainer_fields():
+    """The keys that leave a result unchanged come from TrainerSettings' field metadata, and run
+    folder names, the HParams table, the report's configurations and resume all follow them."""
+    from netopt.labels import bookkeeping, folder_name
+    from netopt.run.folder import differences
+    from netopt.run.record import compared
+    from netopt.settings import bookkeeping_keys, resumable_keys
+
+    keys = [k for k in bookkeeping_keys() if k.startswith("trainer.")]
+    assert {"trainer.progress", "trainer.num_threads", "trainer.device", "trainer.resume"} <= set(keys)
+    assert "trainer.seed" not in keys and "trainer.max_epochs" not in keys
+    assert "trainer.max_epochs" in resumable_keys() and set(bookkeeping_keys()) - {
+        "experiment",
+        "hparams_search",
+    } <= set(resumable_keys())
+    overrides = {"optimizer": "adam", "trainer.seed": "1", **{k: "2" for k in keys}}
+    assert folder_name(overrides) == "optimizer=adam,seed=1"
+    assert all(bookkeeping(k) for k in keys) and not bookkeeping("trainer.seed")
+    cfg = compose_config("trainer.num_threads=2", "trainer.seed=1")
+    shown = compared(cfg, {"optimizer": "sgd"}, ["trainer.num_threads=2", "trainer.seed=1"])
+    assert "trainer.num_threads" not in shown and shown["trainer.seed"] == 1
+    saved = {"trainer": {"num_threads": 1, "max_epochs": 5, "seed": 0}}
+    assert differences(saved, {"trainer": {"num_threads": 2, "max_epochs": 9, "seed": 0}}) == []
+    assert differences(saved, {"trainer": {"num_threads": 1, "max_epochs": 5, "seed": 1}}) == [
+        "trainer.seed: 0 -> 1"
+    ]
+
+
+def test_compose_needs_no_hydra_setup_and_leaves_the_callers():
+    """netopt.compose works in a fresh process's state and inside a caller's own Hydra block, typed
+    (presets as partials of their targets) and refusing mistakes as one line."""
+    from hydra import initialize
+    from hydra.core.global_hydra import GlobalHydra
+
+    import netopt
+    from netopt.errors import UserError
+
+    cfg = netopt.compose("optimizer=adam")
+    assert cfg.optimizer._target_ == "netopt.optim.Adam" and cfg.optimizer._partial_
+    with initialize(version_base="1.3", config_path=None):
+        caller = GlobalHydra.instance().hydra
+        assert netopt.compose("optimizer=sgd").optimizer.lr == 0.1
+        assert GlobalHydra.instance().hydra is caller
+    assert not GlobalHydra.instance().is_initialized()
+    with pytest.raises(UserError, match=r"^optimizer.lrr: unknown key; allowed: .*\blr\b"):
+        netopt.compose("optimizer.lrr=1")

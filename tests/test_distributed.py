@@ -91,7 +91,7 @@ def _train(rank: int, runs: list[tuple[str, list[str]]]) -> None:
 
 def _cli(rank: int, cwd: str, commands: list[list[str]]) -> None:
     """netopt-train with each command's arguments; each rank's exit status and stderr in rank<r>.json."""
-    from netopt.train import main
+    from netopt.cli.train import main
 
     os.chdir(cwd)
     outcomes = []
@@ -331,7 +331,7 @@ def test_torchrun_two_processes(tmp_path):
         "--nproc_per_node=2",
         f"--master_port={free_port()}",
     ]
-    done = launch([*torchrun, "-m", "netopt.train", DDP, *FAST, *TWO_EPOCHS], tmp_path)
+    done = launch([*torchrun, "-m", "netopt.cli.train", DDP, *FAST, *TWO_EPOCHS], tmp_path)
     assert done.returncode == 0, done.stderr
     (run,) = (tmp_path / "outputs" / "runs").iterdir()
     assert read_metrics(run)["status"] == "completed" and read_metrics(run)["epochs"] == 2
@@ -343,7 +343,7 @@ def test_slurm_tasks_through_submitit_local(tmp_path):
     joined from submitit's environment."""
     args = ["-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2", DDP, *FAST]
     args += [*TWO_EPOCHS, "optimizer.lr=0.1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    done = launch([sys.executable, "-m", "netopt.train", *args], tmp_path)
+    done = launch([sys.executable, "-m", "netopt.cli.train", *args], tmp_path)
     assert done.returncode == 0, done.stderr
     train(tmp_path / "one", *TWO_EPOCHS)
     steps, two = step_series(tmp_path / "sweep" / "000", "train/loss")  # the sweep's only job

@@ -212,9 +212,14 @@ def test_state_dicts_interchange_with_torch(name: str) -> None:
 
 
 def test_the_defaults_are_the_papers() -> None:
-    """gamma = 0.55 (Neelakantan et al.); eta = 0, ``grad_noise=none``, adds nothing."""
+    """gamma = 0.55 (Neelakantan et al.); eta = 0, ``grad_noise=none``, adds nothing: the optimizer
+    is left as it is, as a torch optimizer would be."""
     noise = GradientNoise()
-    assert (noise.eta, noise.gamma, noise.seed) == (0.0, 0.55, None)
+    assert (noise.eta, noise.gamma, noise.seed, noise.active) == (0.0, 0.55, None, False)
+    optimizer = netopt_optim.SGD(make_net().parameters())
+    assert with_transforms(optimizer, grad_noise=noise) is optimizer
+    theirs = torch.optim.SGD(make_net().parameters())
+    assert with_transforms(theirs, grad_noise=GradientNoise(0.1)).base is theirs  # around any optimizer
 
 
 @pytest.mark.parametrize("key", ["eta", "gamma"])

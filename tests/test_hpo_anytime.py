@@ -1,13 +1,10 @@
 """Grid search over a space, the anytime curve of a search (best objective against epochs spent), and
-the hpo_budget experiment (scripts/hpo_budget.py): its report from given searches, and a miniature
+the hpo_budget experiment (netopt-hpo-budget): its report from given searches, and a miniature
 of the whole experiment (slow)."""
 
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,18 +21,8 @@ from netopt.hpo import (
     best_within,
     spent_epochs,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    """scripts/hpo_budget.py as a module."""
-    spec = importlib.util.spec_from_file_location("hpo_budget", ROOT / "scripts" / "hpo_budget.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hpo_budget"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from netopt.hpo.budget import Search, claims
+from netopt.report.budget import report
 
 
 def done(trial: int, value: float, epochs: int | None, budget: int | None = None, status="completed"):
@@ -129,7 +116,6 @@ def test_anytime_of_a_hyperband_schedule_spends_its_total_epochs():
 def test_report_from_given_searches_checks_every_claim(tmp_path):
     """The report of hpo_budget from made-up searches (no training): figures, table, anytime.csv and a
     verdict computed for every claim."""
-    script = load_script()
     budget = 12
 
     def search(name: str, seed: int, values: list[float], epochs: list[int], budgets=None) -> object:
@@ -146,7 +132,7 @@ def test_report_from_given_searches_checks_every_claim(tmp_path):
             )
             for t, (v, e, b) in enumerate(zip(values, epochs, budgets, strict=True))
         ]
-        return script.Search(name, seed, tmp_path / f"{name}_seed{seed}", records, 1.0)
+        return Search(name, seed, tmp_path / f"{name}_seed{seed}", records, 1.0)
 
     searches = []
     for seed in (0, 1):
@@ -160,12 +146,12 @@ def test_report_from_given_searches_checks_every_claim(tmp_path):
         searches.append(replace(hyperband, records=[*hyperband.records, promoted]))
     failed = replace(searches[0].records[0], status="failed", objective=math.nan, error="boom")
     searches[0] = replace(searches[0], records=[failed, *searches[0].records[1:]])
-    path = script.report(tmp_path, searches, budget, "python scripts/hpo_budget.py --grid 2 --epochs 3")
+    path = report(tmp_path, searches, budget, "netopt-hpo-budget --grid 2 --epochs 3")
     assert path == (tmp_path / "report.html").resolve()
     for name in ("anytime.png", "trials.png", "anytime.csv", "report.md", "claims.json"):
         assert (tmp_path / name).stat().st_size > 0
     verdicts = json.loads((tmp_path / "claims.json").read_text())
-    assert len(verdicts) == len(script.claims(budget))
+    assert len(verdicts) == len(claims(budget))
 
     def verdict(start: str) -> dict:
         return next(v for v in verdicts if v["statement"].startswith(start))
@@ -182,10 +168,11 @@ def test_report_from_given_searches_checks_every_claim(tmp_path):
 @pytest.mark.slow
 def test_hpo_budget_miniature_writes_the_report_with_verdicts(tmp_path):
     """The whole experiment at a tiny budget: 4 searchers, one seed, a 2 x 2 grid of 3-epoch trials."""
-    script = load_script()
+    from netopt.cli.hpo_budget import main
+
     out = tmp_path / "out"
     args = ["--seeds", "0", "--grid", "2", "--epochs", "3", "--out", str(out), "trainer.limit_batches=2"]
-    path = script.main(args)
+    path = main(args)
     assert path == (out / "report.html").resolve() and (out / "report.md").exists()
     verdicts = json.loads((out / "claims.json").read_text())
     assert len(verdicts) == 4 and all(v["verdict"] in ("holds", "does not hold") for v in verdicts)

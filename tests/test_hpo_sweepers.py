@@ -248,7 +248,7 @@ def test_presets_compose_into_a_search_space(preset, sweeper, size):
 def train_sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """netopt-train in a process of its own, with this checkout's plugins importable."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "netopt.train", f"hydra.sweep.dir={tmp_path}", *overrides]
+    cmd = [sys.executable, "-m", "netopt.cli.train", f"hydra.sweep.dir={tmp_path}", *overrides]
     return subprocess.run(
         cmd, env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True, cwd=tmp_path
     )

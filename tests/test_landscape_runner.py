@@ -3,14 +3,20 @@ netopt-landscape on a run folder, netopt-trajectories from the optimizer presets
 sharp-minima claims on the digits MLP (slow)."""
 
 import csv
-import json
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from netopt.errors import UserError
-from netopt.landscape.cli import landscape, trajectories
+from netopt.landscape.run_slices import landscape
+from netopt.landscape.trajectories import trajectories
+from netopt.report.records import read_records
 from tests.helpers import read_metrics, train
+
+
+def paths(out) -> list[dict]:
+    """Each path's record in records.jsonl as one mapping: its settings, seed and metrics."""
+    return [r.settings | {"seed": r.seed} | r.metrics for r in read_records(out / "records.jsonl")]
 
 
 def read_csv(path) -> list[dict]:
@@ -53,9 +59,9 @@ def test_netopt_trajectories_draws_every_optimizer_preset(tmp_path):
     out = trajectories(
         [f"out={tmp_path}", "functions=[saddle,sphere]", "optimizers=[sgd,adam]", "steps.sphere=20"]
     )
-    written = {"saddle.png", "sphere.png", "trajectories.csv", "summary.json", "report.md", "report.html"}
+    written = {"saddle.png", "sphere.png", "trajectories.csv", "records.jsonl", "report.md", "report.html"}
     assert {p.name for p in out.iterdir()} == written
-    summary = {(o["function"], o["optimizer"]): o for o in json.loads((out / "summary.json").read_text())}
+    summary = {(o["function"], o["optimizer"]): o for o in paths(out)}
     assert summary["sphere", "adam"]["final_loss"] < 25.0 and summary["sphere", "sgd"]["steps"] == 20
     assert summary["sphere", "sgd"]["escaped"] is None  # no saddle point to escape
     off_ridge = summary["saddle", "sgd"]  # off the ridge (y = 0.01): the saddle lets it go
@@ -66,7 +72,7 @@ def test_netopt_trajectories_draws_every_optimizer_preset(tmp_path):
     on_ridge = trajectories(
         [f"out={tmp_path / 'ridge'}", "functions=[saddle]", "optimizers=[sgd]", "start.saddle=[-1.5,0.0]"]
     )
-    (stays,) = json.loads((on_ridge / "summary.json").read_text())
+    (stays,) = paths(on_ridge)
     assert stays["escaped"] is False and stays["escape_step"] is None  # GD never leaves the ridge y = 0
     with pytest.raises(UserError, match="functions: no such function"):
         trajectories([f"out={tmp_path}", "functions=[himmelblau]"])

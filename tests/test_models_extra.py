@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from netopt.components import make, preflight
 from netopt.errors import UserError
 from netopt.models.resnet import ResidualBlock, ResNet
 from netopt.models.rnn import RNN, LSTMCell
 from netopt.nn import norm
 from netopt.regularization import Regularization
-from netopt.train import check, make
 from tests.helpers import compose_config, train
 
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -216,5 +216,5 @@ def test_rnn_dropout_masks_per_sequence_or_per_step(rnn_dropout):
 def test_naive_rnn_dropout_needs_a_recurrent_model():
     refused = r"^regularization.rnn_dropout=naive: must be variational \(naive needs a recurrent model"
     with pytest.raises(UserError, match=refused):
-        check(compose_config("regularization.rnn_dropout=naive"))
-    check(compose_config("model=rnn", "regularization.rnn_dropout=naive"))
+        preflight(compose_config("regularization.rnn_dropout=naive"))
+    preflight(compose_config("model=rnn", "regularization.rnn_dropout=naive"))

@@ -8,9 +8,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from netopt import config
+from netopt.components import assemble, preflight
 from netopt.errors import UserError
 from netopt.optim import GradientNoise
-from netopt.train import build, check
 from tests.helpers import compose_config, train
 
 OPTIMIZERS = sorted(config.OPTIONS["optimizer"])
@@ -21,7 +21,7 @@ CHAPTER = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "ada
 
 def compose_train(*overrides: str) -> DictConfig:
     cfg = compose_config(*overrides)
-    check(cfg)
+    preflight(cfg)
     return cfg
 
 
@@ -79,7 +79,7 @@ def test_the_noise_group_and_the_compiled_update_reach_the_optimizer(name: str) 
         f"optimizer={name}", "grad_noise=gaussian", "grad_noise.gamma=0.3", "trainer.compile_optimizer=true"
     )
     assert cfg.trainer.compile_optimizer is True
-    parts = build(cfg, instantiate(cfg.trainer), (3,), 2, steps_per_epoch=10, validation=True)
+    parts = assemble(cfg, instantiate(cfg.trainer), (3,), 2, steps_per_epoch=10, validation=True)
     optimizer = parts.optimizer if name != "sam" else parts.optimizer.base
     noise = optimizer.transforms["grad_noise"]
     assert (type(noise), noise.eta, noise.gamma) == (GradientNoise, 0.01, 0.3)

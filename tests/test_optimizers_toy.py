@@ -9,8 +9,10 @@ from hydra import compose, initialize
 
 from netopt import config
 from netopt.errors import UserError
-from netopt.landscape.cli import trajectories, trajectories_main
+from netopt.landscape.cli import trajectories_main
+from netopt.landscape.trajectories import trajectories
 from netopt.report.claims import Claim
+from netopt.report.records import read_records
 
 
 def verdicts(out) -> dict[str, dict]:
@@ -75,7 +77,7 @@ def test_noise_as_set_is_the_row_of_its_level(tmp_path):
             "start.saddle=[-1.5,0.0]",
         ]
     )
-    assert {o["noise"] for o in json.loads((out / "summary.json").read_text())} == {0.1}
+    assert {record.value("noise") for record in read_records(out / "records.jsonl")} == {0.1}
 
 
 @pytest.mark.parametrize(
@@ -96,8 +98,8 @@ def test_gradient_noise_lets_every_seed_escape_the_ridge(tmp_path):
     out = trajectories(
         [f"out={tmp_path}", "experiment=optimizers_toy", "functions=[saddle]", "optimizers=[sgd,adam]"]
     )
-    summary = json.loads((out / "summary.json").read_text())
-    assert sorted({(o["noise"], o["seed"]) for o in summary}) == [
+    summary = read_records(out / "records.jsonl")
+    assert sorted({(o.value("noise"), o.seed) for o in summary}) == [
         (n, s) for n in (0.0, 0.1) for s in (0, 1, 2)
     ]
     saddle = [v for v in verdicts(out).values() if v["left"]["select"]["function"] == "saddle"]
@@ -107,8 +109,8 @@ def test_gradient_noise_lets_every_seed_escape_the_ridge(tmp_path):
 @pytest.mark.slow
 def test_optimizers_toy_preset_writes_its_report(tmp_path):
     out = trajectories([f"out={tmp_path}", "experiment=optimizers_toy"])
-    for name in ("saddle.png", "quadratic.png", "report.md", "report.html", "summary.json"):
+    for name in ("saddle.png", "quadratic.png", "report.md", "report.html", "records.jsonl"):
         assert (out / name).stat().st_size > 0
-    assert len(json.loads((out / "summary.json").read_text())) == 7 * 5 * 2 * 3
+    assert len(read_records(out / "records.jsonl")) == 7 * 5 * 2 * 3
     found = verdicts(out)
     assert len(found) == 9 and all(v["verdict"] in ("holds", "does not hold") for v in found.values())

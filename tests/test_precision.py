@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import netopt.train
+import netopt.components
 from netopt import compiling
 from netopt import precision as mixed_precision
 from netopt.data import Data, Split
@@ -28,7 +28,7 @@ from netopt.errors import ConfigValueError, UserError
 from netopt.loop import History, RandomState, Trainer
 from netopt.optim.clip import clip_grad_value_, grad_norm
 from netopt.precision import LossScaler, autocast
-from netopt.record import SilentRecorder
+from netopt.run.record import SilentRecorder
 from netopt.settings import TrainerSettings
 from tests.helpers import train
 
@@ -115,11 +115,13 @@ def test_a_type_the_device_cannot_autocast_to_is_refused(monkeypatch) -> None:
 def test_channels_last_only_for_conv_models() -> None:
     conv, mlp = nn.Conv2d(1, 2, 3), nn.Linear(2, 2)
     cuda = torch.device("cuda")
-    assert netopt.train.channels_last("auto", conv, cuda) and not netopt.train.channels_last(
+    assert netopt.components.channels_last("auto", conv, cuda) and not netopt.components.channels_last(
         "auto", conv, CPU
     )
-    assert netopt.train.channels_last(True, conv, CPU) and not netopt.train.channels_last(False, conv, cuda)
-    assert not netopt.train.channels_last(True, mlp, cuda)
+    assert netopt.components.channels_last(True, conv, CPU) and not netopt.components.channels_last(
+        False, conv, cuda
+    )
+    assert not netopt.components.channels_last(True, mlp, cuda)
 
 
 # --- bf16 ----------------------------------------------------------------------------------------
@@ -251,7 +253,7 @@ def test_fp16_trains_on_the_cpu_and_logs_its_scale() -> None:
 def test_a_resumed_fp16_run_continues_its_loss_scale_exactly(tmp_path, monkeypatch) -> None:
     """Growth every 5 good steps, so the scale moves up and down within the first epoch; a run stopped
     after it and resumed ends exactly as one that never stopped."""
-    monkeypatch.setattr(netopt.train, "LossScaler", functools.partial(LossScaler, growth_interval=5))
+    monkeypatch.setattr(netopt.components, "LossScaler", functools.partial(LossScaler, growth_interval=5))
     args = ["trainer.precision=fp16"]
     straight = train(tmp_path / "straight", *args, "trainer.max_epochs=2")
     train(tmp_path / "stopped", *args, "trainer.max_epochs=1")

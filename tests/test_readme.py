@@ -1,23 +1,27 @@
 """Every ``netopt-train`` command of the README composes and passes every check (without training)."""
 
+import difflib
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 
-from netopt.train import check, print_help
+from netopt import docs
+from netopt.cli.train import print_help
+from netopt.components import preflight
 from tests.helpers import compose_config
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def commands() -> list[str]:
     """The README's ``netopt-train`` command lines (continuations joined; ``torchrun ... -m
-    netopt.train`` as ``netopt-train``), without placeholders."""
+    netopt.cli.train`` as ``netopt-train``), without placeholders."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
     lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
-    lines = [re.sub(r"^torchrun .*?-m netopt\.train", "netopt-train", line.strip()) for line in lines]
+    lines = [re.sub(r"^torchrun .*?-m netopt\.cli\.train", "netopt-train", line.strip()) for line in lines]
     return [
         line.split("  #")[0].split(" # ")[0].strip()
         for line in lines
@@ -46,8 +50,40 @@ def test_readme_command_composes_and_checks(command: str, capsys) -> None:
         print_help(arguments)
         assert "Config groups" in capsys.readouterr().out
         return
-    check(compose_config(*one_job(arguments)))
+    preflight(compose_config(*one_job(arguments)))
 
 
 def test_the_readme_has_commands() -> None:
     assert len(commands()) > 20
+
+
+def test_the_readme_option_table_matches_the_registry() -> None:
+    text = README.read_text(encoding="utf-8")
+    generated = docs.with_tables(text)
+    if text != generated:
+        diff = difflib.unified_diff(
+            text.splitlines(), generated.splitlines(), "README.md", "generated", n=0, lineterm=""
+        )
+        shown = "\n".join(list(diff)[:12])
+        pytest.fail(
+            f"README.md's option table differs from the config registry; run {docs.REGENERATE}\n{shown}"
+        )
+
+
+def test_the_readme_says_what_make_lint_runs() -> None:
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert recipe, "Makefile: no lint target"
+    commands = [line.strip().removeprefix("$(BIN)/") for line in recipe[1].splitlines()]
+    missing = [c for c in commands if f"`{c}`" not in README.read_text(encoding="utf-8")]
+    assert not missing, f"README.md does not say that make lint runs {missing}"
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch):
+    """The README's Python block, as written (one epoch instead of three), from a folder of its own."""
+    (block,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(block.replace("trainer.max_epochs=3", "trainer.max_epochs=1"), namespace)
+    assert namespace["metrics"]["status"] == "completed"
+    assert (tmp_path / "outputs/runs/adam_sgdr/metrics.json").exists()
+    assert type(namespace["parts"].optimizer).__name__ == "Adam"

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from netopt.components import make, preflight
 from netopt.errors import UserError
 from netopt.regularization import Regularization, penalized_parameters, penalties, soft_threshold_
-from netopt.train import check, make
 from tests.helpers import compose_config, train
 
 
@@ -87,7 +87,7 @@ def test_early_stopping_presets_compose_and_build(name, enabled):
 
 def test_out_of_range_dropout_names_the_key():
     with pytest.raises(UserError, match=r"^regularization.dropout=1.0: must be in \[0, 1\)"):
-        check(compose_config("regularization.dropout=1.0"))
+        preflight(compose_config("regularization.dropout=1.0"))
 
 
 def test_the_old_early_stopping_spelling_points_to_the_new_group(cli):

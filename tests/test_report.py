@@ -16,11 +16,13 @@ import yaml
 from omegaconf import OmegaConf
 from scipy import stats
 
+from netopt.cli.report import main
 from netopt.errors import UserError
 from netopt.labels import label, short_names, short_value, varying_keys
-from netopt.report import main, step_series, write_report
-from netopt.report.claims import Claim, check
+from netopt.report import step_series, write_report
+from netopt.report.claims import Claim, judge
 from netopt.report.configs import group, ranked
+from netopt.report.records import RunRecord, read_records, write_records
 from netopt.report.runs import read_runs
 from netopt.report.stats import mean_ci
 
@@ -158,23 +160,40 @@ def test_mean_and_95_ci_match_scipy():
 # ---------------------------------------------------------------------------- runs and configurations
 
 
-def test_runs_group_into_configurations_without_seed_and_infrastructure(tmp_path):
+def test_runs_group_into_configurations_without_seed_and_bookkeeping(tmp_path):
     for seed in range(3):
         extra = ["trainer.progress=false", f"trainer.device=cuda:{seed}", "experiment=compare"]
         fake_run(tmp_path / f"a{seed}", ["optimizer=adam", f"trainer.seed={seed}", *extra], completed(0.9))
     fake_run(tmp_path / "b" / "nested", ["optimizer=sgd", "hydra.job.chdir=true"], completed(0.8))
     runs = read_runs(tmp_path)
-    assert [r.dir.name for r in runs] == ["a0", "a1", "a2", "nested"]
+    assert [r.source.name for r in runs] == ["a0", "a1", "a2", "nested"]
     assert [r.seed for r in runs] == [0, 1, 2, 0]  # from the composed config
     configs, names = group(runs)
     assert names == {"optimizer": "optimizer"}
     assert [(c.label, len(c.runs)) for c in configs] == [("optimizer=adam", 3), ("optimizer=sgd", 1)]
 
 
+def test_a_record_round_trips_through_records_jsonl_and_names_its_seed(tmp_path):
+    fake_run(tmp_path / "0", ["optimizer=adam", "trainer.seed=3"], completed(0.9), curve(0.9, 3, seed=0))
+    (record,) = read_runs(tmp_path)
+    assert record.settings == {"optimizer": "adam"} and record.seed == 3
+    assert record.value("seed") == record.value("trainer.seed") == 3 and record.value("optimizer") == "adam"
+    write_records(tmp_path / "records.jsonl", [record])
+    (back,) = read_records(tmp_path / "records.jsonl")
+    assert (back.settings, back.metrics, back.used) == (record.settings, record.metrics, record.used)
+    assert (back.seed, back.source, back.status) == (3, tmp_path / "0", "completed")
+    assert back.number("train_loss@2") == record.number("train_loss@2") and math.isfinite(
+        back.number("train_loss@2")
+    )
+    path = RunRecord({"function": "saddle"}, {"escaped": True, "left_box": False, "escape_step": None})
+    assert (path.number("escaped"), path.number("left_box")) == (1.0, 0.0)  # a yes/no counts as 1 or 0
+    assert math.isnan(path.number("escape_step")) and path.value("seed") is None
+
+
 def test_jobs_are_read_in_natural_order(tmp_path):
     for job in (10, 2, 1):
         fake_run(tmp_path / str(job), [f"trainer.seed={job}"], completed(0.5))
-    assert [r.dir.name for r in read_runs(tmp_path)] == ["1", "2", "10"]
+    assert [r.source.name for r in read_runs(tmp_path)] == ["1", "2", "10"]
 
 
 def test_varying_keys_short_names_and_labels():
@@ -345,45 +364,45 @@ def norm_runs(tmp_path):
 def test_claim_verdicts_are_computed_from_the_numbers(norm_runs):
     runs = read_runs(norm_runs)
     none_lr01 = {"norm": "none", "optimizer.lr": 0.1}
-    held = check(claim(right=none_lr01, margin=0.1), runs)
+    held = judge(claim(right=none_lr01, margin=0.1), runs)
     assert held.verdict == "holds" and (held.left.n, held.right.n) == (2, 2)
     assert held.left.value == pytest.approx(0.91) and held.right.value == pytest.approx(0.72)
-    assert check(claim(right=none_lr01, margin=0.2), runs).verdict == "does not hold"  # 0.91 < 0.72 + 0.2
+    assert judge(claim(right=none_lr01, margin=0.2), runs).verdict == "does not hold"  # 0.91 < 0.72 + 0.2
     none_lr01_text = {"norm": "none", "optimizer.lr": "1e-1"}  # numbers compare as numbers
-    below = check(claim(left=none_lr01_text, op="<", right={"norm": "batch"}, margin=0.1), runs)
+    below = judge(claim(left=none_lr01_text, op="<", right={"norm": "batch"}, margin=0.1), runs)
     assert below.verdict == "holds"  # 0.72 < 0.91 - 0.1
-    not_below = check(claim(left=none_lr01, op="<=", right={"norm": "batch"}, margin=0.2), runs)
+    not_below = judge(claim(left=none_lr01, op="<=", right={"norm": "batch"}, margin=0.2), runs)
     assert not_below.verdict == "does not hold"  # 0.72 > 0.91 - 0.2
-    assert check(claim(right=0.905, op=">="), runs).verdict == "holds"  # a plain number
-    assert check(claim(right=0.915, op=">"), runs).verdict == "does not hold"
-    diverged = check(claim(right={"norm": "none", "optimizer.lr": 1.0}), runs)
+    assert judge(claim(right=0.905, op=">="), runs).verdict == "holds"  # a plain number
+    assert judge(claim(right=0.915, op=">"), runs).verdict == "does not hold"
+    diverged = judge(claim(right={"norm": "none", "optimizer.lr": 1.0}), runs)
     assert (
         diverged.verdict == "undecided" and "2 runs (2 diverged) have no finite test_acc" in diverged.reason
     )
-    nothing = check(claim(right={"norm": "group"}), runs)
+    nothing = judge(claim(right={"norm": "group"}), runs)
     assert nothing.verdict == "undecided" and nothing.reason == "right: selects no run"
 
 
 def test_a_caveat_is_shown_only_when_the_claim_does_not_hold(norm_runs):
     runs = read_runs(norm_runs)
     none_lr01 = {"norm": "none", "optimizer.lr": 0.1}
-    held = check(claim(right=none_lr01, margin=0.1, caveat="too few epochs"), runs)
+    held = judge(claim(right=none_lr01, margin=0.1, caveat="too few epochs"), runs)
     assert held.verdict == "holds" and "too few epochs" not in held.reason
-    failed = check(claim(right=none_lr01, margin=0.2, caveat="too few epochs"), runs)
+    failed = judge(claim(right=none_lr01, margin=0.2, caveat="too few epochs"), runs)
     assert failed.verdict == "does not hold" and failed.reason.endswith(". At this scale: too few epochs")
 
 
 def test_a_diverged_run_can_count_as_chance_and_divergence_is_a_metric(norm_runs):
     runs = read_runs(norm_runs)
     at_lr1 = {"norm": "none", "optimizer.lr": 1.0}
-    chance = check(claim(right=at_lr1, margin=0.5, diverged_as=0.1), runs)
+    chance = judge(claim(right=at_lr1, margin=0.5, diverged_as=0.1), runs)
     assert chance.verdict == "holds" and chance.right.value == pytest.approx(0.1) and chance.right.n == 2
-    fraction = check(claim(metric="diverged", left=at_lr1, op=">=", right=1.0), runs)
+    fraction = judge(claim(metric="diverged", left=at_lr1, op=">=", right=1.0), runs)
     assert fraction.verdict == "holds" and fraction.left.value == 1.0
     assert (
-        check(claim(metric="diverged", left={"norm": "batch"}, op="<=", right=0.0), runs).verdict == "holds"
+        judge(claim(metric="diverged", left={"norm": "batch"}, op="<=", right=0.0), runs).verdict == "holds"
     )
-    assert check(claim(reduce="min", right=0.91, op=">="), runs).left.value == pytest.approx(0.90)
+    assert judge(claim(reduce="min", right=0.91, op=">="), runs).left.value == pytest.approx(0.90)
 
 
 def test_a_claim_on_an_epoch_of_epochs_csv(tmp_path):
@@ -395,8 +414,8 @@ def test_a_claim_on_an_epoch_of_epochs_csv(tmp_path):
     first = claim(
         metric="train_loss@1", left={"trainer.batch_size": 16}, op="<", right={"trainer.batch_size": 256}
     )
-    assert check(first, runs).verdict == "holds" and check(first, runs).left.value == pytest.approx(1.0)
-    assert check(claim(metric="train_loss@9", op="<", right=1.0), runs).verdict == "undecided"
+    assert judge(first, runs).verdict == "holds" and judge(first, runs).left.value == pytest.approx(1.0)
+    assert judge(claim(metric="train_loss@9", op="<", right=1.0), runs).verdict == "undecided"
 
 
 def test_claims_from_multirun_yaml_go_into_the_report_and_claims_json(norm_runs):

@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from torch.optim import lr_scheduler
 
 from netopt import config, schedules
+from netopt.components import preflight
 from netopt.errors import UserError
-from netopt.train import check
 from tests.helpers import compose_config
 
 LR, STEPS = 0.1, 300
@@ -51,7 +51,7 @@ def assert_close(actual: list[float], expected: list[float], rel: float = 1e-12)
 
 def compose_scheduler(*overrides: str):
     cfg = compose_config(*overrides)
-    check(cfg)
+    preflight(cfg)
     return cfg.scheduler
 
 
@@ -392,6 +392,16 @@ def test_epochs_convert_with_steps_per_epoch(name: str, key: str, value) -> None
     steps = compose_scheduler(f"scheduler={name}", "scheduler.unit=step", f"scheduler.{key}={in_steps}")
     by_epoch, by_step = instantiate(epochs)(STEPS, 13), instantiate(steps)(STEPS, 13)
     assert [by_epoch(t) for t in range(STEPS)] == pytest.approx([by_step(t) for t in range(STEPS)], rel=1e-12)
+
+
+def test_timeline_turns_durations_in_its_unit_into_whole_steps() -> None:
+    by_epoch = schedules.Timeline(total_steps=130, steps_per_epoch=13, warmup=2)
+    assert (by_epoch.steps(1.5, "T_0"), by_epoch.units(26)) == (20, 2.0)
+    assert (by_epoch.warmup_steps, by_epoch.remaining) == (26, 104)
+    by_step = schedules.Timeline(total_steps=130, steps_per_epoch=13, unit="step")
+    assert (by_step.steps(1.5, "T_0"), by_step.units(26)) == (2, 26.0)
+    with pytest.raises(UserError, match=r"^T_0=0\.01: must be at least 1 step\(s\) \(1 epoch = 13 steps\)"):
+        by_epoch.steps(0.01, "T_0")
 
 
 def test_out_of_range_override_is_a_user_error_naming_the_key() -> None:

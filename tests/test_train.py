@@ -147,7 +147,14 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "netopt.train", *args, "trainer.progress=false", f"hydra.run.dir={killed}"],
+        [
+            sys.executable,
+            "-m",
+            "netopt.cli.train",
+            *args,
+            "trainer.progress=false",
+            f"hydra.run.dir={killed}",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

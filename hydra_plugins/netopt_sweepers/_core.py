@@ -26,7 +26,7 @@ from netopt.errors import UserError, config_key
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import format_value, overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
-from netopt.labels import folder_name, infrastructure
+from netopt.labels import bookkeeping, folder_name
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
@@ -67,7 +67,7 @@ def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
 def settings(fixed: list[str]) -> dict[str, str]:
     """The fixed overrides that shape the runs, as ``{key: value}``."""
     pairs = (line.split("=", 1) for line in fixed if "=" in line)
-    return {k.lstrip("+~"): v for k, v in pairs if not infrastructure(k)}
+    return {k.lstrip("+~"): v for k, v in pairs if not bookkeeping(k)}
 
 
 class SweepLoop:

@@ -113,9 +113,10 @@ class PreflightCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from omegaconf import open_dict
 
+        from netopt.cli.train import fail
+        from netopt.components import preflight
         from netopt.distributed import LAUNCH, launched
         from netopt.errors import UserError
-        from netopt.train import check, fail
 
         key = "hydra.sweeper.metric" if OmegaConf.select(config, "hydra.sweeper.metric") else None
         key = key or "hydra.callbacks.summary.metric"
@@ -130,7 +131,7 @@ class PreflightCallback(Callback):
                     f"hydra.mode=MULTIRUN: started as {place[2]} processes, each would run the whole sweep; "
                     f"run single runs with {LAUNCH}, sweep data-parallel jobs with hydra/launcher=slurm"
                 )
-            _, dataset, _ = check(task)
+            _, dataset, _ = preflight(task)
             if str(metric).startswith("val") and dataset.val_fraction == 0:
                 raise UserError(
                     f"{key}={metric}: needs a validation set, and dataset.val_fraction=0 leaves none"

@@ -10,8 +10,9 @@ passed in, and the work stays on the batch's device as a handful of batched tens
   image centre and applied with a single bilinear resampling (zeros outside the image);
 - additive Gaussian noise ``x + n, n ~ N(noise_mean, noise_std^2)`` with probability ``noise_p``.
 
-The chapter lists these transformations without fixing ranges; the presets of the
-``augmentation`` group choose them. The loop applies augmentation to training batches only.
+The chapter (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7) lists these transformations
+without fixing ranges; the presets of the ``augmentation`` group choose them. The loop applies
+augmentation to training batches only.
 """
 
 import math

@@ -11,8 +11,8 @@ likelihood is  log p(y | X) = -y^T alpha / 2 - sum_i log L_ii - n log(2 pi) / 2.
 The targets are standardized (zero mean, unit variance) before fitting. The hyperparameters
 (l, s2, n2) are fitted by maximizing the log marginal likelihood with a hundred steps of netopt's
 Adam on their logarithms, from three starting length scales at once; a sigmoid keeps each
-log-parameter inside a box, so the fit cannot run off to a degenerate kernel. The chapter only
-names the GP surrogate.
+log-parameter inside a box, so the fit cannot run off to a degenerate kernel. The chapter
+(Qiu Xipeng, Neural Networks and Deep Learning, ch. 7) only names the GP surrogate.
 """
 
 import math

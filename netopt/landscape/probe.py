@@ -19,7 +19,7 @@ from torch import nn
 
 from netopt.data import Split, batches
 from netopt.landscape.hessian import Batches, hessian_trace, layer_sharpness, top_hessian_eigenvalue
-from netopt.record import Recorder
+from netopt.run.record import Recorder
 from netopt.watchers import Watcher
 
 

@@ -3,9 +3,10 @@ optimizer alike (as optax chains ``add_noise`` before a solver).
 
 A transform is called with the optimizer's param groups after backward (and clipping) and changes
 the ``.grad`` of their parameters in place; it keeps its own state (``state_dict`` /
-``load_state_dict``). :func:`with_transforms` puts transforms in front of an optimizer: the result
-steps on the gradients as the transforms leave them. The runner applies the ``grad_noise`` group
-this way, so each transform is applied in this one place.
+``load_state_dict``) and says whether it is ``active`` (one that is not would change nothing).
+:func:`with_transforms` puts the active transforms in front of an optimizer: the result steps on
+the gradients as the transforms leave them. The runner applies the ``grad_noise`` group this way,
+so each transform is applied in this one place.
 
 :class:`GradientNoise` (``grad_noise``, Neelakantan et al. 2015, "Adding Gradient Noise Improves
 Learning for Very Deep Networks") adds annealed Gaussian noise before each update::
@@ -29,6 +30,9 @@ from netopt.optim.sam import SAM
 
 
 class GradientTransform(Protocol):
+    @property
+    def active(self) -> bool: ...
+
     def __call__(self, param_groups: list[Group], /) -> None: ...
 
     def state_dict(self) -> dict[str, Any]: ...
@@ -45,14 +49,14 @@ class GradientNoise:
     r"""Gradient noise: g <- g + n, n ~ N(0, eta / (1 + t)^gamma I), before every update.
 
     The noise is added to the gradient of the loss (before the optimizer's weight decay; with SAM
-    to g_sam, the gradient its base steps with). eta = 0 (the default, ``grad_noise=none``) adds
-    nothing and draws nothing; Neelakantan et al. use eta in {0.01, 0.3, 1} and gamma = 0.55. The
-    noise is drawn from a ``torch.Generator`` of its own on the gradients' device, seeded from
-    torch's global generator when the transform is built (so ``trainer.seed`` fixes it, and every
-    process of a data-parallel run draws the same noise for its identical averaged gradients), one
-    draw per param group and list of gradients of one device and dtype. ``state_dict`` holds t, the
-    seed and each device's generator state, so a resumed run draws the noise of one that never
-    stopped.
+    to g_sam, the gradient its base steps with). Neelakantan et al. use eta in {0.01, 0.3, 1} and
+    gamma = 0.55. eta = 0 (the default, ``grad_noise=none``) is not ``active``: it adds nothing,
+    draws nothing, and :func:`with_transforms` leaves it out. The noise is drawn from a
+    ``torch.Generator`` of its own on the gradients' device, seeded from torch's global generator
+    when the transform is built (so ``trainer.seed`` fixes it, and every process of a data-parallel
+    run draws the same noise for its identical averaged gradients), one draw per param group and
+    list of gradients of one device and dtype. ``state_dict`` holds t, the seed and each device's
+    generator state, so a resumed run draws the noise of one that never stopped.
     """
 
     def __init__(self, eta: float = 0.0, gamma: float = 0.55) -> None:
@@ -62,6 +66,11 @@ class GradientNoise:
         self.seed = random_seed() if eta > 0 else None
         self.generators: dict[str, torch.Generator] = {}
         self.saved: dict[str, Tensor] = {}  # loaded states of generators not made yet
+
+    @property
+    def active(self) -> bool:
+        """Whether it adds noise: eta > 0."""
+        return self.eta > 0
 
     def std(self) -> float:
         """sigma_t = sqrt(eta / (1 + t)^gamma)."""
@@ -146,7 +155,9 @@ def with_transforms(
 ) -> torch.optim.Optimizer:
     """``optimizer`` stepping on the gradients as ``transforms`` (by name, applied in order) leave
     them: a :class:`Transformed` around it, or for :class:`SAM` the SAM itself, its base wrapped
-    (the transforms then act on g_sam only, once per step); ``optimizer`` itself without transforms."""
+    (the transforms then act on g_sam only, once per step). Transforms that are not ``active``
+    (gradient noise with eta = 0) are left out: without an active one, ``optimizer`` itself."""
+    transforms = {name: transform for name, transform in transforms.items() if transform.active}
     if not transforms:
         return optimizer
     if isinstance(optimizer, SAM):

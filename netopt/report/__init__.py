@@ -1,14 +1,14 @@
-"""The report of a sweep: ``netopt-report DIR`` or :func:`write_report`.
+"""Reports of run records: :func:`write_report` for a sweep folder (the command ``netopt-report DIR``).
 
-Reads every run folder below DIR (:mod:`~netopt.report.runs`), groups the runs into configurations
-over seeds (:mod:`~netopt.report.configs`), estimates final metrics with 95% intervals
-(:mod:`~netopt.report.stats`), draws the figures (:mod:`~netopt.report.figures`), checks the claims
+Reads every run folder below DIR as a record (:mod:`~netopt.report.runs`,
+:mod:`~netopt.report.records`), groups the records into configurations over seeds
+(:mod:`~netopt.report.configs`), estimates final metrics with 95% intervals
+(:mod:`~netopt.report.stats`), draws the figures (:mod:`~netopt.report.figures`), judges the claims
 (:mod:`~netopt.report.claims`) and writes report.md, report.html, runs.csv and claims.json into DIR
-(:mod:`~netopt.report.document`).
+(:mod:`~netopt.report.sweep`, :mod:`~netopt.report.document`).
 """
 
-from netopt.report.cli import main
-from netopt.report.document import write_report
 from netopt.report.runs import step_series
+from netopt.report.sweep import write_report
 
-__all__ = ["main", "step_series", "write_report"]
+__all__ = ["step_series", "write_report"]

@@ -1,5 +1,5 @@
 """``python -m netopt.report DIR``, the same as ``netopt-report DIR``."""
 
-from netopt.report.cli import main
+from netopt.cli.report import main
 
 main()

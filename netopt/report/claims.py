@@ -1,4 +1,4 @@
-"""Claims about a sweep, checked against its numbers.
+"""Claims about a set of run records, judged on their numbers.
 
 A claim compares a metric between two sets of runs (or a set and a number)::
 
@@ -11,13 +11,15 @@ A claim compares a metric between two sets of runs (or a set and a number)::
     diverged_as: 0.1                        # optional: the value a run that diverged counts as
     caveat: "why it may fail at this scale" # optional: shown with the numbers when it does not hold
 
-A run matches a key when its override, config group option or config value equals the given value
-(numbers compared as numbers). Each side is reduced (``reduce``: the mean, or the min or max) over the
-finite values of the metric in the completed runs it selects, all seeds; a run that diverged counts
-as ``diverged_as`` when that is given (chance accuracy, say), and is left out otherwise. Besides the
-metrics.json keys, ``metric`` may be ``diverged`` (1 for a run that diverged, 0 else: the mean is the
-fraction that diverged) or ``<column>@<epoch>``, an epochs.csv column after that epoch. The verdict is
-computed from those numbers: ``holds``, ``does not hold``, or ``undecided`` when a side has no value.
+A run matches a key when its setting (a sweep's override), what it used (a config group option or
+config value) or, for ``seed`` and ``trainer.seed``, its seed equals the given value (numbers
+compared as numbers; :meth:`~netopt.report.records.RunRecord.value`). Each side is reduced
+(``reduce``: the mean, or the min or max) over the finite values of the metric in the completed runs
+it selects, all seeds; a run that diverged counts as ``diverged_as`` when that is given (chance
+accuracy, say), and is left out otherwise. Besides the metrics.json keys, ``metric`` may be
+``diverged`` (1 for a run that diverged, 0 else: the mean is the fraction that diverged) or
+``<column>@<epoch>``, a per-epoch column (epochs.csv) after that epoch. The verdict is computed from
+those numbers: ``holds``, ``does not hold``, or ``undecided`` when a side has no value.
 A ``caveat``, the preset's explanation of why the claim may not hold at its scale, never decides the
 verdict: it is only added to the numbers of a claim that does not hold.
 """
@@ -32,7 +34,7 @@ import numpy as np
 
 from netopt.errors import UserError
 from netopt.report.configs import statuses
-from netopt.report.runs import Run
+from netopt.report.records import RunRecord
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -136,11 +138,11 @@ class Verdict:
         }
 
 
-def check(claim: Claim, runs: Sequence[Run]) -> Verdict:
-    """The verdict of a claim on these runs, computed from each side's reduced metric."""
-    left = _side(claim, claim.left, runs)
+def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
+    """The verdict of a claim on these records, computed from each side's reduced metric."""
+    left = _side(claim, claim.left, records)
     right = (
-        _side(claim, claim.right, runs) if isinstance(claim.right, dict) else Side(None, claim.right, 0, 0)
+        _side(claim, claim.right, records) if isinstance(claim.right, dict) else Side(None, claim.right, 0, 0)
     )
     missing = [f"{name}: {s.why}" for name, s in (("left", left), ("right", right)) if s.why]
     if missing:
@@ -157,20 +159,20 @@ def check(claim: Claim, runs: Sequence[Run]) -> Verdict:
     return Verdict(claim, left, right, "holds" if holds else "does not hold", reason)
 
 
-def matches(run: Run, select: Mapping[str, Any]) -> bool:
+def matches(run: RunRecord, select: Mapping[str, Any]) -> bool:
     """Whether the run used the given value for every key of the selector."""
     return all(_same(run.value(key), value) for key, value in select.items())
 
 
-def _value(claim: Claim, run: Run) -> float:
+def _value(claim: Claim, run: RunRecord) -> float:
     """The run's value of the claim's metric; NaN for a run that does not count."""
     if run.status == "diverged" and claim.metric != "diverged":
         return math.nan if claim.diverged_as is None else claim.diverged_as
     return run.number(claim.metric) if run.status in ("completed", "diverged") else math.nan
 
 
-def _side(claim: Claim, select: dict[str, Any], runs: Sequence[Run]) -> Side:
-    chosen = [r for r in runs if matches(r, select)]
+def _side(claim: Claim, select: dict[str, Any], records: Sequence[RunRecord]) -> Side:
+    chosen = [r for r in records if matches(r, select)]
     values = np.array([_value(claim, r) for r in chosen])
     values = values[np.isfinite(values)]
     if len(values):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netopt.labels import UNSET, label, short_names, varying_keys
-from netopt.report.runs import Run
+from netopt.report.records import RunRecord
 from netopt.report.stats import Estimate, mean_ci
 
 STATUSES = ("completed", "diverged", "failed", "interrupted")
@@ -23,7 +23,7 @@ class Config:
     """One configuration: its parameters (every key any configuration sets), runs and label."""
 
     params: dict[str, str]
-    runs: list[Run]
+    runs: list[RunRecord]
     label: str
 
     def estimate(self, metric: str) -> Estimate:
@@ -38,9 +38,9 @@ class Config:
         return all(r.status == "completed" for r in self.runs)
 
 
-def group(runs: Sequence[Run]) -> tuple[list[Config], dict[str, str]]:
+def group(runs: Sequence[RunRecord]) -> tuple[list[Config], dict[str, str]]:
     """The configurations in order of first appearance, and the varying keys with their short names."""
-    groups: dict[tuple[tuple[str, str], ...], list[Run]] = {}
+    groups: dict[tuple[tuple[str, str], ...], list[RunRecord]] = {}
     for run in runs:
         groups.setdefault(tuple(sorted(run.params.items())), []).append(run)
     keys = list(dict.fromkeys(k for run in runs for k in run.params))
@@ -52,7 +52,7 @@ def group(runs: Sequence[Run]) -> tuple[list[Config], dict[str, str]]:
     return configs, names
 
 
-def statuses(runs: Sequence[Run]) -> str:
+def statuses(runs: Sequence[RunRecord]) -> str:
     """The runs counted by status: ``2 completed, 1 diverged``."""
     counts = Counter(r.status for r in runs)
     order = [*STATUSES, *sorted(set(counts) - set(STATUSES))]
@@ -74,6 +74,6 @@ def _label(params: dict[str, str], names: dict[str, str]) -> str:
     return label(params, names or {k: k for k in params}) or "defaults"
 
 
-def _shown(runs: list[Run], key: str) -> str:
+def _shown(runs: list[RunRecord], key: str) -> str:
     value = runs[0].value(key)
     return UNSET if value is None else str(value)

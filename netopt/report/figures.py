@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from netopt.labels import label
 from netopt.report.configs import Config
-from netopt.report.runs import Run
+from netopt.report.records import RunRecord
 from netopt.report.stats import LEVEL
 
 #: At most this many configurations (the best) get a curve or a point; the table lists them all.
@@ -192,7 +192,7 @@ def _band(ax: Axes, series: list[np.ndarray], color: Any, x: np.ndarray | None =
         ax.fill_between(epochs, np.nanmin(y, axis=0), np.nanmax(y, axis=0), color=color, alpha=0.18, lw=0)
 
 
-def _mark_ends(ax: Axes, runs: Sequence[Run], column: str, color: Any) -> None:
+def _mark_ends(ax: Axes, runs: Sequence[RunRecord], column: str, color: Any) -> None:
     """An x at the last finite point of each run that did not complete."""
     for run in runs:
         y = run.epochs.get(column, np.array([]))

@@ -1,18 +1,17 @@
-"""What the report reads from a run folder: metrics.json, the job's Hydra files and epochs.csv.
+"""The record of a run folder: its metrics.json, the job's Hydra files and epochs.csv.
 
 A run folder is any folder below the sweep folder that holds ``metrics.json``. Its
-``.hydra/overrides.yaml`` gives the overrides (``optimizer=adam``, ``trainer.seed=1``), its
+``.hydra/overrides.yaml`` gives the settings (``optimizer=adam``, ``trainer.seed=1``), its
 ``.hydra/config.yaml`` the composed config (``trainer.seed`` is the seed) and its
-``.hydra/hydra.yaml`` the chosen option of each config group. The configuration a run belongs to is
-its overrides without the seed and without the keys that do not change what is trained
-(:data:`netopt.labels.INFRASTRUCTURE`). TensorBoard's per-step scalars are read only on request
-(:func:`step_series`).
+``.hydra/hydra.yaml`` the chosen option of each config group; the record's ``used`` is the config's
+values and the group options. The configuration a run belongs to is its overrides without the seed
+and without the keys that do not change what is trained (:func:`netopt.settings.bookkeeping_keys`).
+TensorBoard's per-step scalars are read only on request (:func:`step_series`).
 """
 
 import csv
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,65 +19,21 @@ import numpy as np
 import yaml
 
 from netopt.errors import UserError
-from netopt.labels import flatten, infrastructure
+from netopt.labels import bookkeeping, flatten
+from netopt.report.records import SEED, RunRecord
 
-SEED = "trainer.seed"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
-class Run:
-    """One run folder: status, metrics.json, overrides, group choices, flat config, epochs.csv columns."""
-
-    dir: Path
-    status: str
-    metrics: dict[str, Any]
-    overrides: dict[str, str]
-    choices: dict[str, str] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    epochs: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def seed(self) -> Any:
-        """trainer.seed of the composed config (its override when there is no config)."""
-        return self.config.get(SEED, self.overrides.get(SEED))
-
-    @property
-    def params(self) -> dict[str, str]:
-        """The overrides that make its configuration: without the seed and infrastructure keys."""
-        return {k: v for k, v in self.overrides.items() if not infrastructure(k) and k != SEED}
-
-    def value(self, key: str) -> Any:
-        """What the run used for key: its override, else its group's option, else the config's value."""
-        for source in (self.overrides, self.choices, self.config):
-            if key in source:
-                return source[key]
-        return None
-
-    def number(self, key: str) -> float:
-        """A metric as a float; NaN when missing, null or not a number. ``diverged`` is 1 for a run
-        that diverged and 0 for any other; ``<column>@<epoch>`` is a column of epochs.csv after that
-        epoch (``train_loss@1``: the train loss of the first epoch)."""
-        if key == "diverged":
-            return float(self.status == "diverged")
-        if "@" in key:
-            column, _, epoch = key.partition("@")
-            values = self.epochs.get(column, np.array([]))
-            epochs = self.epochs.get("epoch", np.array([]))
-            at = np.flatnonzero(epochs == float(epoch)) if epoch.isdigit() else np.array([], dtype=int)
-            return float(values[at[0]]) if len(at) else np.nan
-        value = self.metrics.get(key)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
-
-
-def read_runs(sweep_dir: Path) -> list[Run]:
+def read_runs(sweep_dir: Path) -> list[RunRecord]:
     """Every run folder at any depth below sweep_dir (sweep_dir itself included), in natural order."""
     found = sorted(sweep_dir.rglob("metrics.json"), key=lambda p: _natural(p.parent.relative_to(sweep_dir)))
     return [read_run(p.parent) for p in found]
 
 
-def read_run(run_dir: Path) -> Run:
-    """A run folder; an unreadable metrics.json makes the run ``failed`` with that as its error."""
+def read_run(run_dir: Path) -> RunRecord:
+    """The record of a run folder; an unreadable metrics.json makes the run ``failed`` with that as
+    its error."""
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())
     except ValueError as error:
@@ -87,13 +42,16 @@ def read_run(run_dir: Path) -> Run:
     lines = read_yaml(hydra_dir / "overrides.yaml") or []
     hydra = read_yaml(hydra_dir / "hydra.yaml") or {}
     choices = (hydra.get("hydra", {}).get("runtime", {}) or {}).get("choices", {}) or {}
-    return Run(
-        dir=run_dir,
-        status=str(metrics.get("status", "completed")),
+    overrides = parse_overrides(lines)
+    config = flatten(read_yaml(hydra_dir / "config.yaml") or {})
+    groups = {k: str(v) for k, v in choices.items() if v is not None and not bookkeeping(k)}
+    return RunRecord(
+        settings={k: v for k, v in overrides.items() if k != SEED},
         metrics=metrics,
-        overrides=parse_overrides(lines),
-        choices={k: str(v) for k, v in choices.items() if v is not None and not infrastructure(k)},
-        config=flatten(read_yaml(hydra_dir / "config.yaml") or {}),
+        seed=config.get(SEED, overrides.get(SEED)),
+        source=run_dir,
+        status=str(metrics.get("status", "completed")),
+        used=config | groups,  # a group's option before a config value of the same key
         epochs=read_epochs(run_dir / "epochs.csv"),
     )
 

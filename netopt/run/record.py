@@ -23,7 +23,7 @@ from torch.utils.tensorboard.summary import hparams
 from torch.utils.tensorboard.writer import FileWriter
 
 from netopt.files import write_text
-from netopt.labels import infrastructure
+from netopt.labels import bookkeeping
 
 #: The first columns of epochs.csv; the loop's measures of the model (e.g. ``sparsity``) follow.
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
@@ -36,10 +36,10 @@ class Recorder:
 
     Scalars are kept in memory and handed to the writer by :meth:`flush` (the loop calls it once
     per epoch): the writer's background thread, woken for every event, would otherwise contend for
-    the GIL with the training step and slow small models down by half. Each step's scalars go out as
-    one event (a summary of several values, as ``add_scalar`` would write them one by one): the
-    thread frames every event with two pure-Python CRC-32C checksums, and with an event per scalar
-    the flush took 2.1 ms an epoch of the digits MLP (a sixth of its training time).
+    the GIL with the training step, which slows small models down. Each step's scalars go out as one
+    event (a summary of several values, as ``add_scalar`` would write them one by one): the thread
+    frames every event with two pure-Python CRC-32C checksums, so an event per scalar would make the
+    flush a sizeable part of a small model's epoch (``scripts/bench_train.py`` times the loop).
     """
 
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
@@ -148,15 +148,13 @@ def compared(cfg: DictConfig, choices: Mapping[str, Any], overrides: Sequence[st
     """What a run is compared by: the option chosen in each config group, the learning rate, and every
     field its overrides set (as composed), without bookkeeping keys or ``_target_``/``_partial_``.
     Values TensorBoard cannot show as hparams (lists, None) become strings."""
-    values: dict[str, Any] = {
-        g: str(o) for g, o in choices.items() if o is not None and not infrastructure(g)
-    }
+    values: dict[str, Any] = {g: str(o) for g, o in choices.items() if o is not None and not bookkeeping(g)}
     for key in ("optimizer.lr", "optimizer.base.lr"):  # each optimizer's preset has its own
         if OmegaConf.select(cfg, key) is not None:
             values[key] = OmegaConf.select(cfg, key)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
-        if key in choices or infrastructure(key) or "=" not in override:
+        if key in choices or bookkeeping(key) or "=" not in override:
             continue
         value = OmegaConf.select(cfg, key, default=None)
         values[key] = value if isinstance(value, (bool, int, float, str)) else str(value)

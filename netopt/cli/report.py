@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from netopt.errors import UserError
-from netopt.report.document import write_report
+from netopt.report.sweep import write_report
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 import torch
 
-from netopt.errors import UserError
 from netopt.files import write_atomic
 
 
@@ -31,18 +30,6 @@ def _state(part: Part) -> Any:
     if isinstance(part, Sequence):
         return [p.state_dict() for p in part]
     return part.state_dict()
-
-
-def read(path: Path, key: str = "trainer.resume") -> dict[str, Any]:
-    """Read a checkpoint on the CPU; a missing, truncated or foreign file is a :class:`UserError`
-    naming ``key``."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{key}: no checkpoint at {path}") from None
-    except Exception as error:  # torch raises several kinds for a damaged file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{key}: {path} is not a readable checkpoint ({reason})") from None
 
 
 class Checkpoint:

@@ -4,8 +4,9 @@ A run claims its folder with an exclusive lock (``fcntl.flock`` on ``.lock``, wh
 pid), so a second process started on the same folder is refused at once. A folder that already holds
 a run is never trained into afresh: ``trainer.resume=true`` continues it from its checkpoint, and only
 when every setting that shapes the trajectory is the one the checkpoint was written with
-(:data:`RESUMABLE` lists the few that may change). A folder a run gave up on before writing anything
-is removed again, so a mistake in the config never leaves a folder that looks like a run.
+(:func:`netopt.settings.resumable_keys` are the few that may change). A folder a run gave up on
+before writing anything is removed again, so a mistake in the config never leaves a folder that
+looks like a run.
 """
 
 import contextlib
@@ -16,20 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from netopt.checkpoint import read
 from netopt.errors import UserError
+from netopt.files import read_checkpoint
 from netopt.labels import flatten
+from netopt.settings import resumable_keys
 
-#: Settings a resumed run may change: its length (to extend it) and how it runs, not what it computes.
-RESUMABLE = (
-    "name",
-    "trainer.max_epochs",
-    "trainer.resume",
-    "trainer.progress",
-    "trainer.num_threads",
-    "trainer.device",
-    "trainer.eval_batch_size",
-)
 #: What a run leaves in its folder (TensorBoard's event files besides).
 RECORDS = ("checkpoint.pt", "metrics.json", "epochs.csv", ".hydra")
 LOCK = ".lock"
@@ -38,7 +30,7 @@ LOCK = ".lock"
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """The keys that change the trajectory and differ, as ``key: saved -> current``."""
     old, new = flatten(saved), flatten(current)
-    keys = sorted((old.keys() | new.keys()) - set(RESUMABLE))
+    keys = sorted((old.keys() | new.keys()) - set(resumable_keys()))
     missing = "(absent)"
     return [f"{k}: {old.get(k, missing)} -> {new.get(k, missing)}" for k in keys if old.get(k) != new.get(k)]
 
@@ -104,7 +96,7 @@ class RunFolder:
         if not (metrics_file.exists() and self.checkpoint.exists()):
             return None
         metrics = json.loads(metrics_file.read_text())
-        same = not differences(read(self.checkpoint).get("config", {}), config)
+        same = not differences(read_checkpoint(self.checkpoint).get("config", {}), config)
         return metrics if same and metrics.get("status") == "completed" else None
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
@@ -124,12 +116,12 @@ class RunFolder:
                 f"trainer.resume={str(resume).lower()}: no checkpoint in {self.path} to continue from"
                 + ("" if resume == "auto" else "; trainer.resume=auto starts fresh when there is none")
             )
-        saved = read(self.checkpoint)
+        saved = read_checkpoint(self.checkpoint)
         changed = differences(saved.get("config", {}), config)
         if changed:
             raise UserError(
                 f"trainer.resume: the checkpoint in {self.path} was trained with other settings ("
                 + "; ".join(changed)
-                + f"); only {', '.join(RESUMABLE)} may change"
+                + f"); only {', '.join(resumable_keys())} may change"
             )
         return saved

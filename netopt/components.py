@@ -1,0 +1,217 @@
+"""Every component of a run, built from the config: each config group's ``_target_`` instantiated,
+the partials called with what the runner supplies (the input's shape, the parameters, the run's
+length in steps).
+
+:func:`preflight` checks a config without reading any data (a dry build, in which every component
+checks its own values); :func:`assemble` builds the components of the run itself.
+"""
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig
+
+from netopt import config
+from netopt.data import Data
+from netopt.data.datasets import Dataset
+from netopt.data.preprocess import Preprocess
+from netopt.diagnostics import LayerStats
+from netopt.errors import UserError, config_key
+from netopt.landscape.probe import SharpnessProbe, fixed_batches
+from netopt.loop import Augment, Clip, Schedule
+from netopt.mc_dropout import MCDropoutTest
+from netopt.models.rnn import RNN
+from netopt.optim import compile_update, with_transforms
+from netopt.optim.sam import SAM
+from netopt.precision import LossScaler, autocast
+from netopt.regularization import Regularization
+from netopt.rnn_probe import NetInputProbe
+from netopt.run.record import Recorder
+from netopt.settings import TrainerSettings
+from netopt.watchers import Watcher
+
+log = logging.getLogger(__name__)
+
+#: Steps per epoch assumed by the dry build, before the data is read: large, so that no duration given
+#: in epochs rounds to zero steps there (the real build checks them against the real length).
+NOMINAL_STEPS_PER_EPOCH = 10_000
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, if this machine has it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    allowed = "auto, cpu, cuda or cuda:N"
+    try:
+        device = torch.device(name)
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise RuntimeError(f"{device.type} is not a device to train on")
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"trainer.device={name}: not available here ({reason}); use {allowed}") from None
+    return device
+
+
+def channels_last(setting: bool | str, model: torch.nn.Module, device: torch.device) -> bool:
+    """Whether ``trainer.channels_last`` converts ``model`` and its input batches to the NHWC memory
+    format: for a model with convolutions, on CUDA (``auto``) or on any device (``true``)."""
+    convolutional = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    return convolutional and (setting is True or (setting == "auto" and device.type == "cuda"))
+
+
+def plain(function: Any) -> Any:
+    """A Hydra ``_partial_`` as a plain ``functools.partial``.
+
+    Hydra 1.3.8 re-checks its target policy on every call of a partial it built, about a
+    millisecond each: too slow for what the loop calls every step.
+    """
+    return (
+        partial(function.func, *function.args, **function.keywords)
+        if isinstance(function, partial)
+        else function
+    )
+
+
+def make(cfg: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
+    """Build the component of config group ``group``: a partial is called with the runner's arguments.
+    A value the component refuses is named by its full key (``optimizer.lr``)."""
+    with config_key(group):
+        component = instantiate(cfg[group])
+        return component(*args, **kwargs) if args or kwargs else component
+
+
+def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
+    """The optimizer of group ``optimizer`` on ``params``, stepping on the gradients as the transform
+    of group ``grad_noise`` leaves them (:func:`netopt.optim.with_transforms`)."""
+    return with_transforms(make(cfg, "optimizer", params), grad_noise=make(cfg, "grad_noise"))
+
+
+def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    log.info("linear scaling rule: lr x %g (trainer.batch_size / trainer.base_batch_size)", factor)
+
+
+@dataclass
+class Components:
+    """Everything a run trains with, built from the config."""
+
+    regularization: Regularization
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    clip: Clip
+    augment: Augment
+    watchers: list[Watcher]
+    preprocess: Preprocess
+    scaler: LossScaler
+
+
+def assemble(
+    cfg: DictConfig,
+    settings: TrainerSettings,
+    in_shape: tuple[int, ...],
+    num_classes: int,
+    steps_per_epoch: int,
+    validation: bool,
+) -> Components:
+    """Build every component for a run of ``steps_per_epoch`` steps an epoch on inputs of ``in_shape``.
+
+    Called twice: first before any data is read (a dry build, in which every component checks its
+    own values), then for the run itself.
+    """
+    regularization = make(cfg, "regularization")
+    with config_key("regularization"):
+        taken = regularization.model_arguments(get_object(cfg.model._target_))
+    model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
+    with config_key("init"):
+        instantiate(cfg.init)(model, **model.init_arguments())
+    regularization.attach(model)
+    optimizer = make_optimizer(cfg, model.parameters())
+    if settings.compile_optimizer:
+        with config_key("trainer"):
+            compile_update(optimizer)
+    if settings.precision == "fp16" and isinstance(optimizer, SAM):
+        raise UserError(
+            "trainer.precision=fp16: not with optimizer=sam (a step whose gradients overflow cannot be "
+            "skipped between its two passes); use trainer.precision=bf16"
+        )
+    if settings.linear_scaling_rule:
+        scale_lr(optimizer, settings.batch_size / settings.base_batch_size)
+    epochs = settings.schedule_epochs or settings.max_epochs
+    schedule = make(cfg, "scheduler", steps_per_epoch * epochs, steps_per_epoch)
+    early_stopping = make(cfg, "early_stopping", model)
+    clip = plain(make(cfg, "clip"))
+    with config_key("clip"):
+        clip(model.parameters())  # checks its values (no gradients yet: clips nothing)
+    watching = {group: c for group, c in (("scheduler", schedule), ("early_stopping", early_stopping))}
+    watchers = [c for c in watching.values() if isinstance(c, Watcher)]
+    if settings.diagnostics_every:  # a watcher, so that its running sums travel in the checkpoint
+        watchers.append(LayerStats(model, settings.diagnostics_every))
+    for group, watcher in watching.items():
+        needs = (
+            [m for m in watcher.monitored() if m.startswith("val_")] if isinstance(watcher, Watcher) else []
+        )
+        if needs and not validation:
+            raise UserError(
+                f"{group}.monitor={needs[0]}: needs a validation set, and dataset.val_fraction=0 leaves none"
+            )
+    return Components(
+        regularization=regularization,
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        clip=clip,
+        augment=make(cfg, "augmentation"),
+        watchers=watchers,
+        preprocess=make(cfg, "preprocess"),
+        scaler=LossScaler(enabled=settings.precision == "fp16"),
+    )
+
+
+def preflight(cfg: DictConfig) -> tuple[TrainerSettings, Dataset, torch.device]:
+    """Every check that needs no data: unknown keys, the device, and the values of every component
+    (a dry build). Returns the trainer settings, the dataset (not yet read) and the device."""
+    config.check_keys(cfg)
+    settings: TrainerSettings = make(cfg, "trainer")
+    dataset: Dataset = make(cfg, "dataset")
+    device = pick_device(settings.device)
+    autocast(settings.precision, device)  # refuses a type the device cannot autocast to
+    validation = dataset.val_fraction > 0
+    assemble(cfg, settings, dataset.in_shape, dataset.num_classes, NOMINAL_STEPS_PER_EPOCH, validation)
+    return settings, dataset, device
+
+
+def probes(
+    model: torch.nn.Module, data: Data, recorder: Recorder, settings: TrainerSettings
+) -> list[Watcher]:
+    """The instruments that watch a run: sharpness and trace every ``trainer.sharpness_every`` epochs,
+    the test under Monte-Carlo dropout with ``trainer.mc_samples``, and a recurrent model's net input
+    per time step."""
+    watchers: list[Watcher] = []
+    if settings.sharpness_every:
+        batches = fixed_batches(data.train, seed=settings.seed)
+        sharpness = SharpnessProbe(
+            model, batches, recorder, settings.sharpness_every, settings.layer_sharpness, settings.seed
+        )
+        watchers.append(sharpness)
+    if settings.mc_samples:
+        test = MCDropoutTest(
+            model,
+            data.test,
+            settings.mc_samples,
+            settings.eval_batch_size,
+            settings.seed,
+            settings.limit_batches,
+        )
+        watchers.append(test)
+    if isinstance(model, RNN):
+        x = fixed_batches(data.train, samples=512, seed=settings.seed, batch_size=512)[0][0]
+        watchers.append(NetInputProbe(model, x, recorder))
+    return watchers
