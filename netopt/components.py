@@ -22,15 +22,15 @@ from netopt.data.preprocess import Preprocess
 from netopt.diagnostics import LayerStats
 from netopt.errors import UserError, config_key
 from netopt.landscape.probe import SharpnessProbe, fixed_batches
-from netopt.loop import Augment, Clip, Schedule
+from netopt.loop import AugmentFn, Clip, Recorder
 from netopt.mc_dropout import MCDropoutTest
 from netopt.models.rnn import RNN
 from netopt.optim import compile_update, with_transforms
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
-from netopt.regularization import Regularization
+from netopt.regularization import Regularizers
 from netopt.rnn_probe import NetInputProbe
-from netopt.run.record import Recorder
+from netopt.schedules import Schedule
 from netopt.settings import TrainerSettings
 from netopt.watchers import Watcher
 
@@ -102,12 +102,12 @@ def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 class Components:
     """Everything a run trains with, built from the config."""
 
-    regularization: Regularization
+    regularization: Regularizers
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     clip: Clip
-    augment: Augment
+    augment: AugmentFn
     watchers: list[Watcher]
     preprocess: Preprocess
     scaler: LossScaler
@@ -126,9 +126,9 @@ def assemble(
     Called twice: first before any data is read (a dry build, in which every component checks its
     own values), then for the run itself.
     """
-    regularization = make(cfg, "regularization")
-    with config_key("regularization"):
-        taken = regularization.model_arguments(get_object(cfg.model._target_))
+    with config_key("regularization"):  # a dict of regularizers, each built by its _target_
+        regularization = Regularizers.from_config(cfg.regularization)
+        taken = regularization.model_arguments(get_object(cfg.model._target_), cfg.model)
     model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())

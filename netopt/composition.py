@@ -21,6 +21,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from netopt import config
 from netopt.errors import UserError
+from netopt.regularization import MOVED as MOVED_REGULARIZATION
 
 _NOISE_MOVED = "gradient noise is a group of its own: grad_noise=gaussian grad_noise."
 _COMPILE_MOVED = "compiling the update is a trainer option: trainer.compile_optimizer=true"
@@ -34,6 +35,7 @@ MOVED = {
     "optimizer.base.grad_noise": _NOISE_MOVED + "eta=<eta>",
     "optimizer.compile": _COMPILE_MOVED,
     "optimizer.base.compile": _COMPILE_MOVED,
+    **MOVED_REGULARIZATION,
 }
 
 
@@ -64,7 +66,7 @@ def error_line(error: Exception, arguments: Any = None) -> str:
     arguments = sys.argv[1:] if arguments is None else list(arguments)
     for spelling, pointer in MOVED.items():
         if spelling in text or any(arg.startswith(spelling) for arg in arguments):
-            return f"{spelling}: {pointer}"
+            return f"{spelling.rstrip('=')}: {pointer}"
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
         option = (error.missing_cfg_file or "").rsplit("/", 1)[-1]

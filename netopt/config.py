@@ -124,6 +124,14 @@ def typed(node: Mapping[str, Any], source: str = "") -> DictConfig:
     return cfg
 
 
+def typed_targets(node: Mapping[str, Any], source: str = "") -> Any:
+    """``node`` with every mapping in it that has a ``_target_`` typed by :func:`typed`, at any depth:
+    a preset, or a group's dict of components (``regularization: {l2: {_target_: ...}}``)."""
+    if "_target_" in node:
+        return typed(node, source)
+    return {k: typed_targets(v, source) if isinstance(v, Mapping) else v for k, v in node.items()}
+
+
 def _yaml_files(folder: Traversable, group: str = "") -> Iterator[tuple[str, Traversable]]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.is_dir():
@@ -178,7 +186,7 @@ def register(command: str = PRIMARY) -> None:
         text = file.read_text(encoding="utf-8")
         loaded = container(OmegaConf.create(text), resolve=False)
         name = file.name.removesuffix(".yaml")
-        node = typed(loaded, f"conf/{group}/{file.name}") if "_target_" in loaded else loaded
+        node = typed_targets(loaded, f"conf/{group}/{file.name}")
         package = _PACKAGE_HEADER.search(text)
         if folder in COMMAND_GROUPS:
             group = "/".join(filter(None, (COMMAND_GROUPS[folder], rest)))

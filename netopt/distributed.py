@@ -17,8 +17,9 @@ without it each process normalizes its own slice, and the running statistics tha
 are rank 0's (DDP broadcasts its buffers before a forward pass).
 
 Rank 0, the main process, alone writes the run's records (TensorBoard, checkpoint, epochs.csv,
-metrics.json, .hydra) and claims the run folder; the others learn its decisions (:meth:`World.folder`)
-and end with the same one line and exit status when it refuses. Every process restores the
+metrics.json, .hydra) and claims the run folder; the others learn its decisions
+(:func:`netopt.run.folder.run_folder`) and end with the same one line and exit status when it
+refuses. Every process restores the
 checkpoint; the random streams that differ between processes (dropout, augmentation) are saved for
 each. The processes come from torchrun (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
 ``MASTER_PORT``) or are the tasks of a submitit job (SLURM, ``hydra/launcher=slurm``); they talk
@@ -26,13 +27,10 @@ over gloo on the CPU and NCCL on CUDA, one GPU per process (``cuda:LOCAL_RANK``)
 """
 
 import atexit
-import contextlib
 import logging
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -41,9 +39,7 @@ from torch import Tensor, nn
 
 from netopt.data.batches import num_batches
 from netopt.errors import UserError, user_error
-from netopt.files import read_checkpoint
-from netopt.run.checkpoint import Stateful
-from netopt.run.folder import RunFolder
+from netopt.files import Stateful
 
 T = TypeVar("T")
 LAUNCH = "torchrun --nproc_per_node=N -m netopt.cli.train ... trainer.strategy=ddp"
@@ -93,10 +89,6 @@ class World:
         """``values`` summed over the processes."""
         return values
 
-    def folder(self, path: Path) -> RunFolder:
-        """The run folder, claimed and checked by the main process (see the module docstring)."""
-        return RunFolder(path)
-
     def own_streams(self, *generators: torch.Generator) -> None:
         """Give this process random streams of its own: torch's global one (dropout) and
         ``generators`` (augmentation); rank 0 keeps those of a single process."""
@@ -136,15 +128,6 @@ class DataParallel(World):
         values = values.clone()
         dist.all_reduce(values)
         return values
-
-    def folder(self, path: Path) -> RunFolder:
-        main_path = self.broadcast(path)
-        if self.is_main:
-            return _Leader(path, self)
-        if path != main_path:  # Hydra named this process's folder by its own clock: only rank 0's is used
-            with contextlib.suppress(OSError):
-                path.rmdir()
-        return _Follower(main_path, self)
 
     def own_streams(self, *generators: torch.Generator) -> None:
         if self.rank:
@@ -199,64 +182,6 @@ def _stream_seed(seed: int, rank: int) -> int:
     """A seed for process ``rank``'s stream, derived from the run's (a hash: nearby seeds and ranks
     give unrelated streams)."""
     return random.Random(f"{seed}/{rank}").getrandbits(63)
-
-
-class _Leader(RunFolder):
-    """The run folder on the main process: it claims and checks it, and tells the others each
-    decision the run asks for (one the run asks for inside another, as ``resumable`` asks
-    ``holds_run``, is part of that one and not told on its own)."""
-
-    def __init__(self, path: Path, world: DataParallel) -> None:
-        super().__init__(path)
-        self.world, self.deciding = world, False
-
-    def _tell(self, decide: Callable[[], T], message: Callable[[T], Any] = lambda v: v) -> T:
-        if self.deciding:
-            return decide()
-        self.deciding = True
-        try:
-            return self.world.tell(decide, message)
-        finally:
-            self.deciding = False
-
-    def claim(self) -> None:
-        self._tell(super().claim)
-
-    def holds_run(self) -> bool:
-        return self._tell(super().holds_run)
-
-    def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self._tell(partial(super().completed_metrics, config))
-
-    def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
-        return self._tell(partial(super().resumable, config, resume), lambda saved: saved is not None)
-
-
-class _Follower(RunFolder):
-    """The run folder on the other processes: they learn the main process's decisions (and read the
-    checkpoint it resumes from themselves); they write nothing."""
-
-    def __init__(self, path: Path, world: DataParallel) -> None:
-        super().__init__(path)
-        self.world, self.fresh = world, False
-
-    def claim(self) -> None:
-        self.world.hear()
-
-    def holds_run(self) -> bool:
-        return self.world.hear()
-
-    def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self.world.hear()
-
-    def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
-        return read_checkpoint(self.checkpoint) if self.world.hear() else None
-
-    def mark(self) -> None:
-        pass
-
-    def release(self, abandon: bool = False) -> None:
-        pass
 
 
 class _PerProcess:

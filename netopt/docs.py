@@ -71,9 +71,16 @@ def _preset(group: str, name: str) -> str:
     return resources.files(config.CONF_PACKAGE).joinpath(*group.split("/"), f"{name}.yaml").read_text("utf-8")
 
 
-def _target(text: str) -> object | None:
-    target = config.container(OmegaConf.create(text), resolve=False).get("_target_")
-    return get_object(target) if target else None
+def _targets(node: dict) -> list[object]:
+    """The ``_target_``s of a preset: its own, or those of the components it holds (a dict of them,
+    as the ``regularization`` group's options)."""
+    if "_target_" in node:
+        return [get_object(node["_target_"])]
+    return [target for value in node.values() if isinstance(value, dict) for target in _targets(value)]
+
+
+def _targets_of(text: str) -> list[object]:
+    return _targets(config.container(OmegaConf.create(text), resolve=False))
 
 
 def describe(group: str, name: str) -> str:
@@ -81,7 +88,7 @@ def describe(group: str, name: str) -> str:
     text = _preset(group, name)
     if _GLOBAL.search(text):
         return title(comment(text))
-    target = _target(text)
+    target = next(iter(_targets_of(text)), None)
     opening = comment(text) or " ".join((getattr(target, "__doc__", None) or "").split("\n\n")[0].split())
     return first_sentence(opening)
 
@@ -89,7 +96,7 @@ def describe(group: str, name: str) -> str:
 def source(group: str) -> str:
     """Where the code of ``group``'s options lives: their targets' module, or the folder they share;
     ``conf/<group>/`` when they have no target."""
-    targets = [t for t in (_target(_preset(group, name)) for name in config.OPTIONS[group]) if t is not None]
+    targets = [target for name in config.OPTIONS[group] for target in _targets_of(_preset(group, name))]
     files = sorted({_relative(Path(sys.modules[t.__module__].__file__ or t.__module__)) for t in targets})
     if not files:
         return f"conf/{group}/"

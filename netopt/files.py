@@ -3,12 +3,19 @@ or the new one, never half of one), checkpoints read without running code from t
 (``weights_only=True``), and a file that cannot be written or read is one line naming it."""
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from netopt.errors import UserError
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> Mapping[str, Any]: ...
+
+    def load_state_dict(self, state: Any, /) -> Any: ...
 
 
 def write_atomic(path: Path, data: bytes | memoryview) -> None:

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -34,17 +34,24 @@ from netopt.distributed import World
 from netopt.errors import Diverged
 from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
-from netopt.run.record import Recorder
+from netopt.schedules import Schedule
 from netopt.watchers import Watcher
 
 log = logging.getLogger(__name__)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Clip = Callable[[Iterable[Tensor]], Tensor | None]  # the pre-clip gradient norm, or None if not measured
-Augment = Callable[[Tensor, torch.Generator], Tensor]
+AugmentFn = Callable[[Tensor, torch.Generator], Tensor]  # a batch and a generator -> the augmented batch
 Penalty = Callable[[], dict[str, Tensor]]
 Measure = Callable[[], dict[str, float]]
-Schedule = Callable[[int], float]
+
+
+class Recorder(Protocol):
+    """Where the loop's numbers go (:class:`netopt.run.record.Recorder` writes them to the run folder)."""
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None: ...
+
+    def epoch_end(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 class Hits:
@@ -135,7 +142,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     schedule: Schedule  # factor(t) of every group's base lr
     clip: Clip
-    augment: Augment
+    augment: AugmentFn
     data: Data
     recorder: Recorder
     history: History

@@ -68,7 +68,7 @@ class Reference:
         data = make(cfg, "dataset").load()
         preprocess = make(cfg, "preprocess").fit(data.train.x)
         self.x, self.y = preprocess(data.train.x).to(device), data.train.y.to(device)
-        self.model = make(cfg, "model", data.in_shape, data.num_classes, make(cfg, "norm"), 0.0)
+        self.model = make(cfg, "model", data.in_shape, data.num_classes, make(cfg, "norm"))
         make(cfg, "init")(self.model, **self.model.init_arguments())
         self.model.to(device).train()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.optimizer.lr, foreach=True)

@@ -66,6 +66,14 @@ CONFIG_MISTAKES = [
     (["norm=batch", "norm.eps=abc"], r"norm.eps: Value 'abc' of type 'str' could not be converted"),
     (["model.depth=[1]"], r"model.depth: Value '\[1\]' of type 'list' could not be converted"),
     (["regularization=early_stopping"], r"early stopping is a group of its own: early_stopping=val_loss"),
+    (
+        ["regularization.l2=1e-4"],
+        r"^netopt-train: error: regularization.l2: moved to regularization.l2.strength, with",
+    ),
+    (
+        ["regularization=l2", "regularization.l2=1e-4"],
+        r"regularization.l2: moved to regularization.l2.strength",
+    ),
     (["optimizer=sam", "optimizer/base=adam"], r"optimizer@optimizer.base=<option>"),
     (
         ["optimizer.grad_noise=0.01"],
@@ -150,8 +158,23 @@ CONFIG_MISTAKES = [
     (["augmentation.rotate_p=2"], r"augmentation.rotate_p=2.0: must be in \[0, 1\]"),
     (["augmentation.scale=[0.9]"], r"augmentation.scale=\[0.9\]: must be a list of 2"),
     (["augmentation.degrees=200"], r"augmentation.degrees=200.0: must be in \[0, 180\]"),
-    (["regularization.dropout=1.0"], r"regularization.dropout=1.0: must be in \[0, 1\)"),
-    (["regularization.l2=-1"], r"regularization.l2=-1.0: must be finite and >= 0"),
+    (
+        ["regularization=dropout", "regularization.dropout.p=1.0"],
+        r"regularization.dropout.p=1.0: must be in \[0, 1\)",
+    ),
+    (
+        ["regularization=l2", "regularization.l2.strength=-1"],
+        r"regularization.l2.strength=-1.0: must be finite and >= 0",
+    ),
+    (["model.dropout=1.0"], r"model.dropout=1.0: must be in \[0, 1\)"),
+    (
+        ["regularization=dropout", "model.dropout=0.3"],
+        r"model.dropout=0.3: also set by regularization.dropout; set one",
+    ),
+    (
+        ["regularization=l2", "regularization.l2.foo=1"],
+        r"regularization.l2.foo: unknown key; allowed: penalize_all, strength$",
+    ),
     (["init=gaussian", "init.std=0"], r"init.std=0.0: must be finite and > 0"),
     (["init.gain=-1"], r"init.gain=-1.0: must be > 0"),
     (["init.mode=fan_out2"], r"init.mode=fan_out2: must be one of fan_in, fan_out"),

@@ -116,7 +116,13 @@ CASES = {
     # 45 = 23 + 22: unequal shards, weighted so the gradient is the global batch's
     "mlp": ["trainer.batch_size=45"],
     "sync batch norm": ["norm=batch", "norm.sync=true"],
-    "sam, clipping, l2": ["optimizer=sam", "clip=norm", "clip.max_norm=0.5", "regularization.l2=0.001"],
+    "sam, clipping, l2": [
+        "optimizer=sam",
+        "clip=norm",
+        "clip.max_norm=0.5",
+        "regularization=l2",
+        "regularization.l2.strength=0.001",
+    ],
     "gradient noise": ["grad_noise=gaussian"],  # the same draw on every process, after averaging
 }
 

@@ -11,9 +11,9 @@ from netopt.report.claims import Claim
 from tests.helpers import compose_config
 
 PRESETS = {
-    "l1_sparsity": {"regularization.l1", "regularization.l1_proximal"},
-    "dropout_ensemble": {"regularization.dropout"},
-    "rnn": {"norm", "regularization.rnn_dropout"},
+    "l1_sparsity": {"regularization.l1.strength", "regularization.l1.proximal"},
+    "dropout_ensemble": {"regularization.dropout.p"},
+    "rnn": {"norm", "regularization.dropout.rnn_dropout"},
 }
 #: What the presets' runs record, beside the loop's metrics.
 RECORDED = {"sparsity", "test_acc", "test_loss", "mc_acc_gain", "preact_std_cv"}

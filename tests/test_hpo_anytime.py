@@ -168,11 +168,11 @@ def test_report_from_given_searches_checks_every_claim(tmp_path):
 @pytest.mark.slow
 def test_hpo_budget_miniature_writes_the_report_with_verdicts(tmp_path):
     """The whole experiment at a tiny budget: 4 searchers, one seed, a 2 x 2 grid of 3-epoch trials."""
-    from netopt.cli.hpo_budget import main
+    from netopt.cli.hpo_budget import run
 
     out = tmp_path / "out"
     args = ["--seeds", "0", "--grid", "2", "--epochs", "3", "--out", str(out), "trainer.limit_batches=2"]
-    path = main(args)
+    path = run(args)
     assert path == (out / "report.html").resolve() and (out / "report.md").exists()
     verdicts = json.loads((out / "claims.json").read_text())
     assert len(verdicts) == 4 and all(v["verdict"] in ("holds", "does not hold") for v in verdicts)

@@ -85,7 +85,7 @@ def test_the_mc_loss_is_the_nll_of_the_mean_softmax():
 
 
 def test_mc_dropout_differs_from_weight_scaling_but_is_close_on_a_trained_model(tmp_path):
-    metrics = train(tmp_path, "regularization.dropout=0.5", "trainer.mc_samples=20", "trainer.max_epochs=5")
+    metrics = train(tmp_path, "model.dropout=0.5", "trainer.mc_samples=20", "trainer.max_epochs=5")
     assert metrics["test_acc"] > 0.85
     assert metrics["test_loss_mc"] != metrics["test_loss"]
     assert abs(metrics["test_acc_mc"] - metrics["test_acc"]) <= 0.03

@@ -38,3 +38,20 @@ def test_cnn_pooling_first_is_the_same_function_without_normalization():
     torch.testing.assert_close(first(x), last(x), rtol=0, atol=0)
     kinds = [type(m).__name__ for m in first.features]
     assert kinds[:3] == ["Conv2d", "MaxPool2d", "ReLU"]
+
+
+@pytest.mark.parametrize("option", ["mlp", "cnn", "resnet", "rnn"])
+def test_each_model_owns_its_dropout_off_by_default(option):
+    """``dropout`` is every model's own option (0: no dropout layer), settable from the config."""
+    from netopt.components import make
+    from netopt.nn.dropout import STOCHASTIC_LAYERS
+    from tests.helpers import compose_config
+
+    def drops(*overrides: str) -> list[float]:
+        model = make(compose_config(f"model={option}", *overrides), "model", (3, 32, 32), 10, Normalization())
+        return [m.p for m in model.modules() if isinstance(m, STOCHASTIC_LAYERS)]
+
+    assert set(drops()) <= {0.0}
+    assert drops("model.dropout=0.25") and set(drops("model.dropout=0.25")) == {0.25}
+    with pytest.raises(UserError, match=r"^model.dropout=1.0: must be in \[0, 1\)"):
+        drops("model.dropout=1.0")

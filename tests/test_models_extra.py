@@ -10,7 +10,7 @@ from netopt.errors import UserError
 from netopt.models.resnet import ResidualBlock, ResNet
 from netopt.models.rnn import RNN, LSTMCell
 from netopt.nn import norm
-from netopt.regularization import Regularization
+from netopt.regularization.dropout import Dropout
 from tests.helpers import compose_config, train
 
 TOL = dict(rtol=1e-10, atol=1e-12)
@@ -115,7 +115,7 @@ def test_residual_block_adds_the_shortcut():
 @pytest.mark.parametrize(("option", "cls"), [("resnet", ResNet), ("rnn", RNN)])
 def test_model_options_compose_and_build(option, cls):
     cfg = compose_config(f"model={option}")
-    arguments = Regularization(dropout=0.1).model_arguments(cls)  # as the runner hands them over
+    arguments = Dropout(p=0.1).model_arguments(cls)  # as the runner hands them over
     model = make(cfg, "model", (3, 32, 32), 10, norm.Normalization(), **arguments)
     assert type(model) is cls and model.activation in ("relu", "tanh")
 
@@ -139,7 +139,8 @@ def test_new_options_train_from_the_config(tmp_path):
             "norm=layer",
             "preprocess=pca_whiten",
             "init=xavier_uniform",
-            "regularization.dropout=0.2",
+            "regularization=dropout",
+            "regularization.dropout.p=0.2",
         ],
         [
             "model=mlp",
@@ -214,7 +215,9 @@ def test_rnn_dropout_masks_per_sequence_or_per_step(rnn_dropout):
 
 
 def test_naive_rnn_dropout_needs_a_recurrent_model():
-    refused = r"^regularization.rnn_dropout=naive: must be variational \(naive needs a recurrent model"
+    refused = r"^regularization.dropout.rnn_dropout=naive: must be variational \(naive needs a recurrent"
     with pytest.raises(UserError, match=refused):
-        preflight(compose_config("regularization.rnn_dropout=naive"))
-    preflight(compose_config("model=rnn", "regularization.rnn_dropout=naive"))
+        preflight(compose_config("regularization=dropout", "regularization.dropout.rnn_dropout=naive"))
+    preflight(
+        compose_config("model=rnn", "regularization=dropout", "regularization.dropout.rnn_dropout=naive")
+    )

@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize
 
 from netopt import config
+from netopt.cli.trajectories import main as trajectories_main
 from netopt.errors import UserError
-from netopt.landscape.cli import trajectories_main
 from netopt.landscape.trajectories import trajectories
 from netopt.report.claims import Claim
 from netopt.report.records import read_records

@@ -26,7 +26,7 @@ from netopt.hpo.budget import SEARCHERS, compare, trial_configs
 from netopt.report.budget import report
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def run(argv: Sequence[str] | None = None) -> Path:
     """Run every searcher for every seed into the output folder and write its report there."""
     parser = argparse.ArgumentParser(
         prog="netopt-hpo-budget", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -57,13 +57,13 @@ def main(argv: Sequence[str] | None = None) -> Path:
     return path
 
 
-def cli() -> None:
+def main() -> None:
     """The console script: a mistake in the overrides ends in one line and exit status 2."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        main()
+        run()
     except (UserError, HydraException, OmegaConfBaseException) as error:
         cause = user_error(error) or error
         print(f"netopt-hpo-budget: error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
@@ -71,4 +71,4 @@ def cli() -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    main()

@@ -71,7 +71,11 @@ def fail(message: str, status: int) -> NoReturn:
 
 def print_help(arguments: list[str]) -> None:
     """``netopt-train --help``: the groups and their options, then the fields of the chosen ones."""
-    overrides = [a for a in arguments if "=" in a and not a.startswith("-") and "," not in a]
+    overrides = [
+        a
+        for a in arguments
+        if "=" in a and not a.startswith("-") and ("," not in a or a.partition("=")[2].startswith("["))
+    ]  # without the sweeps (a,b), with the lists ([a,b]: several options of a group)
     cfg = compose(*overrides, hydra=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):

@@ -1,15 +1,16 @@
-"""Models; normalization, dropout and the activation are injected from the config.
+"""Models; normalization and the activation are injected from the config.
 
-Every model takes ``(in_shape, num_classes, norm, dropout)`` from the runner (the input's shape, the
-number of classes, a :class:`netopt.nn.norm.Normalization` and the drop probability of
-:class:`netopt.regularization.Regularization`) and its own options as keywords with defaults.
+Every model takes ``(in_shape, num_classes, norm)`` from the runner (the input's shape, the number of
+classes and a :class:`netopt.nn.norm.Normalization`) and its own options with defaults: first
+``dropout``, the drop probability of its dropout layers (0: none), which the dropout regularizer
+(:mod:`netopt.regularization.dropout`) hands over when chosen, then its architecture.
 """
 
 from typing import Any
 
 from torch import nn
 
-from netopt.checks import require_choice
+from netopt.checks import require_choice, require_fraction
 from netopt.init import gain
 from netopt.nn.dropout import Dropout
 
@@ -36,15 +37,17 @@ def dropout_layer(p: float) -> nn.Module:
 
 
 class Model(nn.Module):
-    """The base of netopt's models: an ``nn.Module`` that says what its initializer needs.
+    """The base of netopt's models: an ``nn.Module`` that checks its activation and drop probability
+    and says what its initializer needs.
 
     :meth:`init_arguments` gives the keyword arguments of the ``init(model, ...)`` call: the gain of
     the model's activation and the gate count of modules whose weight stacks several gates.
     """
 
-    def __init__(self, activation: str) -> None:
+    def __init__(self, activation: str, dropout: float) -> None:
         super().__init__()
         require_choice("activation", activation, tuple(ACTIVATIONS))
+        require_fraction(dropout=dropout)
         self.activation = activation
 
     def init_arguments(self) -> dict[str, Any]:

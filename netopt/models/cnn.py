@@ -27,13 +27,13 @@ class CNN(Model):
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float,
+        dropout: float = 0.0,
         channels: tuple[int, ...] = (32, 64),
         hidden: int = 128,
         activation: str = "relu",
         pool_first: bool = False,
     ) -> None:
-        super().__init__(activation)
+        super().__init__(activation, dropout)
         require_count(hidden=hidden, **{f"channels[{i}]": c for i, c in enumerate(channels)})
         in_channels, height, width = in_shape
         fits = max(min(height, width).bit_length() - 1, 0)  # halvings an input survives

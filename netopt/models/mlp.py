@@ -21,12 +21,12 @@ class MLP(Model):
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float,
+        dropout: float = 0.0,
         depth: int = 2,
         width: int = 128,
         activation: str = "relu",
     ) -> None:
-        super().__init__(activation)
+        super().__init__(activation, dropout)
         require_count(0, depth=depth)
         require_count(width=width)
         layers: list[nn.Module] = [nn.Flatten()]

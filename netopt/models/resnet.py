@@ -61,13 +61,13 @@ class ResNet(Model):
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float,
+        dropout: float = 0.0,
         widths: tuple[int, ...] = (16, 32, 64),
         blocks: int = 2,
         activation: str = "relu",
         shortcut: bool = True,
     ) -> None:
-        super().__init__(activation)
+        super().__init__(activation, dropout)
         require_count(blocks=blocks, **{f"widths[{i}]": w for i, w in enumerate(widths)})
         in_channels = in_shape[0]
         layers: list[nn.Module] = [

@@ -65,7 +65,8 @@ class LSTMCell(nn.Module):
 class RNN(Model):
     """Row-by-row image classifier: ``layers`` stacked LSTM layers of ``hidden`` units, then a Linear.
 
-    ``dropout`` and ``rnn_dropout`` (its masks: ``variational`` or ``naive``) come from regularization.
+    ``dropout`` is the drop probability on the non-recurrent connections, ``rnn_dropout`` how its
+    masks are drawn (``variational`` or ``naive``); the dropout regularizer hands both over when chosen.
     """
 
     def __init__(
@@ -73,13 +74,13 @@ class RNN(Model):
         in_shape: tuple[int, ...],
         num_classes: int,
         norm: Normalization,
-        dropout: float,
-        rnn_dropout: Literal["variational", "naive"],
+        dropout: float = 0.0,
+        rnn_dropout: Literal["variational", "naive"] = "variational",
         hidden: int = 128,
         layers: int = 1,
         activation: str = "tanh",
     ) -> None:
-        super().__init__(activation)  # the init's gain; the cell's own nonlinearities are fixed
+        super().__init__(activation, dropout)  # the init's gain; the cell's own nonlinearities are fixed
         require_count(hidden=hidden, layers=layers)
         require_choice("rnn_dropout", rnn_dropout, ("variational", "naive"))
         input_size = math.prod(in_shape) // in_shape[1]  # C * W features per row

@@ -10,18 +10,11 @@ old file or the new one, and reading one runs no code from it.
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from netopt.files import write_atomic
-
-
-class Stateful(Protocol):
-    def state_dict(self) -> Mapping[str, Any]: ...
-
-    def load_state_dict(self, state: Any, /) -> Any: ...
-
+from netopt.files import Stateful, write_atomic
 
 Part = Stateful | Sequence[Stateful]
 

@@ -13,10 +13,12 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
+from netopt.distributed import DataParallel, World
 from netopt.errors import UserError
 from netopt.files import read_checkpoint
 from netopt.labels import flatten
@@ -25,6 +27,7 @@ from netopt.settings import resumable_keys
 #: What a run leaves in its folder (TensorBoard's event files besides).
 RECORDS = ("checkpoint.pt", "metrics.json", "epochs.csv", ".hydra")
 LOCK = ".lock"
+T = TypeVar("T")
 
 
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -125,3 +128,75 @@ class RunFolder:
                 + f"); only {', '.join(resumable_keys())} may change"
             )
         return saved
+
+
+def run_folder(path: Path, world: World) -> RunFolder:
+    """The run folder ``path`` as the processes of ``world`` share it: claimed and checked by the main
+    process, whose decisions the others learn (:mod:`netopt.distributed`)."""
+    if not isinstance(world, DataParallel):
+        return RunFolder(path)
+    main_path = world.broadcast(path)
+    if world.is_main:
+        return _Leader(path, world)
+    if path != main_path:  # Hydra named this process's folder by its own clock: only rank 0's is used
+        with contextlib.suppress(OSError):
+            path.rmdir()
+    return _Follower(main_path, world)
+
+
+class _Leader(RunFolder):
+    """The run folder on the main process: it claims and checks it, and tells the others each
+    decision the run asks for (one the run asks for inside another, as ``resumable`` asks
+    ``holds_run``, is part of that one and not told on its own)."""
+
+    def __init__(self, path: Path, world: DataParallel) -> None:
+        super().__init__(path)
+        self.world, self.deciding = world, False
+
+    def _tell(self, decide: Callable[[], T], message: Callable[[T], Any] = lambda v: v) -> T:
+        if self.deciding:
+            return decide()
+        self.deciding = True
+        try:
+            return self.world.tell(decide, message)
+        finally:
+            self.deciding = False
+
+    def claim(self) -> None:
+        self._tell(super().claim)
+
+    def holds_run(self) -> bool:
+        return self._tell(super().holds_run)
+
+    def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._tell(partial(super().completed_metrics, config))
+
+    def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
+        return self._tell(partial(super().resumable, config, resume), lambda saved: saved is not None)
+
+
+class _Follower(RunFolder):
+    """The run folder on the other processes: they learn the main process's decisions (and read the
+    checkpoint it resumes from themselves); they write nothing."""
+
+    def __init__(self, path: Path, world: DataParallel) -> None:
+        super().__init__(path)
+        self.world, self.fresh = world, False
+
+    def claim(self) -> None:
+        self.world.hear()
+
+    def holds_run(self) -> bool:
+        return self.world.hear()
+
+    def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self.world.hear()
+
+    def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
+        return read_checkpoint(self.checkpoint) if self.world.hear() else None
+
+    def mark(self) -> None:
+        pass
+
+    def release(self, abandon: bool = False) -> None:
+        pass

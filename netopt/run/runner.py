@@ -29,6 +29,7 @@ from netopt.files import write_text
 from netopt.loop import History, RandomState, Trainer
 from netopt.precision import autocast
 from netopt.run.checkpoint import Checkpoint, Snapshot
+from netopt.run.folder import run_folder
 from netopt.run.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.settings import TrainerSettings
 
@@ -48,7 +49,7 @@ def run(
     """
     settings, dataset, device = preflight(cfg)
     world, device = join(settings.strategy, device)
-    folder = world.folder(run_dir)  # claimed by the main process; the others follow its decisions
+    folder = run_folder(run_dir, world)  # claimed by the main process; the others follow its decisions
     run_dir = folder.path
     folder.claim()
     composed = config.container(cfg)

@@ -1,18 +1,10 @@
-"""The landscape's command lines: ``netopt-landscape RUN_DIR`` and ``netopt-trajectories``.
-
-``netopt-landscape RUN_DIR``: the loss landscape of a finished (or interrupted) run, from its folder
+"""``netopt-landscape RUN_DIR``: the loss landscape of a finished (or interrupted) run, from its folder
 (:mod:`netopt.landscape.run_slices`): the loss along the line from the initial to the final weights
 and over a plane of filter-normalized directions around the final weights, as figures and CSV files
 in the folder and in its TensorBoard.
 
     netopt-landscape outputs/runs/<run>                 # 21 x 21 points over [-1, 1]^2
     netopt-landscape outputs/runs/<run> --points 41 --span 0.5 --surface
-
-``netopt-trajectories [OVERRIDES]``: every optimizer of ``optimizers`` on each 2-D test function of
-``functions`` at each gradient-noise level of ``noise`` and for each of ``seeds``; the options are
-those of ``conf/trajectories.yaml``, its presets (``experiment=optimizers_toy``) in
-``conf/trajectories/`` (:mod:`netopt.landscape.trajectories`). Writes a figure per function,
-trajectories.csv, records.jsonl and the report with the ``claims`` judged.
 """
 
 import argparse
@@ -20,25 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from netopt.composition import error_line
-from netopt.errors import UserError, user_error
+from netopt.errors import UserError
 from netopt.landscape.run_slices import landscape
-from netopt.landscape.trajectories import trajectories
-
-
-def trajectories_main() -> None:
-    """Console entry point of ``netopt-trajectories``."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        out = trajectories(sys.argv[1:])
-    except (UserError, HydraException, OmegaConfBaseException) as error:
-        cause = user_error(error)
-        message = str(cause).strip().splitlines()[0] if cause else error_line(error)
-        print(f"netopt-trajectories: error: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(f"written: {out}")
 
 
 def main() -> None:
