@@ -1,7 +1,7 @@
 """``torch.compile`` with a way out: where compiling fails (no working C++ compiler, code dynamo
 cannot trace), one warning and the eager code from then on.
 
-Used by the optimizers' ``compile=True`` (:class:`netopt.optim.base.ForeachOptimizer`) and the
+Used by the optimizers' compiled update (:func:`netopt.optim.compile_update`) and the
 model's ``trainer.compile=true`` (:class:`CompiledModule`).
 """
 

@@ -20,6 +20,7 @@ from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.errors import UserError, config_key
 from netopt.loop import AugmentFn, Clip
+from netopt.optim import compile_update, with_transforms
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
 from netopt.probes import Probe, ProbeContext
@@ -79,6 +80,12 @@ def make(cfg: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
         return component(*args, **kwargs) if args or kwargs else component
 
 
+def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
+    """The optimizer of group ``optimizer`` on ``params``, stepping on the gradients as the transform
+    of group ``grad_noise`` leaves them (:func:`netopt.optim.with_transforms`)."""
+    return with_transforms(make(cfg, "optimizer", params), grad_noise=make(cfg, "grad_noise"))
+
+
 def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
     for group in optimizer.param_groups:
@@ -122,7 +129,10 @@ def assemble(
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
-    optimizer = make(cfg, "optimizer", model.parameters())
+    optimizer = make_optimizer(cfg, model.parameters())
+    if settings.compile_optimizer:
+        with config_key("trainer"):
+            compile_update(optimizer)
     if settings.precision == "fp16" and isinstance(optimizer, SAM):
         raise UserError(
             "trainer.precision=fp16: not with optimizer=sam (a step whose gradients overflow cannot be "

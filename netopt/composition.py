@@ -23,7 +23,9 @@ from netopt import config
 from netopt.errors import UserError
 from netopt.regularization import MOVED as MOVED_REGULARIZATION
 
-#: Old spellings that moved, and where to.
+_NOISE_MOVED = "gradient noise is a group of its own: grad_noise=gaussian grad_noise."
+_COMPILE_MOVED = "compiling the update is a trainer option: trainer.compile_optimizer=true"
+#: Old spellings that moved, and where to (the first that matches is named).
 MOVED = {
     "regularization=early_stopping": "early stopping is a group of its own: early_stopping=val_loss",
     "trainer.sharpness_every": "moved; use probes=sharpness probes.sharpness.every=N",
@@ -31,6 +33,12 @@ MOVED = {
     "trainer.diagnostics_every": "moved; use probes=[layer_stats,effective_lr] probes.layer_stats.every=N",
     "trainer.mc_samples": "moved; use probes=mc_dropout probes.mc_dropout.samples=N",
     "optimizer/base": "SAM's base is chosen from the optimizer group: optimizer@optimizer.base=<option>",
+    "optimizer.grad_noise_decay": _NOISE_MOVED + "gamma=<gamma>",
+    "optimizer.base.grad_noise_decay": _NOISE_MOVED + "gamma=<gamma>",
+    "optimizer.grad_noise": _NOISE_MOVED + "eta=<eta>",
+    "optimizer.base.grad_noise": _NOISE_MOVED + "eta=<eta>",
+    "optimizer.compile": _COMPILE_MOVED,
+    "optimizer.base.compile": _COMPILE_MOVED,
     **MOVED_REGULARIZATION,
 }
 

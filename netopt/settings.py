@@ -44,7 +44,9 @@ class TrainerSettings:
     net's weights and input batches channels-last (NHWC), which tensor cores want (``auto``: for a
     model with convolutions on CUDA; ``true``: for one with convolutions on any device; a model
     without convolutions is never converted); ``compile`` runs the model's forward pass through
-    ``torch.compile`` (one warning and the eager model where no compiler works).
+    ``torch.compile`` (one warning and the eager model where no compiler works);
+    ``compile_optimizer`` runs the optimizer's update through ``torch.compile``, compiled once
+    (:func:`netopt.optim.compile_update`; likewise one warning and the eager update).
     """
 
     max_epochs: int = field(default=20, metadata=EXTENDABLE)
@@ -64,6 +66,7 @@ class TrainerSettings:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False
+    compile_optimizer: bool = False
     grad_norm_every: int = field(default=10, metadata=BOOKKEEPING)
 
     def __post_init__(self) -> None:
@@ -89,6 +92,8 @@ class TrainerSettings:
         allowed = "auto, true or false"
         require(self.channels_last in (True, False, "auto"), "channels_last", allowed, self.channels_last)
         require(isinstance(self.compile, bool), "compile", "true or false", self.compile)
+        compile_optimizer = self.compile_optimizer
+        require(isinstance(compile_optimizer, bool), "compile_optimizer", "true or false", compile_optimizer)
 
 
 def _marked(*flags: str) -> tuple[str, ...]:

@@ -6,7 +6,7 @@
 #
 #   scripts/gpu_check.sh                 # from the repository root
 #   PYTHON=/path/to/python scripts/gpu_check.sh
-#   BENCH_OPTIM_ARGS="--quick" scripts/gpu_check.sh   # also time compile=True (inductor: minutes)
+#   BENCH_OPTIM_ARGS="--quick" scripts/gpu_check.sh   # also time the compiled update (inductor: minutes)
 #
 # Every step runs under its own time limit (seconds, below), and its output goes to $LOG_DIR.
 set -uo pipefail

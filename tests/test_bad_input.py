@@ -56,9 +56,9 @@ CONFIG_MISTAKES = [
     (["scheduler=cosin"], r"scheduler=cosin: no such option"),
     (
         ["optimizer.foo=1"],
-        r"optimizer.foo: unknown key; allowed: compile, dampening, foreach, grad_noise, grad_noise_decay, lr",
+        r"optimizer.foo: unknown key; allowed: dampening, foreach, lr, maximize, momentum, nesterov",
     ),
-    (["+optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: compile, dampening"),
+    (["+optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: dampening, foreach"),
     (["+optimiser.lr=0.5"], r"optimiser: unknown key; allowed: augmentation, clip"),
     (["nonsense=1"], r"nonsense: unknown key; allowed:"),
     (["trainer.max_epochs=abc"], r"trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
@@ -91,6 +91,27 @@ CONFIG_MISTAKES = [
         ["trainer.mc_samples=20"],
         r"trainer.mc_samples: moved; use probes=mc_dropout probes.mc_dropout.samples=N",
     ),
+    (
+        ["optimizer.grad_noise=0.01"],
+        r"^netopt-train: error: optimizer.grad_noise: gradient noise is a group of its own: "
+        r"grad_noise=gaussian grad_noise.eta=<eta>$",
+    ),
+    (
+        ["optimizer.grad_noise_decay=0.3"],
+        r"optimizer.grad_noise_decay: .*: grad_noise=gaussian grad_noise.gamma",
+    ),
+    (
+        ["optimizer=sam", "optimizer.base.grad_noise=0.1"],
+        r"optimizer.base.grad_noise: .* grad_noise.eta=<eta>$",
+    ),
+    (
+        ["optimizer.compile=true"],
+        r"^netopt-train: error: optimizer.compile: compiling the update is a trainer option: "
+        r"trainer.compile_optimizer=true$",
+    ),
+    (["grad_noise.eta=-1"], r"^netopt-train: error: grad_noise.eta=-1.0: must be finite and >= 0$"),
+    (["grad_noise=gaussian", "grad_noise.gamma=abc"], r"grad_noise.gamma: Value 'abc' of type 'str'"),
+    (["grad_noise=uniform"], r"grad_noise=uniform: no such option; choose one of gaussian, none"),
     # values, each checked by its component and named by its full key
     (["optimizer.lr=-1"], r"^netopt-train: error: optimizer.lr=-1.0: must be finite and >= 0$"),
     (["optimizer.lr=nan"], r"optimizer.lr=nan: must be finite and >= 0"),

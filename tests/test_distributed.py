@@ -123,7 +123,7 @@ CASES = {
         "regularization=l2",
         "regularization.l2.strength=0.001",
     ],
-    "gradient noise": ["optimizer.grad_noise=0.01"],  # the same draw on every process, after averaging
+    "gradient noise": ["grad_noise=gaussian"],  # the same draw on every process, after averaging
 }
 
 

@@ -55,7 +55,10 @@ def test_gradient_noise_pushes_gradient_descent_off_the_ridge():
     off 0, where the slope -2y pushes it further (x 1.1 a step). Seeded: |y| > 1 at step 52; over
     seeds 0-7 at steps 50-66, so the bound is 80 steps."""
     torch.manual_seed(0)
-    noisy = functools.partial(optim.SGD, lr=0.05, grad_noise=0.01)
+
+    def noisy(params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        return optim.with_transforms(optim.SGD(params, lr=0.05), grad_noise=optim.GradientNoise(eta=0.01))
+
     result = trajectory(noisy, SADDLE, start=(-1.5, 0.0), steps=300)
     off_ridge = (result.path[:, 1].abs() > 1).nonzero()
     assert result.escaped and len(off_ridge) and off_ridge[0].item() <= 80

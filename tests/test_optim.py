@@ -7,6 +7,7 @@ state_dict save and reload mid-trajectory (netopt -> netopt, then netopt -> torc
 
 import copy
 import functools
+import inspect
 import math
 
 import pytest
@@ -212,11 +213,38 @@ def test_lion_matches_its_formula() -> None:
         ("SGD", {"nesterov": True}, "nesterov=True: must be used with momentum > 0"),
         ("Adam", {"betas": (0.9, 1.0)}, r"betas\[1\]=1.0: must be in \[0, 1\)"),
         ("RMSprop", {"alpha": 1.5}, "alpha=1.5"),
+        ("RMSprop", {"capturable": True}, "capturable=True: must be false"),
     ],
 )
 def test_bad_hyperparameters_name_the_key(name: str, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         getattr(netopt_optim, name)(make_net().parameters(), **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(LR))
+def test_the_signature_is_torchs(name: str) -> None:
+    """A drop-in: every parameter is one of torch's namesake's, with its default and kind, and the
+    positional ones are torch's first ones in torch's order (so a positional call means the same)."""
+    ours = inspect.signature(getattr(netopt_optim, name)).parameters
+    theirs = inspect.signature(getattr(torch.optim, name)).parameters
+    for key, parameter in ours.items():
+        assert key in theirs, f"{name}({key}=...): not a parameter of torch.optim.{name}"
+        assert (parameter.default, parameter.kind) == (theirs[key].default, theirs[key].kind), key
+    positional = [k for k, p in ours.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert (
+        positional == [k for k, p in theirs.items() if p.kind is p.POSITIONAL_OR_KEYWORD][: len(positional)]
+    )
+    keyword_only = [k for k, p in ours.items() if p.kind is p.KEYWORD_ONLY]
+    assert keyword_only == [k for k in theirs if k in keyword_only]  # torch's order
+
+
+def test_param_groups_hold_only_hyperparameters() -> None:
+    """The features of every optimizer (gradient noise, the compiled update) live outside it."""
+    for name in [*LR, "Lion"]:
+        group = getattr(netopt_optim, name)(make_net().parameters()).param_groups[0]
+        assert not {"grad_noise", "grad_noise_decay", "compile"} & set(group), name
+    lion = inspect.signature(netopt_optim.Lion).parameters
+    assert list(lion) == ["params", "lr", "betas", "weight_decay", "foreach", "maximize"]
 
 
 def sam_reference_step(

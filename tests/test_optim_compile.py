@@ -1,5 +1,6 @@
-"""``compile=True``: the update traced as one graph that is compiled once (not at every step), its
-trajectory against torch's foreach optimizers, and the eager fallback when no compiler works.
+"""``compile_update`` (``trainer.compile_optimizer=true``): the update traced as one graph that is
+compiled once (not at every step), its trajectory against torch's foreach optimizers, and the eager
+fallback when no compiler works.
 
 Tolerance of the float32 parity: torch's own test of its fused optimizers against the for-loop ones
 (``test_fused_matches_forloop``) compares with ``torch.testing.assert_close``'s float32 defaults,
@@ -18,7 +19,9 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 import netopt.optim as netopt_optim
-from netopt.optim import base
+from netopt.errors import ConfigValueError
+from netopt.optim import compiled as compiled_module
+from tests.helpers import train
 
 STEPS = 20
 CASES = [
@@ -69,8 +72,20 @@ def run(
     return [p.detach() for p in net.parameters()], optimizer
 
 
-def ours(name: str, kwargs: dict, **options: object) -> functools.partial:
-    return functools.partial(getattr(netopt_optim, name), **kwargs, **options)
+def ours(name: str, kwargs: dict) -> functools.partial:
+    return functools.partial(getattr(netopt_optim, name), **kwargs)
+
+
+def ours_compiled(name: str, kwargs: dict) -> functools.partial:
+    """Build ``name`` and compile its update, as the runner does for ``trainer.compile_optimizer``."""
+
+    def make(*args: object, **options: object) -> torch.optim.Optimizer:
+        optimizer = getattr(netopt_optim, name)(*args, **kwargs, **options)
+        netopt_optim.compile_update(optimizer)
+        return optimizer
+
+    make.__name__ = name  # run() takes the lr of the optimizer's name
+    return functools.partial(make)
 
 
 def torch_foreach(name: str, kwargs: dict) -> functools.partial:
@@ -95,8 +110,8 @@ def check_compiled_run(name: str, kwargs: dict) -> torch.optim.Optimizer:
     differ) and the next 18, with a new lr each and new step counts, none; float32 parity with
     torch's foreach optimizer."""
     graphs: list[int] = []
-    params, optimizer = run(ours(name, kwargs, compile=True), graphs)
-    assert not optimizer._compile_failed
+    params, optimizer = run(ours_compiled(name, kwargs), graphs)
+    assert not optimizer.compiled_update.failed
     assert graphs[0] == 0 and 1 <= graphs[1] <= 2 and graphs[-1] == graphs[1]
     expected, _ = run(torch_foreach(name, kwargs))
     for a, b in zip(params, expected, strict=True):
@@ -110,21 +125,22 @@ def test_the_update_is_one_graph_built_once(fresh_dynamo, monkeypatch: pytest.Mo
     check_compiled_run("AdamW", {})
 
 
+def no_compiler(*args: object, **kwargs: object):
+    def compiled(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
+
+    return compiled
+
+
 def test_without_a_compiler_one_warning_and_the_eager_update(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def no_compiler(*args: object, **kwargs: object):
-        def compiled(*args: object, **kwargs: object) -> None:
-            raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
-
-        return compiled
-
     monkeypatch.setattr(torch, "compile", no_compiler)
-    with caplog.at_level(logging.WARNING, logger=base.__name__):
-        params, optimizer = run(ours("Adam", {}, compile=True))
-    assert optimizer._compile_failed
+    with caplog.at_level(logging.WARNING, logger=compiled_module.__name__):
+        params, optimizer = run(ours_compiled("Adam", {}))
+    assert optimizer.compiled_update.failed
     assert [r.getMessage() for r in caplog.records] == [
-        "Adam: compile=True failed (InductorError: no working C++ compiler found); the update runs eagerly"
+        "Adam: compile_update failed (InductorError: no working C++ compiler found); the update runs eagerly"
     ]
     eager, _ = run(ours("Adam", {}))
     assert all(torch.equal(a, b) for a, b in zip(params, eager, strict=True))
@@ -136,8 +152,34 @@ def test_compiled_with_inductor(
     fresh_dynamo, caplog: pytest.LogCaptureFixture, name: str, kwargs: dict
 ) -> None:
     """:func:`check_compiled_run` with inductor; the compile time logged once, in ``compile_time_s``."""
-    with caplog.at_level(logging.INFO, logger=base.__name__):
+    with caplog.at_level(logging.INFO, logger=compiled_module.__name__):
         optimizer = check_compiled_run(name, kwargs)
-    assert optimizer.compile_time_s > 0
+    assert optimizer.compiled_update.compile_time_s > 0
     compiled = [r.getMessage() for r in caplog.records if "compiled the update" in r.getMessage()]
     assert len(compiled) == 1 and compiled[0].startswith(f"{name}: compiled the update in ")
+
+
+def test_the_runner_compiles_the_update_with_trainer_compile_optimizer(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``trainer.compile_optimizer=true``: the runner compiles the update (here where no compiler
+    works: one warning, and the run is the eager one)."""
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    short = ["optimizer=momentum", "trainer.max_epochs=1", "trainer.limit_batches=3"]
+    with caplog.at_level(logging.WARNING, logger=compiled_module.__name__):
+        compiled = train(tmp_path / "compiled", *short, "trainer.compile_optimizer=true")
+    assert [r.getMessage() for r in caplog.records if "compile_update" in r.getMessage()] == [
+        "SGD: compile_update failed (InductorError: no working C++ compiler found); the update runs eagerly"
+    ]
+    eager = train(tmp_path / "eager", *short)
+    timing = {"wall_time_s", "samples_per_s"}
+    assert {k: v for k, v in compiled.items() if k not in timing} == {
+        k: v for k, v in eager.items() if k not in timing
+    }
+
+
+def test_an_optimizer_netopt_did_not_write_is_refused() -> None:
+    with pytest.raises(
+        ConfigValueError, match="^compile_optimizer=True: must be false with SGD, whose update"
+    ):
+        netopt_optim.compile_update(torch.optim.SGD(Net().parameters()))

@@ -8,8 +8,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from netopt import config
-from netopt.components import preflight
+from netopt.components import assemble, preflight
 from netopt.errors import UserError
+from netopt.optim import GradientNoise
 from tests.helpers import compose_config, train
 
 OPTIMIZERS = sorted(config.OPTIONS["optimizer"])
@@ -70,12 +71,20 @@ def test_overrides_reach_the_optimizer() -> None:
     assert (group["alpha"], group["momentum"]) == (0.9, 0.5)
 
 
-def test_the_noise_and_compile_fields_reach_the_param_groups() -> None:
-    """Every optimizer declares them (tests/test_grad_noise.py); AdamW forwards them to Adam."""
-    cfg = compose_train("optimizer=adamw", "optimizer.grad_noise=0.01", "optimizer.compile=true")
-    assert (cfg.optimizer.grad_noise_decay, cfg.optimizer.compile) == (0.55, True)
-    group = instantiate(cfg.optimizer)(torch.nn.Linear(3, 2).parameters()).param_groups[0]
-    assert (group["grad_noise"], group["grad_noise_decay"], group["compile"]) == (0.01, 0.55, True)
+@pytest.mark.parametrize("name", ["adamw", "sam"])
+def test_the_noise_group_and_the_compiled_update_reach_the_optimizer(name: str) -> None:
+    """``grad_noise`` wraps the optimizer (SAM: its base) and ``trainer.compile_optimizer`` compiles
+    its update, whatever the optimizer; its param groups hold its hyperparameters only."""
+    cfg = compose_train(
+        f"optimizer={name}", "grad_noise=gaussian", "grad_noise.gamma=0.3", "trainer.compile_optimizer=true"
+    )
+    assert cfg.trainer.compile_optimizer is True
+    parts = assemble(cfg, instantiate(cfg.trainer), (3,), 2, steps_per_epoch=10, validation=True)
+    optimizer = parts.optimizer if name != "sam" else parts.optimizer.base
+    noise = optimizer.transforms["grad_noise"]
+    assert (type(noise), noise.eta, noise.gamma) == (GradientNoise, 0.01, 0.3)
+    assert optimizer.base.compiled_update is not None
+    assert not {"grad_noise", "grad_noise_decay", "compile"} & set(optimizer.param_groups[0])
 
 
 @pytest.mark.parametrize(
@@ -87,14 +96,8 @@ def test_the_noise_and_compile_fields_reach_the_param_groups() -> None:
             r"^optimizer.betas=\[0.9\]: must be a list of 2 values",
         ),
         (["optimizer=sgd", "optimizer.lr=-0.1"], "^optimizer.lr=-0.1: must be finite and >= 0"),
-        (
-            ["optimizer=adam", "optimizer.grad_noise=-1"],
-            "^optimizer.grad_noise=-1.0: must be finite and >= 0",
-        ),
-        (
-            ["optimizer=sam", "optimizer.base.grad_noise_decay=-1"],
-            "^optimizer.base.grad_noise_decay=-1.0: must be finite and >= 0",
-        ),
+        (["optimizer=adam", "grad_noise.eta=-1"], "^grad_noise.eta=-1.0: must be finite and >= 0"),
+        (["optimizer=sam", "grad_noise.gamma=-1"], "^grad_noise.gamma=-1.0: must be finite and >= 0"),
         (["optimizer=sgd", "optimizer.lr=1e308"], None),
         (
             ["optimizer=sam", "optimizer@optimizer.base=adam", "optimizer.base.eps=-1"],

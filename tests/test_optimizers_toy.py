@@ -1,6 +1,6 @@
 """experiment=optimizers_toy of netopt-trajectories: every optimizer on the 2-D functions without and
 with gradient noise, 3 seeds, and the chapter's saddle-point and ill-conditioning claims checked on
-the paths. The runs with noise need ``optimizer.grad_noise`` (skipped where the optimizers lack it)."""
+the paths. The noise is the ``grad_noise`` group's, its eta set to each level of ``noise``."""
 
 import json
 
@@ -8,16 +8,11 @@ import pytest
 from hydra import compose, initialize
 
 from netopt import config
+from netopt.cli.trajectories import main as trajectories_main
 from netopt.errors import UserError
 from netopt.landscape.trajectories import trajectories
 from netopt.report.claims import Claim
 from netopt.report.records import read_records
-from tests.helpers import compose_config
-
-NOISE = "grad_noise" in compose_config().optimizer
-needs_noise = pytest.mark.skipif(
-    not NOISE, reason="optimizer.grad_noise is not an option of the optimizers yet"
-)
 
 
 def verdicts(out) -> dict[str, dict]:
@@ -59,11 +54,30 @@ def test_claims_are_checked_on_the_paths_without_noise(tmp_path):
     assert "## Claims" in report and "| saddle | sgd | 0.05 | 0 | 2 |" in report
 
 
-@pytest.mark.skipif(NOISE, reason="the optimizers have the option grad_noise")
-def test_noise_without_the_option_is_one_line(tmp_path):
-    with pytest.raises(UserError, match=r"noise=\[0.1\]: optimizer=sgd has no option grad_noise"):
-        trajectories([f"out={tmp_path / 'out'}", "noise=[0.1]", "optimizers=[sgd]"])
-    assert not (tmp_path / "out").exists()
+def test_the_old_spelling_of_the_noise_names_the_new_one(tmp_path, monkeypatch, capsys):
+    arguments = [f"out={tmp_path / 'out'}", "optimizer.grad_noise=0.1"]
+    monkeypatch.setattr("sys.argv", ["netopt-trajectories", *arguments])
+    with pytest.raises(SystemExit) as stop:
+        trajectories_main()
+    assert stop.value.code == 2 and not (tmp_path / "out").exists()
+    assert capsys.readouterr().err.splitlines() == [
+        "netopt-trajectories: error: optimizer.grad_noise: gradient noise is a group of its own: "
+        "grad_noise=gaussian grad_noise.eta=<eta>"
+    ]
+
+
+def test_noise_as_set_is_the_row_of_its_level(tmp_path):
+    """``noise=null`` runs the ``grad_noise`` group as set on the command line."""
+    out = trajectories(
+        [
+            f"out={tmp_path}",
+            "grad_noise.eta=0.1",
+            "functions=[saddle]",
+            "optimizers=[sgd]",
+            "start.saddle=[-1.5,0.0]",
+        ]
+    )
+    assert {record.value("noise") for record in read_records(out / "records.jsonl")} == {0.1}
 
 
 @pytest.mark.parametrize(
@@ -80,7 +94,6 @@ def test_a_mistake_stops_before_any_path_runs(tmp_path, override, error):
     assert not (tmp_path / "out").exists()
 
 
-@needs_noise
 def test_gradient_noise_lets_every_seed_escape_the_ridge(tmp_path):
     out = trajectories(
         [f"out={tmp_path}", "experiment=optimizers_toy", "functions=[saddle]", "optimizers=[sgd,adam]"]
@@ -94,7 +107,6 @@ def test_gradient_noise_lets_every_seed_escape_the_ridge(tmp_path):
 
 
 @pytest.mark.slow
-@needs_noise
 def test_optimizers_toy_preset_writes_its_report(tmp_path):
     out = trajectories([f"out={tmp_path}", "experiment=optimizers_toy"])
     for name in ("saddle.png", "quadratic.png", "report.md", "report.html", "records.jsonl"):

@@ -7,6 +7,7 @@ trajectories.csv, records.jsonl and the report with the ``claims`` judged.
 
 import sys
 
+from netopt.composition import error_line
 from netopt.errors import UserError, user_error
 from netopt.landscape.trajectories import trajectories
 
@@ -19,8 +20,9 @@ def main() -> None:
     try:
         out = trajectories(sys.argv[1:])
     except (UserError, HydraException, OmegaConfBaseException) as error:
-        cause = user_error(error) or error
-        print(f"netopt-trajectories: error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
+        cause = user_error(error)
+        message = str(cause).strip().splitlines()[0] if cause else error_line(error)
+        print(f"netopt-trajectories: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"written: {out}")
 

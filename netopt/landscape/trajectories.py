@@ -2,7 +2,7 @@
 
 Each optimizer of ``optimizers`` runs on each test function of ``functions``
 (:mod:`netopt.landscape.toy`), built from its ``conf/optimizer`` preset as the runner builds it, at
-each gradient-noise level of ``noise`` (``optimizer.grad_noise``) and for each of ``seeds``; the
+each gradient-noise level of ``noise`` (``grad_noise.eta``) and for each of ``seeds``; the
 options are those of ``conf/trajectories.yaml``, its presets (``experiment=optimizers_toy``) in
 ``conf/trajectories/``. Writes a figure per function (a row per noise level), trajectories.csv (every
 point of every path), records.jsonl (a record per path) and, from the records, the report with the
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from netopt.components import make
+from netopt.components import make_optimizer
 from netopt.errors import UserError
 from netopt.landscape.plot import plot_trajectory_rows
 from netopt.landscape.report import RECORDS, parse_claims, path_record, write_report
@@ -43,13 +43,13 @@ def trajectories(overrides: list[str]) -> Path:
             optimizer_cfg = copy.deepcopy(variant)  # each function its own lr
             optimizer_cfg.optimizer.lr = cfg.lrs.get(function.name, {}).get(name, variant.optimizer.lr)
             lr = optimizer_cfg.optimizer.lr
-            noise = float(OmegaConf.select(optimizer_cfg, "optimizer.grad_noise", default=0.0) or 0.0)
+            noise = float(optimizer_cfg.grad_noise.eta)
             row = "" if level is None else f"gradient noise {noise:g}" if noise else "no gradient noise"
             paths = panels.setdefault(row, {}).setdefault(f"{name} (lr={lr:g})", [])
             for seed in cfg.seeds:
-                torch.manual_seed(seed)  # the optimizer draws its noise generator's seed from it
+                torch.manual_seed(seed)  # the gradient noise draws its generator's seed from it
                 path = trajectory(
-                    functools.partial(make, optimizer_cfg, "optimizer"),
+                    functools.partial(make_optimizer, optimizer_cfg),
                     function,
                     start=None if start is None else list(start),
                     steps=cfg.steps.get(function.name, 100),
@@ -73,7 +73,7 @@ def compose_trajectories(
     overrides: list[str],
 ) -> tuple[DictConfig, list[Claim], dict[tuple[str, Any], DictConfig]]:
     """The config of netopt-trajectories, its claims, and one optimizer config per optimizer and noise
-    level (its preset selected, ``optimizer.grad_noise`` set to the level unless ``noise`` is null),
+    level (its preset selected, ``grad_noise.eta`` set to the level unless ``noise`` is null),
     keyed by (name, level)."""
     from hydra import compose, initialize
 
@@ -102,8 +102,6 @@ def compose_trajectories(
         for name, preset in presets.items():
             variant = copy.deepcopy(preset)
             if level is not None:
-                if "grad_noise" not in variant.optimizer:
-                    raise UserError(f"noise={list(levels)}: optimizer={name} has no option grad_noise to set")
-                variant.optimizer.grad_noise = level
+                variant.grad_noise.eta = level
             variants[name, level] = variant
     return cfg, claims, variants

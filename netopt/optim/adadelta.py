@@ -1,4 +1,4 @@
-"""AdaDelta: RMSprop whose step size is a moving average of past squared updates."""
+"""AdaDelta (Zeiler 2012): RMSprop whose step size is a moving average of past squared updates."""
 
 from typing import Any
 
@@ -20,17 +20,18 @@ from netopt.optim.base import (
 
 
 class Adadelta(ForeachOptimizer):
-    r"""AdaDelta (``adadelta``); drop-in for PyTorch's ``Adadelta``.
+    r"""AdaDelta (``adadelta``, Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method"); drop-in for
+    PyTorch's ``Adadelta``.
 
-    With g = grad + lambda * theta and r = ``rho`` (the chapter's beta)::
+    With g = grad + lambda * theta and r = ``rho`` (the beta of Qiu Xipeng, Neural Networks and Deep
+    Learning, ch. 7)::
 
         G <- r * G + (1 - r) * g * g
         d <- sqrt(X + eps) / sqrt(G + eps) * g
         X <- r * X + (1 - r) * d * d ;  theta <- theta - lr * d
 
-    The chapter has no ``lr`` (lr = 1, torch's default) and writes X from the previous step,
+    The book has no ``lr`` (lr = 1, torch's default) and writes X from the previous step,
     the same thing. State: ``step``, ``square_avg`` (= G), ``acc_delta`` (= X).
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -43,9 +44,6 @@ class Adadelta(ForeachOptimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
         require_probability(rho=rho)
@@ -56,9 +54,6 @@ class Adadelta(ForeachOptimizer):
             weight_decay=weight_decay,
             foreach=foreach,
             maximize=maximize,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 

@@ -1,4 +1,5 @@
-"""Adagrad: per-coordinate learning rates from the accumulated squared gradients."""
+"""Adagrad (Duchi et al. 2011): per-coordinate learning rates from the accumulated squared
+gradients."""
 
 from typing import Any
 
@@ -19,15 +20,16 @@ from netopt.optim.base import (
 
 
 class Adagrad(ForeachOptimizer):
-    r"""Adagrad (``adagrad``); drop-in for PyTorch's ``Adagrad``.
+    r"""Adagrad (``adagrad``, Duchi et al. 2011, "Adaptive Subgradient Methods for Online Learning and
+    Stochastic Optimization"); drop-in for PyTorch's ``Adagrad``.
 
     With g = grad + lambda * theta and alpha_t = alpha / (1 + (t - 1) * lr_decay)::
 
         G <- G + g * g ;  theta <- theta - alpha_t * g / (sqrt(G) + eps)
 
-    G starts at ``initial_accumulator_value``. The chapter puts eps inside the root,
+    G starts at ``initial_accumulator_value``. Qiu Xipeng, Neural Networks and Deep Learning, ch. 7,
+    puts eps inside the root,
     alpha / sqrt(G + eps); netopt follows torch (eps outside). State: ``step``, ``sum`` (= G).
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -41,9 +43,6 @@ class Adagrad(ForeachOptimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         require_nonnegative(
             lr=lr,
@@ -60,9 +59,6 @@ class Adagrad(ForeachOptimizer):
             initial_accumulator_value=initial_accumulator_value,
             foreach=foreach,
             maximize=maximize,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 

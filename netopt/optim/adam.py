@@ -1,4 +1,5 @@
-"""Adam and AdamW: momentum on the gradient, RMSprop on its scale, both bias-corrected."""
+"""Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019): momentum on the gradient, RMSprop
+on its scale, both bias-corrected."""
 
 from typing import Any
 
@@ -88,7 +89,8 @@ def check_adam_hyperparameters(
 
 
 class Adam(ForeachOptimizer):
-    r"""Adam (``adam``) and, with ``amsgrad``, AMSGrad; drop-in for PyTorch's ``Adam``.
+    r"""Adam (``adam``, Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization") and, with
+    ``amsgrad``, AMSGrad (Reddi et al. 2018); drop-in for PyTorch's ``Adam``.
 
     With g = grad + lambda * theta (coupled decay; ``decoupled_weight_decay=True`` is AdamW)::
 
@@ -97,7 +99,6 @@ class Adam(ForeachOptimizer):
 
     ``amsgrad`` divides by the running maximum of v instead of v. State: ``step``, ``exp_avg`` (m),
     ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgrad).
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -112,9 +113,6 @@ class Adam(ForeachOptimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         check_adam_hyperparameters(lr, betas, eps, weight_decay)
         defaults = dict(
@@ -126,9 +124,6 @@ class Adam(ForeachOptimizer):
             foreach=foreach,
             maximize=maximize,
             decoupled_weight_decay=decoupled_weight_decay,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 
@@ -159,10 +154,12 @@ class Adam(ForeachOptimizer):
 
 
 class AdamW(Adam):
-    r"""AdamW (``adamw``): Adam with decoupled weight decay; drop-in for PyTorch's ``AdamW``.
+    r"""AdamW (``adamw``, Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization"): Adam with
+    decoupled weight decay; drop-in for PyTorch's ``AdamW``.
 
-    theta <- (1 - lr * lambda) * theta, then the Adam step on the plain gradient. This is the
-    chapter's weight decay theta <- (1 - beta) * theta - alpha * g with beta = lr * lambda; for
+    theta <- (1 - lr * lambda) * theta, then the Adam step on the plain gradient. This is the weight
+    decay of Qiu Xipeng, Neural Networks and Deep Learning, ch. 7,
+    theta <- (1 - beta) * theta - alpha * g with beta = lr * lambda; for
     Adam it differs from adding lambda * theta to g (L2), which the adaptive scaling would distort.
     Its :meth:`effective_lr` is Adam's.
     """
@@ -176,11 +173,8 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
         *,
-        foreach: bool | None = None,
         maximize: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -192,7 +186,4 @@ class AdamW(Adam):
             foreach=foreach,
             maximize=maximize,
             decoupled_weight_decay=True,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )

@@ -1,30 +1,23 @@
-"""The step machinery every netopt optimizer shares: gather, group, add gradient noise, dispatch
-(eagerly or compiled).
+"""The step machinery every netopt optimizer shares: gather, group, dispatch (eagerly or compiled).
 
 :class:`ForeachOptimizer` is a ``torch.optim.Optimizer`` whose ``step`` evaluates the closure,
 skips parameters without a gradient, creates each parameter's state on its first step and hands
 the rest to the subclass's ``_update`` as lists of tensors of one device and dtype, so the update
 is written once with multi-tensor ``torch._foreach_*`` ops. With ``foreach=False`` the same update
-runs on one-element lists, one parameter at a time. Before the update it adds gradient noise
-(``grad_noise``); with ``compile=True`` the update runs through ``torch.compile``. Its base
-:class:`Optimizer` makes the calls around the update cheap for small models.
+runs on one-element lists, one parameter at a time; after :func:`netopt.optim.compile_update` it
+runs through ``torch.compile``. Its base :class:`Optimizer` makes the calls around the update cheap
+for small models; :class:`Wrapper` is the base of the optimizers that step through another (SAM,
+the gradient transforms).
 """
 
 import functools
-import logging
-import math
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor
 
-from netopt.checks import require_nonnegative
-from netopt.compiling import Compiled
 from netopt.optim.hooks import hooked
-
-log = logging.getLogger(__name__)
 
 State = dict[str, Any]
 Group = dict[str, Any]
@@ -141,9 +134,12 @@ def by_device_and_dtype(tensors: list[Tensor]) -> list[list[Tensor]]:
     return list(groups.values())
 
 
-def random_seed() -> int:
-    """A seed drawn from torch's global generator (so ``torch.manual_seed`` fixes it)."""
-    return int(torch.randint(2**62, ()).item())
+def closure_loss(closure: Callable[[], Any] | None) -> Any:
+    """What ``closure`` returns (the loss, after backward), evaluated with autograd on; None without."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -151,9 +147,9 @@ class Optimizer(torch.optim.Optimizer):
     while no profiler runs, and :meth:`effective_lr`.
 
     torch wraps every ``step`` to open a ``record_function`` and run the step hooks, and opens one
-    in ``zero_grad`` too: about 35 us a step together, 5% of a small model's step on a CPU. Here
-    the wrapped step runs only while a profiler runs or a step hook is registered, and
-    ``zero_grad(set_to_none=True)`` just drops the gradients otherwise; both behave as torch's.
+    in ``zero_grad`` too, a cost that shows in a small model's step. Here the wrapped step runs only
+    while a profiler runs or a step hook is registered, and ``zero_grad(set_to_none=True)`` just
+    drops the gradients otherwise; both behave as torch's.
     """
 
     @staticmethod
@@ -183,88 +179,63 @@ class Optimizer(torch.optim.Optimizer):
         return None
 
 
+class Wrapper(Optimizer):
+    """An optimizer that steps through another, ``base``: the two share their param groups (a
+    schedule setting ``lr`` reaches the base) and their state; ``state_dict`` is the base's, and
+    :meth:`effective_lr` the base's. A subclass sets ``self.base`` and calls :meth:`share_with_base`.
+    """
+
+    base: torch.optim.Optimizer
+
+    def share_with_base(self) -> None:
+        """Make the base's param groups and state this optimizer's (its own defaults added)."""
+        self.param_groups = self.base.param_groups
+        self.state = self.base.state
+        self.defaults = {**self.base.defaults, **self.defaults}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.base.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.base.load_state_dict(state_dict)
+        self.share_with_base()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # torch's keeps only its own keys, and a copy would lose the base
+
+    def effective_lr(self, param: Tensor) -> Tensor | None:
+        """The base optimizer's :meth:`Optimizer.effective_lr` (None if it has none)."""
+        rates = getattr(self.base, "effective_lr", None)
+        return None if rates is None else rates(param)
+
+
+#: An update as :class:`ForeachOptimizer` runs it: (group, params, grads, states).
+Update: TypeAlias = Callable[[Group, list[Tensor], Tensors, list[State]], None]
+
+
 class ForeachOptimizer(Optimizer):
     r"""Base class: subclasses define ``_init_state(group, param, state)`` and
     ``_update(group, params, grads, states)``; ``step`` does everything else.
 
-    Every subclass takes three keyword-only options, kept in its param groups, that this class
-    implements:
-
-    ``grad_noise`` eta, ``grad_noise_decay`` gamma: gradient noise (Neelakantan et al. 2015, "Adding
-    Gradient Noise Improves Learning for Very Deep Networks"). Before each update::
-
-        g <- g + n,   n ~ N(0, sigma_t^2 I),   sigma_t^2 = eta / (1 + t)^gamma
-
-    with t the optimizer's step count (0 on its first step), added to the loss gradient before
-    weight decay. eta = 0 (the default) turns it off at no cost. The noise is drawn from the
-    optimizer's own ``torch.Generator`` on the parameters' device, seeded from torch's global
-    generator when the optimizer is built (or when noise is first switched on in a param group), one
-    draw per list of tensors of one device and dtype. ``state_dict`` saves t and the generator's
-    state under ``"grad_noise"``, beside torch's keys, so a resumed run draws the same noise as one
-    that never stopped.
-
-    ``compile``: the update runs through ``torch.compile`` (one graph, ``fullgraph=True``), with the
-    lr and the step counts as tensor inputs so it compiles once, not at every step. A parameter's
-    first update (which creates its state) runs eagerly. The seconds spent compiling are logged
-    once and kept in ``compile_time_s``; where no compiler works, one warning and the eager update.
+    ``compiled_update``: None (the update runs eagerly), or the update through ``torch.compile``
+    that :func:`netopt.optim.compile_update` sets; a parameter's first update (which creates its
+    state) runs eagerly either way.
     """
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
-        require_nonnegative(grad_noise=defaults["grad_noise"], grad_noise_decay=defaults["grad_noise_decay"])
         super().__init__(params, defaults)
-        noisy = any(group["grad_noise"] > 0 for group in self.param_groups)
-        self._init_step_machinery(random_seed() if noisy else None)
-
-    def _init_step_machinery(self, noise_seed: int | None = None) -> None:
-        self._steps = 0  # t, the number of steps taken
-        self._noise_seed = noise_seed
-        self._generators: dict[str, torch.Generator] = {}
-        self._saved_generators: dict[str, Tensor] = {}  # loaded states of generators not made yet
-        self._compiled: Compiled | None = None
-        self._compiled_batches: set[int] = set()
-        self.compile_time_s = 0.0
+        self.compiled_update: Update | None = None
 
     # --- state ---------------------------------------------------------------------------------
-    def _noise_state(self) -> dict[str, Any]:
-        generators = {name: g.get_state() for name, g in self._generators.items()}
-        return {
-            "step": self._steps,
-            "seed": self._noise_seed,
-            "generators": self._saved_generators | generators,
-        }
-
-    def _load_noise_state(self, saved: dict[str, Any]) -> None:
-        self._steps, self._noise_seed = saved["step"], saved["seed"]
-        self._generators, self._saved_generators = {}, dict(saved["generators"])
-
-    def state_dict(self) -> dict[str, Any]:
-        """torch's state dict (``state``, ``param_groups``) and ``grad_noise``: the step count t, the
-        noise seed and the state of each device's noise generator."""
-        return {**super().state_dict(), "grad_noise": self._noise_state()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict of this optimizer or of its torch namesake (which has no ``grad_noise``:
-        the step count and the noise generator are then kept as they are)."""
-        super().load_state_dict(state_dict)
-        if "grad_noise" in state_dict:
-            self._load_noise_state(state_dict["grad_noise"])
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "grad_noise": self._noise_state()}
-
     def __setstate__(self, state: dict[str, Any]) -> None:
-        noise = state.get("grad_noise")
-        super().__setstate__({key: value for key, value in state.items() if key != "grad_noise"})
+        super().__setstate__(state)
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
         for param_state in self.state.values():
             if "step" in param_state and not torch.is_tensor(param_state["step"]):
                 param_state["step"] = scalar_tensor(float(param_state["step"]))
-        if not hasattr(self, "_steps"):  # unpickled: torch's __getstate__ keeps only its own keys
-            self._init_step_machinery()
-        if noise is not None:
-            self._load_noise_state(noise)
+        self.__dict__.setdefault("compiled_update", None)  # torch's __getstate__ keeps only its own keys
 
     def _state_and_group(self, param: Tensor) -> tuple[State, Group] | None:
         """The state of ``param`` and its param group; None before its first step."""
@@ -307,79 +278,11 @@ class ForeachOptimizer(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; ``closure`` (re)computes the loss first."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
-            std = self._noise_std(group)
             for params, grads, states, first in self._batches(group):
-                noisy = self._noisy(grads, std) if std else grads
-                if group["compile"] and not first and not self._compile_failed:
-                    self._update_compiled(group, params, noisy, states)
+                if first or self.compiled_update is None:
+                    self._update(group, params, grads, states)
                 else:
-                    self._update(group, params, noisy, states)
-        self._steps += 1
+                    self.compiled_update(group, params, grads, states)
         return loss
-
-    # --- gradient noise ------------------------------------------------------------------------
-    def _noise_std(self, group: Group) -> float:
-        """sigma_t = sqrt(eta / (1 + t)^gamma), 0 while the group's ``grad_noise`` eta is 0."""
-        eta = group["grad_noise"]
-        return math.sqrt(eta / (1 + self._steps) ** group["grad_noise_decay"]) if eta > 0 else 0.0
-
-    def _generator(self, device: torch.device) -> torch.Generator:
-        """The noise generator on ``device``: restored from a loaded state, else seeded."""
-        name = str(device)
-        if name not in self._generators:
-            generator = torch.Generator(device)
-            if name in self._saved_generators:
-                generator.set_state(self._saved_generators.pop(name))
-            else:
-                if self._noise_seed is None:  # noise switched on after the optimizer was built
-                    self._noise_seed = random_seed()
-                generator.manual_seed(self._noise_seed)
-            self._generators[name] = generator
-        return self._generators[name]
-
-    def _noisy(self, grads: list[Tensor], std: float) -> Tensors:
-        """g + std * n, n ~ N(0, I), as new tensors: one draw for the list (one device and dtype)."""
-        sizes = [g.numel() for g in grads]
-        device, dtype = grads[0].device, grads[0].dtype
-        noise = torch.randn(sum(sizes), generator=self._generator(device), device=device, dtype=dtype)
-        return torch._foreach_add(
-            grads, [n.view_as(g) for n, g in zip(noise.split(sizes), grads, strict=True)], alpha=std
-        )
-
-    # --- compiled update -----------------------------------------------------------------------
-    def _update_compiled(
-        self, group: Group, params: list[Tensor], grads: Tensors, states: list[State]
-    ) -> None:
-        """``_update`` through ``torch.compile`` (:class:`~netopt.compiling.Compiled`), the group's lr a
-        float64 tensor input; the eager update (after one warning) if compiling fails."""
-        if self._compiled is None:
-            self._compiled = Compiled(
-                self._update,
-                f"{type(self).__name__}: compile=True",
-                "the update",
-                eager=lambda g, *rest: self._update({**g, "lr": g["lr"].item()}, *rest),
-                fullgraph=True,
-                # dynamo's guards already check every input's sizes and strides before each call; the
-                # generated code's own checks of them cost about 50 us a step for ResNet-18's 62 tensors
-                options={"size_asserts": False},
-            )
-        start = time.perf_counter()
-        self._compiled({**group, "lr": torch.tensor(group["lr"], dtype=torch.float64)}, params, grads, states)
-        if self._compiled.failed:
-            return
-        if id(params[0]) not in self._compiled_batches:  # this call compiled the update for the list
-            seconds = time.perf_counter() - start
-            if not self._compiled_batches:
-                log.info("%s: compiled the update in %.1f s", type(self).__name__, seconds)
-            self._compiled_batches.add(id(params[0]))
-            self.compile_time_s += seconds
-
-    @property
-    def _compile_failed(self) -> bool:
-        """Whether compiling the update failed (it then runs eagerly)."""
-        return self._compiled is not None and self._compiled.failed

@@ -56,7 +56,7 @@ def clip_grad_norm_(
 
     ``||g||`` is the ``norm_type`` norm over all gradients together (2: L2, ``inf``: max |g|). As in
     PyTorch's ``clip_grad_norm_`` the scale is min(1, b / (||g|| + 1e-6)), which keeps the
-    division finite; the chapter writes b / ||g|| (and, by a typo, compares ||g||^2 with b).
+    division finite; the book writes b / ||g|| (and, by a typo, compares ||g||^2 with b).
     ``foreach=False`` scales the gradients one at a time. Unlike torch's, ``max_norm`` has a default.
     """
     require_positive(max_norm=max_norm)

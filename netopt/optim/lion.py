@@ -1,4 +1,5 @@
-"""Lion: the sign of an interpolated momentum as the update (beyond the chapter)."""
+"""Lion (Chen et al. 2023): the sign of an interpolated momentum as the update (beyond Qiu Xipeng,
+Neural Networks and Deep Learning, ch. 7)."""
 
 from typing import Any
 
@@ -17,9 +18,9 @@ class Lion(ForeachOptimizer):
         c <- b1 * m + (1 - b1) * g ;  theta <- (1 - lr * lambda) * theta - lr * sign(c)
         m <- b2 * m + (1 - b2) * g
 
-    Every coordinate moves by exactly lr, so lr is typically 3-10x smaller than Adam's. Not in
-    the chapter and not in torch.optim: tested against the formula. State: ``exp_avg`` (m).
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
+    Every coordinate moves by exactly lr, so lr is typically 3-10x smaller than Adam's. Not in the
+    book and not in torch.optim: tested against the formula. Its hyperparameters are the paper's
+    (lr, betas, weight_decay), with torch's ``foreach`` and ``maximize``. State: ``exp_avg`` (m).
     """
 
     def __init__(
@@ -31,9 +32,6 @@ class Lion(ForeachOptimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, weight_decay=weight_decay)
         require_length("betas", betas, 2)
@@ -44,9 +42,6 @@ class Lion(ForeachOptimizer):
             weight_decay=weight_decay,
             foreach=foreach,
             maximize=maximize,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 

@@ -1,4 +1,5 @@
-"""NAdam: Adam with Nesterov momentum (beyond the chapter)."""
+"""NAdam (Dozat 2016): Adam with Nesterov momentum (beyond Qiu Xipeng, Neural Networks and Deep
+Learning, ch. 7)."""
 
 from typing import Any
 
@@ -25,7 +26,8 @@ from netopt.optim.base import (
 
 
 class NAdam(ForeachOptimizer):
-    r"""NAdam (``nadam``, Dozat 2016); drop-in for PyTorch's ``NAdam``.
+    r"""NAdam (``nadam``, Dozat 2016, "Incorporating Nesterov Momentum into Adam"); drop-in for
+    PyTorch's ``NAdam``.
 
     Adam's moments m, v with a momentum schedule mu_t = b1 * (1 - 0.5 * 0.96^(t * psi)),
     psi = ``momentum_decay``, and P_t = mu_1 * ... * mu_t::
@@ -33,10 +35,9 @@ class NAdam(ForeachOptimizer):
         theta <- theta - lr * [ (1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_t * mu_{t+1}) * m ]
                                / (sqrt(v / (1 - b2^t)) + eps)
 
-    i.e. the Nesterov look-ahead applied to Adam's first moment. Not in the chapter, which
-    mentions Nesterov momentum for SGD only. State: ``step``, ``mu_product`` (P_t), ``exp_avg``,
+    i.e. the Nesterov look-ahead applied to Adam's first moment. Not in the book, which mentions
+    Nesterov momentum for SGD only. State: ``step``, ``mu_product`` (P_t), ``exp_avg``,
     ``exp_avg_sq``.
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -51,9 +52,6 @@ class NAdam(ForeachOptimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         check_adam_hyperparameters(lr, betas, eps, weight_decay)
         require_nonnegative(momentum_decay=momentum_decay)
@@ -66,9 +64,6 @@ class NAdam(ForeachOptimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             foreach=foreach,
             maximize=maximize,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 

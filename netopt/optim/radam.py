@@ -1,4 +1,5 @@
-"""RAdam: Adam whose adaptive step is switched on only once its variance is tractable."""
+"""RAdam (Liu et al. 2020): Adam whose adaptive step is switched on only once its variance is
+tractable."""
 
 import math
 from typing import Any
@@ -25,7 +26,8 @@ def rectification(t: Scalar, beta2: float) -> Scalar:
 
 class RAdam(ForeachOptimizer):
     r"""Rectified Adam (``radam``, Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and
-    Beyond"); drop-in for PyTorch's ``RAdam``. Beyond the chapter.
+    Beyond"); drop-in for PyTorch's ``RAdam``. Beyond Qiu Xipeng, Neural Networks and Deep Learning,
+    ch. 7.
 
     Adam's moments m, v (with coupled weight decay, or decoupled with ``decoupled_weight_decay``);
     with r_t the variance rectification (:func:`rectification`)::
@@ -35,7 +37,6 @@ class RAdam(ForeachOptimizer):
 
     In the first steps, while the adaptive rate's variance is intractable, this is momentum SGD:
     a warm-up built into the optimizer. State: ``step``, ``exp_avg``, ``exp_avg_sq``.
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -49,9 +50,6 @@ class RAdam(ForeachOptimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         check_adam_hyperparameters(lr, betas, eps, weight_decay)
         defaults = dict(
@@ -62,9 +60,6 @@ class RAdam(ForeachOptimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             foreach=foreach,
             maximize=maximize,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 

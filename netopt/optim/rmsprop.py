@@ -1,11 +1,12 @@
-"""RMSprop: per-coordinate learning rates from a moving average of squared gradients."""
+"""RMSprop (Tieleman & Hinton 2012): per-coordinate learning rates from a moving average of squared
+gradients."""
 
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from netopt.checks import require_fraction, require_nonnegative
+from netopt.checks import require, require_fraction, require_nonnegative
 from netopt.optim.base import (
     ForeachOptimizer,
     Group,
@@ -21,17 +22,19 @@ from netopt.optim.base import (
 
 
 class RMSprop(ForeachOptimizer):
-    r"""RMSprop (``rmsprop``); drop-in for PyTorch's ``RMSprop``.
+    r"""RMSprop (``rmsprop``, Tieleman & Hinton 2012, Lecture 6.5 of "Neural Networks for Machine
+    Learning"); drop-in for PyTorch's ``RMSprop``.
 
-    With g = grad + lambda * theta and a = ``alpha`` (the decay rate beta of the chapter)::
+    With g = grad + lambda * theta and a = ``alpha`` (the decay rate beta of Qiu Xipeng, Neural
+    Networks and Deep Learning, ch. 7)::
 
         G <- a * G + (1 - a) * g * g ;  theta <- theta - lr * g / (sqrt(G) + eps)
 
     ``centered`` also tracks the mean gradient m <- a * m + (1 - a) * g and divides by
     sqrt(G - m * m) + eps; ``momentum`` mu accumulates v <- mu * v + g / (sqrt(G) + eps) and steps
-    theta <- theta - lr * v. The chapter puts eps inside the root. State: ``step``,
+    theta <- theta - lr * v. The book puts eps inside the root. ``capturable`` (torch's CUDA-graph
+    option, kept so that torch's positional order holds) must stay false. State: ``step``,
     ``square_avg`` (= G), ``grad_avg`` (centered), ``momentum_buffer`` (momentum > 0).
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
     """
 
     def __init__(
@@ -43,15 +46,18 @@ class RMSprop(ForeachOptimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        capturable: bool = False,
         foreach: bool | None = None,
         maximize: bool = False,
-        *,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, eps=eps, weight_decay=weight_decay)
         require_fraction(alpha=alpha, momentum=momentum)
+        require(
+            capturable is False,
+            "capturable",
+            "false (no CUDA-graph capture: the step count stays on the CPU)",
+            capturable,
+        )
         defaults = dict(
             lr=lr,
             alpha=alpha,
@@ -59,11 +65,9 @@ class RMSprop(ForeachOptimizer):
             weight_decay=weight_decay,
             momentum=momentum,
             centered=centered,
+            capturable=capturable,
             foreach=foreach,
             maximize=maximize,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 

@@ -1,4 +1,5 @@
-"""SAM: sharpness-aware minimization, the chapter's flat minima made into an optimizer."""
+"""SAM: sharpness-aware minimization (Foret et al. 2021), the flat minima of Qiu Xipeng, Neural
+Networks and Deep Learning, ch. 7, made into an optimizer."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,26 +9,28 @@ from torch import Tensor
 
 from netopt.checks import require_nonnegative
 from netopt.errors import config_key
-from netopt.optim.base import Optimizer, Tensors, by_device_and_dtype
+from netopt.optim.base import Tensors, Wrapper, by_device_and_dtype
 from netopt.optim.clip import global_norm, grads_of
 
 
-class SAM(Optimizer):
-    r"""Sharpness-aware minimization (``sam``, Foret et al. 2021) around any base optimizer.
+class SAM(Wrapper):
+    r"""Sharpness-aware minimization (``sam``, Foret et al. 2021, "Sharpness-Aware Minimization for
+    Efficiently Improving Generalization") around any base optimizer.
 
     Each step minimizes the worst loss in a ball of radius rho around theta::
 
         e = rho * g / ||g||     (adaptive, ASAM: e = rho * theta^2 * g / ||theta * g||)
         g_sam = grad L(theta + e) ;  theta <- base optimizer step from theta with g_sam
 
-    so the base optimizer is pulled towards flat minima (section "flat minima" of the chapter), at
+    so the base optimizer is pulled towards flat minima (the book's section on them), at
     the cost of two forward/backward passes per step. ``step(closure)`` needs the closure: it
     calls it at theta (the loss it returns) and again at theta + e. ``base`` (keyword only) builds
     the wrapped optimizer from param groups, e.g. ``functools.partial(netopt.optim.SGD, lr=0.1,
     momentum=0.9)``; the two share their param groups (a schedule setting ``lr`` reaches the base)
     and their state; ``state_dict`` is the base optimizer's with ``rho`` and ``adaptive`` in each
-    group. Gradient noise and ``compile`` are the base optimizer's options (its step adds the noise
-    to g_sam). Layers with running statistics (batch norm) update them in both passes.
+    group. Gradient transforms (:func:`netopt.optim.with_transforms`) wrap the base, so gradient
+    noise is added to g_sam only; :func:`netopt.optim.compile_update` compiles the base's update.
+    Layers with running statistics (batch norm) update them in both passes.
     """
 
     def __init__(
@@ -42,24 +45,7 @@ class SAM(Optimizer):
         super().__init__(params, dict(rho=rho, adaptive=adaptive))
         with config_key("base"):
             self.base = base(self.param_groups)
-        self._share_with_base()
-
-    def _share_with_base(self) -> None:
-        self.param_groups = self.base.param_groups
-        self.state = self.base.state
-        self.defaults = {**self.base.defaults, **self.defaults}
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.base.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.base.load_state_dict(state_dict)
-        self._share_with_base()
-
-    def effective_lr(self, param: Tensor) -> Tensor | None:
-        """The base optimizer's :meth:`~netopt.optim.base.Optimizer.effective_lr` (None if it has none)."""
-        rates = getattr(self.base, "effective_lr", None)
-        return None if rates is None else rates(param)
+        self.share_with_base()
 
     def _perturb(self) -> list[tuple[list[Tensor], tuple[Tensor, ...]]]:
         """theta <- theta + e in place; returns (params, copies of theta) to restore afterwards."""

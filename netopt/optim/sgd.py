@@ -1,4 +1,5 @@
-"""Stochastic gradient descent, with momentum and Nesterov momentum."""
+"""Stochastic gradient descent, with momentum (Polyak 1964) and Nesterov momentum (Sutskever et al.
+2013)."""
 
 from typing import Any
 
@@ -27,8 +28,10 @@ def momentum_buffers(states: list[State], grads: Tensors, momentum: float, dampe
 
 
 class SGD(ForeachOptimizer):
-    r"""Stochastic gradient descent (``sgd``), heavy-ball momentum (``momentum``) and Nesterov
-    momentum (``nesterov``); drop-in for PyTorch's ``SGD``.
+    r"""Stochastic gradient descent (``sgd``), heavy-ball momentum (``momentum``, Polyak 1964, "Some
+    methods of speeding up the convergence of iteration methods") and Nesterov momentum
+    (``nesterov``, in the form of Sutskever et al. 2013, "On the importance of initialization and
+    momentum in deep learning"); drop-in for PyTorch's ``SGD``.
 
     With g = grad + lambda * theta (coupled weight decay = L2 regularization)::
 
@@ -36,10 +39,10 @@ class SGD(ForeachOptimizer):
         momentum:  v <- mu * v + (1 - dampening) * g ;  theta <- theta - alpha * v
         nesterov:  v <- mu * v + g ;                    theta <- theta - alpha * (g + mu * v)
 
-    The chapter writes momentum as dtheta <- rho * dtheta - alpha * g ; theta <- theta + dtheta,
-    which is the same trajectory while alpha is constant (here alpha multiplies the whole buffer,
-    so a changed lr acts at once). ``maximize`` ascends instead. State: ``momentum_buffer``.
-    ``grad_noise``, ``grad_noise_decay``, ``compile``: see :class:`~netopt.optim.base.ForeachOptimizer`.
+    Qiu Xipeng, Neural Networks and Deep Learning, ch. 7, writes momentum as
+    dtheta <- rho * dtheta - alpha * g ; theta <- theta + dtheta, which is the same trajectory while
+    alpha is constant (here alpha multiplies the whole buffer, so a changed lr acts at once).
+    ``maximize`` ascends instead. State: ``momentum_buffer``.
     """
 
     def __init__(
@@ -53,9 +56,6 @@ class SGD(ForeachOptimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
-        grad_noise: float = 0.0,
-        grad_noise_decay: float = 0.55,
-        compile: bool = False,
     ) -> None:
         require_nonnegative(lr=lr, weight_decay=weight_decay)
         require_fraction(momentum=momentum)
@@ -70,9 +70,6 @@ class SGD(ForeachOptimizer):
             nesterov=nesterov,
             maximize=maximize,
             foreach=foreach,
-            grad_noise=grad_noise,
-            grad_noise_decay=grad_noise_decay,
-            compile=compile,
         )
         super().__init__(params, defaults)
 
