@@ -26,9 +26,9 @@ import torch
 
 from netopt import distributed
 from netopt.errors import UserError
-from netopt.loop import History
 from netopt.nn.norm import BatchNorm1d, BatchNorm2d, BatchNormalization
 from netopt.report import step_series
+from netopt.state import History
 from tests.helpers import FAST, read_metrics, train
 
 DDP = "trainer.strategy=ddp"

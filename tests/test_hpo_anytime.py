@@ -21,8 +21,8 @@ from netopt.hpo import (
     best_within,
     spent_epochs,
 )
-from netopt.hpo.budget import Search, claims
-from netopt.report.budget import report
+from netopt.studies.hpo_budget import Search, claims
+from netopt.studies.hpo_budget_report import report
 
 
 def done(trial: int, value: float, epochs: int | None, budget: int | None = None, status="completed"):

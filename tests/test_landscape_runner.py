@@ -8,9 +8,9 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from netopt.errors import UserError
-from netopt.landscape.run_slices import landscape
-from netopt.landscape.trajectories import trajectories
 from netopt.report.records import read_records
+from netopt.studies.landscape import landscape
+from netopt.studies.trajectories import trajectories
 from tests.helpers import read_metrics, train
 
 

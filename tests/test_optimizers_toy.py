@@ -10,9 +10,9 @@ from hydra import compose, initialize
 from netopt import config
 from netopt.cli.trajectories import main as trajectories_main
 from netopt.errors import UserError
-from netopt.landscape.trajectories import trajectories
 from netopt.report.claims import Claim
 from netopt.report.records import read_records
+from netopt.studies.trajectories import trajectories
 
 
 def verdicts(out) -> dict[str, dict]:

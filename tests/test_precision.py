@@ -25,11 +25,12 @@ from netopt import compiling
 from netopt import precision as mixed_precision
 from netopt.data import Data, Split
 from netopt.errors import ConfigValueError, UserError
-from netopt.loop import History, RandomState, Trainer
+from netopt.loop import Trainer
 from netopt.optim.clip import clip_grad_value_, grad_norm
 from netopt.precision import LossScaler, autocast
 from netopt.run.record import SilentRecorder
 from netopt.settings import TrainerSettings
+from netopt.state import History, RandomState
 from tests.helpers import train
 
 CPU = torch.device("cpu")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from netopt.loop import Hits
+from netopt.state import Hits
 from tests.helpers import read_metrics, train
 
 SHORT = ["trainer.max_epochs=3"]

@@ -1,5 +1,5 @@
 """``netopt-hpo-budget``: grid, random, Bayesian and Hyperband search at one budget of epochs
-(:mod:`netopt.hpo.budget`), and its report (:mod:`netopt.report.budget`).
+(:mod:`netopt.studies.hpo_budget`), and its report (:mod:`netopt.studies.hpo_budget_report`).
 
     netopt-hpo-budget                                      # 4 searchers x 3 seeds on the digits MLP
     netopt-hpo-budget --seeds 0 --grid 2 --epochs 3 trainer.limit_batches=2   # a miniature
@@ -22,8 +22,8 @@ import torch
 from netopt.api import fit
 from netopt.components import preflight
 from netopt.errors import UserError, user_error
-from netopt.hpo.budget import SEARCHERS, compare, trial_configs
-from netopt.report.budget import report
+from netopt.studies.hpo_budget import SEARCHERS, compare, trial_configs
+from netopt.studies.hpo_budget_report import report
 
 
 def run(argv: Sequence[str] | None = None) -> Path:

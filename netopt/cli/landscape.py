@@ -1,5 +1,5 @@
 """``netopt-landscape RUN_DIR``: the loss landscape of a finished (or interrupted) run, from its folder
-(:mod:`netopt.landscape.run_slices`): the loss along the line from the initial to the final weights
+(:mod:`netopt.studies.landscape`): the loss along the line from the initial to the final weights
 and over a plane of filter-normalized directions around the final weights, as figures and CSV files
 in the folder and in its TensorBoard.
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from netopt.errors import UserError
-from netopt.landscape.run_slices import landscape
+from netopt.studies.landscape import landscape
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """``netopt-trajectories [OVERRIDES]``: every optimizer of ``optimizers`` on each 2-D test function of
 ``functions`` at each gradient-noise level of ``noise`` and for each of ``seeds``; the options are
 those of ``conf/trajectories.yaml``, its presets (``experiment=optimizers_toy``) in
-``conf/trajectories/`` (:mod:`netopt.landscape.trajectories`). Writes a figure per function,
+``conf/trajectories/`` (:mod:`netopt.studies.trajectories`). Writes a figure per function,
 trajectories.csv, records.jsonl and the report with the ``claims`` judged.
 """
 
@@ -9,7 +9,7 @@ import sys
 
 from netopt.composition import error_line
 from netopt.errors import UserError, user_error
-from netopt.landscape.trajectories import trajectories
+from netopt.studies.trajectories import trajectories
 
 
 def main() -> None:

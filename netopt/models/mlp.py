@@ -1,7 +1,8 @@
 """A multilayer perceptron: ``depth`` hidden layers of ``width`` units, then a linear classifier.
 
-Each hidden layer is affine map -> normalization -> activation -> post-activation normalization ->
-dropout, the order the chapter gives (batch/layer norm before the activation, LRN after it).
+Each hidden layer is affine map -> normalization -> activation -> post-activation normalization -> dropout,
+the order the chapter gives (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7: batch/layer norm before the
+activation, LRN after it).
 """
 
 import math

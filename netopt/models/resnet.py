@@ -1,11 +1,12 @@
 """A small residual network for 32x32 images (CIFAR), also fine on 8x8 and 28x28 inputs.
 
-A 3x3 stem convolution, then one stage per entry of ``widths`` with ``blocks`` residual blocks each
-(the first block of every stage after the first halves the resolution), global average pooling,
-dropout and the linear classifier. A block computes y = act(F(x) + shortcut(x)) with
-F = conv -> norm -> act -> conv -> norm, the shortcut a 1x1 convolution (+ norm) where the shape
-changes. Normalization is injected at the chapter's places (see :class:`netopt.nn.norm.Normalization`);
-with the defaults this is a ResNet-14 (3 stages of 2 blocks, 16/32/64 channels).
+A 3x3 stem convolution, then one stage per entry of ``widths`` with ``blocks`` residual blocks each (the first
+block of every stage after the first halves the resolution), global average pooling, dropout and the linear
+classifier. A block computes y = act(F(x) + shortcut(x)) with F = conv -> norm -> act -> conv -> norm, the
+shortcut a 1x1 convolution (+ norm) where the shape changes. Normalization is injected at the places the
+chapter gives (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7; see
+:class:`netopt.nn.norm.Normalization`); with the defaults this is a ResNet-14 (3 stages of 2 blocks, 16/32/64
+channels).
 """
 
 from torch import Tensor, nn

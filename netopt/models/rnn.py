@@ -7,18 +7,17 @@ An image (C, H, W) is a sequence of H steps of C * W features. The LSTM cell com
     c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
     h_t = sigmoid(o) * tanh(c_t)
 
-so ``norm=layer`` is the chapter's layer normalization in RNNs: the net input is normalized at every
-time step with the statistics of its own sample. (Ba et al.'s LN-LSTM normalizes W x_t and
-U h_{t-1} separately and c_t too. Batch norm here normalizes each step with that step's batch
-statistics; its gain, shift and running estimates are shared by all steps, the estimates updated
-at every step.) ``norm=weight`` reparametrizes W and U and ``dropconnect`` masks them; both are
-computed once per forward pass (``parametrize.cached``), not at every step. Dropout acts on the
-non-recurrent connections only (each layer's input and the classifier's input), never on h -> h:
-``variational``, one mask per sequence, the same at every step (the chapter's variational dropout;
-Gal & Ghahramani 2016, A Theoretically Grounded Application of Dropout in Recurrent Neural Networks,
-who drop the recurrent connections too, with their own fixed mask), or ``naive``, a new mask at every
-time step (Zaremba et al. 2014, Recurrent Neural Network Regularization).
-The last hidden state of the top layer feeds the linear classifier.
+so ``norm=layer`` is the chapter's (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7) layer normalization
+in RNNs: the net input is normalized at every time step with the statistics of its own sample. (Ba et al.'s
+LN-LSTM normalizes W x_t and U h_{t-1} separately and c_t too. Batch norm here normalizes each step with that
+step's batch statistics; its gain, shift and running estimates are shared by all steps, the estimates updated
+at every step.) ``norm=weight`` reparametrizes W and U and ``dropconnect`` masks them; both are computed once
+per forward pass (``parametrize.cached``), not at every step. Dropout acts on the non-recurrent connections
+only (each layer's input and the classifier's input), never on h -> h: ``variational``, one mask per sequence,
+the same at every step (the chapter's variational dropout; Gal & Ghahramani 2016, A Theoretically Grounded
+Application of Dropout in Recurrent Neural Networks, who drop the recurrent connections too, with their own
+fixed mask), or ``naive``, a new mask at every time step (Zaremba et al. 2014, Recurrent Neural Network
+Regularization). The last hidden state of the top layer feeds the linear classifier.
 """
 
 import math

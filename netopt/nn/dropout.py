@@ -5,8 +5,8 @@ All three are *inverted* dropout: during training each kept unit is divided by t
 
     y = x * m / (1 - p),   m ~ Bernoulli(1 - p)  (training);   y = x  (evaluation)
 
-``p`` is the drop probability, as in PyTorch's ``Dropout``; the chapter speaks of the keep
-(retention) rate, which is ``1 - p`` here.
+``p`` is the drop probability, as in PyTorch's ``Dropout``; the chapter (Qiu Xipeng, Neural Networks and Deep
+Learning, ch. 7) speaks of the keep (retention) rate, which is ``1 - p`` here.
 """
 
 import torch

@@ -5,10 +5,10 @@ With ``C`` classes and smoothing ``eps`` the target of a sample of class ``y`` i
     q = (1 - eps) * onehot(y) + eps / C,      loss = -sum_c q_c log softmax(z)_c
                                                   = (1 - eps) * (-log p_y) + eps * mean_c(-log p_c).
 
-This is PyTorch's convention (``F.cross_entropy`` with ``label_smoothing`` set), which spreads ``eps``
-over all ``C`` classes including the true one; the chapter spreads it over the ``C - 1`` wrong
-classes, ``q = (1 - eps) onehot + eps / (C - 1) (1 - onehot)``, i.e. its ``eps`` is this one's
-``eps * (C - 1) / C``.
+This is PyTorch's convention (``F.cross_entropy`` with ``label_smoothing`` set), which spreads ``eps`` over
+all ``C`` classes including the true one; the chapter (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7)
+spreads it over the ``C - 1`` wrong classes, ``q = (1 - eps) onehot + eps / (C - 1) (1 - onehot)``, i.e. its
+``eps`` is this one's ``eps * (C - 1) / C``.
 """
 
 from collections.abc import Callable

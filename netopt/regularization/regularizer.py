@@ -20,9 +20,9 @@ DataLoss = Callable[[Tensor, Tensor], Tensor]
 def penalized_parameters(model: nn.Module, penalize_all: bool = False) -> list[nn.Parameter]:
     """The trainable parameters a penalty applies to: those with >= 2 dims unless ``penalize_all``.
 
-    The tensors with fewer than two dimensions (biases, batch/layer/group norm gains and shifts) are
-    left alone, as is usual practice; weight norm's gain g, of shape (out, 1, ...), counts as a weight.
-    The chapter penalizes every parameter (``penalize_all``).
+    The tensors with fewer than two dimensions (biases, batch/layer/group norm gains and shifts) are left
+    alone, as is usual practice; weight norm's gain g, of shape (out, 1, ...), counts as a weight. The chapter
+    (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7) penalizes every parameter (``penalize_all``).
     """
     return [p for p in model.parameters() if p.requires_grad and (penalize_all or p.dim() >= 2)]
 

@@ -1,8 +1,9 @@
 """A report as a document: report.md and a self-contained report.html with its claims, table and figures.
 
-Every report (a sweep's, :mod:`netopt.report.sweep`; the trajectories', :mod:`netopt.landscape.report`;
-the HPO-budget comparison's, :mod:`netopt.report.budget`) fills in :class:`Contents` and writes it
-with :func:`write_documents`, which also writes the verdicts into claims.json.
+Every report (a sweep's, :mod:`netopt.report.sweep`; the trajectories',
+:mod:`netopt.studies.trajectories_report`; the HPO-budget comparison's,
+:mod:`netopt.studies.hpo_budget_report`) fills in :class:`Contents` and writes it with
+:func:`write_documents`, which also writes the verdicts into claims.json.
 """
 
 import base64

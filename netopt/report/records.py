@@ -1,8 +1,8 @@
 """A run's record: the settings it chose, what it measured, its seed and where it came from.
 
 Every source of results produces records: a sweep's run folders (:mod:`netopt.report.runs`), the
-paths of ``netopt-trajectories`` (:mod:`netopt.landscape.report`) and the searches of
-``netopt-hpo-budget`` (:mod:`netopt.report.budget`). The claims (:mod:`netopt.report.claims`), the
+paths of ``netopt-trajectories`` (:mod:`netopt.studies.trajectories_report`) and the searches of
+``netopt-hpo-budget`` (:mod:`netopt.studies.hpo_budget_report`). The claims (:mod:`netopt.report.claims`), the
 configurations over seeds (:mod:`netopt.report.configs`) and the report read records only.
 ``records.jsonl`` holds one record per line (:func:`write_records`, :func:`read_records`).
 """

@@ -25,12 +25,13 @@ from netopt.data.batches import num_batches
 from netopt.distributed import World, join
 from netopt.errors import UserError, config_key, user_error
 from netopt.files import write_text
-from netopt.loop import History, RandomState, Trainer
+from netopt.loop import Trainer
 from netopt.precision import autocast
 from netopt.run.checkpoint import Checkpoint, Snapshot
 from netopt.run.folder import run_folder
 from netopt.run.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.settings import TrainerSettings
+from netopt.state import History, RandomState
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The report of ``netopt-hpo-budget`` (:mod:`netopt.hpo.budget`): the searches' anytime curves, the
+"""The report of ``netopt-hpo-budget`` (:mod:`netopt.studies.hpo_budget`): the searches' anytime curves, the
 configurations each tried, a table, and the claims judged on a record per search.
 
 ``anytime.png`` shows the best validation accuracy found against the epochs spent, ``trials.png`` where
@@ -17,12 +17,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from netopt.hpo.anytime import best_within, spent_epochs
-from netopt.hpo.budget import LR, METRIC, MOMENTUM, SEARCHERS, SPACE, Search, claims
 from netopt.hpo.trials import Record
 from netopt.report.claims import Claim, judge
 from netopt.report.document import Contents, write_documents
 from netopt.report.records import RunRecord, write_records
 from netopt.report.stats import mean_ci
+from netopt.studies.hpo_budget import LR, METRIC, MOMENTUM, SEARCHERS, SPACE, Search, claims
 
 COLORS = {"grid": "tab:gray", "random": "tab:blue", "bayes": "tab:green", "hyperband": "tab:red"}
 

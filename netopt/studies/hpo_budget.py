@@ -3,7 +3,7 @@
 The comparison of the searches that the chapter describes (Qiu Xipeng, Neural Networks and Deep
 Learning, ch. 7: random search beats grid search, Bergstra & Bengio 2012; Bayesian optimization;
 dynamic resource allocation, Li et al. 2018, Hyperband), run as real trainings; its report is
-:mod:`netopt.report.budget`.
+:mod:`netopt.studies.hpo_budget_report`.
 
 The space: optimizer=momentum with the learning rate log-uniform on [1e-3, 1] and the momentum uniform
 on [0, 0.95]. With a grid of k points per axis and E epochs a trial, the budget is k^2 E epochs: the

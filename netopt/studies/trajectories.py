@@ -6,7 +6,7 @@ each gradient-noise level of ``noise`` (``grad_noise.eta``) and for each of ``se
 options are those of ``conf/trajectories.yaml``, its presets (``experiment=optimizers_toy``) in
 ``conf/trajectories/``. Writes a figure per function (a row per noise level), trajectories.csv (every
 point of every path), records.jsonl (a record per path) and, from the records, the report with the
-``claims`` judged (:mod:`netopt.landscape.report`).
+``claims`` judged (:mod:`netopt.studies.trajectories_report`).
 """
 
 import copy
@@ -22,10 +22,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from netopt.components import make_optimizer
 from netopt.errors import UserError
 from netopt.landscape.plot import plot_trajectory_rows
-from netopt.landscape.report import RECORDS, parse_claims, path_record, write_report
 from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
 from netopt.report.claims import Claim
 from netopt.report.records import write_records
+from netopt.studies.trajectories_report import RECORDS, parse_claims, path_record, write_report
 
 TOY_FUNCTIONS = {f.name: f for f in FUNCTIONS}
 

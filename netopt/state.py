@@ -1,0 +1,94 @@
+"""Where a training run stands, saved in every checkpoint so that a resumed run continues exactly:
+:class:`History` (epochs and steps done, the latest metrics, one row per epoch), :class:`RandomState`
+(the run's random streams) and :class:`Hits` (the epoch's correct predictions, counted in bulk).
+"""
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class Hits:
+    """The number of correct predictions (argmax of the logits == target) over an epoch's batches,
+    counted in bulk: the detached logits and targets of ``every`` batches are kept (``every`` batches
+    of logits in memory at most), then counted in one go. Counting each batch as it comes costs
+    three small ops and a read to the host a step. The
+    count stays on the device until :meth:`total`."""
+
+    def __init__(self, every: int = 32) -> None:
+        self.every = every
+        self.pending: list[tuple[Tensor, Tensor]] = []
+        self.count: Tensor | int = 0
+
+    def add(self, logits: Tensor, target: Tensor) -> None:
+        self.pending.append((logits.detach(), target))
+        if len(self.pending) == self.every:
+            self._count()
+
+    def _count(self) -> None:
+        if self.pending:
+            logits, target = (torch.cat(parts) for parts in zip(*self.pending, strict=True))
+            self.count = self.count + (logits.argmax(dim=1) == target).sum()
+            self.pending.clear()
+
+    def total(self) -> Tensor:
+        """The count so far, a 0-dim tensor."""
+        self._count()
+        return torch.as_tensor(self.count)
+
+
+@dataclass
+class History:
+    """Where the run stands; saved in every checkpoint so a resumed run continues exactly."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken; train scalars are logged at the 0-based step t, epoch ones at
+    # the epoch's last step, so a resumed run purges exactly what it redoes
+    train_loss: float = math.nan  # mean over the last epoch's batches
+    train_acc: float = math.nan  # running accuracy over the last epoch's batches (train mode)
+    val_loss: float = math.nan
+    val_acc: float = math.nan
+    best_val_acc: float = math.nan
+    best_epoch: int = 0
+    train_samples: int = 0
+    train_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    stopped: bool = False  # a watcher asked to stop
+    epochs: list[dict[str, float]] = field(default_factory=list)  # one row of metrics per epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+
+class RandomState:
+    """The run's random streams: torch's global generator (initialization, dropout), the data order,
+    and the augmentation draws on the data's device."""
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        torch.manual_seed(seed)
+        self.order = torch.Generator().manual_seed(seed)
+        self.noise = torch.Generator(device).manual_seed(seed + 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "order": self.order.get_state(),
+            "noise": self.noise.get_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        self.order.set_state(state["order"])
+        self.noise.set_state(state["noise"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
