@@ -67,8 +67,8 @@ def run(
         if settings.num_threads:
             torch.set_num_threads(settings.num_threads)
         torch.use_deterministic_algorithms(settings.deterministic, warn_only=True)
-        # deterministic mode also fills every new tensor with NaN, a debugging aid that costs 8% of a
-        # small CNN's step on a CPU; netopt never reads memory it has not written
+        # deterministic mode also fills every new tensor with NaN, a debugging aid that slows a small
+        # model's step measurably; netopt never reads memory it has not written
         torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
         with config_key("dataset"):
             data = dataset.load()
