@@ -18,8 +18,9 @@ from omegaconf import DictConfig
 from netopt import config
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
-from netopt.errors import UserError, config_key
+from netopt.errors import ConfigValueError, UserError, config_key
 from netopt.loop import AugmentFn, Clip
+from netopt.models import require_fits
 from netopt.optim import compile_update, with_transforms
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
@@ -82,8 +83,15 @@ def make(cfg: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
 
 def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
     """The optimizer of group ``optimizer`` on ``params``, stepping on the gradients as the transform
-    of group ``grad_noise`` leaves them (:func:`netopt.optim.with_transforms`)."""
-    return with_transforms(make(cfg, "optimizer", params), grad_noise=make(cfg, "grad_noise"))
+    of group ``grad_noise`` leaves them (:func:`netopt.optim.with_transforms`). A hyperparameter too
+    large for the parameters' type (``lr=1e39`` with float32 weights) is refused."""
+    optimizer = make(cfg, "optimizer", params)
+    for group in optimizer.param_groups:
+        largest = min((torch.finfo(p.dtype).max for p in group["params"] if p.is_floating_point()), default=0)
+        for key, value in group.items():
+            if isinstance(value, float) and largest and abs(value) > largest:
+                raise ConfigValueError(f"optimizer.{key}", value, f"at most {largest:.3g} (the weights' type)")
+    return with_transforms(optimizer, grad_noise=make(cfg, "grad_noise"))
 
 
 def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
@@ -125,7 +133,9 @@ def assemble(
     with config_key("regularization"):  # a dict of regularizers, each built by its _target_
         regularization = Regularizers.from_config(cfg.regularization)
         taken = regularization.model_arguments(get_object(cfg.model._target_), cfg.model)
-    model = make(cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
+    model_of_config = partial(make, cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
+    require_fits(model_of_config)
+    model = model_of_config()
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)

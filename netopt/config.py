@@ -143,9 +143,9 @@ def _yaml_files(folder: Traversable, group: str = "") -> Iterator[tuple[str, Tra
 def folder_suffix(overrides: Sequence[str], name: str | None) -> str:
     """``_<name>`` for a run folder: ``name`` when given, else the overrides shortened (``""`` when
     there are none); the resolver ``netopt.folder`` of ``hydra.run.dir``."""
-    from netopt.labels import folder_name
+    from netopt.labels import folder_name, run_name
 
-    text = name or folder_name(dict(o.split("=", 1) for o in overrides if "=" in o))
+    text = run_name(str(name)) if name not in (None, "") else folder_name(dict(o.split("=", 1) for o in overrides if "=" in o))
     return f"_{text}" if text else ""
 
 

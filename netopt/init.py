@@ -60,6 +60,21 @@ _GAINS = {
 }
 
 
+#: The largest float32, the type of every weight: a larger value cannot be written into one.
+FLOAT32_MAX = torch.finfo(torch.float32).max
+
+
+def representable(value: float) -> bool:
+    """Whether ``value`` is a number a float32 weight can hold (finite, at most :data:`FLOAT32_MAX`)."""
+    return isinstance(value, (int, float)) and math.isfinite(value) and abs(value) <= FLOAT32_MAX
+
+
+def require_representable(**values: float) -> None:
+    """Every given value is a number a float32 weight can hold (not NaN, inf or beyond float32)."""
+    for key, value in values.items():
+        require(representable(value), key, f"a finite number of size at most {FLOAT32_MAX:.3g}", value)
+
+
 def gain(activation: str) -> float:
     """The recommended gain of an activation, as PyTorch's ``calculate_gain`` gives it."""
     require_choice("activation", activation, tuple(_GAINS))
@@ -153,7 +168,13 @@ class Initializer:
     """
 
     def __init__(self, bias: float = 0.0, gain: float | None = None) -> None:
-        require(gain is None or gain > 0, "gain", "> 0 (or null: the activation's gain)", gain)
+        require(
+            gain is None or (representable(gain) and gain > 0),
+            "gain",
+            f"> 0 and at most {FLOAT32_MAX:.3g} (or null: the activation's gain)",
+            gain,
+        )
+        require_representable(bias=bias)
         self.bias = bias
         self.gain = gain
 
@@ -219,6 +240,7 @@ class Constant(Initializer):
 
     def __init__(self, value: float = 0.0, bias: float = 0.0) -> None:
         super().__init__(bias)
+        require_representable(value=value)
         self.value = value
 
     def weight_(self, tensor: Tensor, gain: float) -> None:

@@ -4,15 +4,20 @@ Shared by the sweep's table (:mod:`netopt.hpo.summary`) and the report (:mod:`ne
 it imports nothing heavy, so printing a table stays fast.
 """
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from netopt.errors import UserError
 from netopt.settings import bookkeeping_keys
 
 #: The value shown for a key a configuration does not set.
 UNSET = "-"
-#: Characters a folder name should not hold, and the longest name a run folder gets.
-_UNSAFE = str.maketrans({"/": "-", "\\": "-", " ": "", "'": "", '"': "", ":": "-"})
+#: The characters of a run folder's name: ones that both the shell and Hydra's override grammar take
+#: unquoted, so ``hydra.run.dir=outputs/runs/<run>`` works as typed; and the longest name it gets.
+SAFE = "A-Za-z0-9_.+%@-"
+_SPACERS = str.maketrans({"=": "-", ",": "+", "/": "-", "\\": "-", ":": "-"})
+_UNSAFE = re.compile(f"[^{SAFE}]")
 MAX_NAME = 80
 
 
@@ -35,13 +40,24 @@ def bookkeeping(key: str) -> bool:
 
 
 def folder_name(params: Mapping[str, Any]) -> str:
-    """A run folder's name from the overrides that tell it apart: ``optimizer=adam,lr=0.01`` (short
-    keys, short values, no bookkeeping keys, no characters a path cannot hold; at most
-    :data:`MAX_NAME` characters)."""
+    """A run folder's name from the overrides that tell it apart: ``optimizer-adam+lr-0.01`` for
+    ``optimizer=adam lr=0.01`` (short keys, short values, no bookkeeping keys; ``=`` as ``-``, ``,`` as
+    ``+``, only the characters of :data:`SAFE`; at most :data:`MAX_NAME` characters)."""
     kept = {k.lstrip("+~"): v for k, v in params.items() if not bookkeeping(k)}
     names = short_names(kept)
-    text = ",".join(f"{names[k]}={short_value(v)}" for k, v in kept.items()).translate(_UNSAFE)
-    return text[:MAX_NAME]
+    text = ",".join(f"{names[k]}={short_value(v)}" for k, v in kept.items()).translate(_SPACERS)
+    return _UNSAFE.sub("", text)[:MAX_NAME]
+
+
+def run_name(name: str) -> str:
+    """``name=...``, the run folder's name after its time: a folder name, never a path (refused with
+    one line unless it is made of the characters of :data:`SAFE` and does not start with a dot)."""
+    if not name or _UNSAFE.search(name) or name.startswith("."):
+        raise UserError(
+            f"name={name}: a folder name, not a path; use letters, digits and _ . + % @ - "
+            "(not starting with a dot)"
+        )
+    return name
 
 
 def varying_keys(params: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -51,6 +51,14 @@ def dimension(override: Override) -> Dimension:
 
 def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
     """The search space of the sweep overrides and the fixed overrides passed to every job as is."""
+    dimensions, fixed = split_overrides(overrides)
+    return SearchSpace(dimensions), fixed
+
+
+def split_overrides(overrides: list[Override]) -> tuple[list[Dimension], list[str]]:
+    """The dimensions of the sweep overrides (a later override of a key replaces an earlier one) and
+    the fixed overrides; no search space is built, so an earlier sweep's overrides, which hold no
+    dimension when its space came from ``hydra.sweeper.params``, split too."""
     sweeps: dict[str, Dimension] = {}
     fixed: dict[str, str] = {}
     for o in overrides:
@@ -61,7 +69,7 @@ def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
             sweeps[key] = dimension(o)
         else:
             fixed[key] = o.input_line or f"{key}={o.get_value_element_as_str()}"
-    return SearchSpace(list(sweeps.values())), list(fixed.values())
+    return list(sweeps.values()), list(fixed.values())
 
 
 def settings(fixed: list[str]) -> dict[str, str]:
@@ -113,7 +121,7 @@ class SweepLoop:
         earlier = self.sweep_dir / "multirun.yaml"
         if earlier.exists():
             task = OmegaConf.load(earlier).hydra.overrides.task
-            self._check_same_settings(parse_space(parser.parse_overrides(list(task)))[1])
+            self._check_same_settings(split_overrides(parser.parse_overrides(list(task)))[1])
         records = self._resumed(space)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, earlier)

@@ -103,7 +103,8 @@ def main() -> None:
     except (HydraException, OmegaConfBaseException) as error:
         if show_traceback:
             raise
-        fail(f"error: {error_line(error)}", EXIT_USER_ERROR)
+        cause = user_error(error)  # a resolver's own refusal, e.g. the run folder's name
+        fail(f"error: {cause or error_line(error)}", EXIT_USER_ERROR)
     except OSError as error:  # a run folder Hydra cannot create, a full disk
         fail(f"error: {error.filename or ''}: {error.strerror or error}", EXIT_USER_ERROR)
 

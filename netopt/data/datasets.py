@@ -24,6 +24,7 @@ from torch import Tensor
 
 from netopt.checks import require, require_count, require_fraction
 from netopt.errors import UserError
+from netopt.settings import MAX_SEED
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -91,6 +92,12 @@ class Dataset:
     def __post_init__(self) -> None:
         require_fraction(val_fraction=self.val_fraction)
         require_count(train_size=self.train_size)
+        require(
+            isinstance(self.split_seed, int) and 0 <= self.split_seed <= MAX_SEED,
+            "split_seed",
+            f"in [0, {MAX_SEED}]",
+            self.split_seed,
+        )
 
     def load(self) -> Data:
         """The three splits, in memory."""

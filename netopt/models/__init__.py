@@ -6,11 +6,15 @@ classes and a :class:`netopt.nn.norm.Normalization`) and its own options with de
 (:mod:`netopt.regularization.dropout`) hands over when chosen, then its architecture.
 """
 
+import os
+from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from netopt.checks import require_choice, require_fraction
+from netopt.errors import UserError
 from netopt.init import gain
 from netopt.nn.dropout import Dropout
 
@@ -52,3 +56,33 @@ class Model(nn.Module):
 
     def init_arguments(self) -> dict[str, Any]:
         return {"gain": gain(self.activation), "gates": {}}
+
+
+def free_memory() -> int:
+    """The bytes of main memory free for a new allocation (``MemAvailable`` of ``/proc/meminfo``,
+    else the free pages)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def require_fits(build: Callable[[], nn.Module], free: int | None = None) -> None:
+    """Refuse, with one line naming the size, a model whose parameters and buffers alone need more
+    than the ``free`` bytes of memory (:func:`free_memory` by default): ``build`` makes it on torch's
+    ``meta`` device, where a tensor has a shape and a type but no storage."""
+    with torch.device("meta"):
+        model = build()
+    tensors = [*model.parameters(), *model.buffers()]
+    size = sum(t.numel() * t.element_size() for t in tensors)
+    free = free_memory() if free is None else free
+    if size > free:
+        count = sum(t.numel() for t in model.parameters())
+        raise UserError(
+            f"model: {count:,} parameters need {size / 1e9:,.1f} GB, more than the {free / 1e9:,.1f} GB "
+            "of memory free; choose a smaller model (model.width, model.depth, ...)"
+        )

@@ -38,6 +38,12 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     return [f"{k}: {old.get(k, missing)} -> {new.get(k, missing)}" for k in keys if old.get(k) != new.get(k)]
 
 
+def discard_empty(path: Path) -> None:
+    """Remove the folder ``path`` if nothing is in it (a run refused before it claimed its folder)."""
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
 class RunFolder:
     """The folder ``path`` of one run; :meth:`claim` it before writing anything into it."""
 
@@ -89,8 +95,7 @@ class RunFolder:
             self.lock = None
         if abandon and self.fresh:
             (self.path / LOCK).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # something else is in it: leave it
-                self.path.rmdir()
+            discard_empty(self.path)  # something else is in it: leave it
 
     def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """The metrics of the completed run this folder holds with ``config``, if it does (a sweep

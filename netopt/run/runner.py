@@ -28,7 +28,7 @@ from netopt.files import write_text
 from netopt.loop import Trainer
 from netopt.precision import autocast
 from netopt.run.checkpoint import Checkpoint, Snapshot
-from netopt.run.folder import run_folder
+from netopt.run.folder import discard_empty, run_folder
 from netopt.run.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.settings import TrainerSettings
 from netopt.state import History, RandomState
@@ -47,8 +47,12 @@ def run(
     :mod:`netopt.run.folder`). A job of a ``sweep`` run again into its folder returns the metrics of
     the completed run it holds, or continues it from its checkpoint.
     """
-    settings, dataset, device = preflight(cfg)
-    world, device = join(settings.strategy, device)
+    try:
+        settings, dataset, device = preflight(cfg)
+        world, device = join(settings.strategy, device)
+    except BaseException:
+        discard_empty(run_dir)  # Hydra made the folder: a refused config leaves none
+        raise
     folder = run_folder(run_dir, world)  # claimed by the main process; the others follow its decisions
     run_dir = folder.path
     folder.claim()
