@@ -2,12 +2,14 @@
 
 Exit status of a single run: 0 completed, 2 bad input (config, data, checkpoint or run folder: one
 line on stderr naming the key), 3 diverged (NaN/inf loss; metrics.json is written), 130 interrupted
-(Ctrl-C; metrics.json says so, the last epoch's checkpoint resumes), 1 anything else (a bug:
+(Ctrl-C; metrics.json says so, the last epoch's checkpoint resumes, or the run starts again
+with trainer.resume=true when it had none), 1 anything else (a bug:
 traceback). Inside a multirun a diverged run is recorded and the sweep goes on.
 """
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -24,7 +26,7 @@ from netopt.composition import compose, error_line
 from netopt.console import summary_table
 from netopt.distributed import is_main_process
 from netopt.errors import UserError, user_error
-from netopt.run.runner import run
+from netopt.run.runner import Interrupted, run
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,25 @@ def print_help(arguments: list[str]) -> None:
     print(HELP, config.help_text(cfg, choices), FOOTER, sep="\n\n")
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """The first Ctrl-C stops the run; a second one while it records that adds no traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: Hydra's composition errors become one line and exit status 2."""
     config.register()
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:  # not where SIGINT is ignored (a background job)
+        signal.signal(signal.SIGINT, interrupt)
+    try:
+        _main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main() -> None:
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"  # Hydra's own meaning
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     try:
@@ -93,11 +111,8 @@ def main() -> None:
             print_help(sys.argv[1:])
         else:
             task()
-    except KeyboardInterrupt:
-        fail(
-            "interrupted; the last epoch's checkpoint is kept (continue with trainer.resume=true)",
-            EXIT_INTERRUPTED,
-        )
+    except KeyboardInterrupt as stop:  # the run's folder says what it kept (Interrupted), if it has one
+        fail(str(stop) if isinstance(stop, Interrupted) else "interrupted", EXIT_INTERRUPTED)
     except UserError as error:  # raised by a sweeper (e.g. too many failed trials)
         fail(f"error: {error}", EXIT_USER_ERROR)
     except (HydraException, OmegaConfBaseException) as error:

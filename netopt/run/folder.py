@@ -107,9 +107,19 @@ class RunFolder:
         same = not differences(read_checkpoint(self.checkpoint).get("config", {}), config)
         return metrics if same and metrics.get("status") == "completed" else None
 
+    def interrupted_before_checkpoint(self) -> bool:
+        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
+        starts it again)."""
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(metrics, dict) and metrics.get("status") == "interrupted" and not self.checkpoint.exists()
+
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         """The checkpoint to continue from (None: start fresh), or refuse: a fresh run into a folder
-        that holds one, ``resume=true`` with no checkpoint, or a checkpoint of other settings."""
+        that holds one, ``resume=true`` with no checkpoint (unless the run was interrupted before its
+        first: it starts again), a checkpoint of other settings, or fewer epochs than it has done."""
         if not resume:
             if self.holds_run():
                 raise UserError(
@@ -118,8 +128,8 @@ class RunFolder:
                 )
             return None
         if not self.checkpoint.exists():
-            if resume == "auto" and not self.holds_run():
-                return None
+            if (resume == "auto" and not self.holds_run()) or self.interrupted_before_checkpoint():
+                return None  # start (again) from the beginning
             raise UserError(
                 f"trainer.resume={str(resume).lower()}: no checkpoint in {self.path} to continue from"
                 + ("" if resume == "auto" else "; trainer.resume=auto starts fresh when there is none")
@@ -132,7 +142,28 @@ class RunFolder:
                 + "; ".join(changed)
                 + f"); only {', '.join(resumable_keys())} may change"
             )
+        done = saved.get("history", {}).get("epoch", 0)
+        wanted = config.get("trainer", {}).get("max_epochs", done)
+        if wanted < done:
+            raise UserError(
+                f"trainer.max_epochs={wanted}: the run in {self.path} has trained {done} epochs already; "
+                f"resume with at least trainer.max_epochs={done} (more extends it)"
+            )
+        self.require_writable()
         return saved
+
+    def require_writable(self) -> None:
+        """Refuse, before anything in it is rewritten, a folder (or its ``.hydra``) where no file can be
+        written: a resume must not leave a new config beside the old run's records."""
+        for folder in (self.path, self.path / ".hydra"):
+            if not folder.is_dir():
+                continue
+            probe = folder / f".write-test-{os.getpid()}"
+            try:
+                probe.touch()
+                probe.unlink()
+            except OSError as error:
+                raise UserError(f"hydra.run.dir={self.path}: cannot write into {folder} ({error.strerror})") from None
 
 
 def run_folder(path: Path, world: World) -> RunFolder:
@@ -176,6 +207,15 @@ class _Leader(RunFolder):
     def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._tell(partial(super().completed_metrics, config))
 
+    def interrupted_before_checkpoint(self) -> bool:
+        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
+        starts it again)."""
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(metrics, dict) and metrics.get("status") == "interrupted" and not self.checkpoint.exists()
+
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         return self._tell(partial(super().resumable, config, resume), lambda saved: saved is not None)
 
@@ -196,6 +236,15 @@ class _Follower(RunFolder):
 
     def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         return self.world.hear()
+
+    def interrupted_before_checkpoint(self) -> bool:
+        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
+        starts it again)."""
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(metrics, dict) and metrics.get("status") == "interrupted" and not self.checkpoint.exists()
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         return read_checkpoint(self.checkpoint) if self.world.hear() else None

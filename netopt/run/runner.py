@@ -36,6 +36,18 @@ from netopt.state import History, RandomState
 log = logging.getLogger(__name__)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, once its folder holds its records; the message says how to continue it."""
+
+
+def interruption(checkpoint: Path, run_dir: Path) -> str:
+    """What an interrupted run left: the checkpoint it continues from, or none yet (it starts again)."""
+    again = f"trainer.resume=true hydra.run.dir={run_dir}"
+    if checkpoint.exists():
+        return f"interrupted; the last epoch's checkpoint is kept (continue with {again})"
+    return f"interrupted before the first epoch's checkpoint; nothing to keep (start it again with {again})"
+
+
 def run(
     cfg: DictConfig, run_dir: Path, hydra: DictConfig | None = None, sweep: bool = False
 ) -> dict[str, Any]:
@@ -116,14 +128,15 @@ def run(
             rng,
             run_dir,
             checkpoint,
-            saved is not None,
+            not folder.fresh,
             hydra,
             world,
         )
     except KeyboardInterrupt:
-        if started:
-            write_metrics(run_dir, {"status": "interrupted", "epochs": history.epoch, "steps": history.step})
-        raise
+        if not started:
+            raise
+        write_metrics(run_dir, {"status": "interrupted", "epochs": history.epoch, "steps": history.step})
+        raise Interrupted(interruption(folder.checkpoint, run_dir)) from None
     except Exception as error:
         if started and folder.fresh:  # a run that fails leaves its own record, never touches another's
             cause = user_error(error)
@@ -147,18 +160,19 @@ def _train(
     rng: RandomState,
     run_dir: Path,
     checkpoint: Checkpoint,
-    resumed: bool,
+    continued: bool,
     hydra: DictConfig | None,
     world: World,
 ) -> dict[str, Any]:
-    """Fit ``parts`` on ``data`` from where ``history`` stands, logging into ``run_dir``; the metrics."""
+    """Fit ``parts`` on ``data`` from where ``history`` stands, logging into ``run_dir`` (``continued``:
+    a folder with earlier events, of which those from ``history.step`` on are dropped); the metrics."""
     device = data.train.x.device
     nhwc = channels_last(settings.channels_last, parts.model, device)
     memory_format = torch.channels_last if nhwc else torch.contiguous_format
     parts.model.to(device).to(memory_format=memory_format)
     model = world.wrap(parts.model)
     recorder = (Recorder if world.is_main else SilentRecorder)(
-        run_dir, purge_step=history.step if resumed else None
+        run_dir, purge_step=history.step if continued else None
     )
     parts.context.data, parts.context.recorder = data, recorder  # what the probes measure and log to
     trainer = Trainer(
