@@ -9,6 +9,7 @@ jobs that were cut off (with ``resume_override``, so they continue from their ch
 continues. results.csv and best.yaml are rewritten after every round; the table is printed at the end.
 """
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -76,6 +77,34 @@ def settings(fixed: list[str]) -> dict[str, str]:
     """The fixed overrides that shape the runs, as ``{key: value}``."""
     pairs = (line.split("=", 1) for line in fixed if "=" in line)
     return {k.lstrip("+~"): v for k, v in pairs if not bookkeeping(k)}
+
+
+def changes(before: dict[str, str], now: dict[str, str]) -> str:
+    """``key: old -> new; ...`` for every key whose value differs."""
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    return "; ".join(f"{k}: {before.get(k, '(unset)')} -> {now.get(k, '(unset)')}" for k in changed)
+
+
+def check_grid_rerun(sweep_dir: Path, jobs: list[list[str]]) -> None:
+    """Refuse a grid sweep run again into ``sweep_dir`` when a job number that ran there before (its
+    ``trial.json``) now stands for other settings: the old results would be relabelled, or the new job
+    would share the old one's number and be left out of the summary. A re-run lists the earlier jobs
+    first, in their order (new values at the end); the settings include the run's length."""
+    for path in sorted(sweep_dir.glob("*/trial.json")):
+        try:
+            earlier = json.loads(path.read_text())
+            trial, params = int(earlier["trial"]), dict(earlier["params"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a trial record: the summary reports it
+        if trial >= len(jobs):
+            continue
+        before, now = settings([f"{k}={v}" for k, v in params.items()]), settings(jobs[trial])
+        if before != now:
+            raise UserError(
+                f"hydra.sweep.dir={sweep_dir}: its job {trial} ({path.parent.name}) ran with other settings "
+                f"({changes(before, now)}); list the earlier values first and in their order, new ones at "
+                "the end, or choose another hydra.sweep.dir"
+            )
 
 
 class SweepLoop:
@@ -150,10 +179,9 @@ class SweepLoop:
         """Refuse to continue a sweep whose fixed overrides were others (the runs would not compare)."""
         before, now = settings(earlier), settings(self.fixed)
         if before != now:
-            changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-            shown = "; ".join(f"{k}: {before.get(k, '(unset)')} -> {now.get(k, '(unset)')}" for k in changed)
             raise UserError(
-                f"hydra.sweep.dir={self.sweep_dir}: its trials ran with other fixed settings ({shown}); "
+                f"hydra.sweep.dir={self.sweep_dir}: its trials ran with other fixed settings "
+                f"({changes(before, now)}); "
                 "use the same ones, or choose another hydra.sweep.dir"
             )
 

@@ -140,6 +140,20 @@ def metric_directions(task: DictConfig) -> dict[str, Any]:
     return dict.fromkeys(parts.regularization.measures()) | available_metrics(parts.probes, final=True)
 
 
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def grid_jobs(config: DictConfig) -> list[list[str]]:
+    """The overrides of each job of a grid sweep (Hydra's basic sweeper), in its order."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    lines = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    overrides = OverridesParser.create().parse_overrides(lines)
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
 class PreflightCallback(Callback):
     """Check a netopt sweep before any of its jobs runs: the config every job shares (one line and
     exit status 2 for a mistake all of them would repeat), that the objective it optimizes is a metric
@@ -152,6 +166,7 @@ class PreflightCallback(Callback):
         from netopt.cli.train import fail
         from netopt.distributed import LAUNCH, launched
         from netopt.errors import UserError
+        from hydra_plugins.netopt_sweepers._core import check_grid_rerun
         from netopt.hpo.trials import metric_key
 
         key = "hydra.sweeper.metric" if OmegaConf.select(config, "hydra.sweeper.metric") else None
@@ -167,6 +182,8 @@ class PreflightCallback(Callback):
                     f"hydra.mode=MULTIRUN: started as {place[2]} processes, each would run the whole sweep; "
                     f"run single runs with {LAUNCH}, sweep data-parallel jobs with hydra/launcher=slurm"
                 )
+            if OmegaConf.select(config, "hydra.sweeper._target_") == BASIC_SWEEPER:
+                check_grid_rerun(Path(config.hydra.sweep.dir), grid_jobs(config))
             directions = metric_directions(task)
             if str(metric).startswith("val") and task.dataset.val_fraction == 0:
                 raise UserError(

@@ -18,6 +18,10 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from netopt.config import container
 from netopt.distributed import DataParallel, World
 from netopt.errors import UserError
 from netopt.files import read_checkpoint
@@ -42,6 +46,11 @@ def discard_empty(path: Path) -> None:
     """Remove the folder ``path`` if nothing is in it (a run refused before it claimed its folder)."""
     with contextlib.suppress(OSError):
         path.rmdir()
+
+
+def epochs(config: Mapping[str, Any]) -> Any:
+    """``trainer.max_epochs`` of a composed config."""
+    return config.get("trainer", {}).get("max_epochs")
 
 
 class RunFolder:
@@ -98,14 +107,28 @@ class RunFolder:
             discard_empty(self.path)  # something else is in it: leave it
 
     def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The metrics of the completed run this folder holds with ``config``, if it does (a sweep
-        run again into its folder skips such jobs)."""
-        metrics_file = self.path / "metrics.json"
-        if not (metrics_file.exists() and self.checkpoint.exists()):
+        """The metrics of the completed run this folder holds with ``config``, its length included, if
+        it does (a sweep run again into its folder skips such jobs, also when their checkpoints were
+        deleted)."""
+        saved = self.saved_config()
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text())
+        except (OSError, ValueError):
             return None
-        metrics = json.loads(metrics_file.read_text())
-        same = not differences(read_checkpoint(self.checkpoint).get("config", {}), config)
-        return metrics if same and metrics.get("status") == "completed" else None
+        if saved is None or not isinstance(metrics, dict) or metrics.get("status") != "completed":
+            return None
+        same = not differences(saved, config) and epochs(saved) == epochs(config)
+        return metrics if same else None
+
+    def saved_config(self) -> dict[str, Any] | None:
+        """The config the run here was trained with: its checkpoint's, else ``.hydra/config.yaml``."""
+        if self.checkpoint.exists():
+            return dict(read_checkpoint(self.checkpoint).get("config", {}))
+        written = self.path / ".hydra" / "config.yaml"
+        try:
+            return container(OmegaConf.load(written)) if written.exists() else None
+        except (OSError, OmegaConfBaseException):
+            return None
 
     def interrupted_before_checkpoint(self) -> bool:
         """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
@@ -143,8 +166,8 @@ class RunFolder:
                 + f"); only {', '.join(resumable_keys())} may change"
             )
         done = saved.get("history", {}).get("epoch", 0)
-        wanted = config.get("trainer", {}).get("max_epochs", done)
-        if wanted < done:
+        wanted = epochs(config)
+        if isinstance(wanted, int) and wanted < done:
             raise UserError(
                 f"trainer.max_epochs={wanted}: the run in {self.path} has trained {done} epochs already; "
                 f"resume with at least trainer.max_epochs={done} (more extends it)"
