@@ -3,6 +3,7 @@ summary table at the end."""
 
 import logging
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,16 @@ class LogHandler(RichHandler):
             super().emit(record)
         else:
             self.console.file.write(self.plain.format(record) + "\n")
+
+
+class LogFile(logging.FileHandler):
+    """netopt.log in the run folder (the ``file`` handler of ``hydra.job_logging``); a line that cannot
+    be written there (a full disk) is dropped without a traceback: the run's own files say so in one
+    line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)
 
 
 def progress_bar(enabled: bool) -> Progress:

@@ -12,6 +12,11 @@ class UserError(Exception):
     """A mistake in the input (config, data, checkpoint); the message names the key or file."""
 
 
+class NoSpace(UserError):
+    """A file that cannot be written for want of space (a full disk, a quota, a file size limit):
+    a sweep stops there, as every job after it would fail alike."""
+
+
 class ConfigValueError(UserError, ValueError):
     """A value a component refuses, ``"<key>=<value>: must be <allowed>"``.
 

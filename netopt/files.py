@@ -2,6 +2,7 @@
 or the new one, never half of one), checkpoints read without running code from them
 (``weights_only=True``), and a file that cannot be written or read is one line naming it."""
 
+import errno
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Protocol
 
 import torch
 
-from netopt.errors import UserError
+from netopt.errors import NoSpace, UserError
 
 
 class Stateful(Protocol):
@@ -30,8 +31,15 @@ def write_atomic(path: Path, data: bytes | memoryview) -> None:
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise UserError(f"{path}: cannot write it ({error.strerror or error})") from None
+            raise write_error(path, error) from None
         raise
+
+
+def write_error(path: Path, error: OSError) -> UserError:
+    """``<path>: cannot write it (<reason>)``; a :class:`NoSpace` when the disk, a quota or a file size
+    limit is full."""
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return (NoSpace if full else UserError)(f"{path}: cannot write it ({error.strerror or error})")
 
 
 def write_text(path: Path, text: str) -> None:

@@ -74,6 +74,9 @@ class SummaryCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if OmegaConf.select(config, "hydra.mode") != RunMode.MULTIRUN:
             return
+        from netopt.cli.train import fail
+        from netopt.errors import NoSpace, UserError, user_error
+        from netopt.files import write_text
         from netopt.hpo.trials import Job, Record, outcome
 
         params = dict(o.split("=", 1) for o in config.hydra.overrides.task if "=" in o)
@@ -87,7 +90,16 @@ class SummaryCallback(Callback):
         out = Path(config.hydra.runtime.output_dir)
         wall_time = record.wall_time_s if record.wall_time_s is not None else time.time() - self.job_start
         record = replace(record, run_dir=str(out), wall_time_s=wall_time)
-        (out / "trial.json").write_text(json.dumps(asdict(record), default=str))
+        cause = user_error(value) if failed else None
+        try:
+            out.mkdir(parents=True, exist_ok=True)  # a job refused before it began left no folder
+            write_text(out / "trial.json", json.dumps(asdict(record), default=str))
+        except (OSError, UserError) as error:
+            cause = cause if isinstance(cause, NoSpace) else error
+            if not isinstance(cause, NoSpace):  # a full disk takes no log line either
+                log.warning(f"job {job.trial}: no trial.json: {error}")
+        if isinstance(cause, NoSpace):  # every job after it would fail alike
+            fail(f"error: {cause}; the sweep stopped (free space, then run it again)", 2)
         if failed and self.keep_going:
             log.error(f"job {job.trial} failed: {record.error}", exc_info=value)  # into the job's log file
             job_return.status = JobStatus.COMPLETED  # the sweeper sees a result, not an exception

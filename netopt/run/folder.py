@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 from netopt.config import container
 from netopt.distributed import DataParallel, World
 from netopt.errors import UserError
-from netopt.files import read_checkpoint
+from netopt.files import read_checkpoint, write_error
 from netopt.labels import flatten
 from netopt.settings import resumable_keys
 
@@ -94,13 +94,17 @@ class RunFolder:
         assert self.lock is not None
         self.lock.seek(0)
         self.lock.truncate()
-        self.lock.write(f"{os.getpid()}\n")
-        self.lock.flush()
+        try:
+            self.lock.write(f"{os.getpid()}\n")
+            self.lock.flush()
+        except OSError as error:
+            raise write_error(self.path / LOCK, error) from None
 
     def release(self, abandon: bool = False) -> None:
         """Drop the lock; when abandoning a folder this run created, remove it (if nothing else is in it)."""
         if self.lock is not None:
-            self.lock.close()
+            with contextlib.suppress(OSError):  # the pid it names may not reach a full disk
+                self.lock.close()
             self.lock = None
         if abandon and self.fresh:
             (self.path / LOCK).unlink(missing_ok=True)
