@@ -90,7 +90,9 @@ def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
         largest = min((torch.finfo(p.dtype).max for p in group["params"] if p.is_floating_point()), default=0)
         for key, value in group.items():
             if isinstance(value, float) and largest and abs(value) > largest:
-                raise ConfigValueError(f"optimizer.{key}", value, f"at most {largest:.3g} (the weights' type)")
+                raise ConfigValueError(
+                    f"optimizer.{key}", value, f"at most {largest:.3g} (the weights' type)"
+                )
     return with_transforms(optimizer, grad_noise=make(cfg, "grad_noise"))
 
 

@@ -145,7 +145,11 @@ def folder_suffix(overrides: Sequence[str], name: str | None) -> str:
     there are none); the resolver ``netopt.folder`` of ``hydra.run.dir``."""
     from netopt.labels import folder_name, run_name
 
-    text = run_name(str(name)) if name not in (None, "") else folder_name(dict(o.split("=", 1) for o in overrides if "=" in o))
+    text = (
+        run_name(str(name))
+        if name not in (None, "")
+        else folder_name(dict(o.split("=", 1) for o in overrides if "=" in o))
+    )
     return f"_{text}" if text else ""
 
 

@@ -434,3 +434,123 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
     assert_one_line(done.returncode, done.stderr, 2, r"checkpoint.pt: cannot write it \(File too large\)")
     assert not (folder / "checkpoint.pt.tmp").exists() and not (folder / "checkpoint.pt").exists()
     assert read_metrics(folder)["status"] == "failed"
+
+
+# --- issue 25, hostile inputs on runs, run folders, resume and config values ---------------------------
+
+HOSTILE_VALUES = [
+    (["name=../../x"], r"name=../../x: a folder name, not a path"),
+    (["name=../../../../../x"], r"name=../../../../../x: a folder name, not a path"),
+    (["init.bias=nan"], r"init.bias=nan: must be a finite number"),
+    (["init=constant", "init.value=nan"], r"init.value=nan: must be a finite number"),
+    (["init.gain=inf"], r"init.gain=inf: must be > 0 and at most 3.4e\+38"),
+    (["optimizer.lr=1e308"], r"optimizer.lr=1e\+308: must be at most 3.4e\+38"),
+    (["optimizer.lr=1e39"], r"optimizer.lr=1e\+39: must be at most 3.4e\+38"),
+    ([f"dataset.split_seed={2**70}"], rf"dataset.split_seed={2**70}: must be in \[0, "),
+    (["model.width=1000000"], r"model: 1,000,076,000,010 parameters need 4,000.3 GB, more than the"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"), HOSTILE_VALUES, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
+)
+def test_a_hostile_value_is_one_line_and_leaves_no_folder(cli, tmp_path, overrides, pattern):
+    status, err = cli("debug=fast", *overrides)  # the default run folder, under outputs/runs
+    assert_one_line(status, err, 2, pattern)
+    assert [p for p in tmp_path.rglob("*") if p.name not in ("outputs", "runs")] == []
+    assert not (tmp_path.parent / "x").exists() and not Path("/x").exists()
+
+
+def test_a_refused_config_leaves_no_empty_run_folder(cli, tmp_path):
+    status, err = cli("optimizer.lr=-1")
+    assert_one_line(status, err, 2, r"optimizer.lr=-1.0: must be finite and >= 0")
+    assert not list((tmp_path / "outputs" / "runs").iterdir())
+
+
+def test_no_validation_set_trains_without_early_stopping(cli, tmp_path):
+    status, err = cli("debug=fast", "dataset.val_fraction=0", "early_stopping=none", "hydra.run.dir=run")
+    assert status == 0, err
+    metrics = read_metrics(tmp_path / "run")
+    assert metrics["status"] == "completed" and metrics["val_acc"] is None and metrics["test_acc"] > 0
+
+
+def test_the_readme_resume_and_fine_tune_recipes_work_on_a_default_folder_name(cli, tmp_path):
+    assert cli("debug=fast", "optimizer=adam", "optimizer.lr=0.01")[0] == 0
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert run.name.endswith("_debug-fast+optimizer-adam+lr-0.01"), run.name
+    same = "debug=fast optimizer=adam optimizer.lr=0.01"
+    resume = f"{same} trainer.resume=true trainer.max_epochs=2 hydra.run.dir=outputs/runs/{run.name}"
+    status, err = cli(*resume.split())  # as the shell splits the README's line: no quotes
+    assert status == 0, err
+    assert read_metrics(run)["epochs"] == 2
+    tune = f"debug=fast init=pretrained init.path=outputs/runs/{run.name}/checkpoint.pt hydra.run.dir=tuned"
+    status, err = cli(*tune.split())
+    assert status == 0, err
+    assert read_metrics(tmp_path / "tuned")["status"] == "completed"
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(cli, earlier):
+    cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", "trainer.max_epochs=2")
+    before = snapshot(earlier)
+    status, err = cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", "trainer.max_epochs=1")
+    assert_one_line(status, err, 2, r"trainer.max_epochs=1: the run in .* has trained 2 epochs already")
+    assert snapshot(earlier) == before
+
+
+def test_a_resume_refused_for_an_unwritable_folder_rewrites_nothing(cli, earlier, monkeypatch):
+    touch = Path.touch
+
+    def read_only(path: Path, *args, **kwargs) -> None:  # as a read-only folder, also for root
+        if earlier in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        touch(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "touch", read_only)
+    before = snapshot(earlier)
+    status, err = cli("debug=fast", "trainer.resume=true", f"hydra.run.dir={earlier}", "trainer.max_epochs=3")
+    assert_one_line(status, err, 2, r"hydra.run.dir=.*: cannot write into .* \(Permission denied\)")
+    assert snapshot(earlier) == before
+
+
+def test_ctrl_c_twice_before_the_first_checkpoint_is_one_line_and_the_run_starts_again(tmp_path):
+    folder = tmp_path / "run"
+    args = [NETOPT_TRAIN, "trainer.max_epochs=1", "trainer.batch_size=1", *FAST, f"hydra.run.dir={folder}"]
+    default_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    deadline = time.monotonic() + 120
+    while not (folder / ".hydra").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # into the first epoch
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert_one_line(proc.wait(timeout=120), err, 130, r"interrupted before the first epoch's checkpoint")
+    assert read_metrics(folder)["status"] == "interrupted" and not (folder / "checkpoint.pt").exists()
+    fresh = netopt("trainer.max_epochs=1", f"hydra.run.dir={folder}", cwd=tmp_path)
+    assert_one_line(
+        fresh.returncode, fresh.stderr, 2, r"holds a run already; continue it with trainer.resume"
+    )
+    again = netopt(
+        "trainer.max_epochs=1",
+        "trainer.batch_size=1",
+        "trainer.resume=true",
+        f"hydra.run.dir={folder}",
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert read_metrics(folder)["status"] == "completed" and read_metrics(folder)["epochs"] == 1
+
+
+def test_a_sweep_onto_a_full_disk_stops_with_one_line_and_no_empty_file(cli, tmp_path, monkeypatch):
+    import errno
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("netopt.files.os.fsync", full)  # every file written after the sweep began
+    status, err = cli("-m", "optimizer.lr=0.1,0.01", "debug=fast", "hydra.sweep.dir=sweep")
+    assert_one_line(status, err, 2, r"sweep/000_lr-0.1/.hydra/config.yaml: cannot write it \(No space left")
+    assert "the sweep stopped" in err
+    files = [p for p in (tmp_path / "sweep").rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.endswith((".json", ".tmp")) or p.suffix == ".pt"], files

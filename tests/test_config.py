@@ -81,7 +81,7 @@ def test_bookkeeping_is_said_once_by_the_trainer_fields():
         "hparams_search",
     } <= set(resumable_keys())
     overrides = {"optimizer": "adam", "trainer.seed": "1", **{k: "2" for k in keys}}
-    assert folder_name(overrides) == "optimizer=adam,seed=1"
+    assert folder_name(overrides) == "optimizer-adam+seed-1"
     assert all(bookkeeping(k) for k in keys) and not bookkeeping("trainer.seed")
     cfg = compose_config("trainer.num_threads=2", "trainer.seed=1")
     shown = compared(cfg, {"optimizer": "sgd"}, ["trainer.num_threads=2", "trainer.seed=1"])

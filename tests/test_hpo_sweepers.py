@@ -361,3 +361,54 @@ def test_a_sweep_stopped_under_submitit_local_resumes(tmp_path, monkeypatch):
     rows = results(tmp_path)
     assert [r["status"] for r in rows] == ["completed"] * 4
     assert [launches(r["run_dir"]) for r in rows] == [[3], [3], [3], [3, 0]]
+
+
+def test_a_preset_search_run_again_into_its_folder_continues(tmp_path):
+    """The space of hparams_search=... lives in hydra.sweeper.params: the earlier sweep's command line
+    holds no dimension, and must not be read as a search space of its own."""
+    from hydra_plugins.netopt_sweepers._core import split_overrides
+
+    parser = OverridesParser.create()
+    assert split_overrides(parser.parse_overrides(["hparams_search=lr_random", "debug=fast"])) == (
+        [],
+        ["hparams_search=lr_random", "debug=fast"],
+    )
+    first = train_sweep(tmp_path, "hparams_search=lr_random", "debug=fast", "hydra.sweeper.n_trials=1")
+    assert first.returncode == 0, first.stderr
+    again = train_sweep(tmp_path, "hparams_search=lr_random", "debug=fast", "hydra.sweeper.n_trials=2")
+    assert again.returncode == 0, again.stderr
+    assert [(r["trial"], r["status"]) for r in results(tmp_path)] == [("0", "completed"), ("1", "completed")]
+
+
+def test_a_grid_sweep_run_again_keeps_its_job_numbers_and_records(cli, tmp_path):
+    from tests.test_bad_input import assert_one_line
+
+    grid = ["-m", "optimizer.lr=0.1,0.01", "debug=fast", "hydra.sweep.dir=g"]
+    assert cli(*grid)[0] == 0
+    before = (tmp_path / "g" / "results.csv").read_text()
+    # another length: the finished jobs are not relabelled as the new one
+    status, err = cli(*grid, "trainer.max_epochs=2")
+    assert_one_line(
+        status,
+        err,
+        2,
+        r"its job 0 \(000_lr-0.1\) ran with other settings \(trainer.max_epochs: \(unset\) -> 2\)",
+    )
+    # one new value would be job 0 again: refused, not run into 000/ and left out
+    status, err = cli("-m", "optimizer.lr=0.001", "debug=fast", "hydra.sweep.dir=g")
+    assert_one_line(
+        status, err, 2, r"its job 0 \(000_lr-0.1\) ran with other settings \(optimizer.lr: 0.1 -> 0.001\)"
+    )
+    assert (tmp_path / "g" / "results.csv").read_text() == before
+    assert sorted(p.name for p in (tmp_path / "g").iterdir() if p.is_dir()) == ["000_lr-0.1", "001_lr-0.01"]
+    # checkpoints deleted to save space, a value added at the end: the finished jobs stay completed
+    for checkpoint in (tmp_path / "g").glob("*/checkpoint.pt"):
+        checkpoint.unlink()
+    status, err = cli("-m", "optimizer.lr=0.1,0.01,0.5", "debug=fast", "hydra.sweep.dir=g")
+    assert status == 0, err
+    rows = sorted(results(tmp_path / "g"), key=lambda r: int(r["trial"]))
+    assert [(r["trial"], r["optimizer.lr"], r["status"]) for r in rows] == [
+        ("0", "0.1", "completed"),
+        ("1", "0.01", "completed"),
+        ("2", "0.5", "completed"),
+    ]

@@ -90,7 +90,7 @@ def test_single_diverged_run_exits_3_and_multirun_goes_on(cli, tmp_path):
     assert read_metrics(tmp_path / "single")["status"] == "diverged"
     status, _ = cli("-m", "optimizer.lr=1e12,0.1", "debug=fast", "hydra.sweep.dir=sweep")
     assert status == 0
-    folders = ["000_lr=1e+12", "001_lr=0.1"]  # named after what varies, zero-padded
+    folders = ["000_lr-1e+12", "001_lr-0.1"]  # named after what varies, zero-padded
     assert [read_metrics(tmp_path / "sweep" / n)["status"] for n in folders] == ["diverged", "completed"]
 
 

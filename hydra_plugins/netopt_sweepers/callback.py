@@ -90,7 +90,7 @@ class SummaryCallback(Callback):
         out = Path(config.hydra.runtime.output_dir)
         wall_time = record.wall_time_s if record.wall_time_s is not None else time.time() - self.job_start
         record = replace(record, run_dir=str(out), wall_time_s=wall_time)
-        cause = user_error(value) if failed else None
+        cause: Exception | None = user_error(value) if failed else None
         try:
             out.mkdir(parents=True, exist_ok=True)  # a job refused before it began left no folder
             write_text(out / "trial.json", json.dumps(asdict(record), default=str))
@@ -174,11 +174,11 @@ class PreflightCallback(Callback):
     started (each would run the whole sweep)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from hydra_plugins.netopt_sweepers._core import check_grid_rerun
         from netopt.checks import require
         from netopt.cli.train import fail
         from netopt.distributed import LAUNCH, launched
         from netopt.errors import UserError
-        from hydra_plugins.netopt_sweepers._core import check_grid_rerun
         from netopt.hpo.trials import metric_key
 
         key = "hydra.sweeper.metric" if OmegaConf.select(config, "hydra.sweeper.metric") else None

@@ -141,7 +141,11 @@ class RunFolder:
             metrics = json.loads((self.path / "metrics.json").read_text())
         except (OSError, ValueError):
             return False
-        return isinstance(metrics, dict) and metrics.get("status") == "interrupted" and not self.checkpoint.exists()
+        return (
+            isinstance(metrics, dict)
+            and metrics.get("status") == "interrupted"
+            and not self.checkpoint.exists()
+        )
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         """The checkpoint to continue from (None: start fresh), or refuse: a fresh run into a folder
@@ -190,7 +194,9 @@ class RunFolder:
                 probe.touch()
                 probe.unlink()
             except OSError as error:
-                raise UserError(f"hydra.run.dir={self.path}: cannot write into {folder} ({error.strerror})") from None
+                raise UserError(
+                    f"hydra.run.dir={self.path}: cannot write into {folder} ({error.strerror})"
+                ) from None
 
 
 def run_folder(path: Path, world: World) -> RunFolder:
@@ -241,7 +247,11 @@ class _Leader(RunFolder):
             metrics = json.loads((self.path / "metrics.json").read_text())
         except (OSError, ValueError):
             return False
-        return isinstance(metrics, dict) and metrics.get("status") == "interrupted" and not self.checkpoint.exists()
+        return (
+            isinstance(metrics, dict)
+            and metrics.get("status") == "interrupted"
+            and not self.checkpoint.exists()
+        )
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         return self._tell(partial(super().resumable, config, resume), lambda saved: saved is not None)
@@ -271,7 +281,11 @@ class _Follower(RunFolder):
             metrics = json.loads((self.path / "metrics.json").read_text())
         except (OSError, ValueError):
             return False
-        return isinstance(metrics, dict) and metrics.get("status") == "interrupted" and not self.checkpoint.exists()
+        return (
+            isinstance(metrics, dict)
+            and metrics.get("status") == "interrupted"
+            and not self.checkpoint.exists()
+        )
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         return read_checkpoint(self.checkpoint) if self.world.hear() else None
