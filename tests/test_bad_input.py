@@ -397,15 +397,21 @@ def test_two_processes_on_one_folder_one_trains_the_other_is_refused(tmp_path):
     assert read_metrics(folder)["status"] == "completed"
 
 
+def start_until(args: list, cwd: Path, until: Path) -> subprocess.Popen:
+    """Start ``args`` as from a terminal (a process started in the background of a script inherits
+    SIGINT ignored) and wait until ``until`` exists."""
+    default_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(args, cwd=cwd, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    deadline = time.monotonic() + 120
+    while not until.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
+
+
 def test_ctrl_c_ends_interrupted_and_the_checkpoint_resumes(tmp_path):
     folder = tmp_path / "run"
     args = [NETOPT_TRAIN, "trainer.max_epochs=100000", *FAST, f"hydra.run.dir={folder}"]  # never ends
-    # as from a terminal: a process started in the background of a script inherits SIGINT ignored
-    default_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
-    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    deadline = time.monotonic() + 120
-    while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_until(args, tmp_path, folder / "checkpoint.pt")
     time.sleep(0.2)  # into the next epoch
     proc.send_signal(signal.SIGINT)
     assert_one_line(proc.wait(timeout=120), proc.stderr.read(), 130, r"interrupted; the last epoch's")  # type: ignore[union-attr]
@@ -515,11 +521,7 @@ def test_a_resume_refused_for_an_unwritable_folder_rewrites_nothing(cli, earlier
 def test_ctrl_c_twice_before_the_first_checkpoint_is_one_line_and_the_run_starts_again(tmp_path):
     folder = tmp_path / "run"
     args = [NETOPT_TRAIN, "trainer.max_epochs=1", "trainer.batch_size=1", *FAST, f"hydra.run.dir={folder}"]
-    default_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
-    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    deadline = time.monotonic() + 120
-    while not (folder / ".hydra").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    proc = start_until(args, tmp_path, folder / ".hydra")
     time.sleep(0.1)  # into the first epoch
     proc.send_signal(signal.SIGINT)
     time.sleep(0.005)

@@ -114,12 +114,8 @@ class RunFolder:
         """The metrics of the completed run this folder holds with ``config``, its length included, if
         it does (a sweep run again into its folder skips such jobs, also when their checkpoints were
         deleted)."""
-        saved = self.saved_config()
-        try:
-            metrics = json.loads((self.path / "metrics.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if saved is None or not isinstance(metrics, dict) or metrics.get("status") != "completed":
+        saved, metrics = self.saved_config(), self.metrics()
+        if saved is None or metrics.get("status") != "completed":
             return None
         same = not differences(saved, config) and epochs(saved) == epochs(config)
         return metrics if same else None
@@ -134,18 +130,18 @@ class RunFolder:
         except (OSError, OmegaConfBaseException):
             return None
 
-    def interrupted_before_checkpoint(self) -> bool:
-        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
-        starts it again)."""
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json of the run here ({} when there is none or it cannot be read)."""
         try:
             metrics = json.loads((self.path / "metrics.json").read_text())
         except (OSError, ValueError):
-            return False
-        return (
-            isinstance(metrics, dict)
-            and metrics.get("status") == "interrupted"
-            and not self.checkpoint.exists()
-        )
+            return {}
+        return metrics if isinstance(metrics, dict) else {}
+
+    def interrupted_before_checkpoint(self) -> bool:
+        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
+        starts it again)."""
+        return self.metrics().get("status") == "interrupted" and not self.checkpoint.exists()
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         """The checkpoint to continue from (None: start fresh), or refuse: a fresh run into a folder
@@ -240,19 +236,6 @@ class _Leader(RunFolder):
     def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._tell(partial(super().completed_metrics, config))
 
-    def interrupted_before_checkpoint(self) -> bool:
-        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
-        starts it again)."""
-        try:
-            metrics = json.loads((self.path / "metrics.json").read_text())
-        except (OSError, ValueError):
-            return False
-        return (
-            isinstance(metrics, dict)
-            and metrics.get("status") == "interrupted"
-            and not self.checkpoint.exists()
-        )
-
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         return self._tell(partial(super().resumable, config, resume), lambda saved: saved is not None)
 
@@ -273,19 +256,6 @@ class _Follower(RunFolder):
 
     def completed_metrics(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         return self.world.hear()
-
-    def interrupted_before_checkpoint(self) -> bool:
-        """Whether the run here was stopped by Ctrl-C before it wrote its first checkpoint (resuming it
-        starts it again)."""
-        try:
-            metrics = json.loads((self.path / "metrics.json").read_text())
-        except (OSError, ValueError):
-            return False
-        return (
-            isinstance(metrics, dict)
-            and metrics.get("status") == "interrupted"
-            and not self.checkpoint.exists()
-        )
 
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         return read_checkpoint(self.checkpoint) if self.world.hear() else None
