@@ -560,3 +560,29 @@ def test_a_read_only_sweep_folder_is_one_line(tmp_path, capsys, monkeypatch):
     finally:
         tmp_path.chmod(0o755)
     assert_one_line(status, err, 2, rf"{tmp_path}/\S+: Permission denied$")
+
+
+# --- checkpoints that are not: never handed to pickle's code, never read endlessly -----------------
+
+
+class _Pwned:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_crafted_pickle_as_init_path_runs_no_code(cli, tmp_path, monkeypatch, zipped):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": _Pwned()}, tmp_path / "evil.pt", _use_new_zipfile_serialization=zipped)
+    status, err = cli("init=pretrained", "init.path=evil.pt")
+    assert_one_line(status, err, 2, r"init.path: evil.pt holds objects other than tensors and plain data")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    "path, pattern",
+    [("/dev/zero", "init.path: not a regular file: /dev/zero"), (".", "init.path: not a regular file: .")],
+)
+def test_a_device_or_folder_as_init_path_is_one_line_and_not_read(cli, path, pattern):
+    status, err = cli("init=pretrained", f"init.path={path}")
+    assert_one_line(status, err, 2, pattern)

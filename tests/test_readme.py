@@ -106,3 +106,19 @@ def test_the_readme_names_run_folders_as_netopt_does(tmp_path) -> None:
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(sweep))
     job = job_folder(3, ["optimizer=momentum", "trainer.seed=1"], str(tmp_path))
     assert f"`{job}`" in text
+
+
+def test_the_readme_single_node_torchrun_recipes_bind_the_store_to_localhost() -> None:
+    """torch's rendezvous store trusts whoever connects: one machine means localhost."""
+    blocks = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S))
+    lines = [line for line in blocks.replace("\\\n", " ").splitlines() if line.startswith("torchrun")]
+    assert lines
+    for line in lines:
+        words = shlex.split(line.split("  #")[0])
+        single = not any(w.startswith("--nnodes") and not w.endswith("=1") for w in words)
+        local = (
+            "--standalone" in words
+            or "--master-addr=127.0.0.1" in words
+            or "--master_addr=127.0.0.1" in words
+        )
+        assert local or not single, f"README: {line}: add --standalone (binds the store to localhost)"
