@@ -171,7 +171,10 @@ def test_summary_callback_ends_a_grid_sweep(tmp_path, capsys):
     best = yaml.safe_load((tmp_path / "best.yaml").read_text())
     top = max(rows, key=lambda r: float(r["val_acc"]))
     assert best["params"] == {"x1": top["x1"], "kind": top["kind"], "fail_above": "9"} and top["kind"] == "b"
-    assert "6 trials: 4 completed, 0 diverged, 2 failed" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "6 trials: 4 completed, 0 diverged, 2 failed" in shown.out
+    assert "Traceback" not in shown.out + shown.err  # a failing job is one line there, its log has the rest
+    assert "job 4 failed: RuntimeError: x1=9.5 is too large" in shown.out + shown.err
 
 
 def parse(*lines: str):
