@@ -155,7 +155,9 @@ class DataParallel(World):
             )
 
     def lost(self, error: BaseException) -> UserError | None:
-        if not (isinstance(error, dist.DistError) or LOST.search(str(error))):
+        if user_error(error) is not None or not (
+            isinstance(error, dist.DistError) or LOST.search(str(error))
+        ):
             return None
         reason = re.sub(r"^\[[^\]]*\]\s*", "", first_line(error)).split(". ")[0]  # without gloo's source line
         return UserError(

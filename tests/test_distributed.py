@@ -288,6 +288,19 @@ def test_a_killed_process_is_one_line_on_the_others(tmp_path):
 
 
 # --- in one process: the refusals that need no process group --------------------------------------
+def test_only_a_lost_peer_becomes_the_one_line():
+    world = distributed.DataParallel(0, 2, torch.device("cpu"))
+    gloo = RuntimeError(
+        "[/x/gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:1. This is typically ..."
+    )
+    assert str(world.lost(gloo)) == (
+        "trainer.strategy=ddp: another process of the run stopped (Connection closed by peer [127.0.0.1]:1); "
+        "the last epoch's checkpoint is kept: resume with trainer.resume=true on 2 processes"
+    )
+    assert world.lost(UserError("trainer.device=mps: gloo or nccl only")) is None  # a refusal stays itself
+    assert world.lost(ValueError("a bug")) is None and distributed.World().lost(gloo) is None
+
+
 def test_join_refuses_what_cannot_run(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("WORLD_SIZE", raising=False)
