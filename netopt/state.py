@@ -48,8 +48,8 @@ class History:
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken; train scalars are logged at the 0-based step t, epoch ones at
     # the epoch's last step, so a resumed run purges exactly what it redoes
-    train_loss: float = math.nan  # mean over the last epoch's batches
-    train_acc: float = math.nan  # running accuracy over the last epoch's batches (train mode)
+    train_loss_running: float = math.nan  # mean loss over the last epoch's batches (train mode, augmented)
+    train_acc_running: float = math.nan  # accuracy over the last epoch's batches, as they were trained
     val_loss: float = math.nan
     val_acc: float = math.nan
     best_val_acc: float = math.nan
