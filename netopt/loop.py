@@ -207,7 +207,7 @@ class Trainer:
         (each adds its own; a watcher may stop the run)."""
         h = self.history
         measured = self.measure()
-        metrics = {"epoch": h.epoch, "step": h.step}
+        metrics: dict[str, float] = {"epoch": h.epoch, "step": h.step}
         metrics |= {"train_loss_running": h.train_loss_running, "train_acc_running": h.train_acc_running}
         metrics |= measured
         if len(self.data.val):

@@ -25,17 +25,7 @@ from netopt.report.configs import group, ranked
 from netopt.report.records import RunRecord, read_records, write_records
 from netopt.report.runs import read_runs
 from netopt.report.stats import mean_ci
-
-EPOCH_COLUMNS = [
-    "epoch",
-    "step",
-    "train_loss_running",
-    "train_acc_running",
-    "val_loss",
-    "val_acc",
-    "lr",
-    "wall_time_s",
-]
+from netopt.run.record import EPOCH_COLUMNS
 
 
 def fake_run(
