@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from netopt.cli.train import main
-from netopt.state import Hits
+from netopt.state import History, Hits
 from tests.helpers import FAST, read_metrics, train
 
 SHORT = ["trainer.max_epochs=3"]
@@ -228,6 +228,17 @@ def test_hits_count_every_batch_once_across_the_bulk_counts():
         expected += int((logits.argmax(dim=1) == target).sum())
     assert hits.total().item() == expected
     assert hits.total().item() == expected  # reading it again counts nothing twice
+
+
+def test_a_checkpoint_from_before_the_running_values_were_named_apart_resumes_under_the_new_names():
+    row = {"epoch": 1, "step": 3, "train_loss_running": 2.5, "train_acc_running": 0.2, "val_acc": 0.4}
+    now = History(epoch=1, step=3, train_loss_running=2.5, train_acc_running=0.2, val_acc=0.4, epochs=[row])
+    renamed = {"train_loss_running": "train_loss", "train_acc_running": "train_acc"}
+    old = {renamed.get(k, k): v for k, v in now.state_dict().items()}
+    old["epochs"] = [{renamed.get(k, k): v for k, v in row.items()}]
+    resumed = History()
+    resumed.load_state_dict(old)
+    assert resumed == now
 
 
 def test_sam_counts_each_batch_once_in_the_train_accuracy(tmp_path):
