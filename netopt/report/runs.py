@@ -31,6 +31,9 @@ from netopt.labels import bookkeeping, flatten
 from netopt.report.records import SEED, RunRecord
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: What a run folder written before the running train values were named apart calls them: its
+#: epochs.csv's ``train_loss``/``train_acc`` and its metrics.json's ``train_loss`` were the running ones.
+_OLD_NAMES = {"train_loss": "train_loss_running", "train_acc": "train_acc_running"}
 
 
 #: The files that make a folder a run folder.
@@ -111,11 +114,19 @@ def read_epochs(path: Path) -> dict[str, np.ndarray]:
     header, body = rows[0], rows[1:]
     cells = [[_cell(path, i + 2, c) for c in row] for i, row in enumerate(body) if len(row) == len(header)]
     table = np.array(cells, dtype=float).reshape(len(cells), len(header))
-    return {name: table[:, i] for i, name in enumerate(header)}
+    return {_OLD_NAMES.get(name, name): table[:, i] for i, name in enumerate(header)}
+
+
+def _running_named(metrics: Any) -> Any:
+    """The metrics of an old run folder (without ``train_acc_running``) with its running train loss
+    under that name; its ``train_acc`` was the final evaluation's already."""
+    if not isinstance(metrics, dict) or "train_acc_running" in metrics or "train_loss" not in metrics:
+        return metrics
+    return {_OLD_NAMES["train_loss"] if k == "train_loss" else k: v for k, v in metrics.items()}
 
 
 def step_series(run_dir: Path | str, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """The steps and values of one scalar tag (e.g. ``train/loss``) from the run's TensorBoard events,
+    """The steps and values of one scalar tag (e.g. ``train/batch_loss``) from the run's TensorBoard events,
     read with TensorBoard's own reader (events a resumed run purged are dropped)."""
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
@@ -152,8 +163,8 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("metrics", {}), dict):
             raise UserError(f"{path}: not a JSON object of metrics (it holds a {type(data).__name__})")
         if name == "trial.json":
-            return data.get("metrics", {}) | {k: data[k] for k in ("status", "error") if k in data}
-        return data
+            data = data.get("metrics", {}) | {k: data[k] for k in ("status", "error") if k in data}
+        return _running_named(data)
     return {"status": "incomplete", "error": "no metrics.json: the job was killed, or is still running"}
 
 
