@@ -133,11 +133,11 @@ def test_two_processes_train_as_one_step_for_step(tmp_path, case):
     in_processes(_train, [(str(tmp_path / "ddp"), overrides)])
     one = train(tmp_path / "one", *overrides)
     two = read_metrics(tmp_path / "ddp")
-    for tag in ["train/loss", "train/grad_norm"]:
+    for tag in ["train/batch_loss", "train/grad_norm"]:
         steps, single = step_series(tmp_path / "one", tag)
         assert np.array_equal(step_series(tmp_path / "ddp", tag)[0], steps)
         assert relative(single, step_series(tmp_path / "ddp", tag)[1]) < 1e-5, tag
-    for key in ["train_loss", "val_loss", "test_loss"]:
+    for key in ["train_loss_running", "train_loss", "val_loss", "test_loss"]:
         assert two[key] == pytest.approx(one[key], rel=1e-5), key
     for key in ["train_acc", "val_acc", "test_acc", "steps", "epochs", "status"]:
         assert two[key] == one[key], key
@@ -257,16 +257,50 @@ def test_a_killed_process_leaves_a_resumable_checkpoint(tmp_path):
     assert finish(processes)[1] == -signal.SIGKILL
     before = torch.load(killed / "checkpoint.pt", weights_only=True)["history"]["epoch"]
     assert 1 <= before < 3 and read_metrics(killed)["status"] == "failed"
+    assert read_metrics(killed)["error"].startswith(
+        "trainer.strategy=ddp: another process of the run stopped ("
+    )
     in_processes(_train, [(str(killed), [*args, "trainer.resume=true"]), (str(tmp_path / "straight"), args)])
     resumed, straight = read_metrics(killed), read_metrics(tmp_path / "straight")
     assert {k: v for k, v in resumed.items() if k not in TIMING} == {
         k: v for k, v in straight.items() if k not in TIMING
     }
-    assert len(step_series(killed, "train/loss")[1]) == resumed["steps"]
+    assert len(step_series(killed, "train/batch_loss")[1]) == resumed["steps"]
     assert math.isfinite(resumed["test_acc"])
 
 
+def test_a_killed_process_is_one_line_on_the_others(tmp_path):
+    """netopt-train on two processes, rank 1 killed: rank 0 ends with one line and exit status 2,
+    not gloo's traceback."""
+    folder = tmp_path / "run"
+    args = [*TWO_EPOCHS, "trainer.max_epochs=50", "trainer.batch_size=8", f"hydra.run.dir={folder}"]
+    processes = start(_cli, str(tmp_path), [args])
+    deadline = time.monotonic() + 120
+    while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(processes[1].pid, signal.SIGKILL)
+    assert finish(processes)[0] == 0  # _cli caught the SystemExit and wrote rank0.json
+    ((status, err),) = json.loads((tmp_path / "rank0.json").read_text())
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("netopt-train: error: trainer.strategy=ddp: another process of the run stopped (")
+    assert "resume with trainer.resume=true on 2 processes" in err
+    assert read_metrics(folder)["status"] == "failed"
+
+
 # --- in one process: the refusals that need no process group --------------------------------------
+def test_only_a_lost_peer_becomes_the_one_line():
+    world = distributed.DataParallel(0, 2, torch.device("cpu"))
+    gloo = RuntimeError(
+        "[/x/gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:1. This is typically ..."
+    )
+    assert str(world.lost(gloo)) == (
+        "trainer.strategy=ddp: another process of the run stopped (Connection closed by peer [127.0.0.1]:1); "
+        "the last epoch's checkpoint is kept: resume with trainer.resume=true on 2 processes"
+    )
+    assert world.lost(UserError("trainer.device=mps: gloo or nccl only")) is None  # a refusal stays itself
+    assert world.lost(ValueError("a bug")) is None and distributed.World().lost(gloo) is None
+
+
 def test_join_refuses_what_cannot_run(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -352,7 +386,7 @@ def test_slurm_tasks_through_submitit_local(tmp_path):
     done = launch([sys.executable, "-m", "netopt.cli.train", *args], tmp_path)
     assert done.returncode == 0, done.stderr
     train(tmp_path / "one", *TWO_EPOCHS)
-    steps, two = step_series(tmp_path / "sweep" / "000", "train/loss")  # the sweep's only job
-    assert relative(step_series(tmp_path / "one", "train/loss")[1], two) < 1e-5 and len(steps) > 0
+    steps, two = step_series(tmp_path / "sweep" / "000", "train/batch_loss")  # the sweep's only job
+    assert relative(step_series(tmp_path / "one", "train/batch_loss")[1], two) < 1e-5 and len(steps) > 0
     logs = sorted((tmp_path / "sweep" / ".submitit").glob("*/*_1_log.out"))
     assert logs and "global_rank=1(2)" in logs[0].read_text()
