@@ -26,7 +26,7 @@ from netopt.composition import compose, error_line
 from netopt.console import summary_table
 from netopt.distributed import is_main_process
 from netopt.errors import UserError, user_error
-from netopt.run.runner import Interrupted, run
+from netopt.run.runner import run
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def _main() -> None:
             print_help(sys.argv[1:])
         else:
             task()
-    except KeyboardInterrupt as stop:  # the run's folder says what it kept (Interrupted), if it has one
-        fail(str(stop) if isinstance(stop, Interrupted) else "interrupted", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as stop:  # a run's Interrupted says what its folder kept
+        fail(str(stop) or "interrupted", EXIT_INTERRUPTED)
     except UserError as error:  # raised by a sweeper (e.g. too many failed trials)
         fail(f"error: {error}", EXIT_USER_ERROR)
     except (HydraException, OmegaConfBaseException) as error:
