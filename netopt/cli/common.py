@@ -38,23 +38,25 @@ def print_table(
     title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]
 ) -> None:
     """``title`` on a line of its own, then the rows under their headers (numbers right-aligned)."""
+    from rich.console import Console
     from rich.table import Table
 
     from netopt.console import console
 
     table = Table()
     for header, right in zip(headers, numeric, strict=True):
-        table.add_column(header, justify="right" if right else "left")
+        table.add_column(header, justify="right" if right else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     console.print(title, highlight=False, soft_wrap=True)
-    console.print(table, width=None if console.is_terminal else console.measure(table).maximum)
+    (console if console.is_terminal else Console(width=1000)).print(table)  # a pipe: no column cut
 
 
 @contextmanager
 def progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
     """A callback ``(stage, done, total)`` that draws a bar per stage with its ETA on a terminal, and
-    prints a line as each stage ends, ``<stage>: <total> <unit> in <seconds> s`` (on a terminal or not)."""
+    prints a line as each stage ends, ``<stage>: <total> <unit> in <seconds> s`` (on a terminal or
+    not)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -84,7 +86,7 @@ def progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(task, completed=done)
             if done == total:
                 bar.console.print(
-                    f"  {stage}: {total} done in {time.perf_counter() - started:.1f} s", highlight=False
+                    f"  {stage}: {total} {unit} in {time.perf_counter() - started:.1f} s", highlight=False
                 )
 
         yield advance

@@ -8,7 +8,6 @@ import argparse
 import sys
 
 from netopt.errors import UserError
-from netopt.report.sweep import write_report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
         "(default: val_acc, else test_acc, else train_acc)",
     )
     args = parser.parse_args(argv)
+    from netopt.report.sweep import write_report  # torch and matplotlib: once the arguments are read
+
     try:
         path = write_report(args.dir, metric=args.metric)
     except UserError as error:

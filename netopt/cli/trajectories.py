@@ -41,11 +41,16 @@ def main(argv: list[str] | None = None) -> None:
 
     headers, numeric, rows = table(read_records(out / RECORDS))
     print_table(f"{out} ({time.perf_counter() - start:.1f} s)", headers, rows, numeric)
-    console.print(f"written: {out} (report.html, report.md, records.jsonl, ...)", highlight=False)
+    console.print(
+        f"written: {out} (report.html, report.md, records.jsonl, ...)", highlight=False, soft_wrap=True
+    )
 
 
 def run(arguments: list[str]):  # noqa: ANN201 (a Path; torch only from here)
     """Check the config, then run every path with a progress bar per function."""
+    from netopt.studies.trajectories_config import check_values, compose_config, lr_overridden
+
+    check_values(compose_config(arguments), lr_overridden(arguments))  # before torch is imported
     from netopt.studies.trajectories import trajectories
 
     with progress(UNIT) as advance:

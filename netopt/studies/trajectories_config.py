@@ -58,15 +58,21 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 
 
 def check(cfg: DictConfig, functions: Sequence[str], lr_set: bool) -> None:
-    """Refuse a config no path could run: an unknown function or optimizer, a step count, start point,
-    noise level or seed out of range, an empty choice; and an output folder that holds files already
-    or cannot be written."""
-    for key in CHOICES.values():
-        names = cfg[key]
-        require(isinstance(names, ListConfig) and len(names) > 0, key, "a list of at least one name", names)
+    """Refuse a config no path could run (:func:`check_values`, and a function not among
+    ``functions``), and an output folder that holds files already or cannot be written."""
+    check_values(cfg, lr_set)
     unknown = [name for name in cfg.functions if name not in functions]
     if unknown:
         raise UserError(f"functions: no such function {unknown[0]}; choose from {', '.join(functions)}")
+    writable(Path(cfg.out))
+
+
+def check_values(cfg: DictConfig, lr_set: bool) -> None:
+    """Refuse an unknown optimizer, an empty choice, a step count, start point, noise level, learning
+    rate or seed out of range (what can be checked without torch)."""
+    for key in CHOICES.values():
+        names = cfg[key]
+        require(isinstance(names, ListConfig) and len(names) > 0, key, "a list of at least one name", names)
     options = config.OPTIONS["optimizer"]
     unknown = [name for name in cfg.optimizers if name not in options]
     if unknown:
@@ -93,7 +99,6 @@ def check(cfg: DictConfig, functions: Sequence[str], lr_set: bool) -> None:
         if not lr_set:
             for optimizer, lr in (cfg.lrs.get(name) or {}).items():
                 require(_finite(lr) and lr > 0, f"lrs.{name}.{optimizer}", "finite and > 0", lr)
-    writable(Path(cfg.out))
 
 
 def _finite(value: Any) -> bool:
