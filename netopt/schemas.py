@@ -55,9 +55,10 @@ def field_type(annotation: Any) -> str:
 
 def parse_type(spelled: str) -> Any:
     """The type :func:`field_type` spelled."""
-    for wrapper, build in (("Optional[", lambda t: Optional[t]), ("list[", lambda t: list[t])):  # noqa: UP045
-        if spelled.startswith(wrapper):
-            return build(parse_type(spelled[len(wrapper) : -1]))
+    if spelled.startswith("Optional["):
+        return Optional[parse_type(spelled.removeprefix("Optional[")[:-1])]  # noqa: UP045  # type: ignore[misc]
+    if spelled.startswith("list["):
+        return list[parse_type(spelled.removeprefix("list[")[:-1])]  # type: ignore[misc]
     return {"dict": dict[str, Any], "Any": Any, **_PLAIN}[spelled]
 
 

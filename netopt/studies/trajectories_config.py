@@ -140,9 +140,9 @@ def help_text(cfg: DictConfig) -> str:
         f"  optimizer=NAME[,NAME...]   one of {' '.join(sorted(config.OPTIONS['optimizer']))}",
         f"                             (default: {','.join(cfg.optimizers)})",
         f"  function=NAME[,NAME...]    default: {','.join(cfg.functions)}",
-        "  experiment=optimizers_toy  noise off and on, 3 seeds, the chapter's claims checked",
+        "  experiment=optimizers_toy  noise off and on, 3 seeds, the saddle-point claims checked",
         "  optimizer.FIELD=VALUE      every optimizer (optimizer.lr wins over lrs)",
-        "  grad_noise=gaussian grad_noise.eta=ETA   gradient noise on every path",
+        "  grad_noise.eta=ETA         gradient noise on every path",
         "",
         "Options (KEY=VALUE; defaults of conf/trajectories.yaml):",
     ]
