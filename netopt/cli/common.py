@@ -57,27 +57,20 @@ def progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
     """A callback ``(stage, done, total)`` that draws a bar per stage with its ETA on a terminal, and
     prints a line as each stage ends, ``<stage>: <total> <unit> in <seconds> s`` (on a terminal or
     not)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich import progress as bars
 
     from netopt.console import console
 
     columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TimeElapsedColumn(),
+        bars.TextColumn("eta"),
+        bars.TimeRemainingColumn(),
     )
     tasks: dict[str, tuple[Any, float]] = {}
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+    with bars.Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
 
         def advance(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -39,6 +39,7 @@ from netopt.landscape.slices import Slice, interpolation, plane, write_csv
 from netopt.probes.base import fixed_batches
 from netopt.run.checkpoint import Checkpoint, Snapshot
 from netopt.settings import MAX_SEED
+from netopt.studies.output import require_writable
 
 #: Memory a point of the plane takes while it is evaluated: its coordinates, and its loss and accuracy
 #: on each split, each held as a tensor until the grid is done.
@@ -74,18 +75,8 @@ def check(run_dir: Path, points: int, span: float, samples: int, seed: int, out:
         )
     if not (run_dir / "checkpoint.pt").is_file():
         raise UserError(f"RUN_DIR: no checkpoint at {run_dir / 'checkpoint.pt'}")
-    probe = out / ".netopt-landscape-probe"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(probe, "w"):
-            pass
-        probe.unlink()
-    except OSError as error:
-        where = "--out" if out != run_dir else "RUN_DIR"
-        raise UserError(
-            f"{where}={out}: cannot write there ({error.strerror or error}); nothing was written"
-            + ("; write elsewhere with --out DIR" if out == run_dir else "")
-        ) from None
+    where, elsewhere = ("--out", "") if out != run_dir else ("RUN_DIR", "; write elsewhere with --out DIR")
+    require_writable(out, where, "; nothing was written" + elsewhere)
 
 
 def _size(size: float) -> str:

@@ -21,6 +21,7 @@ from netopt import config
 from netopt.checks import require, require_count
 from netopt.errors import UserError
 from netopt.settings import MAX_SEED
+from netopt.studies.output import require_writable
 
 #: The command line's choices, and the list each one sets.
 CHOICES = {"optimizer": "optimizers", "function": "functions"}
@@ -114,14 +115,7 @@ def writable(out: Path) -> None:
     created and written; leave it created and empty."""
     if out.is_dir() and any(out.iterdir()):
         raise UserError(f"out={out}: holds an earlier run's files; choose a new folder")
-    probe = out / ".netopt-trajectories-probe"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(probe, "w"):
-            pass
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"out={out}: cannot write there ({error.strerror or error})") from None
+    require_writable(out, "out")
 
 
 def lr_overridden(overrides: Sequence[str]) -> bool:
