@@ -6,8 +6,9 @@ the multirun the folders are gathered into the sweep folder's summary. When a ne
 written the summary itself during this multirun, the callback leaves it alone. Then it writes the
 sweep's report (:func:`netopt.report.write_report`: report.html, report.md, figures, runs.csv and,
 with claims, claims.json); a report that cannot be written is one warning line, never a failed sweep.
-With keep_going, a job that raised is handed to the sweeper as a result with status ``failed`` (its
-traceback goes to the job's log), so one crashing job no longer ends a grid sweep. Enable it with::
+With keep_going, a job that raised is handed to the sweeper as a result with status ``failed`` (one
+line on the terminal, its traceback in the job's log file), so one crashing job no longer ends a
+grid sweep. Enable it with::
 
     hydra:
       callbacks:
@@ -89,7 +90,8 @@ class SummaryCallback(Callback):
         record = replace(record, run_dir=str(out), wall_time_s=wall_time)
         (out / "trial.json").write_text(json.dumps(asdict(record), default=str))
         if failed and self.keep_going:
-            log.error(f"job {job.trial} failed: {record.error}", exc_info=value)  # into the job's log file
+            log.error(f"job {job.trial} failed: {record.error}")  # one line on the terminal
+            to_log_files(f"job {job.trial} failed", value)
             job_return.status = JobStatus.COMPLETED  # the sweeper sees a result, not an exception
             job_return.return_value = {"status": "failed", "error": record.error}
 
@@ -116,6 +118,17 @@ class SummaryCallback(Callback):
             log.warning(f"no report: {(str(error).strip().splitlines() or [type(error).__name__])[0]}")
             return
         print(f"report: {path}")
+
+
+def to_log_files(message: str, error: BaseException) -> None:
+    """``message`` with the traceback of ``error`` into the job's log files only (the root logger's
+    file handlers), not onto the terminal."""
+    record = log.makeRecord(
+        log.name, logging.ERROR, __file__, 0, message, (), (type(error), error, error.__traceback__)
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _task(config: DictConfig) -> DictConfig:

@@ -21,7 +21,7 @@ from netopt.report import figures
 from netopt.report.claims import Claim, judge
 from netopt.report.configs import Config, group, ranked, statuses
 from netopt.report.document import Contents, write_documents
-from netopt.report.records import RunRecord
+from netopt.report.records import RunRecord, require_metric
 from netopt.report.runs import read_runs, read_yaml
 
 #: The default metric is the first of these that a completed run reports.
@@ -51,6 +51,8 @@ def write_report(
     if not runs:
         raise UserError(f"{folder}: no runs below it (no metrics.json at any depth)")
     multirun = read_yaml(folder / "multirun.yaml")
+    if metric is not None:
+        require_metric(runs, metric)
     metric = metric or _default_metric(runs)
     configs, names = group(runs)
     configs = ranked(configs, metric)
