@@ -12,6 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from netopt.run.record import FINAL_GROUP, FINAL_METRICS
 from netopt.state import Hits
 from tests.helpers import read_metrics, train
 
@@ -57,6 +58,12 @@ def test_a_run_leaves_metrics_checkpoint_and_one_tensorboard_run(tmp_path):
     assert acc.Scalars("test/acc")[0].value == pytest.approx(metrics["test_acc"])
     assert acc.Scalars("train/lr")[0].value == pytest.approx(0.1)
     assert "_hparams_/session_start_info" in acc.summary_metadata
+    for key in FINAL_METRICS:  # the final values, as single points of their own tag group
+        (point,) = acc.Scalars(f"{FINAL_GROUP}/{key}")
+        assert point.value == pytest.approx(metrics[key]) and point.step == steps - 1
+    # TensorBoard lays out tag groups (the part before the first "/") in ascii order: the curves first
+    groups = {tag.split("/")[0] for tag in acc.Tags()["scalars"]}
+    assert {"train", "val", "test", FINAL_GROUP} <= groups and max(groups) == FINAL_GROUP
 
 
 def test_runs_are_deterministic(tmp_path):

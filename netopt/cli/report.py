@@ -1,4 +1,5 @@
-"""``netopt-report DIR [--metric KEY]``: write the report of the runs below DIR into it.
+"""``netopt-report DIR [--metric KEY] [--direction maximize|minimize]``: write the report of the runs
+below DIR into it.
 
 Exit status 0 with the report's path on stdout, 2 with one line on stderr when DIR holds no runs,
 does not exist or has a malformed claim.
@@ -20,12 +21,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dir", metavar="DIR", help="a sweep folder (multirun) or any folder of run folders")
     parser.add_argument(
         "--metric",
-        help="metrics.json key that ranks configurations, higher is better "
-        "(default: val_acc, else test_acc, else train_acc)",
+        help="metrics.json key that ranks configurations (default: the sweep's metric, else val_acc, "
+        "else test_acc, else train_acc)",
+    )
+    parser.add_argument(
+        "--direction",
+        choices=("maximize", "minimize"),
+        help="how the metric improves (default: the sweep's direction, else as its name says: "
+        "*acc* maximize, *loss* minimize)",
     )
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.dir, metric=args.metric)
+        path = write_report(args.dir, metric=args.metric, direction=args.direction)
     except UserError as error:
         print(f"netopt-report: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

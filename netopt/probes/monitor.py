@@ -9,7 +9,8 @@ one with none (a description, such as a norm) is monitored only with an explicit
 from collections.abc import Iterable, Mapping
 
 from netopt.checks import require, require_choice
-from netopt.probes.base import Direction, Probe
+from netopt.metrics import Direction, natural_direction
+from netopt.probes.base import Probe
 
 #: The metrics the loop gives every validation, besides ``epoch`` and ``step``.
 LOOP_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
@@ -28,11 +29,6 @@ LOOP_FINAL_METRICS = (
     "wall_time_s",
     "samples_per_s",
 )
-
-
-def natural_direction(name: str) -> Direction:
-    """``"max"`` for an accuracy (``*acc*``), ``"min"`` for a loss (``*loss*``), else None."""
-    return "max" if "acc" in name else "min" if "loss" in name else None
 
 
 def available_metrics(probes: Iterable[Probe], final: bool = False) -> dict[str, Direction]:
