@@ -152,7 +152,7 @@ def test_mean_and_95_ci_match_scipy():
     assert str(est) == f"{np.mean(x):.3f} [{lo:.3f}, {hi:.3f}]"
     # two values: too few for an interval (t_{0.975,1} = 12.7 would give 0.947 ± 0.248), said so
     two = mean_ci([0.9, 0.8])
-    assert not two.has_interval and str(two) == "0.850 (n=2: too few for an interval)"
+    assert not two.has_interval and str(two) == "0.850 (n=2: too few for a CI)"
     assert two.errors == (0.0, 0.0)
     assert mean_ci([0.5, float("nan"), float("inf")]) == mean_ci([0.5])  # non-finite values are left out
     one = mean_ci([0.5])
@@ -323,6 +323,7 @@ def test_a_loss_ranks_lowest_first_and_a_metric_without_direction_needs_one(tmp_
     md = (tmp_path / "report.md").read_text()
     assert "| rank | optimizer | train_loss | vs best |" in md and "(lower is better)" in md
     assert md.index("| 1 | sgd | 0.200 |") < md.index("| 2 | adam | 0.500 |")
+    assert "too few for an interval or a comparison: sweep 3 or more (trainer.seed=0,1,2)" in md
     with pytest.raises(UserError, match="--direction=nothing: weight_norm has no direction of its own"):
         write_report(tmp_path, metric="weight_norm")
     main([str(tmp_path), "--metric", "weight_norm", "--direction", "maximize"])
@@ -370,7 +371,7 @@ def test_sweep_with_failed_and_diverged_runs_renders_them_marked(tmp_path):
     assert "3 diverged" in adam_lr1 and "| - |" in adam_lr1  # all diverged: still a row, no value, last
     assert md.split("## Results")[1].split("\n\n")[1].splitlines()[-1] == adam_lr1
     sgd_lr1 = next(line for line in md.splitlines() if "| sgd | 1.0 |" in line)
-    assert "2 completed, 1 diverged" in sgd_lr1 and "0.905 (n=2: too few for an interval)" in sgd_lr1
+    assert "2 completed, 1 diverged" in sgd_lr1 and "0.905 (n=2: too few for a CI)" in sgd_lr1
     assert "`1`: failed (optimizer=sgd, lr=0.0001, seed 1): RuntimeError: CUDA out of memory" in md
     assert md.count("`: diverged") == 4
     assert "```\nnetopt-train -m optimizer=sgd,adam optimizer.lr=0.0001,0.001,0.01,0.1,1.0 " in md
@@ -643,3 +644,20 @@ def test_a_hundred_runs_report_in_seconds(tmp_path):
     start = time.perf_counter()
     write_report(tmp_path)
     assert time.perf_counter() - start < 30
+
+
+def test_the_callbacks_report_ranks_by_the_sweeps_metric_in_its_direction(tmp_path):
+    from hydra_plugins.netopt_sweepers.callback import SummaryCallback
+
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9, val_loss=0.5))
+    fake_run(tmp_path / "1", ["optimizer=sgd"], completed(0.8, val_loss=0.2))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    callback = SummaryCallback(metric="val/loss")
+    callback.on_multirun_start(config)
+    callback.on_multirun_end(config)
+    md = (tmp_path / "report.md").read_text()
+    assert "ranked by mean val_loss (lower is better)" in md and md.index("| sgd |") < md.index("| adam |")
+    summary = {"metric": "val_loss", "direction": "minimize"}  # netopt-report reads the sweep's own
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"callbacks": {"summary": summary}}}))
+    main([str(tmp_path)])
+    assert "ranked by mean val_loss (lower is better)" in (tmp_path / "report.md").read_text()

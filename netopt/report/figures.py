@@ -169,7 +169,7 @@ def gap(configs: Sequence[Config]) -> Figure | None:
     # a figure legend outside the axes: the constrained layout makes room for labels of any length
     fig.legend(loc="outside right upper", fontsize="small", title=f"gap = train_acc - {other}")
     ax.set_title(
-        f"Generalization gap{_of(points, configs)}\nbelow the diagonal: {other} < train_acc; mean ± {CI}"
+        f"Generalization gap{_of(points, configs)}\nbelow the diagonal: {other} < train_acc; mean and {CI}"
     )
     return fig
 

@@ -78,7 +78,7 @@ class Estimate:
         if self.duplicates:
             return f"{self.mean:.3f} (identical over {self.n} seeds)"
         if self.n < MIN_SAMPLES:
-            return f"{self.mean:.3f}" if self.n == 1 else f"{self.mean:.3f} (n=2: too few for an interval)"
+            return f"{self.mean:.3f}" if self.n == 1 else f"{self.mean:.3f} (n=2: too few for a CI)"
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 

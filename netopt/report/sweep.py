@@ -192,6 +192,11 @@ def _summary(
     elif best:
         text += f"; best: {best[0]}"
     estimates = [s.estimate for _, s in standings if s.estimate.n >= 2]
+    if any(s.estimate.n for _, s in standings) and all(s.estimate.n < MIN_SAMPLES for _, s in standings):
+        text += (
+            f". Fewer than {MIN_SAMPLES} seeds per configuration are too few for an interval or a "
+            f"comparison: sweep {MIN_SAMPLES} or more (trainer.seed={','.join(map(str, range(MIN_SAMPLES)))})"
+        )
     if estimates and all(e.duplicates for e in estimates):
         text += (
             f". The seeds give identical {metric}: the runs are deterministic duplicates, "
