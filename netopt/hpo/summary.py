@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich import box
@@ -32,9 +32,11 @@ from netopt.console import duration, stdout_console
 from netopt.hpo.trials import Record, has_objective, latest_per_trial, metric_key
 from netopt.labels import bookkeeping, short_names, varying_keys
 from netopt.metrics import natural_range
-from netopt.report.ranking import Standing, rank
 from netopt.report.records import SEED_KEYS
-from netopt.report.stats import Estimate
+
+if TYPE_CHECKING:  # the ranking (scipy) is imported when a sweep is summarized, not at Hydra's start
+    from netopt.report.ranking import Standing
+    from netopt.report.stats import Estimate
 
 MAX_ROWS = 20
 GAP = 2  # characters between two columns of the table
@@ -80,11 +82,13 @@ class Configuration:
 
     params: dict[str, Any]
     trials: list[Record]
-    standing: Standing
+    standing: "Standing"
 
 
 def configurations(rows: Sequence[Record], metric: str, maximize: bool) -> list[Configuration]:
     """The trials grouped into configurations, best first (:func:`netopt.report.ranking.rank`)."""
+    from netopt.report.ranking import rank
+
     groups: dict[str, list[Record]] = {}
     for r in rows:
         groups.setdefault(repr(sorted(_configuration(r.params).items())), []).append(r)
@@ -231,7 +235,7 @@ def table(configs: Sequence[Configuration], metric: str, maximize: bool, width: 
     return tab
 
 
-def _seeds(estimate: Estimate) -> str:
+def _seeds(estimate: "Estimate") -> str:
     """Distinct seeds, and the runs behind them when more."""
     return f"{estimate.n} ({estimate.runs} runs)" if estimate.runs > estimate.n else str(estimate.n)
 
