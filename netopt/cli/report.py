@@ -2,7 +2,7 @@
 below DIR into it.
 
 Exit status 0 with the report's path on stdout, 2 with one line on stderr when DIR holds no runs,
-does not exist or has a malformed claim.
+does not exist, has a malformed claim, or is ranked by a metric without a direction and no --direction.
 """
 
 import argparse
