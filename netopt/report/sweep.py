@@ -148,10 +148,10 @@ def write_runs_csv(path: Path, runs: Sequence[RunRecord], names: Mapping[str, st
 
 def _note(metric: str) -> str:
     """How to read the table's numbers: the intervals' method, the comparison with the best."""
-    bounded = "" if natural_range(metric) else f" ({metric}: {METHOD[False]})"
+    unbounded = "" if natural_range(metric) else f" ({metric}: {METHOD[False]})"
     return (
         f"Numbers: mean [95% interval] over the distinct seeds of the completed runs (runs with the same "
-        f"seed count once); accuracies: {METHOD[True]}, which stays in [0, 1]{bounded}. One seed: no "
+        f"seed count once); accuracies: {METHOD[True]}, which stays in [0, 1]{unbounded}. One seed: no "
         f"interval; fewer than {MIN_SAMPLES}: too few for one; identical over the seeds: the runs are "
         f"deterministic duplicates. vs best: the difference from the best configuration's mean with its "
         f"95% interval, paired by seed where the two share {MIN_SAMPLES} or more seeds, else Welch's; "
