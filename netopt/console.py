@@ -42,14 +42,14 @@ class LogHandler(RichHandler):
 
 
 def progress_bar(enabled: bool) -> Progress:
-    """One bar for the whole run: epoch, steps, the epoch's mean loss, lr, samples/s, time spent and
-    the time left; ``update(task, loss=..., lr=..., speed=...)`` fills the fields (text, so they can
-    read ``-`` before the first update). Drawn only on a terminal."""
+    """One bar for the whole run: epoch, steps, the running loss (the mean over the epoch's batches so
+    far), lr, samples/s, time spent and the time left; ``update(task, loss=..., lr=..., speed=...)``
+    fills the fields (text, so they can read ``-`` before the first update). Drawn only on a terminal."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[speed]} samples/s"),
+        TextColumn("running loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[speed]} samples/s"),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),

@@ -12,7 +12,9 @@ measure the model (the fraction of zero weights), validate, hand the metrics to 
 each adding its own for those after it (the measuring probes, then the watchers: the plateau
 schedule, early stopping), save the checkpoint. At the end: the probes act once more in reverse
 order (early stopping puts back its best weights before the probes measure them), then the final
-evaluation.
+evaluation of the training and the test split. So ``train_loss_running``/``train_acc_running`` (per
+epoch) are measured on the batches as they are trained (train mode, augmented, the weights changing;
+``train/batch_loss`` per step), ``train_loss``/``train_acc`` by that evaluation (eval mode, unaugmented).
 A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
 gradients has a finite loss).
 """
@@ -131,11 +133,11 @@ class Trainer:
         loss, stepped = self.scaler.step(self.optimizer, closure)
         if stepped:
             self.after_step()
-        names = ["train/loss", *(f"train/{name}" for name in measured[0])]
+        names = ["train/batch_loss", *(f"train/{name}" for name in measured[0])]
         merged = self.world.merge([loss.detach(), *measured[0].values()], len(y), total)  # the step's sync
         values = dict(zip(names, merged, strict=True))
-        if not math.isfinite(values["train/loss"]):
-            raise Diverged(f"the training loss became {values['train/loss']} at step {self.history.step}")
+        if not math.isfinite(batch_loss := values["train/batch_loss"]):
+            raise Diverged(f"the training loss became {batch_loss} at step {self.history.step}")
         if self.scaler.enabled:
             values["train/loss_scale"] = scale
         return values
@@ -159,7 +161,7 @@ class Trainer:
                 probe.on_step(h.step)
             scalars["train/lr"] = lr
             self.recorder.scalars(scalars, h.step)
-            loss = scalars["train/loss"]
+            loss = scalars["train/batch_loss"]
             h.step += 1
             total_loss += loss * n
             seen += n
@@ -178,7 +180,7 @@ class Trainer:
         correct = self.world.sum(self.hits.total()).item()
         h.train_samples += seen
         h.train_time_s += time.perf_counter() - start
-        h.train_loss, h.train_acc = total_loss / max(seen, 1), correct / max(seen, 1)
+        h.train_loss_running, h.train_acc_running = total_loss / max(seen, 1), correct / max(seen, 1)
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> tuple[float, float]:
@@ -205,14 +207,15 @@ class Trainer:
         (each adds its own; a watcher may stop the run)."""
         h = self.history
         measured = self.measure()
-        metrics = {"epoch": h.epoch, "step": h.step, "train_loss": h.train_loss, "train_acc": h.train_acc}
+        metrics: dict[str, float] = {"epoch": h.epoch, "step": h.step}
+        metrics |= {"train_loss_running": h.train_loss_running, "train_acc_running": h.train_acc_running}
         metrics |= measured
         if len(self.data.val):
             h.val_loss, h.val_acc = self.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
-        train = {"train/acc": h.train_acc, **{f"train/{name}": value for name, value in measured.items()}}
+        train = _tags(metrics, "train") | {f"train/{name}": value for name, value in measured.items()}
         self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
         for probe in self.probes:
             metrics |= probe.on_validation(metrics)
@@ -250,17 +253,19 @@ class Trainer:
             for probe in reversed(self.probes):
                 end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
-            train_acc = self.evaluate(self.data.train)[1]  # eval mode, no augmentation: the gap to test
+            train_loss, train_acc = self.evaluate(self.data.train)  # as the test split: the gap to test
             test_loss, test_acc = self.evaluate(self.data.test)
             self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
         except Diverged as error:
             log.error("diverged: %s", error)
-            status, train_acc, test_loss, test_acc = "diverged", math.nan, math.nan, math.nan
+            status, train_loss, train_acc, test_loss, test_acc = "diverged", *[math.nan] * 4
         h.wall_time_s += time.perf_counter() - start
         return {
             "status": status,
-            "train_loss": h.train_loss,
+            "train_loss": train_loss,
             "train_acc": train_acc,
+            "train_loss_running": h.train_loss_running,
+            "train_acc_running": h.train_acc_running,
             "val_loss": h.val_loss,
             "val_acc": h.val_acc,
             "best_val_acc": h.best_val_acc,
@@ -279,10 +284,12 @@ class Trainer:
 
 
 def _tags(metrics: Mapping[str, float], split: str) -> dict[str, float]:
-    """``{"val/loss": ..., "val/acc": ...}`` from ``{"val_loss": ..., "val_acc": ...}``."""
+    """``{"train/acc_running": ...}`` from ``{"train_acc_running": ...}``: the metrics of ``split``."""
     return {key.replace("_", "/", 1): value for key, value in metrics.items() if key.startswith(split + "_")}
 
 
 def _epoch_line(h: History, max_epochs: int) -> str:
-    val = f", val loss {h.val_loss:.4f}, val acc {h.val_acc:.4f}" if math.isfinite(h.val_loss) else ""
-    return f"epoch {h.epoch}/{max_epochs}: train loss {h.train_loss:.4f}, train acc {h.train_acc:.4f}{val}"
+    """The epoch's metrics under their epochs.csv names: the running train values, the validation's."""
+    val = f", val_loss {h.val_loss:.4f}, val_acc {h.val_acc:.4f}" if math.isfinite(h.val_loss) else ""
+    running = f"train_loss_running {h.train_loss_running:.4f}, train_acc_running {h.train_acc_running:.4f}"
+    return f"epoch {h.epoch}/{max_epochs}: {running}{val}"

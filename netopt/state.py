@@ -5,7 +5,7 @@
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -48,8 +48,8 @@ class History:
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken; train scalars are logged at the 0-based step t, epoch ones at
     # the epoch's last step, so a resumed run purges exactly what it redoes
-    train_loss: float = math.nan  # mean over the last epoch's batches
-    train_acc: float = math.nan  # running accuracy over the last epoch's batches (train mode)
+    train_loss_running: float = math.nan  # mean loss over the last epoch's batches (train mode, augmented)
+    train_acc_running: float = math.nan  # accuracy over the last epoch's batches, as they were trained
     val_loss: float = math.nan
     val_acc: float = math.nan
     best_val_acc: float = math.nan
@@ -64,7 +64,12 @@ class History:
         return asdict(self)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
+        """The state of :meth:`state_dict`; a checkpoint written before the running train values were
+        named apart holds them as ``train_loss``/``train_acc``, in its rows too."""
+        known = {f.name for f in fields(self)}
+        old = {k: f"{k}_running" for k in state if k not in known and f"{k}_running" in known}
+        rows = [{old.get(k, k): v for k, v in row.items()} for row in state["epochs"]]
+        self.__init__(**{old.get(k, k): v for k, v in state.items()} | {"epochs": rows})  # type: ignore[misc]
 
 
 class RandomState:

@@ -172,12 +172,23 @@ CONFIG_MISTAKES = [
     (["probes=net_input"], r"probes=net_input: measures a model of model=rnn only, not MLP"),
     (
         ["early_stopping=val_loss", "early_stopping.monitor=sharpness"],
-        r"early_stopping.monitor=sharpness: must be one of val_loss, val_acc, train_loss, train_acc$",
+        r"early_stopping.monitor=sharpness: must be one of val_loss, val_acc, train_loss_running, "
+        r"train_acc_running$",
+    ),
+    # the old names of the running values (now the evaluation pass at the end) point to the new ones
+    (
+        ["early_stopping=val_acc", "early_stopping.monitor=train_acc"],
+        r"early_stopping.monitor=train_acc: must be train_acc_running \(train_acc is the evaluation at the "
+        r"end, train_acc_running is over each epoch's batches\)$",
+    ),
+    (
+        ["scheduler=plateau", "scheduler.monitor=train_loss"],
+        r"scheduler.monitor=train_loss: must be train_loss_running ",
     ),
     (
         ["probes=[layer_stats,sharpness]", "scheduler=plateau", "scheduler.monitor=sharpnes"],
-        r"scheduler.monitor=sharpnes: must be one of val_loss, val_acc, train_loss, train_acc, sharpness, "
-        r"hessian_trace$",
+        r"scheduler.monitor=sharpnes: must be one of val_loss, val_acc, train_loss_running, "
+        r"train_acc_running, sharpness, hessian_trace$",
     ),
     (
         [
@@ -237,7 +248,8 @@ CONFIG_MISTAKES = [
     (["-m", "optimizer=sgd,adam", "dataset.val_fraction=0"], r"summary.metric=val_acc: needs a validation"),
     (
         ["-m", "optimizer=sgd,adam", "hydra.callbacks.summary.metric=sharpness"],
-        r"hydra.callbacks.summary.metric=sharpness: must be one of val_loss, val_acc, train_loss, train_acc",
+        r"hydra.callbacks.summary.metric=sharpness: must be one of val_loss, val_acc, train_loss_running, "
+        r"train_acc_running, train_loss, train_acc,",
     ),
     (
         ["-m", "optimizer=sgd,adam", "probes=sharpness", "hydra.callbacks.summary.metric=sharpness"]

@@ -362,4 +362,4 @@ def test_the_presets_log_what_their_claims_read(preset, probe, summary):
     cfg = compose_config(f"experiment={preset}", hydra=True)
     assert cfg.probes[probe].every > 0
     read = {claim.metric.split("@")[0] for claim in cfg.hydra.callbacks.summary.claims}  # col@epoch: a column
-    assert read <= {summary, "train_loss"}
+    assert read <= {summary, "train_loss_running"}

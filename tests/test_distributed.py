@@ -133,11 +133,11 @@ def test_two_processes_train_as_one_step_for_step(tmp_path, case):
     in_processes(_train, [(str(tmp_path / "ddp"), overrides)])
     one = train(tmp_path / "one", *overrides)
     two = read_metrics(tmp_path / "ddp")
-    for tag in ["train/loss", "train/grad_norm"]:
+    for tag in ["train/batch_loss", "train/grad_norm"]:
         steps, single = step_series(tmp_path / "one", tag)
         assert np.array_equal(step_series(tmp_path / "ddp", tag)[0], steps)
         assert relative(single, step_series(tmp_path / "ddp", tag)[1]) < 1e-5, tag
-    for key in ["train_loss", "val_loss", "test_loss"]:
+    for key in ["train_loss_running", "train_loss", "val_loss", "test_loss"]:
         assert two[key] == pytest.approx(one[key], rel=1e-5), key
     for key in ["train_acc", "val_acc", "test_acc", "steps", "epochs", "status"]:
         assert two[key] == one[key], key
@@ -262,7 +262,7 @@ def test_a_killed_process_leaves_a_resumable_checkpoint(tmp_path):
     assert {k: v for k, v in resumed.items() if k not in TIMING} == {
         k: v for k, v in straight.items() if k not in TIMING
     }
-    assert len(step_series(killed, "train/loss")[1]) == resumed["steps"]
+    assert len(step_series(killed, "train/batch_loss")[1]) == resumed["steps"]
     assert math.isfinite(resumed["test_acc"])
 
 
@@ -352,7 +352,7 @@ def test_slurm_tasks_through_submitit_local(tmp_path):
     done = launch([sys.executable, "-m", "netopt.cli.train", *args], tmp_path)
     assert done.returncode == 0, done.stderr
     train(tmp_path / "one", *TWO_EPOCHS)
-    steps, two = step_series(tmp_path / "sweep" / "000", "train/loss")  # the sweep's only job
-    assert relative(step_series(tmp_path / "one", "train/loss")[1], two) < 1e-5 and len(steps) > 0
+    steps, two = step_series(tmp_path / "sweep" / "000", "train/batch_loss")  # the sweep's only job
+    assert relative(step_series(tmp_path / "one", "train/batch_loss")[1], two) < 1e-5 and len(steps) > 0
     logs = sorted((tmp_path / "sweep" / ".submitit").glob("*/*_1_log.out"))
     assert logs and "global_rank=1(2)" in logs[0].read_text()

@@ -58,6 +58,14 @@ def test_a_mode_against_the_metric_or_an_unknown_metric_is_refused(monitor, mode
         EarlyStopping(MODEL, monitor=monitor, mode=mode).watch(available_metrics([]))
 
 
+def test_the_running_train_accuracy_is_maximized_and_its_old_name_points_to_it():
+    stopper = EarlyStopping(MODEL, patience=2, monitor="train_acc_running")
+    stopper.watch(available_metrics([]))
+    assert stopper.mode == "max" and _run(stopper, [0.5, 0.7, 0.69, 0.7, 0.71]) == 3
+    with pytest.raises(UserError, match=r"^monitor=train_acc: must be train_acc_running \(train_acc is the"):
+        EarlyStopping(MODEL, monitor="train_acc").watch(available_metrics([]))
+
+
 def test_restores_the_best_weights():
     model = nn.Linear(2, 1)
     stopper = EarlyStopping(model, patience=2)

@@ -134,7 +134,9 @@ def test_a_bf16_run_trains_with_bf16_activations(tmp_path) -> None:
         handle.remove()
     assert metrics["status"] == "completed" and metrics["test_acc"] > 0.85
     assert set(seen) == {torch.bfloat16}  # training and evaluation
-    losses = [row["train_loss"] for row in torch.load(tmp_path / "checkpoint.pt")["history"]["epochs"]]
+    losses = [
+        row["train_loss_running"] for row in torch.load(tmp_path / "checkpoint.pt")["history"]["epochs"]
+    ]
     assert losses[0] > losses[1] > losses[2]
     assert "scaler" not in torch.load(tmp_path / "checkpoint.pt")
 
@@ -239,7 +241,7 @@ def test_an_fp16_step_whose_gradients_overflow_is_skipped_not_diverged() -> None
         weights.append(weight.detach().clone())
     moved = [not torch.equal(before, after) for before, after in zip(weights, weights[1:], strict=False)]
     assert moved == [True, True, False, True]
-    assert all(math.isfinite(values["train/loss"]) for values in logged)
+    assert all(math.isfinite(values["train/batch_loss"]) for values in logged)
     assert [values["train/loss_scale"] for values in logged] == [2.0**16, 2.0**16, 2.0**16, 2.0**15]
     assert math.isinf(logged[2]["train/grad_norm"])
 
@@ -248,7 +250,9 @@ def test_fp16_trains_on_the_cpu_and_logs_its_scale() -> None:
     trainer = toy_trainer("fp16")
     metrics = trainer.fit()
     assert metrics["status"] == "completed" and metrics["test_acc"] > 0.7
-    assert all(row["train/loss_scale"] == 2.0**16 for row in trainer.recorder.rows if "train/loss" in row)
+    assert all(
+        row["train/loss_scale"] == 2.0**16 for row in trainer.recorder.rows if "train/batch_loss" in row
+    )
 
 
 def test_a_resumed_fp16_run_continues_its_loss_scale_exactly(tmp_path, monkeypatch) -> None:

@@ -41,13 +41,20 @@ def test_a_preset_holding_components_under_its_keys_has_each_typed():
 
 def test_the_loops_metrics_improve_as_their_names_say_and_a_probes_as_it_declares():
     available = available_metrics([])
-    assert available == {"val_loss": "min", "val_acc": "max", "train_loss": "min", "train_acc": "max"}
+    assert available == {
+        "val_loss": "min",
+        "val_acc": "max",
+        "train_loss_running": "min",
+        "train_acc_running": "max",
+    }
     assert list(available) == list(LOOP_METRICS)
     with_norm = available | {"weight_norm": None}
     assert monitor_mode("weight_norm", "max", with_norm) == "max"
     with pytest.raises(UserError, match=r"^mode=None: must be min or max for weight_norm$"):
         monitor_mode("weight_norm", None, with_norm)
-    with pytest.raises(UserError, match=r"^monitor=sharpness: must be one of val_loss, val_acc, train_loss"):
+    with pytest.raises(
+        UserError, match=r"^monitor=sharpness: must be one of val_loss, val_acc, train_loss_running"
+    ):
         monitor_mode("sharpness", None, available)
     plateau = ReduceLROnPlateau(100, 10, monitor="sharpness")  # a probe's metric: known once watched
     plateau.watch(available | {"sharpness": "min"})

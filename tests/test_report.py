@@ -25,8 +25,7 @@ from netopt.report.configs import group, ranked
 from netopt.report.records import RunRecord, read_records, write_records
 from netopt.report.runs import read_runs
 from netopt.report.stats import difference, estimate, mean_ci
-
-EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
+from netopt.run.record import EPOCH_COLUMNS
 
 
 def fake_run(
@@ -65,6 +64,8 @@ def completed(acc: float, epochs: int = 3, **more) -> dict:
         "status": "completed",
         "train_loss": 0.3,
         "train_acc": min(0.999, acc + 0.03 + 0.04 * (1 - acc)),
+        "train_loss_running": 0.35,
+        "train_acc_running": min(0.999, acc + 0.02),
         "val_loss": 0.4,
         "val_acc": acc,
         "best_val_acc": acc,
@@ -92,8 +93,8 @@ def curve(final_acc: float, n: int, seed: int, diverge_at: int | None = None) ->
             {
                 "epoch": e,
                 "step": 10 * e,
-                "train_loss": loss,
-                "train_acc": acc,
+                "train_loss_running": loss,
+                "train_acc_running": acc,
                 "val_loss": loss,
                 "val_acc": acc,
                 "lr": 0.1,
@@ -223,8 +224,8 @@ def test_a_record_round_trips_through_records_jsonl_and_names_its_seed(tmp_path)
     (back,) = read_records(tmp_path / "records.jsonl")
     assert (back.settings, back.metrics, back.used) == (record.settings, record.metrics, record.used)
     assert (back.seed, back.source, back.status) == (3, tmp_path / "0", "completed")
-    assert back.number("train_loss@2") == record.number("train_loss@2") and math.isfinite(
-        back.number("train_loss@2")
+    assert back.number("train_loss_running@2") == record.number("train_loss_running@2") and math.isfinite(
+        back.number("train_loss_running@2")
     )
     path = RunRecord({"function": "saddle"}, {"escaped": True, "left_box": False, "escape_step": None})
     assert (path.number("escaped"), path.number("left_box")) == (1.0, 0.0)  # a yes/no counts as 1 or 0
@@ -440,12 +441,12 @@ def test_per_step_series_through_tensorboards_reader(tmp_path):
 
     writer = SummaryWriter(tmp_path)
     for step in range(5):
-        writer.add_scalar("train/loss", 1.0 / (step + 1), step)
+        writer.add_scalar("train/batch_loss", 1.0 / (step + 1), step)
     writer.close()
-    steps, values = step_series(tmp_path, "train/loss")
+    steps, values = step_series(tmp_path, "train/batch_loss")
     np.testing.assert_array_equal(steps, np.arange(5))
     np.testing.assert_allclose(values, 1.0 / np.arange(1, 6), rtol=1e-6)
-    with pytest.raises(UserError, match="no scalar 'val/acc'.*train/loss"):
+    with pytest.raises(UserError, match="no scalar 'val/acc'.*train/batch_loss"):
         step_series(tmp_path, "val/acc")
 
 
@@ -521,16 +522,39 @@ def test_a_diverged_run_can_count_as_chance_and_divergence_is_a_metric(norm_runs
 
 
 def test_a_claim_on_an_epoch_of_epochs_csv(tmp_path):
-    rows = [dict(epoch=e, step=10 * e, train_loss=1.0 / e, train_acc=0.5, lr=0.1) for e in (1, 2, 3)]
+    rows = [
+        dict(epoch=e, step=10 * e, train_loss_running=1.0 / e, train_acc_running=0.5, lr=0.1)
+        for e in (1, 2, 3)
+    ]
     fake_run(tmp_path / "a", ["trainer.batch_size=16"], completed(0.9), rows)
-    slow = [dict(row, train_loss=2.0 / row["epoch"]) for row in rows]
+    slow = [dict(row, train_loss_running=2.0 / row["epoch"]) for row in rows]
     fake_run(tmp_path / "b", ["trainer.batch_size=256"], completed(0.9), slow)
     runs = read_runs(tmp_path)
     first = claim(
-        metric="train_loss@1", left={"trainer.batch_size": 16}, op="<", right={"trainer.batch_size": 256}
+        metric="train_loss_running@1",
+        left={"trainer.batch_size": 16},
+        op="<",
+        right={"trainer.batch_size": 256},
     )
     assert judge(first, runs).verdict == "holds" and judge(first, runs).left.value == pytest.approx(1.0)
-    assert judge(claim(metric="train_loss@9", op="<", right=1.0), runs).verdict == "undecided"
+    assert judge(claim(metric="train_loss_running@9", op="<", right=1.0), runs).verdict == "undecided"
+
+
+def test_a_folder_from_before_the_running_values_were_named_apart_is_read_as_running(tmp_path):
+    """Its epochs.csv's train_loss/train_acc and its metrics.json's train_loss were the running ones;
+    its train_acc was the evaluation pass already."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metrics.json").write_text(
+        json.dumps({"status": "completed", "train_loss": 0.5, "train_acc": 0.9})
+    )
+    (old / "epochs.csv").write_text(
+        "epoch,step,train_loss,train_acc,val_loss,val_acc\n1,10,0.5,0.8,0.6,0.85\n"
+    )
+    (record,) = read_runs(tmp_path)
+    assert record.metrics == {"status": "completed", "train_loss_running": 0.5, "train_acc": 0.9}
+    assert (record.number("train_loss_running@1"), record.number("train_acc_running@1")) == (0.5, 0.8)
+    assert math.isnan(record.number("train_loss")) and "train_loss" not in record.epochs
 
 
 def test_claims_from_multirun_yaml_go_into_the_report_and_claims_json(norm_runs):

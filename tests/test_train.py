@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,15 +13,18 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from netopt.cli.train import main
 from netopt.run.record import FINAL_GROUP, FINAL_METRICS
-from netopt.state import Hits
-from tests.helpers import read_metrics, train
+from netopt.state import History, Hits
+from tests.helpers import FAST, read_metrics, train
 
 SHORT = ["trainer.max_epochs=3"]
 METRIC_KEYS = {
     "status",
     "train_loss",
     "train_acc",
+    "train_loss_running",
+    "train_acc_running",
     "val_loss",
     "val_acc",
     "best_val_acc",
@@ -49,7 +53,7 @@ def test_a_run_leaves_metrics_checkpoint_and_one_tensorboard_run(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [".hydra"]  # hparams opened no second run
     acc = events(tmp_path)
     steps = metrics["steps"]
-    for tag in ["train/loss", "train/lr"]:
+    for tag in ["train/batch_loss", "train/lr"]:
         assert [e.step for e in acc.Scalars(tag)] == list(range(steps))
     # without clipping the gradient norm is measured every trainer.grad_norm_every (10) steps
     assert [e.step for e in acc.Scalars("train/grad_norm")] == list(range(0, steps, 10))
@@ -66,12 +70,42 @@ def test_a_run_leaves_metrics_checkpoint_and_one_tensorboard_run(tmp_path):
     assert {"train", "val", "test", FINAL_GROUP} <= groups and max(groups) == FINAL_GROUP
 
 
+def test_the_running_and_the_evaluated_train_values_never_share_a_name(tmp_path, monkeypatch, capsys):
+    """The train loss and accuracy running over each epoch's batches (train mode, augmented) and those
+    of the evaluation pass over the training split at the end: apart in epochs.csv, metrics.json,
+    TensorBoard and the terminal, where debug=fast shows both."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["netopt-train", "debug=fast", "hydra.run.dir=run", *FAST])
+    main()
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "run"
+    metrics = read_metrics(run_dir)
+    running, evaluated = {"train_loss_running", "train_acc_running"}, {"train_loss", "train_acc"}
+    columns = set((run_dir / "epochs.csv").read_text().splitlines()[0].split(","))
+    assert running <= columns and not evaluated & columns
+    assert running | evaluated <= set(metrics)
+    acc = events(run_dir)
+    curves = {tag.replace("/", "_", 1) for tag in acc.Tags()["scalars"] if not tag.startswith("final/")}
+    final = {tag.removeprefix("final/") for tag in acc.Tags()["scalars"] if tag.startswith("final/")}
+    assert running <= curves and not evaluated & curves and "train_acc" in final and not running & final
+    assert acc.Scalars("train/acc_running")[-1].value == pytest.approx(metrics["train_acc_running"])
+    assert acc.Scalars("final/train_acc")[-1].value == pytest.approx(metrics["train_acc"])
+    for name in ("train_loss", "train_acc"):  # two measures, two values
+        assert metrics[name] != metrics[f"{name}_running"], name
+        epoch_line = re.search(rf"epoch 1/1: .*\b{name}_running (\S+?),", out)
+        assert epoch_line and float(epoch_line[1]) == pytest.approx(metrics[f"{name}_running"], abs=1e-4)
+        assert not re.search(rf"epoch 1/1: .*\b{name} ", out)
+        for key in (name, f"{name}_running"):  # the summary table: both, each under its own name
+            row = re.search(rf"^\W*{key}\W+([\d.]+)", out, re.MULTILINE)
+            assert row and float(row[1]) == pytest.approx(metrics[key], abs=1e-4), key
+
+
 def test_runs_are_deterministic(tmp_path):
     a, b = (train(tmp_path / name, *SHORT, "trainer.seed=7") for name in "ab")
     c = train(tmp_path / "c", *SHORT, "trainer.seed=8")
     timing = {"wall_time_s", "samples_per_s"}
     assert {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
-    assert a["train_loss"] != c["train_loss"]
+    assert a["train_loss_running"] != c["train_loss_running"]
 
 
 def test_linear_scaling_rule_scales_the_lr(tmp_path):
@@ -179,7 +213,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert {k: v for k, v in resumed.items() if k not in timing} == {
         k: v for k, v in straight.items() if k not in timing
     }
-    losses = [e.value for e in events(killed).Scalars("train/loss")]
+    losses = [e.value for e in events(killed).Scalars("train/batch_loss")]
     assert len(losses) == resumed["steps"]  # the redone steps replaced the killed run's events
     assert math.isfinite(resumed["test_acc"])
 
@@ -201,6 +235,17 @@ def test_hits_count_every_batch_once_across_the_bulk_counts():
         expected += int((logits.argmax(dim=1) == target).sum())
     assert hits.total().item() == expected
     assert hits.total().item() == expected  # reading it again counts nothing twice
+
+
+def test_a_checkpoint_from_before_the_running_values_were_named_apart_resumes_under_the_new_names():
+    row = {"epoch": 1, "step": 3, "train_loss_running": 2.5, "train_acc_running": 0.2, "val_acc": 0.4}
+    now = History(epoch=1, step=3, train_loss_running=2.5, train_acc_running=0.2, val_acc=0.4, epochs=[row])
+    renamed = {"train_loss_running": "train_loss", "train_acc_running": "train_acc"}
+    old = {renamed.get(k, k): v for k, v in now.state_dict().items()}
+    old["epochs"] = [{renamed.get(k, k): v for k, v in row.items()}]
+    resumed = History()
+    resumed.load_state_dict(old)
+    assert resumed == now
 
 
 def test_sam_counts_each_batch_once_in_the_train_accuracy(tmp_path):

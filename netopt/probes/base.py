@@ -4,9 +4,9 @@ The loop calls every probe of the run at four moments:
 
     on_step(t)               after optimizer step t (only probes that override it; keep it cheap)
     on_validation(metrics)   after every validation, with the epoch's metrics by name (the loop's own,
-                             ``epoch``, ``step``, ``train_loss``, ``train_acc``, ``val_loss``,
-                             ``val_acc``, and those the probes before it added); returns the metrics
-                             it adds, which later probes, the watchers and epochs.csv see
+                             ``epoch``, ``step``, ``train_loss_running``, ``train_acc_running``,
+                             ``val_loss``, ``val_acc``, and those the probes before it added); returns
+                             the metrics it adds, which later probes, the watchers and epochs.csv see
     stop()                   after every validation: ``True`` asks the loop to stop training
     on_fit_end()             after the last epoch, before the final test; entries for metrics.json.
                              Called in reverse order, so that a watcher listed last (early stopping

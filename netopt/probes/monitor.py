@@ -3,7 +3,9 @@ sweep may monitor.
 
 The loop's own metrics improve as their names say: an accuracy (``*acc*``) up, a loss (``*loss*``)
 down. A probe declares the direction of each metric it produces (:meth:`netopt.probes.Probe.metrics`);
-one with none (a description, such as a norm) is monitored only with an explicit ``mode``.
+one with none (a description, such as a norm) is monitored only with an explicit ``mode``. The train
+loss and accuracy of every validation are the running ones (``train_acc_running``); ``train_acc`` is
+measured once, at the end, so a watcher asked for it is pointed to ``train_acc_running``.
 """
 
 from collections.abc import Iterable, Mapping
@@ -12,11 +14,15 @@ from netopt.checks import require, require_choice
 from netopt.metrics import Direction, natural_direction
 from netopt.probes.base import Probe
 
-#: The metrics the loop gives every validation, besides ``epoch`` and ``step``.
-LOOP_METRICS = ("val_loss", "val_acc", "train_loss", "train_acc")
-#: The numbers the loop writes into every run's metrics.json (:meth:`netopt.loop.Trainer.fit`).
+#: The metrics the loop gives every validation, besides ``epoch`` and ``step``: the train ones running
+#: over the epoch's batches as they were trained.
+LOOP_METRICS = ("val_loss", "val_acc", "train_loss_running", "train_acc_running")
+#: The numbers the loop writes into every run's metrics.json (:meth:`netopt.loop.Trainer.fit`):
+#: ``train_loss`` and ``train_acc`` from an evaluation pass over the training split at the end.
 LOOP_FINAL_METRICS = (
     *LOOP_METRICS,
+    "train_loss",
+    "train_acc",
     "best_val_acc",
     "best_epoch",
     "test_loss",
@@ -51,6 +57,9 @@ def monitor_mode(
     if available is None:
         declared = natural_direction(monitor)
     else:
+        running = f"{monitor}_running"  # train_acc: once the running accuracy, now the final evaluation's
+        moved = f"{running} ({monitor} is the evaluation at the end, {running} is over each epoch's batches)"
+        require(monitor in available or running not in available, "monitor", moved, monitor)
         require_choice("monitor", monitor, available)
         declared = available[monitor]
     if declared is None:

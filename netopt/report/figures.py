@@ -1,6 +1,6 @@
 """The report's figures, each built as a matplotlib Figure (no pyplot state) from ranked configurations.
 
-- curves: val accuracy and train loss against epoch, mean over seeds and the min-max band.
+- curves: val accuracy and the running train loss against epoch, mean over seeds and the min-max band.
 - final: train/val/test accuracy per configuration with 95% intervals (:mod:`netopt.report.stats`).
 - sensitivity: the metric against each numeric swept key (the learning-rate U-curve).
 - gap: train against test accuracy per configuration (the generalization gap).
@@ -36,37 +36,38 @@ SPLITS = {
     "test_acc": ("test", "tab:orange", "D"),
 }
 CI = f"{LEVEL:.0%} interval over seeds; fewer than {MIN_SAMPLES} seeds: none"
+#: The loss of the curves: epochs.csv's, running over each epoch's batches.
+LOSS = "train_loss_running"
 
 
 def curves(configs: Sequence[Config]) -> Figure | None:
-    """Validation accuracy (train accuracy when no run has a validation set) and train loss per epoch;
-    when the configurations take different numbers of steps per epoch (a batch-size sweep), also the
-    train loss against the iteration."""
+    """Validation accuracy (the running train accuracy when no run has a validation set) and the running
+    train loss per epoch; when the configurations take different numbers of steps per epoch (a
+    batch-size sweep), also the running train loss against the iteration."""
     shown = [c for c in configs if any(r.epochs for r in c.runs)][:MAX_LINES]
     if not shown:
         return None
     runs = [r for c in shown for r in c.runs]
-    acc = "val_acc" if any(np.isfinite(r.epochs.get("val_acc", [])).any() for r in runs) else "train_acc"
+    has_val = any(np.isfinite(r.epochs.get("val_acc", [])).any() for r in runs)
+    acc = "val_acc" if has_val else "train_acc_running"
     per_step = len({r.epochs["step"][0] for r in runs if len(r.epochs.get("step", []))}) > 1
     fig = Figure(figsize=(18 if per_step else 12, 5 + 0.2 * math.ceil(len(shown) / 3)), layout="constrained")
     axes = fig.subplots(1, 3 if per_step else 2)
     acc_ax, loss_ax = axes[0], axes[1]
     for config, color in zip(shown, PALETTE, strict=False):
-        for ax, column in ((acc_ax, acc), (loss_ax, "train_loss")):
+        for ax, column in ((acc_ax, acc), (loss_ax, LOSS)):
             _band(ax, [r.epochs.get(column, np.array([])) for r in config.runs], color)
             _mark_ends(ax, [r for r in config.runs if r.status != "completed"], column, color)
         if per_step:
             steps = max((r.epochs.get("step", np.array([])) for r in config.runs), key=len)
-            _band(axes[2], [r.epochs.get("train_loss", np.array([])) for r in config.runs], color, steps)
+            _band(axes[2], [r.epochs.get(LOSS, np.array([])) for r in config.runs], color, steps)
         acc_ax.plot([], [], color=color, label=config.label)
-    acc_ax.set(xlabel="epoch", ylabel=acc, title=acc.replace("_", " ").replace("acc", "accuracy"))
-    loss_ax.set(xlabel="epoch", ylabel="train_loss", title="train loss")
+    acc_ax.set(xlabel="epoch", ylabel=acc, title=_title(acc))
+    loss_ax.set(xlabel="epoch", ylabel=LOSS, title=_title(LOSS) + " (over the epoch's batches)")
     if per_step:
-        axes[2].set(
-            xlabel="iteration (optimizer step)", ylabel="train_loss", title="train loss per iteration"
-        )
+        axes[2].set(xlabel="iteration (optimizer step)", ylabel=LOSS, title=_title(LOSS) + " per iteration")
     for ax in axes[1:]:
-        _log_if_decades(ax, "y", [r.epochs.get("train_loss", np.array([])) for r in runs])
+        _log_if_decades(ax, "y", [r.epochs.get(LOSS, np.array([])) for r in runs])
     for ax in axes:
         ax.grid(alpha=0.3)
     if any(r.status != "completed" and r.epochs for r in runs):
@@ -286,3 +287,9 @@ def _row_label(config: Config) -> str:
 
 def _of(shown: Sequence[Any], configs: Sequence[Config]) -> str:
     return f" (best {len(shown)} of {len(configs)} configurations)" if len(shown) < len(configs) else ""
+
+
+def _title(column: str) -> str:
+    """An epochs.csv column in words: ``val accuracy``, ``running train loss``."""
+    words = column.removesuffix("_running").replace("_", " ").replace("acc", "accuracy")
+    return f"running {words}" if column.endswith("_running") else words

@@ -61,7 +61,8 @@ class RunRecord:
     def number(self, key: str) -> float:
         """A metric as a float (a yes/no as 1 or 0); NaN when missing, null or not a number.
         ``diverged`` is 1 for a run that diverged and 0 for any other; ``<column>@<epoch>`` is a
-        per-epoch column after that epoch (``train_loss@1``: the train loss of the first epoch)."""
+        per-epoch column after that epoch (``train_loss_running@1``: the running train loss of the first
+        epoch)."""
         if key == "diverged":
             return float(self.status == "diverged")
         if "@" in key:

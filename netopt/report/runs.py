@@ -23,6 +23,9 @@ from netopt.labels import bookkeeping, flatten
 from netopt.report.records import SEED, RunRecord
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: What a run folder written before the running train values were named apart calls them: its
+#: epochs.csv's ``train_loss``/``train_acc`` and its metrics.json's ``train_loss`` were the running ones.
+_OLD_NAMES = {"train_loss": "train_loss_running", "train_acc": "train_acc_running"}
 
 
 def read_runs(sweep_dir: Path) -> list[RunRecord]:
@@ -35,7 +38,7 @@ def read_run(run_dir: Path) -> RunRecord:
     """The record of a run folder; an unreadable metrics.json makes the run ``failed`` with that as
     its error."""
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics = _running_named(json.loads((run_dir / "metrics.json").read_text()))
     except ValueError as error:
         metrics = {"status": "failed", "error": f"metrics.json unreadable: {error}"}
     hydra_dir = run_dir / ".hydra"
@@ -74,11 +77,19 @@ def read_epochs(path: Path) -> dict[str, np.ndarray]:
     header, body = rows[0], rows[1:]
     cells = [[float(c) if c.strip() else np.nan for c in row] for row in body if len(row) == len(header)]
     table = np.array(cells, dtype=float).reshape(len(cells), len(header))
-    return {name: table[:, i] for i, name in enumerate(header)}
+    return {_OLD_NAMES.get(name, name): table[:, i] for i, name in enumerate(header)}
+
+
+def _running_named(metrics: Any) -> Any:
+    """The metrics of an old run folder (without ``train_acc_running``) with its running train loss
+    under that name; its ``train_acc`` was the final evaluation's already."""
+    if not isinstance(metrics, dict) or "train_acc_running" in metrics or "train_loss" not in metrics:
+        return metrics
+    return {_OLD_NAMES["train_loss"] if k == "train_loss" else k: v for k, v in metrics.items()}
 
 
 def step_series(run_dir: Path | str, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """The steps and values of one scalar tag (e.g. ``train/loss``) from the run's TensorBoard events,
+    """The steps and values of one scalar tag (e.g. ``train/batch_loss``) from the run's TensorBoard events,
     read with TensorBoard's own reader (events a resumed run purged are dropped)."""
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 

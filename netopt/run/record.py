@@ -25,8 +25,18 @@ from torch.utils.tensorboard.writer import FileWriter
 from netopt.files import write_text
 from netopt.labels import bookkeeping
 
-#: The first columns of epochs.csv; the loop's measures of the model (e.g. ``sparsity``) follow.
-EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "wall_time_s"]
+#: The first columns of epochs.csv (the train loss and accuracy running over the epoch's batches); the
+#: loop's measures of the model (e.g. ``sparsity``) follow.
+EPOCH_COLUMNS = [
+    "epoch",
+    "step",
+    "train_loss_running",
+    "train_acc_running",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "wall_time_s",
+]
 #: The final metrics of the HParams table, each logged as the scalar ``~final/<name>``.
 FINAL_METRICS = ("train_acc", "val_acc", "best_val_acc", "test_acc", "test_loss", "epochs", "wall_time_s")
 #: The tag group of the final metrics: TensorBoard shows tag groups (the part of a tag before its first
