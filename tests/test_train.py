@@ -85,11 +85,12 @@ def test_the_running_and_the_evaluated_train_values_never_share_a_name(tmp_path,
     assert running <= columns and not evaluated & columns
     assert running | evaluated <= set(metrics)
     acc = events(run_dir)
-    curves = {tag.replace("/", "_", 1) for tag in acc.Tags()["scalars"] if not tag.startswith("final/")}
-    final = {tag.removeprefix("final/") for tag in acc.Tags()["scalars"] if tag.startswith("final/")}
+    group = f"{FINAL_GROUP}/"
+    curves = {tag.replace("/", "_", 1) for tag in acc.Tags()["scalars"] if not tag.startswith(group)}
+    final = {tag.removeprefix(group) for tag in acc.Tags()["scalars"] if tag.startswith(group)}
     assert running <= curves and not evaluated & curves and "train_acc" in final and not running & final
     assert acc.Scalars("train/acc_running")[-1].value == pytest.approx(metrics["train_acc_running"])
-    assert acc.Scalars("final/train_acc")[-1].value == pytest.approx(metrics["train_acc"])
+    assert acc.Scalars(f"{group}train_acc")[-1].value == pytest.approx(metrics["train_acc"])
     for name in ("train_loss", "train_acc"):  # two measures, two values
         assert metrics[name] != metrics[f"{name}_running"], name
         epoch_line = re.search(rf"epoch 1/1: .*\b{name}_running (\S+?),", out)
