@@ -12,13 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from netopt.errors import first_line
+
 log = logging.getLogger(__name__)
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (its type's name when it has none)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Compiled:

@@ -30,6 +30,7 @@ import atexit
 import logging
 import os
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -38,10 +39,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from netopt.data.batches import num_batches
-from netopt.errors import UserError, user_error
+from netopt.errors import UserError, first_line, user_error
 from netopt.files import Stateful
 
 T = TypeVar("T")
+#: What gloo and NCCL say when a peer process died (a plain RuntimeError from DDP's backward).
+LOST = re.compile(r"gloo|nccl|connection (closed|reset)|broken pipe", re.IGNORECASE)
 LAUNCH = "torchrun --nproc_per_node=N -m netopt.cli.train ... trainer.strategy=ddp"
 
 
@@ -100,6 +103,10 @@ class World:
     def check_batches(self, n: int, batch_size: int, limit: int | None) -> None:
         """Refuse batches that would leave a process without samples."""
 
+    def lost(self, error: BaseException) -> UserError | None:
+        """The one line for ``error`` when it says another process of the run stopped; else None."""
+        return None
+
 
 class DataParallel(World):
     """Process ``rank`` of ``size`` of a data-parallel run, on ``device`` (see the module docstring)."""
@@ -146,6 +153,17 @@ class DataParallel(World):
                 f"every batch, and the last batch of the {n} training samples holds {smallest}; choose a "
                 f"batch size of at least {self.size} that divides {n} or leaves at least {self.size}"
             )
+
+    def lost(self, error: BaseException) -> UserError | None:
+        if user_error(error) is not None or not (
+            isinstance(error, dist.DistError) or LOST.search(str(error))
+        ):
+            return None
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", first_line(error)).split(". ")[0]  # without gloo's source line
+        return UserError(
+            f"trainer.strategy=ddp: another process of the run stopped ({reason}); the last epoch's "
+            f"checkpoint is kept: resume with trainer.resume=true on {self.size} processes"
+        )
 
     # --- decisions of the main process ---------------------------------------------------------
     def broadcast(self, value: T) -> T:

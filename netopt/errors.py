@@ -32,6 +32,12 @@ class Diverged(Exception):
     """The training loss became NaN or infinite; the run stops with status `diverged`."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def user_error(error: BaseException | None) -> UserError | None:
     """The :class:`UserError` behind ``error`` (Hydra's ``instantiate`` wraps what a target raises)."""
     while error is not None and not isinstance(error, UserError):

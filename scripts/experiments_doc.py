@@ -5,8 +5,10 @@ Each folder is a sweep an experiment preset left (``netopt-train experiment=<nam
 ``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
 ``netopt-hpo-budget`` that holds ``claims.json`` and ``report.md``. For each the page gets the command,
 the main figure (copied to ``docs/experiments/<name>.png``), the chapter's claims with the measured
-numbers and the verdicts computed from them, and how long the run took; a table of every verdict
-comes first. Nothing is written in by hand: rerun the presets and this script to refresh it.
+numbers and the verdicts computed from them, and its wall time (from the folder's first file to its
+last: a sweep's multirun.yaml is written before its first job, its report after the last, so the time
+includes building, data loading and every job, not only training); a table of every verdict comes
+first. Nothing is written in by hand: rerun the presets and this script to refresh it.
 
     python scripts/experiments_doc.py outputs/multirun/batch_size/<date> outputs/multirun/lr_range/<date> ...
 """
@@ -61,9 +63,8 @@ def describe(folder: Path) -> dict[str, Any]:
     shown = [w for i, w in enumerate(kept) if i not in out and not w.startswith(("out=", "--out="))]
     command = shlex.join(shown)
     claims = json.loads((folder / "claims.json").read_text()) if (folder / "claims.json").exists() else []
-    wall = 0.0
-    for metrics in folder.rglob("metrics.json"):
-        wall += json.loads(metrics.read_text()).get("wall_time_s") or 0.0
+    times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()]
+    wall = max(times) - min(times)
     figure = folder / MAIN.get(name, "curves.png")
     if not figure.exists():
         figure = next(iter(sorted(folder.glob("*.png"))), figure)
@@ -112,15 +113,16 @@ def page(experiments: list[dict[str, Any]]) -> str:
                 f"  - {c['reason']}",
                 f"  - left: {runs(c['left'])}; right: {runs(c['right'])}",
             ]
-        lines += ["", f"Training time of all its runs: {duration(e['wall'])}."]
+        wall = duration(e["wall"]) if e["wall"] >= 0.1 else "under 0.1 s"
+        lines += ["", f"Wall time (its folder's first file to its last): {wall}."]
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "experiments.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     experiments = [describe(folder) for folder in args.folders]
     figures = args.out.parent / "experiments"
     figures.mkdir(parents=True, exist_ok=True)

@@ -81,12 +81,12 @@ def plot(out: Path, steps_per_epoch: int, common: list[str]) -> None:
     print(f"wrote {out}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides applied to every curve")
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "docs" / "schedules.png")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     plot(args.out, args.steps_per_epoch, args.overrides)
 
 

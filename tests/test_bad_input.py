@@ -8,6 +8,7 @@ resumes, Ctrl-C and a full disk run real ``netopt-train`` processes.
 import fcntl
 import functools
 import hashlib
+import json
 import os
 import re
 import resource
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 from tests.helpers import FAST, read_metrics, train
+from tests.test_report import completed, fake_run
 
 NETOPT_TRAIN = Path(sys.executable).with_name("netopt-train")
 
@@ -446,3 +448,153 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
     assert_one_line(done.returncode, done.stderr, 2, r"checkpoint.pt: cannot write it \(File too large\)")
     assert not (folder / "checkpoint.pt.tmp").exists() and not (folder / "checkpoint.pt").exists()
     assert read_metrics(folder)["status"] == "failed"
+
+
+# --- netopt-report on hostile input: every run counted, impossible numbers marked, one line for a bad file --
+
+
+def report(folder: Path, *args: str, capsys) -> tuple[int, str]:
+    """netopt-report in-process: its exit status and stderr."""
+    from netopt.cli.report import main
+
+    try:
+        main([str(folder), *args])
+    except SystemExit as stop:
+        return int(stop.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def six_jobs(folder: Path) -> Path:
+    """A 6-job sweep: 2 completed, 2 diverged, and 2 that failed before their run wrote metrics.json
+    (only the sweep's trial.json says so)."""
+    for job in range(6):
+        overrides = [f"optimizer={('sgd', 'adam', 'momentum')[job // 2]}", f"trainer.seed={job % 2}"]
+        status = ("completed", "diverged", "failed")[job // 2]
+        run = fake_run(folder / str(job), overrides, completed(0.9) | {"status": status})
+        if status == "failed":
+            (run / "metrics.json").unlink()
+            trial = {
+                "trial": job,
+                "params": {},
+                "status": "failed",
+                "error": "ValueError: boom",
+                "metrics": {},
+            }
+            (run / "trial.json").write_text(json.dumps(trial))
+    return folder
+
+
+def test_the_report_counts_and_shows_failed_jobs_that_left_no_metrics(tmp_path, capsys):
+    assert report(six_jobs(tmp_path), capsys=capsys) == (0, "")
+    md = (tmp_path / "report.md").read_text()
+    assert "6 runs (2 completed, 2 diverged, 2 failed) in 3 configurations" in md
+    assert "`4`: failed (optimizer=momentum, seed 0): ValueError: boom" in md
+
+
+def test_a_killed_job_is_shown_incomplete_and_its_settings_count_as_swept(tmp_path, capsys):
+    fake_run(tmp_path / "0", ["optimizer=sgd"], completed(0.9))
+    (fake_run(tmp_path / "1", ["optimizer=adam"], {}) / "metrics.json").unlink()  # kill -9: .hydra only
+    assert report(tmp_path, capsys=capsys) == (0, "")
+    md = (tmp_path / "report.md").read_text()
+    assert "2 runs (1 completed, 1 incomplete) in 2 configurations; swept: optimizer." in md
+    assert "`1`: incomplete (optimizer=adam, seed 0): no metrics.json: the job was killed" in md
+
+
+def test_an_unknown_metric_is_refused_listing_the_available_ones(tmp_path, capsys):
+    fake_run(tmp_path / "0", ["optimizer=sgd"], completed(0.9))
+    status, err = report(tmp_path, "--metric", "bogus", capsys=capsys)
+    assert_one_line(status, err, 2, r"--metric bogus: not a metric of these runs; they report: .*val_acc")
+    assert not (tmp_path / "report.md").exists()
+    assert report(tmp_path, "--metric", "val_loss@2", capsys=capsys)[0] == 2  # no epochs.csv column
+
+
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        ('"val_acc": "0.9"', "val_acc='0.9' is not a number"),
+        ('"val_acc": NaN', "val_acc=nan is not finite"),
+        ('"val_acc": 1e999', "val_acc=inf is not finite"),
+        ('"val_acc": 1.5', r"val_acc=1.5 is not in \[0, 1\]"),
+        ('"wall_time_s": -3', "wall_time_s=-3 is negative"),
+    ],
+)
+def test_impossible_numbers_mark_the_record_invalid_and_out_of_the_estimates(tmp_path, capsys, bad, problem):
+    for seed in range(2):
+        fake_run(tmp_path / str(seed), ["optimizer=sgd", f"trainer.seed={seed}"], completed(0.5))
+    text = json.dumps(completed(0.5)).replace("}", ", " + bad + "}")
+    (tmp_path / "1" / "metrics.json").write_text(text)
+    assert report(tmp_path, capsys=capsys) == (0, "")
+    md = (tmp_path / "report.md").read_text()
+    assert "2 runs (1 completed, 1 invalid)" in md
+    assert re.search(rf"`1`: invalid \(optimizer=sgd, seed 1\): metrics.json: {problem}", md), md
+    assert "| 0.500 |" in md  # the valid run alone: no interval from the invalid one
+
+
+@pytest.mark.parametrize(
+    "file, content, message",
+    [
+        ("0/metrics.json", "[1, 2]", r"0/metrics.json: not a JSON object of metrics \(it holds a list\)"),
+        ("0/epochs.csv", "epoch,val_acc\n1,0.5\n2,abc\n", r"0/epochs.csv: line 3: 'abc' is not a number"),
+        ("0/.hydra/overrides.yaml", "[optimizer=sgd", r"0/.hydra/overrides.yaml: not YAML \("),
+        ("0/.hydra/overrides.yaml", "a: 1", r"0/.hydra/overrides.yaml: not a list of overrides"),
+        ("multirun.yaml", "hydra: [: x", r"multirun.yaml: not YAML \("),
+        ("0/trial.json", "[]", r"0/trial.json: not a JSON object of metrics"),
+    ],
+)
+def test_a_file_netopt_did_not_write_that_way_is_one_line(tmp_path, capsys, file, content, message):
+    fake_run(tmp_path / "0", ["optimizer=sgd"], completed(0.9))
+    (tmp_path / file).write_text(content)
+    if file.endswith("trial.json"):
+        (tmp_path / "0" / "metrics.json").unlink()
+    before = snapshot(tmp_path)
+    status, err = report(tmp_path, capsys=capsys)
+    assert_one_line(status, err, 2, message)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_read_only_sweep_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    import builtins
+    import io
+
+    fake_run(tmp_path / "0", ["optimizer=sgd"], completed(0.9))
+    tmp_path.chmod(0o555)  # root writes anyway: refuse writes into it as the kernel would for a user
+    real_open = io.open
+
+    def read_only(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and Path(file).parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", read_only)
+    monkeypatch.setattr(builtins, "open", read_only)
+    try:
+        status, err = report(tmp_path, capsys=capsys)
+    finally:
+        tmp_path.chmod(0o755)
+    assert_one_line(status, err, 2, rf"{tmp_path}/\S+: Permission denied$")
+
+
+# --- checkpoints that are not: never handed to pickle's code, never read endlessly -----------------
+
+
+class _Pwned:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_crafted_pickle_as_init_path_runs_no_code(cli, tmp_path, monkeypatch, zipped):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": _Pwned()}, tmp_path / "evil.pt", _use_new_zipfile_serialization=zipped)
+    status, err = cli("init=pretrained", "init.path=evil.pt")
+    assert_one_line(status, err, 2, r"init.path: evil.pt holds objects other than tensors and plain data")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    "path, pattern",
+    [("/dev/zero", "init.path: not a regular file: /dev/zero"), (".", "init.path: not a regular file: .")],
+)
+def test_a_device_or_folder_as_init_path_is_one_line_and_not_read(cli, path, pattern):
+    status, err = cli("init=pretrained", f"init.path={path}")
+    assert_one_line(status, err, 2, pattern)

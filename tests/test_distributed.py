@@ -257,6 +257,9 @@ def test_a_killed_process_leaves_a_resumable_checkpoint(tmp_path):
     assert finish(processes)[1] == -signal.SIGKILL
     before = torch.load(killed / "checkpoint.pt", weights_only=True)["history"]["epoch"]
     assert 1 <= before < 3 and read_metrics(killed)["status"] == "failed"
+    assert read_metrics(killed)["error"].startswith(
+        "trainer.strategy=ddp: another process of the run stopped ("
+    )
     in_processes(_train, [(str(killed), [*args, "trainer.resume=true"]), (str(tmp_path / "straight"), args)])
     resumed, straight = read_metrics(killed), read_metrics(tmp_path / "straight")
     assert {k: v for k, v in resumed.items() if k not in TIMING} == {
@@ -266,7 +269,38 @@ def test_a_killed_process_leaves_a_resumable_checkpoint(tmp_path):
     assert math.isfinite(resumed["test_acc"])
 
 
+def test_a_killed_process_is_one_line_on_the_others(tmp_path):
+    """netopt-train on two processes, rank 1 killed: rank 0 ends with one line and exit status 2,
+    not gloo's traceback."""
+    folder = tmp_path / "run"
+    args = [*TWO_EPOCHS, "trainer.max_epochs=50", "trainer.batch_size=8", f"hydra.run.dir={folder}"]
+    processes = start(_cli, str(tmp_path), [args])
+    deadline = time.monotonic() + 120
+    while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(processes[1].pid, signal.SIGKILL)
+    assert finish(processes)[0] == 0  # _cli caught the SystemExit and wrote rank0.json
+    ((status, err),) = json.loads((tmp_path / "rank0.json").read_text())
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("netopt-train: error: trainer.strategy=ddp: another process of the run stopped (")
+    assert "resume with trainer.resume=true on 2 processes" in err
+    assert read_metrics(folder)["status"] == "failed"
+
+
 # --- in one process: the refusals that need no process group --------------------------------------
+def test_only_a_lost_peer_becomes_the_one_line():
+    world = distributed.DataParallel(0, 2, torch.device("cpu"))
+    gloo = RuntimeError(
+        "[/x/gloo/pair.cc:561] Connection closed by peer [127.0.0.1]:1. This is typically ..."
+    )
+    assert str(world.lost(gloo)) == (
+        "trainer.strategy=ddp: another process of the run stopped (Connection closed by peer [127.0.0.1]:1); "
+        "the last epoch's checkpoint is kept: resume with trainer.resume=true on 2 processes"
+    )
+    assert world.lost(UserError("trainer.device=mps: gloo or nccl only")) is None  # a refusal stays itself
+    assert world.lost(ValueError("a bug")) is None and distributed.World().lost(gloo) is None
+
+
 def test_join_refuses_what_cannot_run(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("WORLD_SIZE", raising=False)

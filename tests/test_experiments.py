@@ -17,6 +17,12 @@ EXPERIMENTS = sorted(set(config.OPTIONS["experiment"]) - SINGLE_RUNS)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_the_experiment_runs_and_writes_its_report_with_verdicts(cli, tmp_path, name):
+    from netopt.data.datasets import DEBIAN_FASHION_MNIST
+    from tests.helpers import compose_config
+
+    dataset = compose_config(f"experiment={name}").dataset._target_
+    if dataset.endswith("FashionMNIST") and not DEBIAN_FASHION_MNIST.exists():
+        pytest.skip(f"{name} trains on Fashion-MNIST: apt-get install dataset-fashion-mnist")
     sweep = tmp_path / "sweep"
     status, err = cli(
         f"experiment={name}",

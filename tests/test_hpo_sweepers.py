@@ -180,7 +180,10 @@ def test_summary_callback_ends_a_grid_sweep(tmp_path, capsys):
         best["params"] == {"x1": int(top["x1"]), "kind": top["kind"], "fail_above": 9} and top["kind"] == "b"
     )
     assert best["overrides"] == [f"x1={top['x1']}", "kind=b", "fail_above=9"]  # as typed, not quoted
-    assert "6 trials: 4 completed, 0 diverged, 2 failed" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "6 trials: 4 completed, 0 diverged, 2 failed" in shown.out
+    assert "Traceback" not in shown.out + shown.err  # a failing job is one line there, its log has the rest
+    assert "job 4 failed: RuntimeError: x1=9.5 is too large" in shown.out + shown.err
 
 
 def parse(*lines: str):
@@ -370,3 +373,49 @@ def test_a_sweep_stopped_under_submitit_local_resumes(tmp_path, monkeypatch):
     rows = results(tmp_path)
     assert [r["status"] for r in rows] == ["completed"] * 4
     assert [launches(r["run_dir"]) for r in rows] == [[3], [3], [3], [3, 0]]
+
+
+# ---------------------------------------------------------------------------- hostile sweep folders
+
+RANDOM_ONE = ["hydra/sweeper=random", "hydra.sweeper.n_trials=2", "hydra.sweeper.batch_size=1", *SPACE]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[1, 2]",
+        '{"trial": 0}',
+        '{"trial": "x", "params": {}}',
+        '{"trial": 0, "params": [], "colour": 1}',
+        "7",
+    ],
+)
+def test_a_corrupted_journal_line_is_one_error_naming_it(tmp_path, line):
+    sweep(tmp_path, *RANDOM_ONE)
+    text = (tmp_path / "journal.jsonl").read_text()
+    (tmp_path / "journal.jsonl").write_text(text + line + "\n")
+    with pytest.raises(UserError, match=r"journal.jsonl: line 5 is not a record of a trial"):
+        sweep(tmp_path, *RANDOM_ONE)
+    assert (tmp_path / "journal.jsonl").read_text() == text + line + "\n"  # nothing lost
+
+
+def test_a_journal_line_cut_short_is_skipped(tmp_path):
+    sweep(tmp_path, *RANDOM_ONE)
+    with (tmp_path / "journal.jsonl").open("a") as f:
+        f.write('{"trial": 2, "par')
+    sweep(tmp_path, *RANDOM_ONE)  # nothing new to run: both trials finished
+    assert [r["status"] for r in results(tmp_path)] == ["completed", "completed"]
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [("hydra: [: x", r"\(.+\)"), ("- a list", r"\(.+\)"), ("hydra: {overrides: {task: 3}}", r"\(no list")],
+)
+def test_a_corrupted_multirun_yaml_is_one_error(tmp_path, content, reason):
+    sweep(tmp_path, *RANDOM_ONE)
+    (tmp_path / "multirun.yaml").write_text(content)
+    with pytest.raises(
+        UserError, match=rf"multirun.yaml: not a sweep's multirun.yaml {reason}.*; choose another"
+    ):
+        sweep(tmp_path, *RANDOM_ONE)
+    assert (tmp_path / "multirun.yaml").read_text() == content

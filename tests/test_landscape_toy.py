@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from netopt import optim
-from netopt.landscape.plot import plot_trajectories, plot_trajectory_rows
+from netopt.landscape.plot import plot_trajectory_rows
 from netopt.landscape.toy import (
     ESCAPE_DROP,
     FUNCTIONS,
@@ -112,7 +112,9 @@ def test_trajectory_figure(tmp_path, function, lr):
         "adam": trajectory(functools.partial(optim.Adam, lr=0.05), function, steps=60),
     }
     assert paths["sgd"].left_box == (function is SADDLE)  # the figure marks where it left the view
-    plot_trajectories(function, paths, tmp_path / "trajectories.png")
+    plot_trajectory_rows(
+        function, {"": {name: [p] for name, p in paths.items()}}, tmp_path / "trajectories.png"
+    )
     assert (tmp_path / "trajectories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

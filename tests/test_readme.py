@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 from netopt import docs
 from netopt.cli.train import print_help
@@ -87,3 +88,37 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
     assert namespace["metrics"]["status"] == "completed"
     assert (tmp_path / "outputs/runs/adam_sgdr/metrics.json").exists()
     assert type(namespace["parts"].optimizer).__name__ == "Adam"
+
+
+def test_the_readme_names_run_folders_as_netopt_does(tmp_path) -> None:
+    """The examples of "What a run leaves" are the names the resolvers of hydra.run.dir and
+    hydra.sweep.subdir give."""
+    from netopt.config import folder_suffix, job_folder
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    run = folder_suffix(["optimizer=adam", "optimizer.lr=0.01"], None)
+    assert (
+        f"`outputs/runs/2026-12-07_17-11-19_001940{run}/` for `netopt-train optimizer=adam optimizer.lr=0.01`"
+        in text
+    )
+    assert folder_suffix(["optimizer=adam"], "x") == "_x" and folder_suffix([], None) == ""
+    sweep = {"hydra": {"sweeper": {}, "overrides": {"task": ["optimizer=sgd,momentum", "trainer.seed=0,1"]}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(sweep))
+    job = job_folder(3, ["optimizer=momentum", "trainer.seed=1"], str(tmp_path))
+    assert f"`{job}`" in text
+
+
+def test_the_readme_single_node_torchrun_recipes_bind_the_store_to_localhost() -> None:
+    """torch's rendezvous store trusts whoever connects: one machine means localhost."""
+    blocks = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S))
+    lines = [line for line in blocks.replace("\\\n", " ").splitlines() if line.startswith("torchrun")]
+    assert lines
+    for line in lines:
+        words = shlex.split(line.split("  #")[0])
+        single = not any(w.startswith("--nnodes") and not w.endswith("=1") for w in words)
+        local = (
+            "--standalone" in words
+            or "--master-addr=127.0.0.1" in words
+            or "--master_addr=127.0.0.1" in words
+        )
+        assert local or not single, f"README: {line}: add --standalone (binds the store to localhost)"

@@ -22,7 +22,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from netopt.errors import UserError, config_key
+from netopt.errors import UserError, config_key, first_line
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import format_value, overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
@@ -112,7 +112,7 @@ class SweepLoop:
         self.journal = Journal(self.sweep_dir)
         earlier = self.sweep_dir / "multirun.yaml"
         if earlier.exists():
-            task = OmegaConf.load(earlier).hydra.overrides.task
+            task = earlier_task(earlier)
             self._check_same_settings(parse_space(parser.parse_overrides(list(task)))[1])
         records = self._resumed(space)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -205,3 +205,15 @@ class SweepLoop:
                 f"failed or diverged; sweep stopped, see {self.sweep_dir / 'results.csv'}"
             )
         return None
+
+
+def earlier_task(path: Path) -> list[str]:
+    """The task overrides of an earlier run's multirun.yaml; one that does not parse is a UserError."""
+    refused = f"{path}: not a sweep's multirun.yaml (%s); choose another hydra.sweep.dir"
+    try:
+        task = OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task")
+    except Exception as error:  # a YAML error, or a file that is not a mapping
+        raise UserError(refused % first_line(error)) from None
+    if not (OmegaConf.is_list(task) and all(isinstance(o, str) for o in task)):
+        raise UserError(refused % "no list hydra.overrides.task")
+    return list(task)

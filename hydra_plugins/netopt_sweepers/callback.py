@@ -8,8 +8,9 @@ sweep's report (:func:`netopt.report.write_report`: report.html, report.md, figu
 with claims, claims.json), ranked by the same metric in the same direction as the summary (the
 sweeper's, when a netopt sweeper ran); a report that cannot be written is one warning line, never a
 failed sweep.
-With keep_going, a job that raised is handed to the sweeper as a result with status ``failed`` (its
-traceback goes to the job's log), so one crashing job no longer ends a grid sweep. Enable it with::
+With keep_going, a job that raised is handed to the sweeper as a result with status ``failed`` (one
+line on the terminal, its traceback in the job's log file), so one crashing job no longer ends a
+grid sweep. Enable it with::
 
     hydra:
       callbacks:
@@ -100,7 +101,8 @@ class SummaryCallback(Callback):
         record = replace(record, run_dir=str(out), wall_time_s=wall_time)
         (out / "trial.json").write_text(json.dumps(asdict(record), default=str))
         if failed and self.keep_going:
-            log.error(f"job {job.trial} failed: {record.error}", exc_info=value)  # into the job's log file
+            log.error(f"job {job.trial} failed: {record.error}")  # one line on the terminal
+            to_log_files(f"job {job.trial} failed", value)
             job_return.status = JobStatus.COMPLETED  # the sweeper sees a result, not an exception
             job_return.return_value = {"status": "failed", "error": record.error}
 
@@ -139,6 +141,17 @@ def _values(task: Sequence[str]) -> dict[str, Any]:
 
     parsed = OverridesParser.create().parse_overrides([o for o in task if "=" in o])
     return {o.get_key_element(): o.value() for o in parsed}
+
+
+def to_log_files(message: str, error: BaseException) -> None:
+    """``message`` with the traceback of ``error`` into the job's log files only (the root logger's
+    file handlers), not onto the terminal."""
+    record = log.makeRecord(
+        log.name, logging.ERROR, __file__, 0, message, (), (type(error), error, error.__traceback__)
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _task(config: DictConfig) -> DictConfig:

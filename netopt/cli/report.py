@@ -2,13 +2,16 @@
 below DIR into it.
 
 Exit status 0 with the report's path on stdout, 2 with one line on stderr when DIR holds no runs,
-does not exist, has a malformed claim, or is ranked by a metric without a direction and no --direction.
+does not exist, holds a file netopt did not write that way (a metrics.json that is not an object,
+YAML that does not parse, a text cell in epochs.csv), cannot be written into, has a malformed claim,
+``--metric`` is not a metric of its runs, or the metric has no direction and no ``--direction`` is given.
 """
 
 import argparse
 import sys
+from typing import NoReturn
 
-from netopt.errors import UserError
+from netopt.errors import UserError, first_line
 from netopt.report.sweep import write_report
 
 
@@ -34,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         path = write_report(args.dir, metric=args.metric, direction=args.direction)
     except UserError as error:
-        print(f"netopt-report: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(str(error))
+    except OSError as error:  # a read-only folder, a full disk
+        fail(f"{error.filename or args.dir}: {error.strerror or first_line(error)}")
     print(f"report: {path} (and report.md, runs.csv, figures beside it)")
+
+
+def fail(message: str) -> NoReturn:
+    print(f"netopt-report: error: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from netopt.errors import UserError
+
 FINISHED = ("completed", "diverged", "failed")
 
 
@@ -127,14 +129,22 @@ class Journal:
         self.path = Path(sweep_dir) / "journal.jsonl"
 
     def read(self) -> list[Record]:
+        """The latest record per job. A line cut short by an interruption (not JSON) is skipped; JSON
+        that is not a record is a UserError naming the line."""
         if not self.path.exists():
             return []
         latest: dict[tuple[int, int | None], Record] = {}
-        for line in self.path.read_text().splitlines():
+        for number, line in enumerate(self.path.read_text(errors="replace").splitlines(), 1):
             try:
-                record = Record(**json.loads(line))
+                data = json.loads(line)
             except ValueError:  # a line cut short by an interruption
                 continue
+            record = _record(data)
+            if record is None:
+                raise UserError(
+                    f"{self.path}: line {number} is not a record of a trial ({line[:60]}); "
+                    "remove the line, or choose another hydra.sweep.dir"
+                )
             latest[record.key] = record
         return list(latest.values())
 
@@ -144,3 +154,20 @@ class Journal:
             for r in records:
                 f.write(json.dumps(asdict(r), default=str) + "\n")
             f.flush()
+
+
+def _record(data: Any) -> Record | None:
+    """A journal line's record; None when it is not one (a key missing or unknown, a wrong type)."""
+    try:
+        record = Record(**data)
+    except TypeError:
+        return None
+    typed = (
+        isinstance(record.trial, int)
+        and isinstance(record.params, dict)
+        and (record.budget is None or isinstance(record.budget, int))
+        and isinstance(record.status, str)
+        and isinstance(record.objective, (int, float))
+        and isinstance(record.metrics, dict)
+    )
+    return record if typed else None

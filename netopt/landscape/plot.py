@@ -103,12 +103,6 @@ def _surface(figure: Figure, a: np.ndarray, b: np.ndarray, loss: np.ndarray, spl
     return ax
 
 
-def plot_trajectories(function: Function, trajectories: Mapping[str, Trajectory], path: Path) -> None:
-    """One figure per test function: its contours with every optimizer's path and f against the
-    step (:func:`plot_trajectory_rows` with one row and one path per optimizer)."""
-    plot_trajectory_rows(function, {"": {name: [t] for name, t in trajectories.items()}}, path)
-
-
 def plot_trajectory_rows(
     function: Function, rows: Mapping[str, Mapping[str, Sequence[Trajectory]]], path: Path
 ) -> None:

@@ -60,7 +60,7 @@ def markdown(c: Contents) -> str:
     lines += [_md_row(row) for row in c.rows]
     lines += ["", *([c.note, ""] if c.note else [])]
     if c.stopped:
-        lines += ["## Runs that did not complete", ""]
+        lines += ["## Runs left out: not completed, or invalid", ""]
         lines += [f"- `{run}`: {_md(what)}" for run, what in c.stopped]
         lines.append("")
     for name, heading in c.figures.items():
@@ -94,7 +94,7 @@ def to_html(c: Contents) -> str:
         body.append(f"<tr>{cells}</tr>")
     body += ["</table>", *([f"<p class='note'>{e(c.note)}</p>"] if c.note else [])]
     if c.stopped:
-        body += ["<h2>Runs that did not complete</h2>", "<ul>"]
+        body += ["<h2>Runs left out: not completed, or invalid</h2>", "<ul>"]
         body += [f"<li><code>{e(run)}</code>: {e(what)}</li>" for run, what in c.stopped]
         body.append("</ul>")
     for name, heading in c.figures.items():
@@ -129,7 +129,7 @@ HTML = """<!DOCTYPE html>
 
 def _any_stopped(counts: str) -> bool:
     """Whether status counts (``2 completed, 1 diverged``) name a run that did not complete."""
-    return any(s in counts for s in ("diverged", "failed", "interrupted"))
+    return any(s in counts for s in ("diverged", "failed", "interrupted", "invalid", "incomplete"))
 
 
 def _md(text: str) -> str:

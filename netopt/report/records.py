@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from netopt.errors import UserError
 from netopt.labels import bookkeeping
 
 #: The seed of a netopt-train run.
@@ -97,6 +98,27 @@ class RunRecord:
             used=data.get("used", {}),
             epochs={k: np.array(v, dtype=float) for k, v in data.get("epochs", {}).items()},
         )
+
+
+def metric_names(records: Sequence[RunRecord]) -> list[str]:
+    """The metrics the records report as numbers, in order of first appearance, and ``diverged``."""
+    numbers = (k for r in records for k, v in r.metrics.items() if _is_number(v))
+    return [*dict.fromkeys(numbers), "diverged"]
+
+
+def require_metric(records: Sequence[RunRecord], metric: str) -> None:
+    """metric is a number some record reports (or ``<epochs.csv column>@<epoch>``); else a
+    UserError listing them."""
+    column, at, epoch = metric.partition("@")
+    columns = {c for r in records for c in r.epochs}
+    if metric in metric_names(records) or (at and epoch.isdigit() and column in columns):
+        return
+    listed = ", ".join(metric_names(records))
+    raise UserError(f"--metric {metric}: not a metric of these runs; they report: {listed} (or COLUMN@EPOCH)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def write_records(path: Path, records: Sequence[RunRecord]) -> None:

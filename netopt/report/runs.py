@@ -1,16 +1,24 @@
 """The record of a run folder: its metrics.json, the job's Hydra files and epochs.csv.
 
-A run folder is any folder below the sweep folder that holds ``metrics.json``. Its
+A run folder is any folder below the sweep folder that holds ``metrics.json``, a sweep job's
+``trial.json`` (a job that failed before its run wrote metrics.json) or ``.hydra`` (a job killed
+before it ended, or still running: its record is ``incomplete``). Its
 ``.hydra/overrides.yaml`` gives the settings (``optimizer=adam``, ``trainer.seed=1``), its
 ``.hydra/config.yaml`` the composed config (``trainer.seed`` is the seed) and its
 ``.hydra/hydra.yaml`` the chosen option of each config group; the record's ``used`` is the config's
 values and the group options. The configuration a run belongs to is its overrides without the seed
 and without the keys that do not change what is trained (:func:`netopt.settings.bookkeeping_keys`).
 TensorBoard's per-step scalars are read only on request (:func:`step_series`).
+
+A file that is there but is not what netopt writes (metrics.json that is not an object, a text cell
+in epochs.csv, YAML that does not parse) is a :class:`~netopt.errors.UserError` naming the file; a
+record whose numbers cannot be true (an accuracy that is text, NaN, inf or outside [0, 1], a negative
+time) is marked ``invalid`` with what is wrong, and so is left out of every estimate.
 """
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from netopt.errors import UserError
+from netopt.errors import UserError, first_line
 from netopt.labels import bookkeeping, flatten
 from netopt.report.records import SEED, RunRecord
 
@@ -28,25 +36,34 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _OLD_NAMES = {"train_loss": "train_loss_running", "train_acc": "train_acc_running"}
 
 
+#: The files that make a folder a run folder.
+MARKS = ("metrics.json", "trial.json", ".hydra")
+#: A record's numbers that are fractions, and those that cannot be negative (besides ``*time*``, ``*_s``).
+FRACTIONS = re.compile(r"(^|_)acc(_|$)")
+COUNTS = ("epochs", "steps", "best_epoch")
+
+
 def read_runs(sweep_dir: Path) -> list[RunRecord]:
     """Every run folder at any depth below sweep_dir (sweep_dir itself included), in natural order."""
-    found = sorted(sweep_dir.rglob("metrics.json"), key=lambda p: _natural(p.parent.relative_to(sweep_dir)))
-    return [read_run(p.parent) for p in found]
+    found = {p.parent for mark in MARKS for p in sweep_dir.rglob(mark) if p.is_dir() == (mark == ".hydra")}
+    return [read_run(d) for d in sorted(found, key=lambda d: _natural(d.relative_to(sweep_dir)))]
 
 
 def read_run(run_dir: Path) -> RunRecord:
     """The record of a run folder; an unreadable metrics.json makes the run ``failed`` with that as
-    its error."""
-    try:
-        metrics = _running_named(json.loads((run_dir / "metrics.json").read_text()))
-    except ValueError as error:
-        metrics = {"status": "failed", "error": f"metrics.json unreadable: {error}"}
+    its error, impossible numbers make it ``invalid``."""
+    metrics = _metrics(run_dir)
+    problems = invalid_numbers(metrics)
+    if problems:
+        metrics = metrics | {"status": "invalid", "error": "metrics.json: " + "; ".join(problems)}
     hydra_dir = run_dir / ".hydra"
     lines = read_yaml(hydra_dir / "overrides.yaml") or []
-    hydra = read_yaml(hydra_dir / "hydra.yaml") or {}
+    if not (isinstance(lines, list) and all(isinstance(line, str) for line in lines)):
+        raise UserError(f"{hydra_dir / 'overrides.yaml'}: not a list of overrides (key=value lines)")
+    hydra = _mapping(hydra_dir / "hydra.yaml")
     choices = (hydra.get("hydra", {}).get("runtime", {}) or {}).get("choices", {}) or {}
     overrides = parse_overrides(lines)
-    config = flatten(read_yaml(hydra_dir / "config.yaml") or {})
+    config = flatten(_mapping(hydra_dir / "config.yaml"))
     groups = {k: str(v) for k, v in choices.items() if v is not None and not bookkeeping(k)}
     return RunRecord(
         settings={k: v for k, v in overrides.items() if k != SEED},
@@ -57,6 +74,26 @@ def read_run(run_dir: Path) -> RunRecord:
         used=config | groups,  # a group's option before a config value of the same key
         epochs=read_epochs(run_dir / "epochs.csv"),
     )
+
+
+def invalid_numbers(metrics: dict[str, Any]) -> list[str]:
+    """What cannot be true in a record's metrics: a number that is not finite (netopt writes null
+    for one), an accuracy or time that is not a number, an accuracy outside [0, 1], a negative
+    time or count."""
+    problems = []
+    for key, value in metrics.items():
+        fraction, positive = FRACTIONS.search(key), key in COUNTS or "time" in key or key.endswith("_s")
+        if value is None or isinstance(value, bool) or not (fraction or positive or isinstance(value, float)):
+            continue
+        if not isinstance(value, (int, float)):
+            problems.append(f"{key}={value!r} is not a number")
+        elif not math.isfinite(value):
+            problems.append(f"{key}={value} is not finite")
+        elif fraction and not 0 <= value <= 1:
+            problems.append(f"{key}={value} is not in [0, 1]")
+        elif positive and value < 0:
+            problems.append(f"{key}={value} is negative")
+    return problems
 
 
 def parse_overrides(lines: list[str]) -> dict[str, str]:
@@ -75,7 +112,7 @@ def read_epochs(path: Path) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     header, body = rows[0], rows[1:]
-    cells = [[float(c) if c.strip() else np.nan for c in row] for row in body if len(row) == len(header)]
+    cells = [[_cell(path, i + 2, c) for c in row] for i, row in enumerate(body) if len(row) == len(header)]
     table = np.array(cells, dtype=float).reshape(len(cells), len(header))
     return {_OLD_NAMES.get(name, name): table[:, i] for i, name in enumerate(header)}
 
@@ -103,8 +140,48 @@ def step_series(run_dir: Path | str, tag: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_yaml(path: Path) -> Any:
-    """A YAML file's content; None when there is no such file."""
-    return yaml.load(path.read_text(), Loader=_LOADER) if path.exists() else None
+    """A YAML file's content; None when there is no such file; a file that does not parse is a
+    UserError naming it."""
+    if not path.exists():
+        return None
+    try:
+        return yaml.load(path.read_text(), Loader=_LOADER)
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not YAML ({first_line(error)})") from None
+
+
+def _metrics(run_dir: Path) -> dict[str, Any]:
+    """metrics.json; else the outcome of a sweep job's trial.json; else ``incomplete``."""
+    for name in ("metrics.json", "trial.json"):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            return {"status": "failed", "error": f"{name} unreadable: {first_line(error)}"}
+        if not isinstance(data, dict) or not isinstance(data.get("metrics", {}), dict):
+            raise UserError(f"{path}: not a JSON object of metrics (it holds a {type(data).__name__})")
+        if name == "trial.json":
+            data = data.get("metrics", {}) | {k: data[k] for k in ("status", "error") if k in data}
+        return _running_named(data)
+    return {"status": "incomplete", "error": "no metrics.json: the job was killed, or is still running"}
+
+
+def _mapping(path: Path) -> dict[str, Any]:
+    """A YAML file that holds a mapping; {} when there is none."""
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a YAML mapping (it holds a {type(data).__name__})")
+    return data
+
+
+def _cell(path: Path, line: int, text: str) -> float:
+    """A number of epochs.csv; an empty cell is NaN."""
+    try:
+        return float(text) if text.strip() else np.nan
+    except ValueError:
+        raise UserError(f"{path}: line {line}: {text!r} is not a number") from None
 
 
 def _natural(path: Path) -> list[Any]:

@@ -25,7 +25,7 @@ from netopt.report.claims import Claim, judge
 from netopt.report.configs import Config, group, ranked, statuses
 from netopt.report.document import Contents, write_documents
 from netopt.report.ranking import Standing
-from netopt.report.records import RunRecord
+from netopt.report.records import RunRecord, require_metric
 from netopt.report.runs import read_runs, read_yaml
 from netopt.report.stats import METHOD, MIN_SAMPLES
 
@@ -62,6 +62,8 @@ def write_report(
     if not runs:
         raise UserError(f"{folder}: no runs below it (no metrics.json at any depth)")
     multirun = read_yaml(folder / "multirun.yaml")
+    if metric is not None:
+        require_metric(runs, metric)
     swept_metric, swept_direction = _sweep_objective(multirun)
     metric = metric or swept_metric or _default_metric(runs)
     maximize = _maximize(metric, direction or (swept_direction if metric == swept_metric else None))
@@ -227,11 +229,15 @@ def _colon(text: str) -> str:
 def _sweep_objective(multirun: Any) -> tuple[str | None, str | None]:
     """The metric and direction the sweep optimized (its sweeper's or its summary callback's), from
     multirun.yaml; None for what it does not say."""
-    hydra = (multirun or {}).get("hydra", {}) if isinstance(multirun, Mapping) else {}
-    for node in (hydra.get("sweeper"), (hydra.get("callbacks") or {}).get("summary")):
+    hydra = _mapping(multirun).get("hydra")
+    for node in (_mapping(hydra).get("sweeper"), _mapping(_mapping(hydra).get("callbacks")).get("summary")):
         if isinstance(node, Mapping) and node.get("metric"):
             return str(node["metric"]).replace("/", "_"), node.get("direction")
     return None, None
+
+
+def _mapping(node: Any) -> Mapping[str, Any]:
+    return node if isinstance(node, Mapping) else {}
 
 
 def _maximize(metric: str, direction: str | None) -> bool:

@@ -121,11 +121,14 @@ def run(
             write_metrics(run_dir, {"status": "interrupted", "epochs": history.epoch, "steps": history.step})
         raise
     except Exception as error:
+        lost = world.lost(error)  # another process died: one line, not gloo's traceback
         if started and folder.fresh:  # a run that fails leaves its own record, never touches another's
-            cause = user_error(error)
+            cause = lost or user_error(error)
             reason = str(cause or error).strip().splitlines() or [type(error).__name__]
             with contextlib.suppress(UserError):  # the disk may be full: the error below says so
                 write_metrics(run_dir, {"status": "failed", "error": reason[0]})
+        if lost is not None:
+            raise lost from None
         raise
     finally:
         folder.release(abandon=not started)
