@@ -15,13 +15,33 @@ from typing import Any
 from hydra import compose as hydra_compose
 from hydra import initialize
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from netopt import config
 from netopt.errors import UserError
-from netopt.regularization import MOVED as MOVED_REGULARIZATION
+
+#: Fields of the former single ``regularization`` component, and where each moved.
+MOVED_REGULARIZATION = {
+    f"regularization.{old}=": f"moved to {new}, with regularization={group} (or [{group},...]){also}"
+    for old, group, new, also in (
+        ("l1", "l1", "regularization.l1.strength", ""),
+        ("l1_proximal", "l1", "regularization.l1.proximal", ""),
+        ("l2", "l2", "regularization.l2.strength", ""),
+        ("penalize_all", "l2", "regularization.l2.penalize_all", "; L1's is regularization.l1.penalize_all"),
+        ("dropout", "dropout", "regularization.dropout.p", "; or the model's own model.dropout"),
+        (
+            "rnn_dropout",
+            "dropout",
+            "regularization.dropout.rnn_dropout",
+            "; or the model's own model.rnn_dropout",
+        ),
+        ("dropconnect", "dropconnect", "regularization.dropconnect.p", ""),
+        ("label_smoothing", "label_smoothing", "regularization.label_smoothing.eps", ""),
+    )
+}
+
 
 _NOISE_MOVED = "gradient noise is a group of its own: grad_noise=gaussian grad_noise."
 _COMPILE_MOVED = "compiling the update is a trainer option: trainer.compile_optimizer=true"
@@ -71,6 +91,12 @@ def error_line(error: Exception, arguments: Any = None) -> str:
     for spelling, pointer in MOVED.items():
         if spelling in text or any(arg.startswith(spelling) for arg in arguments):
             return f"{spelling.rstrip('=')}: {pointer}"
+    if isinstance(error, OverrideParseException):
+        reason = text.strip().splitlines()[0]
+        if reason.startswith("LexerNoViableAltException"):
+            reason = "a character the override grammar does not allow"
+        grammar = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+        return f"{error.override}: cannot be read ({reason}); numbers in digits, text quoted, see {grammar}"
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
         option = (error.missing_cfg_file or "").rsplit("/", 1)[-1]

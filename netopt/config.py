@@ -2,8 +2,10 @@
 
 A preset ``conf/<group>/<name>.yaml`` names a component by ``_target_`` and sets only the values that
 differ from the component's defaults. :func:`register` stores every file of the config tree in
-Hydra's ConfigStore, each preset merged onto :func:`schema` of its target: a dataclass with one field
-per parameter, typed from its annotation and defaulting to its default. Hydra then composes typed
+Hydra's ConfigStore, each preset merged onto the schema of its target (:func:`netopt.schemas.schema`): a
+dataclass with one field per parameter, typed from its annotation and defaulting to its default, read
+from the generated cache ``netopt/schemas.json`` so that composing imports no component (nor torch);
+:func:`targets` lists what the cache covers. Hydra then composes typed
 configs, which refuse an unknown key or a value of the wrong type while composing, and
 ``netopt-train --help`` shows every field with its default.
 
@@ -13,36 +15,58 @@ built as a partial (``_partial_: true``). A keyword-only parameter without a def
 field (``???``). Values are range-checked by the components themselves when they are built.
 """
 
-import collections.abc
 import dataclasses
-import inspect
 import re
-import types
-import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from copy import deepcopy
-from functools import cache
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, cast
+from typing import Any, cast
 
+import yaml
 from hydra.core.config_store import ConfigStore
-from hydra.utils import get_object
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf._utils import get_yaml_loader
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from netopt.errors import UserError
+from netopt.schemas import schema
 
 CONF_PACKAGE = "netopt.conf"
 PRIMARY = "train"
-_PLAIN = (bool, int, float, str)
-_SEQUENCES = (list, tuple, collections.abc.Sequence)
 _PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
 #: Options of each group, as :func:`register` stored them (``{"optimizer": ["adam", ...]}``).
 OPTIONS: dict[str, list[str]] = {}
 #: Folders of the config tree that hold another command's config group: ``conf/trajectories/`` holds
 #: the presets of netopt-trajectories' ``experiment`` group, which netopt-train neither lists nor composes.
 COMMAND_GROUPS = {"trajectories": "experiment"}
+_REGISTERED: set[str] = set()
+
+
+def _loader() -> Any:
+    """OmegaConf's YAML loader (its float and duplicate-key rules), on libyaml's parser when PyYAML
+    has it: the same values as ``OmegaConf.create(text)``, read many times faster."""
+    omegaconf_loader = get_yaml_loader()
+    if not yaml.__with_libyaml__:
+        return omegaconf_loader
+    from yaml.cyaml import CParser
+
+    class Loader(CParser, omegaconf_loader):  # type: ignore[misc, valid-type]  # made at run time
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    return Loader
+
+
+_LOADER = _loader()
+
+
+def read_yaml(text: str) -> dict[str, Any]:
+    """A YAML file of the config tree as plain dicts and lists, as OmegaConf reads it."""
+    return yaml.load(text, Loader=_LOADER) or {}  # noqa: S506 (a safe loader)
 
 
 def container(cfg: DictConfig | ListConfig, resolve: bool = True) -> dict[str, Any]:
@@ -50,60 +74,6 @@ def container(cfg: DictConfig | ListConfig, resolve: bool = True) -> dict[str, A
     plain = OmegaConf.to_container(cfg, resolve=resolve)
     assert isinstance(plain, dict)
     return cast(dict[str, Any], plain)
-
-
-def field_type(annotation: Any) -> Any:
-    """The OmegaConf type of a parameter's annotation: plain types, optionals and lists of them;
-    ``Any`` for everything OmegaConf cannot check (callables, modules, unions)."""
-    if annotation in _PLAIN:
-        return annotation
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        inner = field_type(rest[0]) if len(rest) == 1 else Any
-        return Any if inner is Any else Optional[inner]  # noqa: UP045 (typing's form, for OmegaConf)
-    if origin is Literal:
-        kinds = {type(value) for value in args}
-        return kinds.pop() if len(kinds) == 1 and kinds <= set(_PLAIN) else Any
-    if origin in _SEQUENCES:
-        elements = {a for a in args if a is not Ellipsis}
-        inner = field_type(elements.pop()) if len(elements) == 1 else Any
-        return list[inner]  # type: ignore[valid-type]  # a type built at run time
-    if origin in (dict, collections.abc.Mapping):
-        return dict[str, Any]
-    return Any
-
-
-def _field(parameter: inspect.Parameter) -> Any:
-    default = parameter.default
-    if default is inspect.Parameter.empty:
-        return dataclasses.field(default=MISSING)
-    if isinstance(default, (list, tuple, dict)):
-        copy = list(default) if isinstance(default, tuple) else default
-        return dataclasses.field(default_factory=lambda: deepcopy(copy))
-    return dataclasses.field(default=default)
-
-
-def supplied(parameter: inspect.Parameter) -> bool:
-    """Whether the runner supplies ``parameter``: positional and without a default."""
-    positional = parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-    return positional and parameter.default is inspect.Parameter.empty
-
-
-@cache
-def schema(target: Callable[..., Any]) -> type:
-    """The structured config of ``target`` (a class or function): ``_target_``, ``_partial_`` when
-    the runner supplies arguments, then one typed field per parameter it does not supply."""
-    signature = inspect.signature(target, eval_str=True)
-    parameters = [p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    path = f"{target.__module__}.{target.__qualname__}"
-    fields: list[Any] = [("_target_", str, dataclasses.field(default=path))]
-    if any(supplied(p) for p in parameters):
-        fields.append(("_partial_", bool, dataclasses.field(default=True)))
-    for p in parameters:
-        if not supplied(p):
-            fields.append((p.name, field_type(p.annotation), _field(p)))
-    return dataclasses.make_dataclass(target.__qualname__.replace(".", "") + "Config", fields)
 
 
 def typed(node: Mapping[str, Any], source: str = "") -> DictConfig:
@@ -114,7 +84,7 @@ def typed(node: Mapping[str, Any], source: str = "") -> DictConfig:
         if isinstance(value, Mapping) and "_target_" in value:
             values[key] = typed(value, source)
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(schema(get_object(values["_target_"]))), values)
+        cfg = OmegaConf.merge(OmegaConf.structured(schema(values["_target_"])), values)
     except Exception as error:  # a preset that does not fit its target is a bug in the config tree
         raise ValueError(f"{source}: {error}") from error
     if defaults is not None:
@@ -138,6 +108,30 @@ def _yaml_files(folder: Traversable, group: str = "") -> Iterator[tuple[str, Tra
             yield from _yaml_files(entry, f"{group}/{entry.name}".lstrip("/"))
         elif entry.name.endswith(".yaml"):
             yield group, entry
+
+
+def _presets() -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """Every file of the config tree: its folder (``optimizer``, ``""`` for the top), name, text and
+    content (unresolved)."""
+    for group, file in _yaml_files(resources.files(CONF_PACKAGE)):
+        text = file.read_text(encoding="utf-8")
+        yield group, file.name.removesuffix(".yaml"), text, read_yaml(text)
+
+
+def targets() -> set[str]:
+    """Every ``_target_`` of the config tree, nested ones too (the keys of ``netopt/schemas.json``)."""
+
+    def found(node: Any) -> Iterator[str]:
+        if isinstance(node, Mapping):
+            if isinstance(node.get("_target_"), str):
+                yield node["_target_"]
+            for value in node.values():
+                yield from found(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from found(value)
+
+    return {target for *_, loaded in _presets() for target in found(loaded)}
 
 
 def folder_suffix(overrides: Sequence[str], name: str | None) -> str:
@@ -178,19 +172,20 @@ def job_folder(number: int, overrides: Sequence[str], sweep_dir: str) -> str:
 def register(command: str = PRIMARY) -> None:
     """Store every YAML file of the config tree in Hydra's ConfigStore, presets typed by their target,
     and register the resolver that names run folders. A folder of :data:`COMMAND_GROUPS` is stored,
-    as its group, only for its own ``command`` (``trajectories``), and never listed in :data:`OPTIONS`."""
+    as its group, only for its own ``command`` (``trajectories``), and never listed in :data:`OPTIONS`.
+    Once per command and process: a second call finds it stored."""
+    if command in _REGISTERED:
+        return
+    _REGISTERED.add(command)
     for name, resolver in (("netopt.folder", folder_suffix), ("netopt.job", job_folder)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
     store = ConfigStore.instance()
-    for group, file in _yaml_files(resources.files(CONF_PACKAGE)):
+    for group, name, text, loaded in _presets():
         folder, _, rest = group.partition("/")
         if folder in COMMAND_GROUPS and folder != command:
             continue
-        text = file.read_text(encoding="utf-8")
-        loaded = container(OmegaConf.create(text), resolve=False)
-        name = file.name.removesuffix(".yaml")
-        node = typed_targets(loaded, f"conf/{group}/{file.name}")
+        node = typed_targets(loaded, f"conf/{group}/{name}.yaml")
         package = _PACKAGE_HEADER.search(text)
         if folder in COMMAND_GROUPS:
             group = "/".join(filter(None, (COMMAND_GROUPS[folder], rest)))
@@ -203,16 +198,20 @@ def register(command: str = PRIMARY) -> None:
                 OPTIONS[group].append(name)
 
 
+def _primary() -> dict[str, Any]:
+    return read_yaml(resources.files(CONF_PACKAGE).joinpath(f"{PRIMARY}.yaml").read_text(encoding="utf-8"))
+
+
+def primary_groups() -> list[str]:
+    """The config groups the primary config composes, in the order of its defaults list."""
+    entries = _primary().get("defaults", [])
+    keys = (next(iter(entry)) for entry in entries if isinstance(entry, Mapping))
+    return [key for key in keys if not key.startswith("override ")]
+
+
 def root_keys() -> set[str]:
     """The keys the primary config may hold: its own and one per config group it composes."""
-    text = resources.files(CONF_PACKAGE).joinpath(f"{PRIMARY}.yaml").read_text(encoding="utf-8")
-    primary = container(OmegaConf.create(text), resolve=False)
-    groups = {
-        next(iter(entry))
-        for entry in primary.get("defaults", [])
-        if isinstance(entry, Mapping) and not next(iter(entry)).startswith("override ")
-    }
-    return {key for key in primary if key not in ("defaults", "hydra")} | groups
+    return {key for key in _primary() if key not in ("defaults", "hydra")} | set(primary_groups())
 
 
 def check_keys(cfg: DictConfig, prefix: str = "") -> None:

@@ -29,7 +29,7 @@ class TrainerSettings:
     ``limit_batches`` caps the batches per epoch and split (debug runs); ``linear_scaling_rule``
     multiplies every lr by batch_size / base_batch_size (Goyal et al. 2017); ``device`` is auto (CUDA
     when present), cpu, cuda or cuda:N; ``deterministic`` makes CPU runs exactly repeatable;
-    ``num_threads`` sets torch's intra-op threads (None: torch's default); ``resume`` continues from
+    ``num_threads`` sets torch's intra-op threads (None: see below); ``resume`` continues from
     the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
     the progress bar; ``schedule_epochs`` is the run length the lr schedule is laid over (None:
     max_epochs; Hyperband sets its largest budget, so a promoted trial continues its schedule);
@@ -47,6 +47,10 @@ class TrainerSettings:
     ``torch.compile`` (one warning and the eager model where no compiler works);
     ``compile_optimizer`` runs the optimizer's update through ``torch.compile``, compiled once
     (:func:`netopt.optim.compile_update`; likewise one warning and the eager update).
+
+    ``num_threads=None`` is one thread in a single run: more threads mostly wait on each other for
+    models this small, the more so on a machine shared with other work. In a multirun it is torch's
+    default in each job, which joblib's launcher caps at cores / n_jobs.
     """
 
     max_epochs: int = field(default=20, metadata=EXTENDABLE)

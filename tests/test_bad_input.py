@@ -456,6 +456,98 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path):
     assert read_metrics(folder)["status"] == "failed"
 
 
+# --- netopt-trajectories and netopt-landscape (issue 25, i25-fast) ------------------------------------
+
+
+def _command(main, capsys, *args: str) -> tuple[int, str]:
+    """Call a command's ``main`` in-process with ``args``; (exit status, stderr)."""
+    try:
+        main(list(args))
+        status = 0
+    except SystemExit as stop:
+        status = stop.code
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ("steps.saddle=-5", r"steps.saddle=-5: must be a whole number >= 1"),
+        ("start.saddle=[nan,0.0]", r"start.saddle=\[nan, 0.0\]: must be null or two finite numbers"),
+        ("start.saddle=[1.0]", r"start.saddle=\[1.0\]: must be null or two finite numbers"),
+        ("seeds=[2^70]", r"seeds=\[2\^70\]: cannot be read"),
+        ("seeds=[1180591620717411303424]", r"seeds=\[1180591620717411303424\]: must be whole numbers in"),
+        ("noise=[nan]", r"noise=\[nan\]: must be a list of finite values >= 0"),
+        ("optimizer=adamm", r"optimizer=adamm: no such option; choose one of adadelta, adagrad"),
+        ("function=himmelblau", r"functions: no such function himmelblau; choose from sphere"),
+    ],
+)
+def test_a_trajectories_mistake_is_one_line_before_any_path(capsys, tmp_path, override, pattern):
+    from netopt.cli.trajectories import main
+
+    status, err = _command(main, capsys, f"out={tmp_path / 'out'}", "function=saddle", override)
+    assert_one_line(status, err, 2, pattern)
+    assert not (tmp_path / "out").exists()
+
+
+def test_trajectories_into_a_folder_holding_an_earlier_run_is_refused(capsys, tmp_path):
+    from netopt.cli.trajectories import main
+
+    out = tmp_path / "out"
+    first = ["function=sphere", "optimizer=sgd", "steps.sphere=3"]
+    assert _command(main, capsys, f"out={out}", *first)[0] == 0
+    before = snapshot(out)
+    status, err = _command(main, capsys, f"out={out}", "function=saddle", "optimizer=adam")
+    assert_one_line(status, err, 2, rf"out={out}: holds an earlier run's files; choose a new folder")
+    assert snapshot(out) == before  # not mixed
+
+
+def test_trajectories_into_an_unwritable_folder_is_one_line(capsys, tmp_path):
+    from netopt.cli.trajectories import main
+
+    (tmp_path / "file").write_text("a file, not a folder")
+    status, err = _command(main, capsys, f"out={tmp_path / 'file' / 'out'}", "function=sphere")
+    assert_one_line(status, err, 2, r"out=.*/file/out: cannot write there \(Not a directory\)")
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["--span", "inf"], r"--span=inf: must be finite and > 0"),
+        (["--span", "nan"], r"--span=nan: must be finite and > 0"),
+        (["--points", "100000"], r"--points=100000: the 100000 x 100000 grid needs about .* TB of memory"),
+        (["--points", "1"], r"--points=1: must be a whole number >= 2"),
+        (["--seed", "2^70"], r"argument --seed: invalid int value: '2\^70'"),
+        (["--seed", str(2**70)], rf"--seed={2**70}: must be in \[0, "),
+    ],
+)
+def test_a_landscape_mistake_is_one_line_and_changes_nothing(capsys, earlier, args, pattern):
+    from netopt.cli.landscape import main
+
+    before = snapshot(earlier)
+    assert_one_line(*_command(main, capsys, str(earlier), *args), 2, pattern)
+    assert snapshot(earlier) == before
+
+
+def test_a_landscape_of_a_read_only_run_folder_is_one_line(capsys, earlier, monkeypatch):
+    import builtins
+
+    from netopt.cli.landscape import main
+
+    before = snapshot(earlier)
+    real_open = builtins.open
+
+    def read_only(file, mode="r", *args, **kwargs):  # root writes anyway: refuse as for a user
+        if any(m in mode for m in "wax+") and Path(file).resolve().parent == earlier.resolve():
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only)
+    status, err = _command(main, capsys, str(earlier), "--points", "3")
+    assert_one_line(status, err, 2, r"RUN_DIR=.*earlier: cannot write there \(Permission denied\); nothing")
+    assert snapshot(earlier) == before
+
+
 # --- netopt-report on hostile input: every run counted, impossible numbers marked, one line for a bad file --
 
 

@@ -3,6 +3,7 @@ its closed form and Monte Carlo), random / Bayesian search, Hyperband brackets, 
 
 import csv
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -345,8 +346,10 @@ def test_summary_files(tmp_path):
     ]
     best = write_summary(tmp_path, records, "val/acc", maximize=True)
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert [r["trial"] for r in rows] == ["0", "1", "2"]
+    assert [r["trial"] for r in rows] == ["0", "2", "1"]  # best first, the failed trial last
+    assert [r["rank"] for r in rows] == ["1", "2", "-"]  # one seed each: no ties to declare
     assert list(rows[0]) == [
+        "rank",
         "trial",
         "lr",
         "act",
@@ -361,10 +364,13 @@ def test_summary_files(tmp_path):
     ]
     assert (rows[0]["val_acc"], rows[0]["epochs"], rows[0]["wall_time_s"]) == ("0.9", "3", "3.0")
     assert (rows[0]["train_acc"], rows[0]["test_acc"]) == ("0.95", "0.8")
-    assert (rows[1]["error"], rows[1]["train_acc"]) == ("RuntimeError: boom", "")
+    assert (rows[2]["error"], rows[2]["train_acc"]) == ("RuntimeError: boom", "")
     saved = yaml.safe_load((tmp_path / "best.yaml").read_text())
-    assert best.trial == saved["trial"] == 0 and saved["overrides"] == ["lr=0.1", "act=relu"]
-    assert write_summary(tmp_path, records, "val/acc", maximize=False).trial == 2
+    assert best is not None and [r.trial for r in best.trials] == saved["trials"] == [0]
+    assert saved["overrides"] == ["lr=0.1", "act=relu"] and saved["objective"] == 0.9
+    assert saved["interval"] is None and (saved["seeds"], saved["runs"]) == (1, 1)
+    lowest = write_summary(tmp_path, records, "val/acc", maximize=False)
+    assert lowest is not None and [r.trial for r in lowest.trials] == [2]
 
 
 def test_summary_table_shows_what_varies_and_fits_80_columns(tmp_path, capsys):
@@ -393,17 +399,74 @@ def test_summary_table_shows_what_varies_and_fits_80_columns(tmp_path, capsys):
     assert max(map(len, lines)) <= 80
     assert written == f"written: {tmp_path / 'results.csv'}, {tmp_path / 'best.yaml'}"  # whole paths
     header = lines[1].split()
-    assert header == [
+    assert header == [  # the seed is pooled, not a hyperparameter
+        "rank",
         "trial",
         "optimizer",
         "lr",
         "hidden_sizes",
-        "seed",
         "patience",
         "val_acc",
         "status",
         "time",
     ]
-    assert lines[3].split()[:3] == ["0", "sgd", "0.001"] and "[512,512,51…" in lines[3]  # cut, not wrapped
+    assert lines[3].split()[:4] == ["1", "0", "sgd", "0.001"] and "[512,512,51…" in lines[3]  # cut
     assert lines[3].endswith("1.5 s") and len(lines) == 9  # one line per trial and per error
     assert lines[-1].startswith("trial 3 failed: RuntimeError: a long") and lines[-1].endswith("…")
+
+
+def seeded(values: dict[str, list[float]], metric: str = "val_acc") -> list[Record]:
+    """One completed trial per (optimizer, seed) with these objective values, in launch order."""
+    runs = [(o, seed, v) for o, vs in values.items() for seed, v in enumerate(vs)]
+    return [
+        Record(
+            i, {"optimizer": o, "trainer.seed": s}, status="completed", objective=v, epochs=2, wall_time_s=1.0
+        )
+        for i, (o, s, v) in enumerate(runs)
+    ]
+
+
+def test_the_table_best_yaml_and_results_csv_name_the_best_configuration_not_the_luckiest_run(
+    tmp_path, capsys
+):
+    records = seeded(
+        {
+            "sgd": [0.961, 0.90, 0.905, 0.91, 0.90],  # the luckiest single run, a worse mean
+            "momentum": [0.96, 0.955, 0.958, 0.957, 0.956],
+            "adam": [0.957, 0.956, 0.957, 0.958, 0.955],  # indistinguishable from momentum
+        }
+    )
+    best = write_summary(tmp_path, records, "val_acc", maximize=True, show=True)
+    assert best is not None and best.params == {"optimizer": "momentum"}
+    saved = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert saved["params"] == {"optimizer": "momentum"} and saved["overrides"] == ["optimizer=momentum"]
+    assert (
+        saved["objective"] == pytest.approx(0.9572)
+        and saved["seeds"] == 5
+        and saved["trials"] == [5, 6, 7, 8, 9]
+    )
+    assert 0.954 < saved["interval"][0] < saved["objective"] < saved["interval"][1] < 0.96
+    assert saved["indistinguishable"] == [
+        {"params": {"optimizer": "adam"}, "objective": pytest.approx(0.9566)}
+    ]
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [(r["rank"], r["optimizer"]) for r in rows[::5]] == [
+        ("1", "momentum"),
+        ("=1", "adam"),
+        ("3", "sgd"),
+    ]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].strip() == "15 trials: 15 completed, 0 diverged, 0 failed; 3 configurations"
+    assert lines[1].split() == ["rank", "trials", "optimizer", "val_acc", "seeds", "time"]
+    assert lines[3].split()[:3] == ["1", "5,6,7,8,9", "momentum"] and lines[3].split()[-3:-1] == ["5", "5.0"]
+    assert [line.split()[0] for line in lines[4:6]] == ["=1", "3"]
+    assert "=1: tied with the best" in "\n".join(lines)
+
+
+def test_a_loss_is_minimized_and_repeated_seeds_count_once(tmp_path, capsys):
+    records = seeded({"sgd": [0.30, 0.32, 0.31], "adam": [0.20, 0.21, 0.19]}, "val_loss")
+    records.append(replace(records[0], trial=6, params={**records[0].params, "trainer.progress": "false"}))
+    best = write_summary(tmp_path, records, "val_loss", maximize=False, show=True)
+    assert best is not None and best.params == {"optimizer": "adam"}
+    sgd = next(line for line in capsys.readouterr().out.splitlines() if "sgd" in line)
+    assert sgd.split()[:2] == ["2", "0,1,2,6"] and "3 (4 runs)" in sgd  # seed 0 ran twice: one sample

@@ -55,7 +55,8 @@ def sweep(sweep_dir: Path, *overrides: str) -> None:
 
 
 def results(sweep_dir: Path) -> list[dict]:
-    return list(csv.DictReader((sweep_dir / "results.csv").open()))
+    """results.csv's rows by trial (the file lists them best configuration first)."""
+    return sorted(csv.DictReader((sweep_dir / "results.csv").open()), key=lambda r: int(r["trial"]))
 
 
 def journal(sweep_dir: Path) -> list[dict]:
@@ -112,6 +113,11 @@ def test_random_sweep_survives_failures_and_resumes_after_an_interruption(tmp_pa
     best = yaml.safe_load((tmp_path / "best.yaml").read_text())
     assert best["objective"] == max(float(r["val_acc"]) for r in rows if r["status"] == "completed")
     assert best["overrides"] == [f"x1={best['params']['x1']}", f"x2={best['params']['x2']}"]
+    ranked = list(csv.DictReader((tmp_path / "results.csv").open()))  # best first, failures last
+    assert [float(r["val_acc"]) for r in ranked[:4]] == sorted(
+        (float(r["val_acc"]) for r in ranked[:4]), reverse=True
+    )
+    assert ranked[0]["trial"] == str(best["trials"][0]) and {r["rank"] for r in ranked[4:]} == {"-"}
     shown = capsys.readouterr().out
     assert "6 trials: 4 completed, 1 diverged, 1 failed" in shown and "trial 0 failed: RuntimeError" in shown
 
@@ -170,7 +176,10 @@ def test_summary_callback_ends_a_grid_sweep(tmp_path, capsys):
     assert all(float(r["wall_time_s"]) > 0 for r in rows)
     best = yaml.safe_load((tmp_path / "best.yaml").read_text())
     top = max(rows, key=lambda r: float(r["val_acc"]))
-    assert best["params"] == {"x1": top["x1"], "kind": top["kind"], "fail_above": "9"} and top["kind"] == "b"
+    assert (
+        best["params"] == {"x1": int(top["x1"]), "kind": top["kind"], "fail_above": 9} and top["kind"] == "b"
+    )
+    assert best["overrides"] == [f"x1={top['x1']}", "kind=b", "fail_above=9"]  # as typed, not quoted
     shown = capsys.readouterr()
     assert "6 trials: 4 completed, 0 diverged, 2 failed" in shown.out
     assert "Traceback" not in shown.out + shown.err  # a failing job is one line there, its log has the rest

@@ -7,6 +7,8 @@ import csv
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from netopt.cli.landscape import main as landscape_main
+from netopt.cli.trajectories import main as trajectories_main
 from netopt.errors import UserError
 from netopt.report.records import read_records
 from netopt.studies.landscape import landscape
@@ -41,7 +43,7 @@ def test_sharpness_is_logged_every_n_epochs_and_ends_in_the_metrics(tmp_path):
 
 def test_netopt_landscape_writes_both_slices_from_a_run_folder(tmp_path):
     train(tmp_path, "debug=fast")
-    written = landscape(tmp_path, points=5, span=0.5, samples=128, surface=True, seed=0)
+    written = landscape(tmp_path, points=5, span=0.5, samples=128, surface=True, seed=0).written
     names = {p.name for p in written}
     assert names == {f"landscape_{d}.{e}" for d in ("1d", "2d") for e in ("png", "csv")} | {
         "landscape_2d_surface.png"
@@ -52,6 +54,27 @@ def test_netopt_landscape_writes_both_slices_from_a_run_folder(tmp_path):
     final = next(r for r in line if abs(float(r["a"]) - 1.0) < 1e-9)  # a = 1: the trained weights
     assert float(final["train_loss"]) < float(line[0]["train_loss"])
     assert "landscape/2d" in EventAccumulator(str(tmp_path)).Reload().Tags()["images"]
+
+
+def test_netopt_landscape_shows_progress_a_table_and_what_it_wrote(tmp_path, capsys):
+    train(tmp_path / "run", "debug=fast")
+    landscape_main(
+        [str(tmp_path / "run"), "--points", "3", "--samples", "64", "--out", str(tmp_path / "out")]
+    )
+    out = capsys.readouterr().out
+    assert "line: 31 points in" in out and "plane: 9 points in" in out
+    assert "final weights: line a=1" in out and "plane, lowest" in out and "train loss" in out
+    assert f"written: {tmp_path / 'out' / 'landscape_1d.png'}" in out
+    assert not (tmp_path / "run" / "landscape_1d.png").exists()  # --out, not the run folder
+
+
+def test_netopt_landscape_help_lists_its_options_with_defaults(capsys):
+    with pytest.raises(SystemExit) as stop:
+        landscape_main(["--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith("usage: netopt-landscape")
+    assert "--points POINTS" in out and "(default: 21)" in out and "(default: 2048)" in out
+    assert "netopt-trajectories" not in out
 
 
 def test_netopt_landscape_refuses_a_folder_without_a_run(tmp_path):
@@ -80,6 +103,31 @@ def test_netopt_trajectories_draws_every_optimizer_preset(tmp_path):
     assert stays["escaped"] is False and stays["escape_step"] is None  # GD never leaves the ridge y = 0
     with pytest.raises(UserError, match="functions: no such function"):
         trajectories([f"out={tmp_path}", "functions=[himmelblau]"])
+
+
+def test_netopt_trajectories_chooses_as_netopt_train_does(tmp_path, capsys):
+    """optimizer=adam runs Adam only, function=a,b those functions; optimizer.lr wins over lrs; the
+    command ends with the table and the folder it wrote."""
+    trajectories_main(
+        [f"out={tmp_path / 'one'}", "optimizer=adam", "function=sphere,saddle", "steps.sphere=5"]
+    )
+    assert {(p["optimizer"], p["function"]) for p in paths(tmp_path / "one")} == {
+        ("adam", "sphere"),
+        ("adam", "saddle"),
+    }
+    out = capsys.readouterr().out
+    assert "sphere: 1 paths in" in out and "final loss" in out and f"written: {tmp_path / 'one'}" in out
+    trajectories(
+        [f"out={tmp_path / 'two'}", "optimizer=sgd,momentum", "function=sphere", "optimizer.lr=0.01"]
+    )
+    assert {(p["optimizer"], p["lr"]) for p in paths(tmp_path / "two")} == {("sgd", 0.01), ("momentum", 0.01)}
+
+
+def test_netopt_trajectories_help_lists_its_options(capsys):
+    trajectories_main(["--help"])
+    out = capsys.readouterr().out
+    assert "optimizer=NAME[,NAME...]" in out and "function=NAME[,NAME...]" in out
+    assert "steps={sphere: 60," in out and "seeds=[0]" in out and "lrs.saddle={sgd: 0.05," in out
 
 
 def _sharpness(tmp_path, name: str, *overrides: str) -> float:

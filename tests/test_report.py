@@ -19,12 +19,12 @@ from scipy import stats
 from netopt.cli.report import main
 from netopt.errors import UserError
 from netopt.labels import label, short_names, short_value, varying_keys
-from netopt.report import step_series, write_report
+from netopt.report import figures, step_series, write_report
 from netopt.report.claims import Claim, judge
 from netopt.report.configs import group, ranked
 from netopt.report.records import RunRecord, read_records, write_records
 from netopt.report.runs import read_runs
-from netopt.report.stats import mean_ci
+from netopt.report.stats import difference, estimate, mean_ci
 from netopt.run.record import EPOCH_COLUMNS
 
 
@@ -145,17 +145,58 @@ def realistic_sweep(folder: Path, epochs: int = 10) -> Path:
 
 def test_mean_and_95_ci_match_scipy():
     x = [0.91, 0.93, 0.88, 0.95]
-    est = mean_ci(x)
+    est = mean_ci(x)  # an unbounded metric: Student t
     lo, hi = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
     assert est.n == 4 and est.mean == pytest.approx(np.mean(x), abs=1e-12)
+    assert (est.low, est.high) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
     assert est.half_width == pytest.approx((hi - lo) / 2, rel=1e-9)
-    # two values: t_{0.975,1} = 12.706 times s/sqrt(2) = |a - b| / 2
-    assert mean_ci([1.0, 3.0]).half_width == pytest.approx(12.7062047 * 1.0, rel=1e-6)
+    assert str(est) == f"{np.mean(x):.3f} [{lo:.3f}, {hi:.3f}]"
+    # two values: too few for an interval (t_{0.975,1} = 12.7 would give 0.947 ± 0.248), said so
+    two = mean_ci([0.9, 0.8])
+    assert not two.has_interval and str(two) == "0.850 (n=2: too few for a CI)"
+    assert two.errors == (0.0, 0.0)
     assert mean_ci([0.5, float("nan"), float("inf")]) == mean_ci([0.5])  # non-finite values are left out
     one = mean_ci([0.5])
     assert (one.mean, one.n, math.isnan(one.half_width), str(one)) == (0.5, 1, True, "0.500")
     assert mean_ci([]).n == 0 and str(mean_ci([])) == "-"
-    assert str(est) == f"{np.mean(x):.3f} ± {(hi - lo) / 2:.3f}"
+
+
+def test_a_bounded_metric_gets_a_logit_interval_inside_its_range():
+    x = np.array([0.999, 0.95, 0.99])
+    est = mean_ci(x, bounds=(0.0, 1.0))
+    z = np.log(x / (1 - x))
+    lo, hi = stats.t.interval(0.95, len(z) - 1, loc=z.mean(), scale=stats.sem(z))
+    assert (est.low, est.high) == (pytest.approx(1 / (1 + np.exp(-lo))), pytest.approx(1 / (1 + np.exp(-hi))))
+    assert 0.0 < est.low < est.mean < est.high < 1.0  # the t-interval would reach past 1
+    assert mean_ci(x).high > 1.0
+    ones = mean_ci([1.0, 1.0, 0.98], bounds=(0.0, 1.0))  # a value on the bound is moved inside it
+    assert 0.0 < ones.low < ones.high < 1.0
+    outside = mean_ci([1.5, 2.0, 2.5], bounds=(0.0, 1.0))  # values the bounds do not hold: plain t
+    assert outside.low == pytest.approx(mean_ci([1.5, 2.0, 2.5]).low)
+
+
+def test_runs_of_one_seed_are_one_sample_and_identical_seeds_are_duplicates():
+    est = estimate([(0, 0.9), (0, 0.8), (1, 0.7), (2, 0.6)])
+    assert (est.n, est.runs, est.mean) == (3, 4, pytest.approx((0.85 + 0.7 + 0.6) / 3))
+    same = estimate([(0, 0.9), (1, 0.9), (2, 0.9)], bounds=(0.0, 1.0))
+    assert same.duplicates and not same.has_interval and str(same) == "0.900 (identical over 3 seeds)"
+    assert not estimate([(0, 0.9), (0, 0.9), (0, 0.9)]).duplicates  # one seed run three times
+
+
+def test_the_difference_from_the_best_is_paired_by_seed_else_welch():
+    best = {0: 0.95, 1: 0.96, 2: 0.94, 3: 0.955}
+    other = {0: 0.93, 1: 0.95, 2: 0.935, 3: 0.94}
+    paired = difference(best, other)
+    ci = stats.ttest_rel(list(other.values()), list(best.values())).confidence_interval(0.95)
+    assert paired.paired == 4 and (paired.low, paired.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert not paired.indistinguishable and "paired over 4 seeds" in str(paired)
+    shifted = {seed + 10: value for seed, value in other.items()}  # no seed in common
+    welch = difference(best, shifted)
+    ci = stats.ttest_ind(list(shifted.values()), list(best.values()), equal_var=False).confidence_interval()
+    assert welch.paired == 0 and (welch.low, welch.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert str(welch).endswith("Welch")
+    few = difference({0: 0.9, 1: 0.8}, {0: 0.7, 1: 0.75})
+    assert not few.has_interval and str(few) == "-0.125 (too few seeds to compare)"
 
 
 # ---------------------------------------------------------------------------- runs and configurations
@@ -246,7 +287,75 @@ def test_ranking_puts_configurations_without_a_value_last(tmp_path):
     fake_run(tmp_path / "1", ["norm=batch"], completed(0.7))
     fake_run(tmp_path / "2", ["norm=layer"], completed(0.9))
     configs, _ = group(read_runs(tmp_path))
-    assert [c.label for c in ranked(configs, "val_acc")] == ["norm=layer", "norm=batch", "norm=none"]
+    order = ranked(configs, "val_acc")
+    assert [c.label for c, _ in order] == ["norm=layer", "norm=batch", "norm=none"]
+    assert [s.shown_rank for _, s in order] == ["1", "2", "-"]
+    assert [c.label for c, _ in ranked(configs, "val_acc", maximize=False)][:2] == [
+        "norm=batch",
+        "norm=layer",
+    ]
+
+
+def seeds(folder: Path, name: str, values: list[float], **metrics) -> None:
+    """One run per seed of configuration optimizer=name, with these val_acc values."""
+    for seed, acc in enumerate(values):
+        fake_run(
+            folder / f"{name}{seed}", [f"optimizer={name}", f"trainer.seed={seed}"], completed(acc, **metrics)
+        )
+
+
+def test_configurations_indistinguishable_from_the_best_are_ties(tmp_path):
+    seeds(tmp_path, "sgd", [0.961, 0.90, 0.905, 0.91, 0.90])  # the luckiest single run, a worse mean
+    seeds(tmp_path, "momentum", [0.96, 0.955, 0.958, 0.957, 0.956])
+    seeds(tmp_path, "adam", [0.957, 0.956, 0.957, 0.958, 0.955])
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "| rank | optimizer | val_acc | vs best |" in md  # the column it ranks by, by its name
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "optimizer" not in line]
+    assert [r.split(" | ")[:2] for r in rows[1:4]] == [["| 1", "momentum"], ["| =1", "adam"], ["| 3", "sgd"]]
+    assert "paired over 5 seeds" in rows[2] and "(higher is better)" in md
+    assert "1 indistinguishable from the best (optimizer=momentum): optimizer=adam" in md
+
+
+def test_a_loss_ranks_lowest_first_and_a_metric_without_direction_needs_one(tmp_path, capsys):
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9, train_loss=0.5, weight_norm=3.0))
+    fake_run(tmp_path / "1", ["optimizer=sgd"], completed(0.8, train_loss=0.2, weight_norm=2.0))
+    main([str(tmp_path), "--metric", "train_loss"])
+    md = (tmp_path / "report.md").read_text()
+    assert "| rank | optimizer | train_loss | vs best |" in md and "(lower is better)" in md
+    assert md.index("| 1 | sgd | 0.200 |") < md.index("| 2 | adam | 0.500 |")
+    assert "too few for an interval or a comparison: sweep 3 or more (trainer.seed=0,1,2)" in md
+    with pytest.raises(UserError, match="--direction=nothing: weight_norm has no direction of its own"):
+        write_report(tmp_path, metric="weight_norm")
+    main([str(tmp_path), "--metric", "weight_norm", "--direction", "maximize"])
+    assert "| 1 | adam | 3.000 |" in (tmp_path / "report.md").read_text()
+
+
+def test_repeated_seeds_count_once_and_deterministic_seeds_are_said_to_be(tmp_path):
+    for run in range(3):  # the same configuration and seed, run three times
+        fake_run(tmp_path / "same" / str(run), ["optimizer=adam", "trainer.seed=0"], completed(0.9))
+    seeds(tmp_path / "seeds", "sgd", [0.8, 0.8, 0.8])  # three seeds, one result
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "| =1 | adam | 0.900 |" not in md and "3 completed (1 distinct seed)" in md
+    assert "| 2 | sgd | 0.800 (identical over 3 seeds) |" in md
+    assert "the runs are deterministic duplicates" in md
+
+
+def test_figures_of_accuracies_stay_inside_zero_to_one(tmp_path):
+    seeds(tmp_path, "adam", [0.999, 0.95, 0.99])
+    seeds(tmp_path, "sgd", [0.995, 0.90])  # two seeds: no interval, not a bar to 1.2
+    configs, _ = group(read_runs(tmp_path))
+    final = figures.final(configs)
+    gap = figures.gap(configs)
+    assert final is not None and gap is not None
+    (ax,) = final.axes
+    assert ax.get_xlim()[0] >= 0.0 and ax.get_xlim()[1] <= 1.0
+    for line in ax.lines + [seg for c in ax.collections for seg in c.get_segments()]:  # bars' ends
+        data = line.get_xdata() if hasattr(line, "get_xdata") else np.asarray(line)[:, 0]
+        assert np.all((np.asarray(data) >= 0.0) & (np.asarray(data) <= 1.0))
+    ax = gap.axes[0]
+    assert ax.get_xlim()[1] <= 1.0 and ax.get_ylim()[1] <= 1.0
 
 
 # ---------------------------------------------------------------------------- the report
@@ -257,12 +366,13 @@ def test_sweep_with_failed_and_diverged_runs_renders_them_marked(tmp_path):
     html_path = write_report(tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert html_path == tmp_path / "report.html"
-    assert md.count("\n| optimizer | lr |") == 1  # only the swept keys, short names
+    assert md.count("\n| rank | optimizer | lr | val_acc |") == 1  # only the swept keys, short names
     assert "seed" not in md.split("## Results")[1].split("\n")[2]
-    adam_lr1 = next(line for line in md.splitlines() if line.startswith("| adam | 1.0 |"))
-    assert "3 diverged" in adam_lr1 and "| - |" in adam_lr1  # all diverged: still a row, no value
-    sgd_lr1 = next(line for line in md.splitlines() if line.startswith("| sgd | 1.0 |"))
-    assert "2 completed, 1 diverged" in sgd_lr1
+    adam_lr1 = next(line for line in md.splitlines() if line.startswith("| - | adam | 1.0 |"))
+    assert "3 diverged" in adam_lr1 and "| - |" in adam_lr1  # all diverged: still a row, no value, last
+    assert md.split("## Results")[1].split("\n\n")[1].splitlines()[-1] == adam_lr1
+    sgd_lr1 = next(line for line in md.splitlines() if "| sgd | 1.0 |" in line)
+    assert "2 completed, 1 diverged" in sgd_lr1 and "0.905 (n=2: too few for a CI)" in sgd_lr1
     assert "`1`: failed (optimizer=sgd, lr=0.0001, seed 1): RuntimeError: CUDA out of memory" in md
     assert md.count("`: diverged") == 4
     assert "```\nnetopt-train -m optimizer=sgd,adam optimizer.lr=0.0001,0.001,0.01,0.1,1.0 " in md
@@ -281,12 +391,17 @@ def test_table_rows_are_mean_and_ci_of_completed_runs(tmp_path):
     fake_run(tmp_path / "s0", ["optimizer=sgd"], completed(0.5, epochs=2, wall_time_s=90.0))
     write_report(tmp_path)
     md = (tmp_path / "report.md").read_text()
-    header = "| optimizer | val acc | test acc | train acc | best epoch | epochs | time/run | runs |"
-    assert header in md
-    est = mean_ci(accs)
-    assert f"| adam | {est.mean:.3f} ± {est.half_width:.3f} |" in md
+    header = (
+        "| rank | optimizer | val_acc | vs best | test acc | train acc | best epoch | epochs | time/run |"
+    )
+    assert header + " runs |" in md
+    est = mean_ci(accs, bounds=(0.0, 1.0))
+    assert f"| 1 | adam | {est.mean:.3f} [{est.low:.3f}, {est.high:.3f}] | best |" in md
     assert "| 3 | 3 | 4.5 s | 3 completed, 1 failed |" in md
-    assert "| sgd | 0.500 | 0.490 | 0.550 | 2 | 2 | 1.5 min | 1 completed |" in md
+    assert (
+        "| sgd | 0.500 | -0.407 (too few seeds to compare) | 0.490 | 0.550 | 2 | 2 | 1.5 min | 1 completed |"
+        in md
+    )
     assert md.index("| adam |") < md.index("| sgd |")  # best first
 
 
@@ -553,3 +668,20 @@ def test_a_hundred_runs_report_in_seconds(tmp_path):
     start = time.perf_counter()
     write_report(tmp_path)
     assert time.perf_counter() - start < 30
+
+
+def test_the_callbacks_report_ranks_by_the_sweeps_metric_in_its_direction(tmp_path):
+    from hydra_plugins.netopt_sweepers.callback import SummaryCallback
+
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9, val_loss=0.5))
+    fake_run(tmp_path / "1", ["optimizer=sgd"], completed(0.8, val_loss=0.2))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    callback = SummaryCallback(metric="val/loss")
+    callback.on_multirun_start(config)
+    callback.on_multirun_end(config)
+    md = (tmp_path / "report.md").read_text()
+    assert "ranked by mean val_loss (lower is better)" in md and md.index("| sgd |") < md.index("| adam |")
+    summary = {"metric": "val_loss", "direction": "minimize"}  # netopt-report reads the sweep's own
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"callbacks": {"summary": summary}}}))
+    main([str(tmp_path)])
+    assert "ranked by mean val_loss (lower is better)" in (tmp_path / "report.md").read_text()

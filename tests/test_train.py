@@ -14,6 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from netopt.cli.train import main
+from netopt.run.record import FINAL_GROUP, FINAL_METRICS
 from netopt.state import History, Hits
 from tests.helpers import FAST, read_metrics, train
 
@@ -61,6 +62,12 @@ def test_a_run_leaves_metrics_checkpoint_and_one_tensorboard_run(tmp_path):
     assert acc.Scalars("test/acc")[0].value == pytest.approx(metrics["test_acc"])
     assert acc.Scalars("train/lr")[0].value == pytest.approx(0.1)
     assert "_hparams_/session_start_info" in acc.summary_metadata
+    for key in FINAL_METRICS:  # the final values, as single points of their own tag group
+        (point,) = acc.Scalars(f"{FINAL_GROUP}/{key}")
+        assert point.value == pytest.approx(metrics[key]) and point.step == steps - 1
+    # TensorBoard lays out tag groups (the part before the first "/") in ascii order: the curves first
+    groups = {tag.split("/")[0] for tag in acc.Tags()["scalars"]}
+    assert {"train", "val", "test", FINAL_GROUP} <= groups and max(groups) == FINAL_GROUP
 
 
 def test_the_running_and_the_evaluated_train_values_never_share_a_name(tmp_path, monkeypatch, capsys):
@@ -78,11 +85,12 @@ def test_the_running_and_the_evaluated_train_values_never_share_a_name(tmp_path,
     assert running <= columns and not evaluated & columns
     assert running | evaluated <= set(metrics)
     acc = events(run_dir)
-    curves = {tag.replace("/", "_", 1) for tag in acc.Tags()["scalars"] if not tag.startswith("final/")}
-    final = {tag.removeprefix("final/") for tag in acc.Tags()["scalars"] if tag.startswith("final/")}
+    group = f"{FINAL_GROUP}/"
+    curves = {tag.replace("/", "_", 1) for tag in acc.Tags()["scalars"] if not tag.startswith(group)}
+    final = {tag.removeprefix(group) for tag in acc.Tags()["scalars"] if tag.startswith(group)}
     assert running <= curves and not evaluated & curves and "train_acc" in final and not running & final
     assert acc.Scalars("train/acc_running")[-1].value == pytest.approx(metrics["train_acc_running"])
-    assert acc.Scalars("final/train_acc")[-1].value == pytest.approx(metrics["train_acc"])
+    assert acc.Scalars(f"{group}train_acc")[-1].value == pytest.approx(metrics["train_acc"])
     for name in ("train_loss", "train_acc"):  # two measures, two values
         assert metrics[name] != metrics[f"{name}_running"], name
         epoch_line = re.search(rf"epoch 1/1: .*\b{name}_running (\S+?),", out)

@@ -5,7 +5,9 @@ For grid sweeps of Hydra's basic sweeper (and any other sweeper): each job write
 the multirun the folders are gathered into the sweep folder's summary. When a netopt sweeper has
 written the summary itself during this multirun, the callback leaves it alone. Then it writes the
 sweep's report (:func:`netopt.report.write_report`: report.html, report.md, figures, runs.csv and,
-with claims, claims.json); a report that cannot be written is one warning line, never a failed sweep.
+with claims, claims.json), ranked by the same metric in the same direction as the summary (the
+sweeper's, when a netopt sweeper ran); a report that cannot be written is one warning line, never a
+failed sweep.
 With keep_going, a job that raised is handed to the sweeper as a result with status ``failed`` (one
 line on the terminal, its traceback in the job's log file), so one crashing job no longer ends a
 grid sweep. Enable it with::
@@ -52,11 +54,20 @@ class SummaryCallback(Callback):
             claims = cast(list[Any], OmegaConf.to_container(claims))
         self.claims = claims
         self.multirun_start = self.job_start = time.time()
+        self.objective = (metric, direction)  # what the report ranks by
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.multirun_start = time.time()
         if self.direction is None:
             self.maximize = self.declared_direction(config) != "min"
+        self.objective = (self.metric, "maximize" if self.maximize else "minimize")
+        sweeper = OmegaConf.select(config, "hydra.sweeper")
+        if (
+            sweeper is not None
+            and OmegaConf.select(sweeper, "metric")
+            and OmegaConf.select(sweeper, "direction")
+        ):
+            self.objective = (str(sweeper.metric), str(sweeper.direction))  # a netopt sweeper's summary
 
     def declared_direction(self, config: DictConfig) -> str | None:
         """How the metric improves: as the runs declare it in a netopt-train sweep (which
@@ -80,7 +91,7 @@ class SummaryCallback(Callback):
         from netopt.files import write_text
         from netopt.hpo.trials import Job, Record, outcome
 
-        params = dict(o.split("=", 1) for o in config.hydra.overrides.task if "=" in o)
+        params = _values(config.hydra.overrides.task)
         job = Job(int(config.hydra.job.num), params)
         failed = job_return.status == JobStatus.FAILED
         value = job_return._return_value if failed else job_return.return_value
@@ -125,11 +136,23 @@ class SummaryCallback(Callback):
         try:
             from netopt.report import write_report
 
-            path = write_report(sweep_dir, claims=self.claims)
+            metric, direction = self.objective
+            path = write_report(
+                sweep_dir, metric=metric.replace("/", "_"), claims=self.claims, direction=direction
+            )
         except Exception as error:  # the report is a convenience: it never fails a finished sweep
             log.warning(f"no report: {(str(error).strip().splitlines() or [type(error).__name__])[0]}")
             return
         print(f"report: {path}")
+
+
+def _values(task: Sequence[str]) -> dict[str, Any]:
+    """The job's overrides as values, read as Hydra reads them (``trainer.seed=1`` is the number 1),
+    so that best.yaml writes them back as the same overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([o for o in task if "=" in o])
+    return {o.get_key_element(): o.value() for o in parsed}
 
 
 def to_log_files(message: str, error: BaseException) -> None:

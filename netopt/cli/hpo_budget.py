@@ -17,40 +17,51 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
-from netopt.api import fit
-from netopt.components import preflight
+from netopt.cli.common import Parser
 from netopt.errors import UserError, user_error
-from netopt.studies.hpo_budget import SEARCHERS, compare, trial_configs
-from netopt.studies.hpo_budget_report import report
 
 
 def run(argv: Sequence[str] | None = None) -> Path:
     """Run every searcher for every seed into the output folder and write its report there."""
-    parser = argparse.ArgumentParser(
-        prog="netopt-hpo-budget", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = Parser("netopt-hpo-budget", __doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="each search once per seed")
     parser.add_argument(
         "--grid", type=int, default=3, help="grid points per axis (k; k^2 trials each search)"
     )
     parser.add_argument("--epochs", type=int, default=9, help="epochs of a full trial (E)")
-    parser.add_argument("--searchers", nargs="+", choices=SEARCHERS, default=list(SEARCHERS))
-    parser.add_argument("--out", type=Path, help="default: outputs/hpo_budget/<time>")
+    parser.add_argument(
+        "--searchers",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        help="of grid, random, bayes, hyperband (default: all)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=argparse.SUPPRESS, help="(default: outputs/hpo_budget/<time>)"
+    )
     parser.add_argument("overrides", nargs="*", help="netopt-train overrides for every trial")
     args = parser.parse_args(argv)
     if args.grid < 2 or args.epochs < 1:
         parser.error("--grid must be >= 2 and --epochs >= 1")
-    out = args.out or Path("outputs/hpo_budget", time.strftime("%Y-%m-%d_%H-%M-%S"))
+    out = getattr(args, "out", None) or Path("outputs/hpo_budget", time.strftime("%Y-%m-%d_%H-%M-%S"))
     if out.exists() and any(out.iterdir()):
         parser.error(f"--out {out}: not empty; choose a new folder")
+    import torch  # the studies: once the arguments are read
+
+    from netopt.api import fit
+    from netopt.components import preflight
+    from netopt.studies.hpo_budget import SEARCHERS, compare, trial_configs
+    from netopt.studies.hpo_budget_report import report
+
+    searchers = getattr(args, "searchers", SEARCHERS)
+    unknown = set(searchers) - set(SEARCHERS)
+    if unknown:
+        parser.error(f"--searchers: no such searcher {min(unknown)}; choose from {', '.join(SEARCHERS)}")
     torch.set_num_threads(1)
     bases = trial_configs(args.overrides, args.seeds)
     preflight(bases[args.seeds[0]])  # a mistake every trial would repeat: one line, before any trial
     out.mkdir(parents=True, exist_ok=True)
     log = functools.partial(print, flush=True)
-    searches = compare(bases, args.searchers, args.grid, args.epochs, out, fit, log)
+    searches = compare(bases, list(searchers), args.grid, args.epochs, out, fit, log)
     command = shlex.join(["netopt-hpo-budget", *(sys.argv[1:] if argv is None else argv)])
     path = report(out, searches, args.grid**2 * args.epochs, command)
     print(f"report: {path}")

@@ -1,9 +1,10 @@
-"""``netopt-report DIR [--metric KEY]``: write the report of the runs below DIR into it.
+"""``netopt-report DIR [--metric KEY] [--direction maximize|minimize]``: write the report of the runs
+below DIR into it.
 
 Exit status 0 with the report's path on stdout, 2 with one line on stderr when DIR holds no runs,
 does not exist, holds a file netopt did not write that way (a metrics.json that is not an object,
 YAML that does not parse, a text cell in epochs.csv), cannot be written into, has a malformed claim,
-or ``--metric`` is not a metric of its runs.
+``--metric`` is not a metric of its runs, or the metric has no direction and no ``--direction`` is given.
 """
 
 import argparse
@@ -11,7 +12,6 @@ import sys
 from typing import NoReturn
 
 from netopt.errors import UserError, first_line
-from netopt.report.sweep import write_report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,12 +23,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dir", metavar="DIR", help="a sweep folder (multirun) or any folder of run folders")
     parser.add_argument(
         "--metric",
-        help="metrics.json key that ranks configurations, higher is better "
-        "(default: val_acc, else test_acc, else train_acc)",
+        help="metrics.json key that ranks configurations (default: the sweep's metric, else val_acc, "
+        "else test_acc, else train_acc)",
+    )
+    parser.add_argument(
+        "--direction",
+        choices=("maximize", "minimize"),
+        help="how the metric improves (default: the sweep's direction, else as its name says: "
+        "*acc* maximize, *loss* minimize)",
     )
     args = parser.parse_args(argv)
+    from netopt.report.sweep import write_report  # torch and matplotlib: once the arguments are read
+
     try:
-        path = write_report(args.dir, metric=args.metric)
+        path = write_report(args.dir, metric=args.metric, direction=args.direction)
     except UserError as error:
         fail(str(error))
     except OSError as error:  # a read-only folder, a full disk

@@ -23,10 +23,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from netopt import config
 from netopt.composition import compose, error_line
-from netopt.console import summary_table
-from netopt.distributed import is_main_process
+from netopt.console import console, summary_table
 from netopt.errors import UserError, user_error
-from netopt.run.runner import run
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,11 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     hydra_cfg = HydraConfig.get()
     single = hydra_cfg.mode == RunMode.RUN
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if single and os.environ.get("RANK", "0") == "0":
+        announce(run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task)
+    from netopt.distributed import is_main_process  # torch and the components: once a run starts
+    from netopt.run.runner import run
+
     try:
         metrics = run(cfg, run_dir, cast(DictConfig, hydra_cfg), sweep=not single)
     except Exception as error:
@@ -64,6 +67,18 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     if single and metrics["status"] == "diverged":
         fail(f"diverged: the loss became NaN/inf; metrics in {run_dir / 'metrics.json'}", EXIT_DIVERGED)
     return metrics
+
+
+def announce(run_dir: Path, choices: Any, overrides: Any) -> None:
+    """The run's first lines, before anything heavy is imported: its folder, the option chosen in
+    each config group, and the overrides typed."""
+    order = {group: i for i, group in enumerate(config.primary_groups())}
+    groups = sorted((g for g in choices if not g.startswith("hydra")), key=lambda g: order.get(g, len(order)))
+    chosen = " ".join(f"{g}={choices[g]}" for g in groups if choices[g] is not None)
+    console.print(f"run folder: {run_dir}", highlight=False, soft_wrap=True)
+    console.print(f"  options: {chosen}", highlight=False, soft_wrap=True)
+    if overrides:
+        console.print(f"  set: {' '.join(overrides)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, status: int) -> NoReturn:

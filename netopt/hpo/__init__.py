@@ -2,15 +2,30 @@
 optimization (Gaussian process + expected improvement), successive halving / Hyperband, the records,
 journal and summary of a sweep, and its anytime curve (the best objective against the epochs spent).
 The Hydra sweepers in ``hydra_plugins/netopt_sweepers`` drive these.
+
+The search spaces and strategies need torch and are imported on first use, so that
+:mod:`netopt.hpo.summary` (a sweep's table, ``netopt-train --help``'s values) stays light.
 """
 
+from importlib import import_module
+from typing import Any
+
 from netopt.hpo.anytime import Anytime, anytime, best_within, spent_epochs
-from netopt.hpo.hyperband import Hyperband, bracket_rungs
-from netopt.hpo.search import BayesSearch, GridSearch, RandomSearch
-from netopt.hpo.space import Choice, Integer, SearchSpace, Uniform
 from netopt.hpo.trials import Job, Journal, Record, outcome
 
-__all__ = [
+#: The names imported on first use, and their modules.
+_LAZY = {
+    "Hyperband": "hyperband",
+    "bracket_rungs": "hyperband",
+    "BayesSearch": "search",
+    "GridSearch": "search",
+    "RandomSearch": "search",
+    "Choice": "space",
+    "Integer": "space",
+    "SearchSpace": "space",
+    "Uniform": "space",
+}
+__all__ = [  # the lazy names too: __getattr__ gives them
     "Anytime",
     "BayesSearch",
     "Choice",
@@ -29,3 +44,9 @@ __all__ = [
     "outcome",
     "spent_epochs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"netopt.hpo.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'netopt.hpo' has no attribute {name!r}")

@@ -20,7 +20,7 @@ models); in the plane they stay those of theta*.
 """
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,12 +58,14 @@ def interpolation(
     end: Mapping[str, Tensor] | None = None,
     alphas: Tensor | None = None,
     loss_fn: LossFn = F.cross_entropy,
+    on_point: Callable[[], None] | None = None,
 ) -> Slice:
     """The loss along theta(a) = theta_0 + a (theta_1 - theta_0) (Goodfellow et al. 2015).
 
     theta_0 is the state_dict ``start`` (the weights at initialization), theta_1 the state_dict
     ``end`` (default: the model's current weights); every floating-point entry is interpolated,
     parameters and batch norm's running estimates alike. ``alphas`` defaults to -0.25, -0.2, ..., 1.25.
+    ``on_point`` is called after each point is evaluated (a progress bar).
     """
     current = model.state_dict()
     end = end if end is not None else current
@@ -71,7 +73,7 @@ def interpolation(
     origin = {name: start[name].to(current[name]) for name in names}
     direction = {name: end[name].to(current[name]) - origin[name] for name in names}
     alphas = alphas if alphas is not None else torch.linspace(-0.25, 1.25, 31, dtype=torch.float64)
-    return _sweep(model, origin, [direction], (alphas,), splits, loss_fn)
+    return _sweep(model, origin, [direction], (alphas,), splits, loss_fn, on_point)
 
 
 def filter_normalized_direction(model: nn.Module, generator: torch.Generator | None = None) -> Direction:
@@ -117,12 +119,14 @@ def plane(
     generator: torch.Generator | None = None,
     coordinates: Tensor | None = None,
     loss_fn: LossFn = F.cross_entropy,
+    on_point: Callable[[], None] | None = None,
 ) -> Slice:
     """The loss over theta(a, b) = theta* + a delta + b eta around the current weights theta*
     (Li et al. 2018), for a and b both in ``coordinates`` (default 21 points over [-1, 1]).
 
     delta and eta are two :func:`filter_normalized_direction` drawn from ``generator`` unless given.
     They are not orthogonalized: two random directions in many dimensions are nearly orthogonal.
+    ``on_point`` is called after each point is evaluated.
     """
     if directions is None:
         directions = (
@@ -134,7 +138,7 @@ def plane(
     coordinates = (
         coordinates if coordinates is not None else torch.linspace(-1.0, 1.0, 21, dtype=torch.float64)
     )
-    return _sweep(model, origin, directions, (coordinates, coordinates), splits, loss_fn)
+    return _sweep(model, origin, directions, (coordinates, coordinates), splits, loss_fn, on_point)
 
 
 def _sweep(
@@ -144,6 +148,7 @@ def _sweep(
     axes: tuple[Tensor, ...],
     splits: Mapping[str, Batches],
     loss_fn: LossFn,
+    on_point: Callable[[], None] | None,
 ) -> Slice:
     """Evaluate every split at theta = origin + sum_k c_k direction_k for each point c of the grid
     ``axes``; then put the model's weights back."""
@@ -162,6 +167,8 @@ def _sweep(
                     torch._foreach_add_(targets, step, alpha=coordinate)
                 for split, batches in splits.items():
                     results[split].append(_loss_and_accuracy(model, batches, loss_fn))
+                if on_point is not None:
+                    on_point()
     finally:
         with torch.no_grad():
             torch._foreach_copy_(targets, saved)

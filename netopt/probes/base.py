@@ -32,9 +32,8 @@ from torch import nn
 
 from netopt.data import Data, Split, batches
 from netopt.errors import UserError
+from netopt.metrics import Direction
 
-#: How a metric improves: ``"max"`` (an accuracy), ``"min"`` (a loss), None (neither: a description).
-Direction = Literal["min", "max"] | None
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 

@@ -11,7 +11,8 @@ measured once, at the end, so a watcher asked for it is pointed to ``train_acc_r
 from collections.abc import Iterable, Mapping
 
 from netopt.checks import require, require_choice
-from netopt.probes.base import Direction, Probe
+from netopt.metrics import Direction, natural_direction
+from netopt.probes.base import Probe
 
 #: The metrics the loop gives every validation, besides ``epoch`` and ``step``: the train ones running
 #: over the epoch's batches as they were trained.
@@ -34,11 +35,6 @@ LOOP_FINAL_METRICS = (
     "wall_time_s",
     "samples_per_s",
 )
-
-
-def natural_direction(name: str) -> Direction:
-    """``"max"`` for an accuracy (``*acc*``), ``"min"`` for a loss (``*loss*``), else None."""
-    return "max" if "acc" in name else "min" if "loss" in name else None
 
 
 def available_metrics(probes: Iterable[Probe], final: bool = False) -> dict[str, Direction]:

@@ -14,29 +14,10 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from netopt.composition import MOVED_REGULARIZATION as MOVED
 from netopt.errors import UserError, config_key
 from netopt.nn.loss import cross_entropy
 from netopt.regularization.regularizer import DataLoss, Regularizer
-
-#: Fields of the former single ``regularization`` component, and where each moved.
-MOVED = {
-    f"regularization.{old}=": f"moved to {new}, with regularization={group} (or [{group},...]){also}"
-    for old, group, new, also in (
-        ("l1", "l1", "regularization.l1.strength", ""),
-        ("l1_proximal", "l1", "regularization.l1.proximal", ""),
-        ("l2", "l2", "regularization.l2.strength", ""),
-        ("penalize_all", "l2", "regularization.l2.penalize_all", "; L1's is regularization.l1.penalize_all"),
-        ("dropout", "dropout", "regularization.dropout.p", "; or the model's own model.dropout"),
-        (
-            "rnn_dropout",
-            "dropout",
-            "regularization.dropout.rnn_dropout",
-            "; or the model's own model.rnn_dropout",
-        ),
-        ("dropconnect", "dropconnect", "regularization.dropconnect.p", ""),
-        ("label_smoothing", "label_smoothing", "regularization.label_smoothing.eps", ""),
-    )
-}
 
 
 def _nothing() -> None:

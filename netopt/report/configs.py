@@ -3,17 +3,20 @@
 Every configuration is named by the keys whose value differs between configurations (its label,
 e.g. ``optimizer=adam, lr=0.01``). A key a configuration does not override shows the value its runs
 used (the config group's option or the config's field). Final metrics are estimated over the runs
-that completed; the others are counted by status, never dropped.
+that completed, one sample per distinct seed (:mod:`netopt.report.stats`); the others are counted
+by status, never dropped. :func:`ranked` orders them as :mod:`netopt.report.ranking` does.
 """
 
-import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netopt.labels import UNSET, label, short_names, varying_keys
+from netopt.metrics import natural_range
+from netopt.report.ranking import Standing, rank
 from netopt.report.records import RunRecord
-from netopt.report.stats import Estimate, mean_ci
+from netopt.report.stats import Estimate, estimate
 
 STATUSES = ("completed", "diverged", "failed", "interrupted")
 
@@ -26,12 +29,23 @@ class Config:
     runs: list[RunRecord]
     label: str
 
+    def samples(self, metric: str) -> list[tuple[Any, float]]:
+        """(seed, value) of the metric in each completed run."""
+        return [(_hashable(r.seed), r.number(metric)) for r in self.runs if r.status == "completed"]
+
     def estimate(self, metric: str) -> Estimate:
-        """Mean and 95% CI of a metric over the completed runs."""
-        return mean_ci(r.number(metric) for r in self.runs if r.status == "completed")
+        """Mean and 95% interval of a metric over the completed runs' distinct seeds, on its scale."""
+        return estimate(self.samples(metric), natural_range(metric))
 
     def statuses(self) -> str:
-        return statuses(self.runs)
+        """The runs by status, and the distinct seeds when fewer than the completed runs:
+        ``3 completed (1 distinct seed)``."""
+        counted = statuses(self.runs)
+        done = [r for r in self.runs if r.status == "completed"]
+        seeds = len({_hashable(r.seed) for r in done})
+        if seeds < len(done):
+            counted += f" ({seeds} distinct seed{'' if seeds == 1 else 's'})"
+        return counted
 
     @property
     def all_completed(self) -> bool:
@@ -59,19 +73,20 @@ def statuses(runs: Sequence[RunRecord]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
 
 
-def ranked(configs: Sequence[Config], metric: str) -> list[Config]:
-    """Best mean of the metric first; configurations without a finite value last, in their order."""
-
-    def key(config: Config) -> tuple[bool, float]:
-        mean = config.estimate(metric).mean
-        return math.isnan(mean), 0.0 if math.isnan(mean) else -mean
-
-    return sorted(configs, key=key)
+def ranked(configs: Sequence[Config], metric: str, maximize: bool = True) -> list[tuple[Config, Standing]]:
+    """The configurations best first by the mean of the metric in its direction, each with its
+    standing (:func:`netopt.report.ranking.rank`); those without a finite value last, in their order."""
+    order = rank([c.samples(metric) for c in configs], maximize, natural_range(metric))
+    return [(configs[i], standing) for i, standing in order]
 
 
 def _label(params: dict[str, str], names: dict[str, str]) -> str:
     """By the varying keys; a lone configuration by all its overrides."""
     return label(params, names or {k: k for k in params}) or "defaults"
+
+
+def _hashable(seed: Any) -> Any:
+    return seed if isinstance(seed, Hashable) else str(seed)
 
 
 def _shown(runs: list[RunRecord], key: str) -> str:

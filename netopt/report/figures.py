@@ -1,11 +1,12 @@
 """The report's figures, each built as a matplotlib Figure (no pyplot state) from ranked configurations.
 
 - curves: val accuracy and the running train loss against epoch, mean over seeds and the min-max band.
-- final: train/val/test accuracy per configuration with 95% Student-t intervals.
+- final: train/val/test accuracy per configuration with 95% intervals (:mod:`netopt.report.stats`).
 - sensitivity: the metric against each numeric swept key (the learning-rate U-curve).
 - gap: train against test accuracy per configuration (the generalization gap).
 
 Runs that did not complete are marked (x at the end of their curves, a note on their row), never dropped.
+The axes of a bounded metric (an accuracy) stay inside its range, as its intervals do.
 """
 
 import math
@@ -18,9 +19,10 @@ from matplotlib.colors import TABLEAU_COLORS
 from matplotlib.figure import Figure
 
 from netopt.labels import label
+from netopt.metrics import natural_range
 from netopt.report.configs import Config
 from netopt.report.records import RunRecord
-from netopt.report.stats import LEVEL
+from netopt.report.stats import LEVEL, MIN_SAMPLES, Estimate
 
 #: At most this many configurations (the best) get a curve or a point; the table lists them all.
 MAX_LINES = 10
@@ -33,7 +35,7 @@ SPLITS = {
     "val_acc": ("val", "tab:blue", "s"),
     "test_acc": ("test", "tab:orange", "D"),
 }
-CI = f"{LEVEL:.0%} CI over seeds (Student t)"
+CI = f"{LEVEL:.0%} interval over seeds; fewer than {MIN_SAMPLES} seeds: none"
 #: The loss of the curves: epochs.csv's, running over each epoch's batches.
 LOSS = "train_loss_running"
 
@@ -91,7 +93,7 @@ def final(configs: Sequence[Config]) -> Figure | None:
         ax.errorbar(
             [e.mean for e in est],
             rows + offset,
-            xerr=[_half(e.half_width) for e in est],
+            xerr=_errors(est),
             fmt=marker,
             color=color,
             capsize=3,
@@ -110,10 +112,11 @@ def final(configs: Sequence[Config]) -> Figure | None:
     for tick, config in zip(ax.get_yticklabels(), shown, strict=True):
         tick.set_color("black" if config.all_completed else "tab:red")
     ax.set_ylim(-0.7, len(shown) - 0.3)
+    ax.set_xlim(*_limits([e for c in shown for k in splits for e in [c.estimate(k)]], (0.0, 1.0)))
     ax.set_xlabel("accuracy")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.suptitle(f"Final accuracy per configuration{_of(shown, configs)}\nmean ± {CI}; one seed: no interval")
+    fig.suptitle(f"Final accuracy per configuration{_of(shown, configs)}\nmean and {CI}")
     return fig
 
 
@@ -126,7 +129,7 @@ def sensitivity(configs: Sequence[Config], names: dict[str, str], metric: str) -
     fig = Figure(figsize=(8 * len(keys), 5), layout="constrained")
     for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys, strict=True):
         _sensitivity_panel(ax, configs, names, key, metric)
-    fig.suptitle(f"Sensitivity to the swept numbers\nfinal {metric}: mean ± {CI}")
+    fig.suptitle(f"Sensitivity to the swept numbers\nfinal {metric}: mean and {CI}")
     return fig
 
 
@@ -143,17 +146,14 @@ def gap(configs: Sequence[Config]) -> Figure | None:
         ax.errorbar(
             x.mean,
             y.mean,
-            xerr=_half(x.half_width),
-            yerr=_half(y.half_width),
+            xerr=_errors([x]),
+            yerr=_errors([y]),
             fmt="o",
             color=color,
             capsize=3,
             label=f"{config.label} (gap {x.mean - y.mean:+.3f})",
         )
-    values = [e.mean + sign * _half(e.half_width) for _, x, y in shown for e in (x, y) for sign in (-1, 1)]
-    lo, hi = min(values), max(values)
-    pad = max(0.02, 0.1 * (hi - lo))
-    lo, hi = max(0.0, lo - pad), hi + pad
+    lo, hi = _limits([e for _, x, y in shown for e in (x, y)], (0.0, 1.0))
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="no gap (train = test)")
     ax.set(xlim=(lo, hi), ylim=(lo, hi), aspect="equal", xlabel="train_acc", ylabel=other)
     ax.grid(alpha=0.3)
@@ -170,7 +170,7 @@ def gap(configs: Sequence[Config]) -> Figure | None:
     # a figure legend outside the axes: the constrained layout makes room for labels of any length
     fig.legend(loc="outside right upper", fontsize="small", title=f"gap = train_acc - {other}")
     ax.set_title(
-        f"Generalization gap{_of(points, configs)}\nbelow the diagonal: {other} < train_acc; mean ± {CI}"
+        f"Generalization gap{_of(points, configs)}\nbelow the diagonal: {other} < train_acc; mean and {CI}"
     )
     return fig
 
@@ -218,8 +218,9 @@ def _sensitivity_panel(
         x = np.array([float(c.params[key]) for c in members])
         est = [c.estimate(metric) for c in members]
         y = np.array([e.mean for e in est])
-        yerr = [_half(e.half_width) for e in est]
-        ax.errorbar(x, y, yerr=yerr, fmt="-o" if joined else "o", color=color, capsize=3, label=name or None)
+        ax.errorbar(
+            x, y, yerr=_errors(est), fmt="-o" if joined else "o", color=color, capsize=3, label=name or None
+        )
         failed = np.isnan(y)
         if failed.any():  # an x on the x axis (an empty unclipped line would upset the layout)
             bottom = np.full(failed.sum(), 0.03)  # just above the x axis
@@ -241,6 +242,9 @@ def _sensitivity_panel(
     if joined and len(distinct) <= 8:  # a grid: tick the swept values
         ax.set_xticks(distinct, [f"{v:.4g}" for v in distinct])
         ax.minorticks_off()
+    bounds = natural_range(metric)
+    if bounds is not None:
+        ax.set_ylim(*_limits([c.estimate(metric) for c in configs], bounds))
     ax.set(xlabel=names[key], ylabel=metric, title=f"against {names[key]}")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -262,8 +266,19 @@ def _log_if_decades(ax: Axes, axis: str, series: list[np.ndarray]) -> None:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
-def _half(width: float) -> float:
-    return 0.0 if math.isnan(width) else width
+def _errors(estimates: Sequence[Estimate]) -> np.ndarray:
+    """Error bars from each mean down to its interval's low end and up to its high end (none without one)."""
+    return np.array([e.errors for e in estimates]).T.reshape(2, len(estimates))
+
+
+def _limits(estimates: Sequence[Estimate], bounds: tuple[float, float]) -> tuple[float, float]:
+    """Axis limits around the estimates and their intervals, padded, never beyond the metric's bounds."""
+    values = [v for e in estimates for v in (e.mean, e.low, e.high) if math.isfinite(v)]
+    if not values:
+        return bounds
+    lo, hi = min(values), max(values)
+    pad = max(0.02 * (bounds[1] - bounds[0]), 0.1 * (hi - lo))
+    return max(bounds[0], lo - pad), min(bounds[1], hi + pad)
 
 
 def _row_label(config: Config) -> str:

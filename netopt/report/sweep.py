@@ -1,9 +1,11 @@
 """The report of a sweep folder: report.md, a self-contained report.html, the figures, runs.csv, claims.json.
 
-The table has one row per configuration, best first by the report's metric: the swept keys, the
-accuracies as mean ± half-width of the 95% interval over the completed runs' seeds, best epoch,
-epochs, wall time per run and the runs by status. Runs that did not complete are listed with
-their error line. runs.csv has one row per run with every numeric key of its metrics.json.
+The table has one row per configuration, ranked by the sweep's metric in its direction
+(:mod:`netopt.report.ranking`: the best first, those indistinguishable from it sharing rank 1): the
+swept keys, the ranked metric and its difference from the best, the accuracies as mean and 95%
+interval over the completed runs' distinct seeds (:mod:`netopt.report.stats`), best epoch, epochs,
+wall time per run and the runs by status. Runs that did not complete are listed with their error
+line. runs.csv has one row per run with every numeric key of its metrics.json.
 """
 
 import csv
@@ -17,15 +19,19 @@ from typing import Any
 from netopt.console import duration
 from netopt.errors import UserError
 from netopt.labels import short_value
+from netopt.metrics import natural_direction, natural_range
 from netopt.report import figures
 from netopt.report.claims import Claim, judge
 from netopt.report.configs import Config, group, ranked, statuses
 from netopt.report.document import Contents, write_documents
+from netopt.report.ranking import Standing
 from netopt.report.records import RunRecord, require_metric
 from netopt.report.runs import read_runs, read_yaml
+from netopt.report.stats import METHOD, MIN_SAMPLES
 
-#: The default metric is the first of these that a completed run reports.
+#: The default metric (without a sweep's own) is the first of these that a completed run reports.
 METRICS = ("val_acc", "test_acc", "train_acc")
+DIRECTIONS = ("maximize", "minimize")
 ACCURACIES = {"val_acc": "val acc", "test_acc": "test acc", "train_acc": "train acc"}
 FIGURES = {
     "curves.png": "Training curves",
@@ -36,13 +42,18 @@ FIGURES = {
 
 
 def write_report(
-    sweep_dir: Path | str, metric: str | None = None, claims: Sequence[Mapping[str, Any]] | None = None
+    sweep_dir: Path | str,
+    metric: str | None = None,
+    claims: Sequence[Mapping[str, Any]] | None = None,
+    direction: str | None = None,
 ) -> Path:
     """Write the report of every run below sweep_dir into it; return the path of report.html.
 
-    metric (higher is better) ranks the configurations; default: val_acc, or the first of test_acc
-    and train_acc a completed run has. claims default to ``hydra.callbacks.summary.claims`` of the
-    folder's multirun.yaml (see :mod:`netopt.report.claims`).
+    metric ranks the configurations in its direction (``maximize`` or ``minimize``); default: the
+    sweep's metric and direction from the folder's multirun.yaml, else val_acc, or the first of
+    test_acc and train_acc a completed run has, in the direction its name says (accuracies up,
+    losses down). claims default to ``hydra.callbacks.summary.claims`` of the folder's multirun.yaml
+    (see :mod:`netopt.report.claims`).
     """
     folder = Path(sweep_dir)
     if not folder.is_dir():
@@ -53,9 +64,12 @@ def write_report(
     multirun = read_yaml(folder / "multirun.yaml")
     if metric is not None:
         require_metric(runs, metric)
-    metric = metric or _default_metric(runs)
-    configs, names = group(runs)
-    configs = ranked(configs, metric)
+    swept_metric, swept_direction = _sweep_objective(multirun)
+    metric = metric or swept_metric or _default_metric(runs)
+    maximize = _maximize(metric, direction or (swept_direction if metric == swept_metric else None))
+    grouped, names = group(runs)
+    standings = ranked(grouped, metric, maximize)
+    configs = [c for c, _ in standings]
     verdicts = [judge(c, runs) for c in _claims(claims, multirun)]
     built = {
         "curves.png": figures.curves(configs),
@@ -66,49 +80,57 @@ def write_report(
     for name, fig in built.items():
         if fig is not None:
             fig.savefig(folder / name, dpi=100)
-    headers, numeric, rows = table(configs, names)
+    headers, numeric, rows = table(standings, names, metric)
     contents = Contents(
         title=f"Sweep report: {folder.resolve().name}",
         folder=folder.resolve(),
         command=_command(multirun),
-        summary=_summary(runs, configs, names, metric),
+        summary=_summary(runs, standings, names, metric, maximize),
         verdicts=verdicts,
         headers=headers,
         numeric=numeric,
         rows=rows,
         stopped=_stopped_runs(runs, configs, folder),
         figures={name: FIGURES[name] for name, fig in built.items() if fig is not None},
-        note=NOTE,
+        note=_note(metric),
     )
     write_runs_csv(folder / "runs.csv", runs, names)
     return write_documents(contents)
 
 
 def table(
-    configs: Sequence[Config], names: Mapping[str, str]
+    standings: Sequence[tuple[Config, Standing]], names: Mapping[str, str], metric: str
 ) -> tuple[list[str], list[bool], list[list[str]]]:
-    """Headers, which columns are numbers, and one row per configuration. Only the swept keys appear,
-    and only the accuracies some completed run has."""
-    accuracies = [k for k in ACCURACIES if any(c.estimate(k).n for c in configs)]
+    """Headers, which columns are numbers, and one row per configuration, ranked: its rank, the swept
+    keys, the metric it is ranked by (under its own name) and its difference from the best, the other
+    accuracies some completed run has."""
+    configs = [c for c, _ in standings]
+    accuracies = [k for k in ACCURACIES if k != metric and any(c.estimate(k).n for c in configs)]
     headers = [
+        "rank",
         *names.values(),
+        metric,
+        "vs best",
         *(ACCURACIES[k] for k in accuracies),
         "best epoch",
         "epochs",
         "time/run",
         "runs",
     ]
-    numeric = [False] * len(names) + [True] * (len(accuracies) + 3) + [False]
+    numeric = [True] + [False] * len(names) + [True] * (len(accuracies) + 5) + [False]
     rows = [
         [
+            s.shown_rank,
             *(short_value(c.params[k]) for k in names),
+            str(s.estimate),
+            s.versus_text,
             *(str(c.estimate(k)) for k in accuracies),
             _mean(c, "best_epoch"),
             _mean(c, "epochs"),
             duration(c.estimate("wall_time_s").mean),
             c.statuses(),
         ]
-        for c in configs
+        for c, s in standings
     ]
     return headers, numeric, rows
 
@@ -126,10 +148,18 @@ def write_runs_csv(path: Path, runs: Sequence[RunRecord], names: Mapping[str, st
     path.write_text(out.getvalue())
 
 
-NOTE = (
-    "Accuracies: mean ± half-width of the 95% confidence interval (Student t) over the seeds of the "
-    "completed runs; one seed: no interval. best epoch, epochs and time/run: mean over completed runs."
-)
+def _note(metric: str) -> str:
+    """How to read the table's numbers: the intervals' method, the comparison with the best."""
+    unbounded = "" if natural_range(metric) else f" ({metric}: {METHOD[False]})"
+    return (
+        f"Numbers: mean [95% interval] over the distinct seeds of the completed runs (runs with the same "
+        f"seed count once); accuracies: {METHOD[True]}, which stays in [0, 1]{unbounded}. One seed: no "
+        f"interval; fewer than {MIN_SAMPLES}: too few for one; identical over the seeds: the runs are "
+        f"deterministic duplicates. vs best: the difference from the best configuration's mean with its "
+        f"95% interval, paired by seed where the two share {MIN_SAMPLES} or more seeds, else Welch's; "
+        f"rank =1: indistinguishable from the best (the interval holds 0). best epoch, epochs and "
+        f"time/run: mean over completed runs."
+    )
 
 
 def _claims(given: Sequence[Mapping[str, Any]] | None, multirun: Any) -> list[Claim]:
@@ -147,13 +177,34 @@ def _command(multirun: Any) -> str:
 
 
 def _summary(
-    runs: Sequence[RunRecord], configs: Sequence[Config], names: Mapping[str, str], metric: str
+    runs: Sequence[RunRecord],
+    standings: Sequence[tuple[Config, Standing]],
+    names: Mapping[str, str],
+    metric: str,
+    maximize: bool,
 ) -> str:
     swept = ", ".join(names) if names else "nothing (one configuration)"
-    return (
-        f"{len(runs)} runs ({statuses(runs)}) in {len(configs)} configurations; swept: {swept}. "
-        f"Configurations are ranked by mean {metric}."
+    text = (
+        f"{len(runs)} runs ({statuses(runs)}) in {len(standings)} configurations; swept: {swept}. "
+        f"Configurations are ranked by mean {metric} ({'higher' if maximize else 'lower'} is better)"
     )
+    best = [c.label for c, s in standings if s.tied]
+    if len(best) > 1:
+        text += f"; {len(best) - 1} indistinguishable from the best ({best[0]}): {'; '.join(best[1:])}"
+    elif best:
+        text += f"; best: {best[0]}"
+    estimates = [s.estimate for _, s in standings if s.estimate.n >= 2]
+    if any(s.estimate.n for _, s in standings) and all(s.estimate.n < MIN_SAMPLES for _, s in standings):
+        text += (
+            f". Fewer than {MIN_SAMPLES} seeds per configuration are too few for an interval or a "
+            f"comparison: sweep {MIN_SAMPLES} or more (trainer.seed={','.join(map(str, range(MIN_SAMPLES)))})"
+        )
+    if estimates and all(e.duplicates for e in estimates):
+        text += (
+            f". The seeds give identical {metric}: the runs are deterministic duplicates, "
+            "so there is no interval"
+        )
+    return text + "."
 
 
 def _stopped_runs(
@@ -173,6 +224,32 @@ def _stopped_runs(
 
 def _colon(text: str) -> str:
     return f": {text}" if text else ""
+
+
+def _sweep_objective(multirun: Any) -> tuple[str | None, str | None]:
+    """The metric and direction the sweep optimized (its sweeper's or its summary callback's), from
+    multirun.yaml; None for what it does not say."""
+    hydra = _mapping(multirun).get("hydra")
+    for node in (_mapping(hydra).get("sweeper"), _mapping(_mapping(hydra).get("callbacks")).get("summary")):
+        if isinstance(node, Mapping) and node.get("metric"):
+            return str(node["metric"]).replace("/", "_"), node.get("direction")
+    return None, None
+
+
+def _mapping(node: Any) -> Mapping[str, Any]:
+    return node if isinstance(node, Mapping) else {}
+
+
+def _maximize(metric: str, direction: str | None) -> bool:
+    """Whether a larger metric is better: as given, else as its name says."""
+    if direction is None:
+        direction = {"max": "maximize", "min": "minimize", None: None}[natural_direction(metric)]
+    if direction not in DIRECTIONS:
+        shown = "nothing" if direction is None else direction
+        raise UserError(
+            f"--direction={shown}: {metric} has no direction of its own; give maximize or minimize"
+        )
+    return direction == "maximize"
 
 
 def _default_metric(runs: Sequence[RunRecord]) -> str:

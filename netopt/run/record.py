@@ -37,8 +37,12 @@ EPOCH_COLUMNS = [
     "lr",
     "wall_time_s",
 ]
-#: The final metrics of the HParams table, each logged as the scalar ``final/<name>``.
+#: The final metrics of the HParams table, each logged as the scalar ``~final/<name>``.
 FINAL_METRICS = ("train_acc", "val_acc", "best_val_acc", "test_acc", "test_loss", "epochs", "wall_time_s")
+#: The tag group of the final metrics: TensorBoard shows tag groups (the part of a tag before its first
+#: ``/``) in ascii order, so ``~`` puts these single points after every curve (``train/``, ``val/``,
+#: ``test/``, ``weights/``), which a run opens on.
+FINAL_GROUP = "~final"
 
 
 class Recorder:
@@ -90,13 +94,13 @@ class Recorder:
 
     def hparams(self, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
         """The run's row of TensorBoard's HParams table: ``values`` (:func:`compared`) and the final
-        metrics (scalars ``final/<name>``, NaN when missing).
+        metrics (scalars ``~final/<name>``, :data:`FINAL_GROUP`, NaN when missing).
 
         Only the run's own values are written, no experiment summary: TensorBoard then builds the
         table's columns from every run under its logdir (the union of a sweep, of all sweeps), the
         hyperparameters that differ first.
         """
-        final = {f"final/{key}": _number(metrics.get(key)) for key in FINAL_METRICS}
+        final = {f"{FINAL_GROUP}/{key}": _number(metrics.get(key)) for key in FINAL_METRICS}
         self.scalars(final, step)
         _, start, end = hparams(dict(values), final)
         self.events.add_summary(start)

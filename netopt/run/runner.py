@@ -80,8 +80,9 @@ def run(
             resume = "auto"
         saved = folder.resumable(composed, resume)
         folder.mark()
-        if settings.num_threads:
-            torch.set_num_threads(settings.num_threads)
+        threads = settings.num_threads or (None if sweep else 1)  # see TrainerSettings
+        if threads:
+            torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(settings.deterministic, warn_only=True)
         # deterministic mode also fills every new tensor with NaN, a debugging aid that slows a small
         # model's step measurably; netopt never reads memory it has not written

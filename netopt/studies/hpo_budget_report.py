@@ -163,7 +163,8 @@ def write_csv(path: Path, searches: Sequence[Search]) -> None:
 
 def table(records: Sequence[RunRecord], budget: int) -> tuple[list[str], list[bool], list[list[str]]]:
     """One row per searcher from the records of its searches: what it tried and spent, and its best
-    val_acc within a third, two thirds and all of the budget (mean ± 95% interval over seeds)."""
+    val_acc within a third, two thirds and all of the budget (mean and 95% interval over seeds, inside
+    [0, 1]: :mod:`netopt.report.stats`)."""
     points = [budget // 3, 2 * budget // 3, budget]
     headers = ["searcher", "configurations", "jobs", "learning rates", "epochs spent"]
     headers += [f"best val_acc @{e} epochs" for e in points] + ["time/search"]
@@ -173,7 +174,7 @@ def table(records: Sequence[RunRecord], budget: int) -> tuple[list[str], list[bo
         if not mine:
             continue
         counts = ("configurations", "jobs", "learning_rates", "epochs_spent")
-        best = [mean_ci(r.number(f"best_val_acc@{e}") for r in mine) for e in points]
+        best = [mean_ci((r.number(f"best_val_acc@{e}") for r in mine), (0.0, 1.0)) for e in points]
         rows.append(
             [
                 name,
