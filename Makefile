@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 train: install
 	$(BIN)/netopt-train $(ARGS)
 
+# The tests run in two worker processes, one per core of the reference machine (pytest-xdist)
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test-all: install
-	$(BIN)/pytest -q -m ''
+	$(BIN)/pytest -q -n 2 -m ''
 
 lint: install
 	$(BIN)/ruff check .

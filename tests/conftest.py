@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 def cli(monkeypatch, capsys, tmp_path):
     """Call ``netopt-train ARGS`` in-process from ``tmp_path``; returns (exit status, stderr)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # recorded, so what main() sets there is undone afterwards
 
     def call(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["netopt-train", *args, *FAST])

@@ -5,6 +5,7 @@ Each command runs in a fresh interpreter, as a new user starts it, and reports w
 imported by the time it ended (no timing is asserted: the machine may be busy)."""
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,8 @@ print("torch imported" if "torch" in sys.modules else "no torch", file=sys.stder
 
 def started(module: str, *args: str) -> subprocess.CompletedProcess:
     code = PROBE.format(module=module, argv=[module, *args])
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}  # Hydra's traceback switch
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.mark.parametrize(
