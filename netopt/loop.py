@@ -130,7 +130,12 @@ class Trainer:
             return loss
 
         scale = self.scaler.scale  # this step's loss scale (fp16)
-        loss, stepped = self.scaler.step(self.optimizer, closure)
+        try:
+            loss, stepped = self.scaler.step(self.optimizer, closure)
+        except RuntimeError as error:  # a step too large for the weights' type (e.g. lr 1e38 in float32)
+            if "overflow" not in str(error):
+                raise
+            raise Diverged(f"the update overflowed the weights' type at step {self.history.step}") from None
         if stepped:
             self.after_step()
         names = ["train/batch_loss", *(f"train/{name}" for name in measured[0])]

@@ -812,3 +812,12 @@ def test_a_sweep_onto_a_full_disk_stops_with_one_line_and_no_empty_file(cli, tmp
     assert "the sweep stopped" in err
     files = [p for p in (tmp_path / "sweep").rglob("*") if p.is_file()]
     assert not [p for p in files if p.name.endswith((".json", ".tmp")) or p.suffix == ".pt"], files
+
+
+def test_an_update_too_large_for_the_weights_type_ends_diverged(cli, tmp_path):
+    """lr 1e38 passes the float32 bound, but Adam's first step, lr / (1 - b1) = 1e39, does not fit: the
+    run ends diverged (exit 3, metrics.json says so), not in a traceback."""
+    status, err = cli("optimizer=adam", "optimizer.lr=1e38", "debug=fast", "hydra.run.dir=run")
+    assert status == 3 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("netopt-train: diverged:")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"
