@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from netopt import config
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
-from netopt.errors import ConfigValueError, UserError, config_key
+from netopt.errors import ConfigValueError, UserError, config_key, first_line
 from netopt.loop import AugmentFn, Clip
 from netopt.models import require_fits
 from netopt.optim import compile_update, with_transforms
@@ -48,8 +48,9 @@ def pick_device(name: str) -> torch.device:
             raise RuntimeError(f"{device.type} is not a device to train on")
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"trainer.device={name}: not available here ({reason}); use {allowed}") from None
+        raise UserError(
+            f"trainer.device={name}: not available here ({first_line(error)}); use {allowed}"
+        ) from None
     return device
 
 

@@ -133,6 +133,8 @@ class SummaryCallback(Callback):
 
     def report(self, sweep_dir: Path) -> None:
         """Write the sweep's report and print where it is; any error is one warning line."""
+        from netopt.errors import first_line
+
         try:
             from netopt.report import write_report
 
@@ -141,7 +143,7 @@ class SummaryCallback(Callback):
                 sweep_dir, metric=metric.replace("/", "_"), claims=self.claims, direction=direction
             )
         except Exception as error:  # the report is a convenience: it never fails a finished sweep
-            log.warning(f"no report: {(str(error).strip().splitlines() or [type(error).__name__])[0]}")
+            log.warning(f"no report: {first_line(error)}")
             return
         print(f"report: {path}")
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from netopt.cli.common import Parser
+from netopt.cli.common import Parser, fail
 from netopt.errors import UserError, user_error
 
 
@@ -76,9 +76,7 @@ def main() -> None:
     try:
         run()
     except (UserError, HydraException, OmegaConfBaseException) as error:
-        cause = user_error(error) or error
-        print(f"netopt-hpo-budget: error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail("netopt-hpo-budget", str(user_error(error) or error))
 
 
 if __name__ == "__main__":

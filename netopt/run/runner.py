@@ -23,7 +23,7 @@ from netopt.data import Data
 from netopt.data.augment import Augment as Augmentation
 from netopt.data.batches import num_batches
 from netopt.distributed import World, join
-from netopt.errors import UserError, config_key, user_error
+from netopt.errors import UserError, config_key, first_line, user_error
 from netopt.files import write_text
 from netopt.loop import Trainer
 from netopt.precision import autocast
@@ -142,9 +142,8 @@ def run(
         lost = world.lost(error)  # another process died: one line, not gloo's traceback
         if started and folder.fresh:  # a run that fails leaves its own record, never touches another's
             cause = lost or user_error(error)
-            reason = str(cause or error).strip().splitlines() or [type(error).__name__]
             with contextlib.suppress(UserError):  # the disk may be full: the error below says so
-                write_metrics(run_dir, {"status": "failed", "error": reason[0]})
+                write_metrics(run_dir, {"status": "failed", "error": first_line(cause or error)})
         if lost is not None:
             raise lost from None
         raise
