@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from netopt.data.datasets import DEBIAN_FASHION_MNIST
-from netopt.report.claims import Claim
+from netopt.report.claims import VERDICTS, Claim
 from tests.helpers import compose_config
 
 PRESETS = {
@@ -58,7 +58,7 @@ def _miniature(cli, tmp_path, name: str, *overrides: str) -> list[dict]:
     verdicts = json.loads((sweep / "claims.json").read_text())
     declared = compose_config(f"experiment={name}", hydra=True).hydra.callbacks.summary.claims
     assert [v["statement"] for v in verdicts] == [c.statement for c in declared]
-    assert all(v["verdict"] in ("holds", "does not hold", "undecided") for v in verdicts)
+    assert all(v["verdict"] in VERDICTS for v in verdicts)
     return verdicts
 
 

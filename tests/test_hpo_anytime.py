@@ -135,7 +135,7 @@ def test_report_from_given_searches_checks_every_claim(tmp_path):
         return Search(name, seed, tmp_path / f"{name}_seed{seed}", records, 1.0)
 
     searches = []
-    for seed in (0, 1):
+    for seed in (0, 1, 2):  # three seeds, each search deterministic: the differences are exact
         searches += [
             search("grid", seed, [0.5, 0.6, 0.7, 0.8], [3, 3, 3, 3]),
             search("random", seed, [0.9, 0.6, 0.7, 0.8], [3, 3, 3, 3]),
@@ -175,7 +175,9 @@ def test_hpo_budget_miniature_writes_the_report_with_verdicts(tmp_path):
     path = run(args)
     assert path == (out / "report.html").resolve() and (out / "report.md").exists()
     verdicts = json.loads((out / "claims.json").read_text())
-    assert len(verdicts) == 4 and all(v["verdict"] in ("holds", "does not hold") for v in verdicts)
+    assert len(verdicts) == 4 and all(
+        v["verdict"] in ("holds", "does not hold", "inconclusive") for v in verdicts
+    )
     for name in ("grid", "random", "bayes", "hyperband"):
         folder = out / f"{name}_seed0"
         assert (folder / "results.csv").exists() and (folder / "journal.jsonl").exists()

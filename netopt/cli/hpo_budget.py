@@ -65,6 +65,10 @@ def run(argv: Sequence[str] | None = None) -> Path:
     command = shlex.join(["netopt-hpo-budget", *(sys.argv[1:] if argv is None else argv)])
     path = report(out, searches, args.grid**2 * args.epochs, command)
     print(f"report: {path}")
+    from netopt.report.document import verdict_lines
+
+    for line in verdict_lines(out):
+        print(line)
     return path
 
 
