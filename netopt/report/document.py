@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from netopt.report.claims import Verdict, counts
 
@@ -55,10 +56,20 @@ def verdict_lines(folder: Path) -> list[str]:
     verdicts = json.loads(path.read_text())
     lines = [f"claims: {counts(verdicts)}"]
     for v in verdicts:
-        e = v.get("effect")
-        effect = "" if e is None else f" | {v['metric']} {_effect_text(e)}"
-        lines.append(f"  {v['verdict']:>15}: {v['statement']}{effect}")
+        lines.append(f"  {v['verdict']:>15}: {v['statement']} | {effect_text(v)}")
     return lines
+
+
+def effect_text(verdict: dict[str, Any]) -> str:
+    """A claim's effect (an entry of claims.json) in a line: ``test_acc +0.012 [+0.004, +0.02] (n=5)``,
+    "-" without one."""
+    e = verdict.get("effect")
+    if e is None:
+        return "-"
+    text = f"{verdict['metric']} {e['mean']:+.4g}"
+    if e["low"] is not None and e["low"] != e["high"]:
+        text += f" [{e['low']:+.4g}, {e['high']:+.4g}]"
+    return f"{text} (n={e['n']})"
 
 
 def markdown(c: Contents) -> str:
@@ -160,14 +171,6 @@ HTML = """<!DOCTYPE html>
 def _any_stopped(counts: str) -> bool:
     """Whether status counts (``2 completed, 1 diverged``) name a run that did not complete."""
     return any(s in counts for s in ("diverged", "failed", "interrupted", "invalid", "incomplete"))
-
-
-def _effect_text(effect: dict) -> str:
-    """An effect of claims.json as its line shows it: ``+0.0120 [+0.0040, +0.0200], n=5``."""
-    text = f"{effect['mean']:+.4g}"
-    if effect["low"] is not None and effect["low"] != effect["high"]:
-        text += f" [{effect['low']:+.4g}, {effect['high']:+.4g}]"
-    return f"{text}, n={effect['n']}"
 
 
 def _md(text: str) -> str:
