@@ -23,7 +23,7 @@ RECORDED = {"sparsity", "test_acc", "test_loss", "mc_acc_gain", "preact_std_cv"}
 def test_each_preset_sweeps_three_seeds_and_claims_what_its_runs_record(name, varied):
     cfg = compose_config(f"experiment={name}", hydra=True)
     params = cfg.hydra.sweeper.params
-    assert set(params) == {*varied, "trainer.seed"} and params["trainer.seed"] == "0,1,2"
+    assert set(params) == {*varied, "trainer.seed"} and params["trainer.seed"] == "0,1,2,3,4"
     assert cfg.hydra.mode.name == "MULTIRUN" and f"multirun/{name}/" in cfg.hydra.sweep.dir
     raw = OmegaConf.to_container(cfg.hydra.callbacks.summary.claims)
     claims = [Claim.parse(claim, f"claims[{i}]") for i, claim in enumerate(raw)]

@@ -23,7 +23,7 @@ def test_the_preset_belongs_to_netopt_trajectories_only():
     config.register("trajectories")
     with initialize(version_base="1.3", config_path=None):
         cfg = compose("trajectories", overrides=["experiment=optimizers_toy"])
-    assert list(cfg.noise) == [0.0, 0.1] and list(cfg.seeds) == [0, 1, 2]
+    assert list(cfg.noise) == [0.0, 0.1] and list(cfg.seeds) == [0, 1, 2, 3, 4]
     assert list(cfg.start.saddle) == [-1.5, 0.0]  # exactly on the ridge
     assert len(cfg.claims) == 9
     for i, raw in enumerate(cfg.claims):
@@ -100,7 +100,7 @@ def test_gradient_noise_lets_every_seed_escape_the_ridge(tmp_path):
     )
     summary = read_records(out / "records.jsonl")
     assert sorted({(o.value("noise"), o.seed) for o in summary}) == [
-        (n, s) for n in (0.0, 0.1) for s in (0, 1, 2)
+        (n, s) for n in (0.0, 0.1) for s in (0, 1, 2, 3, 4)
     ]
     saddle = [v for v in verdicts(out).values() if v["left"]["select"]["function"] == "saddle"]
     noisy = [v["verdict"] for v in saddle if v["left"]["select"]["noise"] == 0.1]
@@ -113,6 +113,6 @@ def test_optimizers_toy_preset_writes_its_report(tmp_path):
     out = trajectories([f"out={tmp_path}", "experiment=optimizers_toy"])
     for name in ("saddle.png", "quadratic.png", "report.md", "report.html", "records.jsonl"):
         assert (out / name).stat().st_size > 0
-    assert len(read_records(out / "records.jsonl")) == 7 * 5 * 2 * 3
+    assert len(read_records(out / "records.jsonl")) == 7 * 5 * 2 * 5
     found = verdicts(out)
     assert len(found) == 9 and all(v["verdict"] in VERDICTS for v in found.values())
