@@ -9,34 +9,22 @@ over its seeds and the min-max band, against the optimizer step.
 import fnmatch
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from netopt.report.configs import Config
 from netopt.report.figures import MAX_LINES, PALETTE, band, log_if_decades
+from netopt.report.runs import scalars
 
 #: At most this many panels (matching tags) per figure.
 MAX_PANELS = 12
 
 
-def scalars(run_dir: Path, patterns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The steps and values of every scalar tag of the run's TensorBoard events that matches a pattern."""
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
-
-    events = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0})
-    events.Reload()
-    tags = [t for t in events.Tags()[SCALARS] if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
-    found = {}
-    for tag in tags:
-        points = events.Scalars(tag)
-        found[tag] = (np.array([p.step for p in points]), np.array([p.value for p in points]))
-    return found
-
-
 def series_figures(configs: Sequence[Config], patterns: Sequence[str]) -> list[tuple[str, Figure]]:
     """A (heading, figure) per pattern that some completed run logged."""
+    if not patterns:
+        return []
     shown = list(configs)[:MAX_LINES]
     logged = {
         id(run): scalars(run.source, patterns) for c in shown for run in c.runs if run.status == "completed"
