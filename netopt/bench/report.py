@@ -96,6 +96,8 @@ def report(
         stopped=[(str(r.trial.folder), r.status) for r in results if r.status != "completed"],
         figures=FIGURES,
         note=(
+            f"Best {'/'.join(sorted({w.metric for w in workloads}))} within the budget (median over seeds of"
+            f" the best trial, to calibrate the targets): {_best_values(results, workloads, submissions)}. "
             "Per workload the median over seeds of the best trial's time to target (inf: missed in most"
             " seeds) and its ratio to the fastest submission. B = 1/(r_max - 1) * integral from 1 to r_max"
             f" = {scoring.R_MAX:g} of the performance profile rho(tau); intervals: the 2.5 and 97.5"
@@ -105,6 +107,22 @@ def report(
     )
     write_documents(contents)
     return contents
+
+
+def _best_values(results: Sequence[Result], workloads: Sequence[Workload], submissions: Sequence[str]) -> str:
+    """Per submission and workload the median over seeds of the best validation value of its trials."""
+    parts = []
+    for name in submissions:
+        cells = []
+        for w in workloads:
+            by_seed: dict[int, list[float]] = {}
+            for r in results:
+                if (r.trial.submission, r.trial.workload) == (name, w.name) and not math.isnan(r.best):
+                    by_seed.setdefault(r.trial.seed, []).append(r.best)
+            best = [(max if w.maximize else min)(v) for v in by_seed.values()]
+            cells.append(f"{w.name} {np.median(best):.4g}" if best else f"{w.name} -")
+        parts.append(f"{name}: {', '.join(cells)}")
+    return "; ".join(parts)
 
 
 def _ratio(r: float) -> str:

@@ -8,7 +8,7 @@ seed<s>_trial<k>``. Run again into the same ``out``, a trial whose folder holds 
 import csv
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,25 +54,38 @@ def run_trials(
     out: Path,
     overrides: Sequence[str],
     budget_scale: float,
+    jobs: int = 1,
     log: Callable[[str], None] = print,
 ) -> list[Result]:
-    """Run (or read) every trial in ``out``; their results in order."""
+    """Run the trials not finished in ``out``, ``jobs`` at a time (each its own process when more than
+    one, through joblib), then read every trial's result, in order."""
+    pending = [t for t in trials if _status(out / t.folder) not in FINISHED]
+    log(f"{len(trials) - len(pending)} of {len(trials)} trials finished before; running {len(pending)}")
+    common = ["trainer.progress=false", "trainer.num_threads=1", "trainer.resume=auto"]
+    work = [
+        (
+            [*workloads[t.workload].overrides(budget_scale), *t.overrides(), *common, *overrides],
+            out / t.folder,
+        )
+        for t in pending
+    ]
+    if jobs == 1:
+        done: Iterable[Path] = (train(*args) for args in work)
+    else:
+        from joblib import Parallel, delayed
+
+        done = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(train)(*args) for args in work)
+    for i, folder in enumerate(done, 1):
+        log(f"[{i}/{len(pending)}] {folder.relative_to(out)}: {_status(folder)}")
+    return [read(t, workloads[t.workload], out / t.folder) for t in trials]
+
+
+def train(overrides: Sequence[str], folder: Path) -> Path:
+    """One trial: the run of netopt-train's config with ``overrides`` in ``folder`` (resumed if begun)."""
     from netopt.run.runner import run
 
-    results = []
-    for i, trial in enumerate(trials, 1):
-        w = workloads[trial.workload]
-        folder = out / trial.folder
-        done = _status(folder) in FINISHED
-        if not done:
-            common = ["trainer.progress=false", "trainer.num_threads=1", "trainer.resume=auto"]
-            run(compose(*w.overrides(budget_scale), *trial.overrides(), *common, *overrides), folder)
-        result = read(trial, w, folder)
-        shown = "inf" if math.isinf(result.steps) else f"{result.steps:.0f}"
-        before = " (finished before)" if done else ""
-        log(f"[{i}/{len(trials)}] {trial.folder}: {result.status}, steps to target {shown}{before}")
-        results.append(result)
-    return results
+    run(compose(*overrides), folder)
+    return folder
 
 
 def read(trial: Trial, w: Workload, folder: Path) -> Result:

@@ -45,6 +45,7 @@ def check(cfg: Any) -> None:
     require(cfg.ruleset in RULESETS, "ruleset", " or ".join(RULESETS), cfg.ruleset)
     require(cfg.measure in ("time", "steps"), "measure", "time or steps", cfg.measure)
     require(isinstance(cfg.trials, int) and cfg.trials >= 1, "trials", "a whole number >= 1", cfg.trials)
+    require(isinstance(cfg.jobs, int) and cfg.jobs >= 1, "jobs", "a whole number >= 1", cfg.jobs)
     require(cfg.budget_scale > 0, "budget_scale", "a number > 0", cfg.budget_scale)
     for key in ("workloads", "seeds", "overrides"):
         require(isinstance(cfg[key], ListConfig), key, "a list, e.g. [a,b]", cfg[key])
@@ -103,7 +104,7 @@ def run(arguments: list[str]) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, saved)
     results = run_trials(
-        trials, workloads, out, overrides, cfg.budget_scale, lambda line: print(line, flush=True)
+        trials, workloads, out, overrides, cfg.budget_scale, cfg.jobs, lambda line: print(line, flush=True)
     )
     command = shlex.join([PROG, *arguments])
     return report(out, results, list(workloads.values()), names, seeds, cfg.ruleset, cfg.measure, command)
