@@ -14,6 +14,7 @@ from netopt.optim.adam import Adam, AdamW
 from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm, no_clip
 from netopt.optim.compiled import compile_update
 from netopt.optim.lion import Lion
+from netopt.optim.lookahead import Lookahead
 from netopt.optim.nadam import NAdam
 from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
@@ -30,6 +31,7 @@ __all__ = [
     "AdamW",
     "GradientNoise",
     "Lion",
+    "Lookahead",
     "NAdam",
     "RAdam",
     "RMSprop",
