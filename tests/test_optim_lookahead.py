@@ -15,6 +15,9 @@ import netopt.optim as netopt_optim
 from netopt.components import preflight
 from netopt.errors import UserError
 from netopt.optim import GradientNoise, compile_update, with_transforms
+from netopt.report.records import read_records
+from netopt.studies.trajectories import trajectories
+from netopt.studies.trajectories_report import RECORDS
 from tests.helpers import compose_config, train
 from tests.test_optim import STEPS, assert_close, batch, make_net, param_groups, set_lrs, take_step
 
@@ -150,3 +153,13 @@ def test_the_runner_resumes_lookahead_between_sync_points(tmp_path: Path) -> Non
     assert straight["train_loss"] != base["train_loss"]
     saved = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["optimizer"]["lookahead"]
     assert saved["fast_steps"] == 6
+
+
+def test_netopt_trajectories_draws_lookahead_and_sam_at_their_bases_lr(tmp_path: Path) -> None:
+    """A wrapper's lr is its base's: ``lrs`` sets it there, and the report shows it."""
+    out = trajectories(
+        [f"out={tmp_path}", "optimizers=[lookahead,sam]", "functions=[sphere]", "+lrs.sphere.lookahead=0.2"]
+    )
+    rows = read_records(out / RECORDS)
+    assert {(r.value("optimizer"), r.value("lr")) for r in rows} == {("lookahead", 0.2), ("sam", 0.05)}
+    assert all(r.number("final_loss") < 0.1 for r in rows)  # from 25 at the start
