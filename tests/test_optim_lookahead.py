@@ -163,3 +163,9 @@ def test_netopt_trajectories_draws_lookahead_and_sam_at_their_bases_lr(tmp_path:
     rows = read_records(out / RECORDS)
     assert {(r.value("optimizer"), r.value("lr")) for r in rows} == {("lookahead", 0.2), ("sam", 0.05)}
     assert all(r.number("final_loss") < 0.1 for r in rows)  # from 25 at the start
+
+
+def test_fp16_is_refused_with_sam_as_the_base(tmp_path: Path) -> None:
+    """A step whose gradients overflow cannot be skipped between SAM's two passes, below Lookahead too."""
+    with pytest.raises(UserError, match="^trainer.precision=fp16: not with optimizer=sam"):
+        train(tmp_path, "optimizer=lookahead", "optimizer@optimizer.base=sam", "trainer.precision=fp16")

@@ -33,10 +33,11 @@ class LAMB(ForeachOptimizer):
         w <- w - lr * phi(||w||) / ||u|| * u
 
     The ratio is 1 where phi(||w||) or ||u|| is 0. ``norm_bounds`` (0, 10) clamps ||w|| as the
-    common PyTorch implementation does; (0, inf) is the plain ratio. ``exclude_1d`` (default, per
-    param group) leaves out the tensors of fewer than two dimensions (biases, norm gains), as is
-    usual: no ratio and no weight decay for them, an Adam step. Not in torch.optim: tested against
-    the paper's algorithm. State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), as Adam's.
+    common PyTorch implementation does; (0, inf) (``optimizer.norm_bounds=[0,inf]``) is the plain
+    ratio. ``exclude_1d`` (default, per param group) leaves out the tensors of fewer than two
+    dimensions (biases, norm gains), as is usual: no ratio and no weight decay for them, an Adam step.
+    Not in torch.optim: tested against the paper's algorithm. State: ``step``, ``exp_avg`` (m),
+    ``exp_avg_sq`` (v), as Adam's.
     """
 
     def __init__(
