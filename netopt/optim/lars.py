@@ -20,7 +20,9 @@ def adapted(group: Group, params: list[Tensor]) -> list[bool]:
 
 
 def decayed(params: list[Tensor], directions: Tensors, weight_decay: float, adapt: list[bool]) -> Tensors:
-    """d + lambda * theta for each adapted parameter, d for the others, as new tensors."""
+    """d + lambda * theta for each adapted parameter, d for the others (new tensors unless lambda = 0)."""
+    if weight_decay == 0:
+        return directions
     return torch._foreach_add(directions, torch._foreach_mul(params, [weight_decay * a for a in adapt]))
 
 
@@ -79,7 +81,9 @@ class LARS(ForeachOptimizer):
         adapt, weight_decay = adapted(group, params), group["weight_decay"]
         weight_norms = torch._foreach_norm(params)
         grad_norms = torch._foreach_norm(grads)
-        denominators = torch._foreach_add(grad_norms, torch._foreach_mul(weight_norms, weight_decay))
+        denominators = grad_norms
+        if weight_decay != 0:
+            denominators = torch._foreach_add(grad_norms, torch._foreach_mul(weight_norms, weight_decay))
         local_lrs = trust_ratios(
             torch._foreach_mul(weight_norms, group["trust_coefficient"]), denominators, adapt
         )
