@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+import torch
 from omegaconf import DictConfig
 
 from netopt import compose, config
@@ -25,3 +27,27 @@ def train(run_dir: Path, *overrides: str) -> dict:
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def interrupted_and_resumed(run_dir: Path, epochs: int, *overrides: str) -> dict:
+    """A run in-process into ``run_dir`` interrupted (Ctrl-C) after the checkpoint of epoch ``epochs``,
+    then resumed there; the resumed run's metrics."""
+    from unittest import mock
+
+    from netopt.run.checkpoint import Checkpoint
+    from netopt.run.runner import Interrupted
+
+    save = Checkpoint.save
+
+    def save_then_stop(checkpoint: Checkpoint) -> None:
+        save(checkpoint)
+        if torch.load(checkpoint.path, weights_only=True)["history"]["epoch"] == epochs:
+            raise KeyboardInterrupt
+
+    with mock.patch.object(Checkpoint, "save", save_then_stop), pytest.raises(Interrupted):
+        train(run_dir, *overrides)
+    return train(run_dir, *overrides, "trainer.resume=true")
+
+
+def without_timings(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in ("wall_time_s", "samples_per_s")}
