@@ -150,6 +150,8 @@ def test_a_run_evaluates_and_saves_x_and_resumes_exactly(tmp_path):
     assert straight["status"] == "completed" and straight["test_acc"] > 0.8
     saved = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
     assert not saved["optimizer"]["param_groups"][0]["train_mode"]  # saved while evaluating
+    tracked = [v.item() for k, v in saved["model"].items() if k.endswith("num_batches_tracked")]
+    assert tracked and set(tracked) == {1}  # recomputed in one batch of the training split, not trained
     resumed = interrupted_and_resumed(tmp_path / "resumed", 1, *overrides)
     assert without_timings(resumed) == without_timings(straight)
     again = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
