@@ -16,7 +16,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 
 from netopt import config
-from netopt.averaging import EvaluationWeights, evaluation_weights
+from netopt.averaging import EvaluationWeights, WeightAverage, evaluation_weights
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.errors import ConfigValueError, UserError, config_key, first_line
@@ -157,7 +157,7 @@ def assemble(
         scale_lr(optimizer, settings.batch_size / settings.base_batch_size)
     epochs = settings.schedule_epochs or settings.max_epochs
     schedule = make(cfg, "scheduler", steps_per_epoch * epochs, steps_per_epoch)
-    averaging = make(cfg, "averaging", model, steps_per_epoch, epochs)
+    averaging: WeightAverage | None = make(cfg, "averaging", model, steps_per_epoch, epochs)
     weights = evaluation_weights(optimizer) or averaging
     if averaging is not None and weights is not averaging:
         name = type(weights).__name__

@@ -29,9 +29,10 @@ def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def interrupted_and_resumed(run_dir: Path, epochs: int, *overrides: str) -> dict:
-    """A run in-process into ``run_dir`` interrupted (Ctrl-C) after the checkpoint of epoch ``epochs``,
-    then resumed there; the resumed run's metrics."""
+def straight_and_resumed(root: Path, epochs: int, *overrides: str) -> tuple[dict, dict]:
+    """A run into ``root/straight``, and the same run into ``root/resumed`` interrupted (Ctrl-C) after the
+    checkpoint of epoch ``epochs`` and resumed there, asserted to end exactly alike: their metrics (but
+    the timings) and the models of their checkpoints. The straight run's metrics and checkpoint."""
     from unittest import mock
 
     from netopt.run.checkpoint import Checkpoint
@@ -44,10 +45,24 @@ def interrupted_and_resumed(run_dir: Path, epochs: int, *overrides: str) -> dict
         if torch.load(checkpoint.path, weights_only=True)["history"]["epoch"] == epochs:
             raise KeyboardInterrupt
 
+    straight = train(root / "straight", *overrides)
     with mock.patch.object(Checkpoint, "save", save_then_stop), pytest.raises(Interrupted):
-        train(run_dir, *overrides)
-    return train(run_dir, *overrides, "trainer.resume=true")
+        train(root / "resumed", *overrides)
+    resumed = train(root / "resumed", *overrides, "trainer.resume=true")
+    timings = ("wall_time_s", "samples_per_s")
+    assert {k: v for k, v in resumed.items() if k not in timings} == {
+        k: v for k, v in straight.items() if k not in timings
+    }
+    saved, again = (
+        torch.load(root / run / "checkpoint.pt", weights_only=True) for run in ("straight", "resumed")
+    )
+    for name, value in saved["model"].items():
+        assert torch.equal(value, again["model"][name]), name
+    return straight, saved
 
 
-def without_timings(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k not in ("wall_time_s", "samples_per_s")}
+def assert_batch_norm_recomputed(model_state: dict) -> None:
+    """Every batch norm's statistics in ``model_state`` recomputed in one batch (of the training split
+    of a small run), as the weights to evaluate get them, not the running averages of training."""
+    tracked = [v.item() for k, v in model_state.items() if k.endswith("num_batches_tracked")]
+    assert tracked and set(tracked) == {1}

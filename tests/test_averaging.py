@@ -6,23 +6,15 @@ import copy
 
 import pytest
 import torch
-from helpers import interrupted_and_resumed, train, without_timings
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, get_swa_multi_avg_fn, update_bn
 
 from netopt.averaging import EMA, SWA, recompute_batch_norm
 from netopt.errors import UserError
 from netopt.nn import BatchNorm1d
+from tests.helpers import assert_batch_norm_recomputed, straight_and_resumed, train
 
 STEPS_PER_EPOCH = 4
-
-
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
 
 
 def network(norm: type[nn.Module] = nn.BatchNorm1d) -> nn.Sequential:
@@ -162,21 +154,13 @@ SHORT = ["trainer.max_epochs=3", "dataset.train_size=400", "trainer.batch_size=3
 )
 def test_a_run_evaluates_tests_and_saves_the_average_and_resumes_exactly(tmp_path, averaging):
     overrides = [*SHORT, *averaging]
-    straight = train(tmp_path / "straight", *overrides)
+    straight, saved = straight_and_resumed(tmp_path, 1, *overrides)
     plain = train(tmp_path / "plain", *SHORT)
     assert straight["status"] == "completed" and straight["test_acc"] > 0.8
     assert straight["test_acc"] != plain["test_acc"] or straight["val_loss"] != plain["val_loss"]
-    saved = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
     average = next(state for state in saved["probes"] if "n_averaged" in state)
     assert average["swapped"] and average["n_averaged"] > 1
     first_weight = next(iter(saved["model"].values()))  # the checkpoint's model: the average, not the trained
-    assert first_weight.shape == average["held"][0].shape and not torch.equal(
-        first_weight, average["held"][0]
-    )
-    tracked = [v.item() for k, v in saved["model"].items() if k.endswith("num_batches_tracked")]
-    assert tracked and set(tracked) == {1}  # recomputed in one batch of the training split, not trained
-    resumed = interrupted_and_resumed(tmp_path / "resumed", 1, *overrides)
-    assert without_timings(resumed) == without_timings(straight)
-    again = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
-    for name, value in saved["model"].items():
-        assert torch.equal(value, again["model"][name]), name
+    assert first_weight.shape == average["held"][0].shape
+    assert not torch.equal(first_weight, average["held"][0])
+    assert_batch_norm_recomputed(saved["model"])

@@ -6,12 +6,12 @@ import copy
 import pytest
 import schedulefree
 import torch
-from helpers import compose_config, interrupted_and_resumed, train, without_timings
 
 from netopt.averaging import evaluation_weights
 from netopt.components import preflight
 from netopt.errors import UserError
 from netopt.optim import SAM, SGD, AdamWScheduleFree, GradientNoise, SGDScheduleFree, with_transforms
+from tests.helpers import assert_batch_norm_recomputed, compose_config, straight_and_resumed
 
 PAIRS = {
     "sgd": (SGDScheduleFree, schedulefree.SGDScheduleFree),
@@ -25,14 +25,6 @@ SETTINGS = [
     ("adamw", {"lr": 0.01, "betas": (0.8, 0.99), "warmup_steps": 6, "weight_decay": 0.1, "r": 1.0}),
     ("adamw", {"lr": 0.02, "eps": 1e-6, "weight_lr_power": 1.0, "weight_decay": 0.05, "foreach": False}),
 ]
-
-
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
 
 
 def problem(seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -146,14 +138,7 @@ def test_a_run_evaluates_and_saves_x_and_resumes_exactly(tmp_path):
     """Schedule-Free AdamW with batch norm through the runner: the checkpoint holds x (eval mode); a
     run interrupted after epoch 1 and resumed ends exactly as an uninterrupted one."""
     overrides = [*SHORT, "optimizer=schedule_free_adamw", "optimizer.warmup_steps=10", "norm=batch"]
-    straight = train(tmp_path / "straight", *overrides)
+    straight, saved = straight_and_resumed(tmp_path, 1, *overrides)
     assert straight["status"] == "completed" and straight["test_acc"] > 0.8
-    saved = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
     assert not saved["optimizer"]["param_groups"][0]["train_mode"]  # saved while evaluating
-    tracked = [v.item() for k, v in saved["model"].items() if k.endswith("num_batches_tracked")]
-    assert tracked and set(tracked) == {1}  # recomputed in one batch of the training split, not trained
-    resumed = interrupted_and_resumed(tmp_path / "resumed", 1, *overrides)
-    assert without_timings(resumed) == without_timings(straight)
-    again = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
-    for name, value in saved["model"].items():
-        assert torch.equal(value, again["model"][name]), name
+    assert_batch_norm_recomputed(saved["model"])

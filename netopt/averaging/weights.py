@@ -34,7 +34,7 @@ def evaluation_weights(optimizer: torch.optim.Optimizer) -> EvaluationWeights | 
     return inner
 
 
-def _batch_norms(model: nn.Module) -> list[nn.Module]:
+def _batch_norms(model: nn.Module) -> list[Any]:
     """The modules that keep running statistics of their inputs (netopt's and torch's batch norm)."""
     return [
         m for m in model.modules() if getattr(m, "running_mean", None) is not None and hasattr(m, "momentum")
