@@ -40,10 +40,12 @@ class ScheduleFree(ForeachOptimizer):
 
         y <- (1 - c) * y + c * z + gamma * (beta * (1 - c) - 1) * d ;  z <- z - gamma * d
 
-    Call :meth:`train` before training and :meth:`eval` before evaluating or saving (a step in
-    eval mode is refused); a model with batch normalization then needs its statistics recomputed
+    Call :meth:`eval` before evaluating or saving and :meth:`train` before training on (a step in
+    eval mode is refused); a new optimizer is in train mode (the package's starts in eval mode, with
+    no z yet the same weights); a model with batch normalization then needs its statistics recomputed
     for x. State as the ``schedulefree`` package: ``z`` per parameter; in the group ``k`` (steps
-    taken), ``train_mode``, ``weight_sum``, ``lr_max``, ``scheduled_lr`` (gamma_t).
+    taken), ``train_mode``, ``weight_sum``, ``lr_max``, ``scheduled_lr`` (gamma_t). The update runs
+    eagerly (:func:`netopt.optim.compile_update` leaves it so).
     """
 
     def __init__(
@@ -58,7 +60,7 @@ class ScheduleFree(ForeachOptimizer):
     ) -> None:
         require_nonnegative(lr=lr, weight_decay=weight_decay, r=r, weight_lr_power=weight_lr_power)
         require_count(0, warmup_steps=warmup_steps)
-        bookkeeping = dict(k=0, train_mode=False, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0)
+        bookkeeping = dict(k=0, train_mode=True, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0)
         settings = dict(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, r=r)
         super().__init__(params, {**settings, **defaults, **bookkeeping, "weight_lr_power": weight_lr_power})
 
