@@ -25,6 +25,8 @@ import yaml
 
 from netopt.console import duration
 from netopt.labels import bookkeeping
+from netopt.report.claims import counts
+from netopt.report.document import CLAIMS_NOTE, effect_text
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The figure that shows each experiment best (a file of its folder).
@@ -94,15 +96,18 @@ def page(experiments: list[dict[str, Any]]) -> str:
         "",
         "Each experiment is one command; its sweep ends with a report (`report.html` in the sweep folder)",
         "whose claims section states the chapter's claim, the numbers that test it and a verdict computed",
-        "from them. The figures and numbers below come from full runs on a 2-core CPU (3 seeds each); this",
-        "page is written by `scripts/experiments_doc.py` from those runs' folders.",
+        "from them. The figures and numbers below come from full runs on a 2-core CPU; this page is written",
+        "by `scripts/experiments_doc.py` from those runs' folders.",
         "",
-        "| experiment | claim | verdict |",
-        "|---|---|---|",
+        f"**{counts([c for e in experiments for c in e['claims']])}.** {CLAIMS_NOTE}.",
+        "",
+        "| experiment | claim | verdict | effect [95% interval] (n) |",
+        "|---|---|---|---|",
     ]
     for e in experiments:
         for c in e["claims"]:
-            lines.append(f"| [{e['name']}](#{e['name']}) | {c['statement']} | **{c['verdict']}** |")
+            row = [f"[{e['name']}](#{e['name']})", c["statement"], f"**{c['verdict']}**", effect_text(c)]
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     for e in experiments:
         lines += ["", f"## {e['name']}", "", "```bash", e["command"], "```", ""]
         if e["figure"].exists():

@@ -146,6 +146,10 @@ class SummaryCallback(Callback):
             log.warning(f"no report: {first_line(error)}")
             return
         print(f"report: {path}")
+        from netopt.report.document import verdict_lines
+
+        for line in verdict_lines(sweep_dir):
+            print(line)
 
 
 def _values(task: Sequence[str]) -> dict[str, Any]:
