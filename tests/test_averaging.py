@@ -136,7 +136,13 @@ def test_refuses_bad_values():
         EMA(model, STEPS_PER_EPOCH, 8, warmup=0.5)
 
 
-SHORT = ["trainer.max_epochs=3", "dataset.train_size=400", "trainer.batch_size=32", "norm=batch"]
+SHORT = [
+    "trainer.max_epochs=3",
+    "dataset.train_size=400",
+    "trainer.batch_size=32",
+    "norm=batch",
+    "probes=weight_norm",
+]
 
 
 @pytest.mark.parametrize(
@@ -160,7 +166,12 @@ def test_a_run_evaluates_tests_and_saves_the_average_and_resumes_exactly(tmp_pat
     assert straight["test_acc"] != plain["test_acc"] or straight["val_loss"] != plain["val_loss"]
     average = next(state for state in saved["probes"] if "n_averaged" in state)
     assert average["swapped"] and average["n_averaged"] > 1
-    first_weight = next(iter(saved["model"].values()))  # the checkpoint's model: the average, not the trained
-    assert first_weight.shape == average["held"][0].shape
-    assert not torch.equal(first_weight, average["held"][0])
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    weights = [v for k, v in saved["model"].items() if not k.endswith(statistics)]
+    assert [w.shape for w in weights] == [w.shape for w in average["held"]]
+    # the checkpoint's model is the average, not the trained weights (held), and the probes measured it
+    assert straight["weight_norm"] == pytest.approx(torch.cat([w.flatten() for w in weights]).norm().item())
+    assert straight["weight_norm"] != pytest.approx(
+        torch.cat([w.flatten() for w in average["held"]]).norm().item()
+    )
     assert_batch_norm_recomputed(saved["model"])
