@@ -777,3 +777,27 @@ def test_the_callbacks_report_ranks_by_the_sweeps_metric_in_its_direction(tmp_pa
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"callbacks": {"summary": summary}}}))
     main([str(tmp_path)])
     assert "ranked by mean val_loss (lower is better)" in (tmp_path / "report.md").read_text()
+
+
+def test_the_series_a_preset_names_are_drawn_over_training(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for norm in ("none", "batch"):
+        for seed in range(2):
+            run = fake_run(
+                tmp_path / f"{norm}{seed}", [f"norm={norm}", f"trainer.seed={seed}"], completed(0.9)
+            )
+            with SummaryWriter(run) as writer:
+                for step in range(5):
+                    for layer in (1, 2):
+                        writer.add_scalar(f"act_std/layer{layer}", (seed + 1) * layer / (step + 1), step)
+                    writer.add_scalar("other/x", 1.0, step)
+    multirun = {"hydra": {"overrides": {"task": []}, "callbacks": {"summary": {"series": ["act_std/*"]}}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert (tmp_path / "series_1.png").stat().st_size > 10_000
+    assert "## act_std/* over training: mean over seeds, band from min to max" in md
+    write_report(tmp_path, series=["nothing/*"])  # given series win; a pattern no run logged: no figure
+    assert "over training" not in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "series_1.png").exists()
