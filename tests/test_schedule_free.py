@@ -38,7 +38,9 @@ def trajectory(make, steps: int = 25, seed: int = 0, switch_every: int = 4) -> l
     """The weights after ``steps`` steps, with train()/eval() switches along the way, in eval mode."""
     initial, x, y = problem(seed)
     params = [p.clone().requires_grad_() for p in initial]
-    optimizer = make([{"params": params[:1]}, {"params": params[1:], "lr_scale": 0.5}])
+    optimizer = make(
+        [{"params": params[:1]}, {"params": params[1:], "weight_decay": 0.02, "warmup_steps": 2}]
+    )
     optimizer.train()
     for t in range(steps):
         optimizer.zero_grad()
