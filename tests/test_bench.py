@@ -108,3 +108,12 @@ def test_help_lists_the_options(capsys):
     bench.main(["--help", "trials=3"])
     printed = capsys.readouterr().out
     assert "netopt-bench size=quick" in printed and "trials: 3" in printed
+
+
+def test_self_tuning_benchmark_of_one_seed(tmp_path):
+    out = tmp_path / "self"
+    bench.main(
+        ["size=quick", "ruleset=self", "submissions=[adam]", "seeds=[0]", "budget_scale=0.25", f"out={out}"]
+    )
+    assert (out / "digits_mlp/adam/seed0_trial0/metrics.json").is_file()
+    assert "| adam |" in (out / "report.md").read_text()
