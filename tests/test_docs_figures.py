@@ -21,6 +21,7 @@ FIGURES = {
     "docs/trajectories.png": "scripts/plot_trajectories.py",
     "docs/landscape_2d.png": "scripts/plot_landscape.py",
     "docs/experiments/*.png": "scripts/experiments_doc.py",
+    "docs/benchmark/*/*.png": "scripts/bench_doc.py",
 }
 
 
