@@ -68,7 +68,8 @@ def report(
         for k in range(1, n_trials + 1)
     ]
     _budget(np.array(curve), submissions).savefig(out / "budget.png", dpi=100)
-    order = sorted(range(len(submissions)), key=lambda i: -s.scores[i].value)
+    ratio = [np.mean([min(r.value, 1e300) for r in row]) for row in s.ratios]  # ties: nearer the fastest
+    order = sorted(range(len(submissions)), key=lambda i: (-s.scores[i].value, ratio[i]))
     unit = "s" if measure == "time" else "steps"
     headers = ["submission", "score B [95% CI]", *(f"{w.name}: {unit} to target (ratio)" for w in workloads)]
     rows = [
