@@ -14,22 +14,26 @@ from netopt.optim.adam import Adam, AdamW
 from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm, no_clip
 from netopt.optim.compiled import compile_update
 from netopt.optim.lion import Lion
+from netopt.optim.muon import Muon
 from netopt.optim.nadam import NAdam
 from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
 from netopt.optim.sgd import SGD
+from netopt.optim.split import Split
 from netopt.optim.transforms import GradientNoise, with_transforms
 
 __all__ = [
     "SAM",
     "SGD",
+    "Split",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
     "GradientNoise",
     "Lion",
+    "Muon",
     "NAdam",
     "RAdam",
     "RMSprop",
