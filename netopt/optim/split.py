@@ -32,7 +32,7 @@ class Split(Optimizer):
 
     A parameter is a hidden matrix when it is 2-D or more with more than one row and column (a conv
     kernel counts, seen as the matrix out channels x in channels * kernel size) and is not the last
-    such parameter, which is taken as the output layer (netopt's models, like most, register their
+    such parameter given, which is taken as the output layer (netopt's models, like most, register their
     classifier last). Biases, normalization gains, the output layer and embeddings (there are none in
     netopt's models) go to ``rest``. A param group given as a dict may say ``hidden: true`` or
     ``false`` to decide for all its parameters instead.
@@ -53,7 +53,7 @@ class Split(Optimizer):
         rest: Callable[..., torch.optim.Optimizer],
     ) -> None:
         groups = as_groups(params)
-        matrices = [p for g in groups if "hidden" not in g for p in g["params"] if is_matrix(p)]
+        matrices = [p for g in groups for p in g["params"] if is_matrix(p)]
         output_layer = matrices[-1] if matrices else None
         parts: dict[str, list[Group]] = {"hidden": [], "rest": []}
         for group in groups:
