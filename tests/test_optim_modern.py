@@ -271,8 +271,8 @@ def test_split_keeps_the_groups_options_and_their_hidden_choice() -> None:
     split = build_split(
         [
             {"params": [net.conv.weight, net.hidden.weight, net.hidden.bias], "weight_decay": 0.0},
-            {"params": [net.out.weight], "hidden": True},
-            {"params": [net.conv.bias, net.out.bias, net.frozen], "lr": 0.001},
+            {"params": net.out.weight, "hidden": True},
+            {"params": iter([net.conv.bias, net.out.bias, net.frozen]), "lr": 0.001},
         ]
     )
     shapes = [

@@ -18,11 +18,17 @@ def is_matrix(param: Tensor) -> bool:
 
 
 def as_groups(params: Any) -> list[Group]:
-    """``params`` as a list of param groups (dicts), as torch reads an optimizer's first argument."""
+    """``params`` as a list of param groups (dicts with a list of tensors each), as torch reads an
+    optimizer's first argument."""
     groups = list(params)
     if not groups:
         raise ValueError("optimizer got an empty parameter list")
-    return [dict(g) for g in groups] if isinstance(groups[0], dict) else [{"params": groups}]
+    if not isinstance(groups[0], dict):
+        return [{"params": groups}]
+    return [
+        {**g, "params": [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])}
+        for g in groups
+    ]
 
 
 class Split(Optimizer):
@@ -32,8 +38,8 @@ class Split(Optimizer):
 
     A parameter is a hidden matrix when it is 2-D or more with more than one row and column (a conv
     kernel counts, seen as the matrix out channels x in channels * kernel size) and is not the last
-    such parameter given, which is taken as the output layer (netopt's models, like most, register their
-    classifier last). Biases, normalization gains, the output layer and embeddings (there are none in
+    such parameter given, which is taken as the output layer (netopt's models, like most, register
+    their classifier last). Biases, normalization gains, the output layer and embeddings (there are none in
     netopt's models) go to ``rest``. A param group given as a dict may say ``hidden: true`` or
     ``false`` to decide for all its parameters instead.
 
