@@ -24,6 +24,7 @@ from netopt.optim.prodigy import Prodigy
 from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
+from netopt.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 from netopt.optim.sgd import SGD
 from netopt.optim.split import Split
 from netopt.optim.transforms import GradientNoise, with_transforms
@@ -33,11 +34,13 @@ __all__ = [
     "ASGD",
     "SAM",
     "SGD",
+    "SGDScheduleFree",
     "Adadelta",
     "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
+    "AdamWScheduleFree",
     "Adamax",
     "GradientNoise",
     "Lion",

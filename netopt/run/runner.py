@@ -203,6 +203,7 @@ def _train(
         scaler=parts.scaler,
         memory_format=memory_format,
         grad_norm_every=settings.grad_norm_every,
+        weights=parts.weights,
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(settings.seed)
