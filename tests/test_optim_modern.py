@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.optim._muon as torch_muon
+from hydra.utils import instantiate
 from prodigyopt import Prodigy as ProdigyReference
 from torch import nn
 
 import netopt.optim as netopt_optim
+from netopt.components import assemble, preflight
 from netopt.errors import UserError
 from netopt.models.cnn import CNN
 from netopt.nn.norm import BatchNormalization
@@ -266,6 +268,15 @@ def test_split_is_torchs_muon_on_the_hidden_matrices_and_adamw_on_the_rest(
     assert ours.effective_lr(adamw.param_groups[0]["params"][2]) is not None
 
 
+def test_the_runner_compiles_the_update_of_both_optimizers_of_the_split() -> None:
+    """``trainer.compile_optimizer=true`` with ``optimizer=muon``, behind gradient noise."""
+    cfg = compose_config("optimizer=muon", "trainer.compile_optimizer=true", "grad_noise=gaussian")
+    parts = assemble(cfg, instantiate(cfg.trainer), (1, 8, 8), 10, steps_per_epoch=10, validation=True)
+    split = parts.optimizer.base
+    assert [type(b).__name__ for b in split.bases] == ["Muon", "AdamW"]
+    assert all(base.compiled_update is not None for base in split.bases)
+
+
 def test_split_keeps_the_groups_options_and_their_hidden_choice() -> None:
     net = make_net()
     split = build_split(
@@ -396,8 +407,6 @@ def test_prodigy_refuses_groups_of_different_lr() -> None:
     ],
 )
 def test_bad_values_name_the_key(overrides: list[str], message: str) -> None:
-    from netopt.components import preflight
-
     with pytest.raises(UserError, match=message):
         preflight(compose_config(*overrides))
 
