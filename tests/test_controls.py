@@ -26,6 +26,7 @@ from netopt.probes import ProbeContext
 from netopt.probes.effective_lr import EffectiveLR
 from netopt.report.claims import Claim, judge
 from netopt.report.records import RunRecord
+from tests.helpers import train
 
 CONF = Path(config.__file__).parent / "conf" / "experiment"
 EXPERIMENTS = sorted(set(config.OPTIONS["experiment"]) - {"fashion_mnist_fast"})
@@ -113,3 +114,113 @@ def test_under_a_constant_gradient_only_adadeltas_rate_rises():
         records = [RunRecord({"optimizer": name}, {"effective_lr_rise": rise}, seed=s) for s in SEEDS]
         verdict = judge(claims[name], records).verdict
         assert (rise > 0, verdict) == ((True, "holds") if name == "adadelta" else (False, "does not hold"))
+
+
+# --- the mechanism switched off, on miniatures of the presets' runs (slow) -------------------------
+
+
+def claim_of(name: str, statement: str) -> Claim:
+    """The preset's claim whose statement starts with ``statement``."""
+    (claim,) = [c for c in preset_claims(name) if c.statement.startswith(statement)]
+    return claim
+
+
+def verdict_of(claim: Claim, name: str, tmp_path: Path, left: tuple[str, ...], right: tuple[str, ...]) -> str:
+    """The claim judged on three seeds of miniature runs of the preset: ``left`` and ``right`` are the
+    overrides each side's runs are made with (the claimed side's with its mechanism off, say), recorded
+    under the side's selector as a sweep would record them."""
+    records = []
+    sides = (("left", left), ("right", right)) if isinstance(claim.right, dict) else (("left", left),)
+    for side, overrides in sides:
+        for seed in SEEDS[:3]:
+            metrics = train(
+                tmp_path / f"{side}{seed}", f"experiment={name}", f"trainer.seed={seed}", *overrides
+            )
+            select = getattr(claim, side)
+            records.append(RunRecord(dict(select), metrics, seed=seed, status=metrics["status"]))
+    return judge(claim, records).verdict
+
+
+FAILS = ("does not hold", "inconclusive")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("norm", "verdicts"), [("batch", ("holds",)), ("none", FAILS)])
+def test_covariate_shift_control_without_batch_norm(tmp_path, norm, verdicts):
+    """The per-unit drift of the input to the normalization: lower with batch norm, not without."""
+    claim = claim_of("covariate_shift", "Batch norm steadies the inputs")
+    mini = ("trainer.max_epochs=1", "trainer.limit_batches=8", "probes.layer_stats.every=2")
+    assert (
+        verdict_of(claim, "covariate_shift", tmp_path, (f"norm={norm}", *mini), ("norm=none", *mini))
+        in verdicts
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("statement", "init"),
+    [
+        ("A large fixed variance (N(0, 0.5^2)) saturates", "xavier_normal"),
+        ("With a small fixed variance the signal vanishes", "xavier_normal"),
+        ("He keeps the signal through 10 ReLU layers", "xavier_normal"),
+    ],
+)
+def test_init_controls_with_xavier_in_place_of_the_claimed_init(tmp_path, statement, init):
+    claim = claim_of("init", statement)
+    mini = ("trainer.max_epochs=1", "trainer.limit_batches=1")
+    activation = f"model.activation={claim.left['model.activation']}"
+    right = () if not isinstance(claim.right, dict) else (f"init={claim.right['init']}", activation, *mini)
+    assert verdict_of(claim, "init", tmp_path, (f"init={init}", activation, *mini), right) in FAILS
+
+
+MC_MINI = ("trainer.max_epochs=2", "trainer.limit_batches=5", "probes.mc_dropout.samples=4")
+MC_MINI += ("dataset=digits", "dataset.train_size=null", "dataset.val_fraction=0.1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("p", "verdicts"), [(0.5, ("holds",)), (0.0, ("does not hold",))])
+def test_dropout_ensemble_control_monte_carlo_passes_without_dropout(tmp_path, p, verdicts):
+    """At p = 0 the Monte-Carlo passes are the weight-scaling pass: they cannot disagree."""
+    claim = claim_of("dropout_ensemble", "Monte-Carlo dropout does switch dropout on")
+    left = (f"regularization.dropout.p={p}", *MC_MINI)
+    assert verdict_of(claim, "dropout_ensemble", tmp_path, left, ()) in verdicts
+
+
+@pytest.mark.slow
+def test_dropout_ensemble_control_regularizes_only_with_dropout(tmp_path):
+    claim = claim_of("dropout_ensemble", "Dropout regularizes")
+    runs = ("regularization.dropout.p=0", *MC_MINI)
+    assert verdict_of(claim, "dropout_ensemble", tmp_path, runs, runs) in FAILS
+
+
+@pytest.mark.slow
+def test_l1_sparsity_control_the_subgradient_in_place_of_the_proximal_step(tmp_path):
+    claim = claim_of("l1_sparsity", "Proximal L1 makes weights exactly zero")
+    left = ("regularization.l1.strength=3e-3", "regularization.l1.proximal=false", "trainer.max_epochs=2")
+    assert verdict_of(claim, "l1_sparsity", tmp_path, (*left, "trainer.limit_batches=5"), ()) in FAILS
+
+
+@pytest.mark.slow
+def test_rnn_control_without_layer_norm(tmp_path):
+    claim = claim_of("rnn", "Layer norm steadies the raw net input")
+    runs = ("norm=none", "trainer.max_epochs=1", "trainer.limit_batches=3", "model.hidden=32")
+    assert verdict_of(claim, "rnn", tmp_path, runs, runs) in FAILS
+
+
+SHARP_MINI = ("trainer.max_epochs=3", "trainer.limit_batches=4", "probes.sharpness.samples=128")
+SHARP_MINI += ("probes.sharpness.at_step=8", "probes.sharpness.at_loss=10", "trainer.batch_size=32")
+
+
+@pytest.mark.slow
+def test_sharpness_control_sam_with_rho_0_is_its_base(tmp_path):
+    """SAM with rho = 0 takes momentum's steps: no flatter at the same train loss."""
+    claim = claim_of("sharpness", "SAM is flatter than momentum at the same train loss")
+    left = ("optimizer=sam", "optimizer.rho=0", *SHARP_MINI)
+    assert verdict_of(claim, "sharpness", tmp_path, left, ("optimizer=momentum", *SHARP_MINI)) in FAILS
+
+
+@pytest.mark.slow
+def test_sharpness_control_the_same_batch_on_both_sides(tmp_path):
+    claim = claim_of("sharpness", "At the same number of steps (200) batch 1024 is sharper")
+    runs = ("optimizer=sgd", *SHARP_MINI)
+    assert verdict_of(claim, "sharpness", tmp_path, runs, runs) in FAILS
