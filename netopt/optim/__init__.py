@@ -17,7 +17,10 @@ from netopt.optim.adopt import ADOPT
 from netopt.optim.asgd import ASGD
 from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm, no_clip
 from netopt.optim.compiled import compile_update
+from netopt.optim.lamb import LAMB
+from netopt.optim.lars import LARS
 from netopt.optim.lion import Lion
+from netopt.optim.lookahead import Lookahead
 from netopt.optim.muon import Muon
 from netopt.optim.nadam import NAdam
 from netopt.optim.prodigy import Prodigy
@@ -32,6 +35,8 @@ from netopt.optim.transforms import GradientNoise, with_transforms
 __all__ = [
     "ADOPT",
     "ASGD",
+    "LAMB",
+    "LARS",
     "SAM",
     "SGD",
     "SGDScheduleFree",
@@ -44,6 +49,7 @@ __all__ = [
     "Adamax",
     "GradientNoise",
     "Lion",
+    "Lookahead",
     "Muon",
     "NAdam",
     "Prodigy",
