@@ -224,3 +224,14 @@ def test_sharpness_control_the_same_batch_on_both_sides(tmp_path):
     claim = claim_of("sharpness", "At the same number of steps (200) batch 1024 is sharper")
     runs = ("optimizer=sgd", *SHARP_MINI)
     assert verdict_of(claim, "sharpness", tmp_path, runs, runs) in FAILS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "statement", ["Dropout narrows the gap", "Dropout tests better than no regularization"]
+)
+def test_regularization_control_dropout_switched_off(tmp_path, statement):
+    claim = claim_of("regularization", statement)
+    runs = ("regularization=none", "augmentation=none", "trainer.max_epochs=2", "trainer.limit_batches=5")
+    runs += ("dataset=digits", "dataset.train_size=null")
+    assert verdict_of(claim, "regularization", tmp_path, runs, runs) in FAILS
