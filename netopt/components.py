@@ -148,7 +148,8 @@ def assemble(
     if settings.compile_optimizer:
         with config_key("trainer"):
             compile_update(optimizer)
-    if settings.precision == "fp16" and isinstance(optimizer, SAM):
+    steps_sam = any(isinstance(o, SAM) for o in (optimizer, getattr(optimizer, "base", None)))  # Lookahead's
+    if settings.precision == "fp16" and steps_sam:
         raise UserError(
             "trainer.precision=fp16: not with optimizer=sam (a step whose gradients overflow cannot be "
             "skipped between its two passes); use trainer.precision=bf16"
