@@ -26,6 +26,7 @@ from netopt.probes import ProbeContext
 from netopt.probes.effective_lr import EffectiveLR
 from netopt.report.claims import Claim, judge
 from netopt.report.records import RunRecord
+from netopt.report.selection import matches
 from tests.helpers import train
 
 CONF = Path(config.__file__).parent / "conf" / "experiment"
@@ -40,11 +41,21 @@ def preset_claims(name: str) -> list[Claim]:
     return [Claim.parse(claim, f"{name} claims[{i}]") for i, claim in enumerate(raw)]
 
 
+def _separable(claim: Claim) -> bool:
+    """Whether synthetic runs of one side are not selected by the other (and the metric is a number)."""
+    if claim.metric == "diverged":
+        return False
+    if not isinstance(claim.right, dict):
+        return True
+    left, right = (RunRecord(dict(select), {}) for select in (claim.left, claim.right))
+    return not matches(left, claim.right) and not matches(right, claim.left)
+
+
 ALL_CLAIMS = [
     pytest.param(claim, id=f"{name}-{i}")
     for name in EXPERIMENTS
     for i, claim in enumerate(preset_claims(name))
-    if claim.metric != "diverged"
+    if _separable(claim)
 ]
 
 
@@ -224,3 +235,14 @@ def test_sharpness_control_the_same_batch_on_both_sides(tmp_path):
     claim = claim_of("sharpness", "At the same number of steps (200) batch 1024 is sharper")
     runs = ("optimizer=sgd", *SHARP_MINI)
     assert verdict_of(claim, "sharpness", tmp_path, runs, runs) in FAILS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "statement", ["Dropout narrows the gap", "Dropout tests better than no regularization"]
+)
+def test_regularization_control_dropout_switched_off(tmp_path, statement):
+    claim = claim_of("regularization", statement)
+    runs = ("regularization=none", "augmentation=none", "trainer.max_epochs=2", "trainer.limit_batches=5")
+    runs += ("dataset=digits", "dataset.train_size=null")
+    assert verdict_of(claim, "regularization", tmp_path, runs, runs) in FAILS

@@ -88,13 +88,22 @@ class Sharpness(Probe):
 
     def on_validation(self, metrics: Mapping[str, float]) -> dict[str, float]:
         step, loss = int(metrics["step"]), metrics["train_loss_running"]
-        if "sharpness_at_step" not in self.reached and self.at_step is not None and step >= self.at_step:
-            self.reached["sharpness_at_step"] = self.measure()["sharpness"]
-        if "sharpness_at_loss" not in self.reached and self.at_loss is not None and loss <= self.at_loss:
-            self.reached |= {"sharpness_at_loss": self.measure()["sharpness"], "steps_at_loss": step}
-        if int(metrics["epoch"]) % self.every:
+        due = int(metrics["epoch"]) % self.every == 0
+        at_step = (
+            "sharpness_at_step" not in self.reached and self.at_step is not None and step >= self.at_step
+        )
+        at_loss = (
+            "sharpness_at_loss" not in self.reached and self.at_loss is not None and loss <= self.at_loss
+        )
+        if not (due or at_step or at_loss):
             return {}
-        values = self.measure()
+        values = self.measure()  # once for all three
+        if at_step:
+            self.reached["sharpness_at_step"] = values["sharpness"]
+        if at_loss:
+            self.reached |= {"sharpness_at_loss": values["sharpness"], "steps_at_loss": step}
+        if not due:
+            return {}
         tags = {"sharpness": "landscape/sharpness", "hessian_trace": "landscape/trace"}
         self.context.recorder.scalars(
             {tags.get(k, f"landscape/{k}"): v for k, v in values.items()}, int(metrics["step"]) - 1
