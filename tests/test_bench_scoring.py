@@ -67,3 +67,8 @@ def test_scores_of_one_seed_have_no_interval():
 def test_per_seed_array_fills_absent_runs_with_misses():
     arr = scoring.per_seed_array({("a", "w", 0): 1.0}, ["a"], ["w"], [0, 1])
     np.testing.assert_array_equal(arr, [[[1.0, INF]]])
+
+
+def test_ratios_to_a_given_yardstick():
+    r = scoring.ratios(np.array([[4.0, INF], [2.0, 3.0]]), best=np.array([2.0, 1.5]))
+    np.testing.assert_array_equal(r, [[2.0, INF], [1.0, 2.0]])

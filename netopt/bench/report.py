@@ -9,6 +9,7 @@ of every search (the best result after k trials), k = 1 .. N.
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from netopt.report.document import Contents, write_documents
 FIGURES = {
     "profiles.png": "Performance profiles: the share of workloads reached within tau of the fastest",
     "times.png": "Time to target per workload (median over seeds, 95% bootstrap interval; x: missed)",
-    "budget.png": "Tuning budget: the score after the first k trials of every search",
+    "budget.png": "Tuning budget: the score after k trials, against the fastest after all of them",
 }
 
 
@@ -51,18 +52,17 @@ def report(
 
     matplotlib.use("Agg")
     names = [w.name for w in workloads]
-    per_seed = scoring.per_seed_array(best_times(results, measure), submissions, names, seeds)
+    per_seed = _per_seed(results, measure, submissions, names, seeds)
     s = scoring.scores(per_seed, submissions, names)
     write_csv(results, out / "trials.csv")
     _profiles(s, per_seed).savefig(out / "profiles.png", dpi=100)
     _times(s, measure).savefig(out / "times.png", dpi=100)
     n_trials = max(1, *(r.trial.index for r in results))  # self-tuning: its one trial, index 0
+    fastest = scoring.median_times(per_seed).min(axis=0)  # with every trial: the curve's fixed yardstick
     curve = [
         scoring.score(
             scoring.ratios(
-                scoring.median_times(
-                    scoring.per_seed_array(best_times(results, measure, k), submissions, names, seeds)
-                )
+                scoring.median_times(_per_seed(results, measure, submissions, names, seeds, k)), fastest
             )
         )
         for k in range(1, n_trials + 1)
@@ -126,6 +126,18 @@ def _best_values(results: Sequence[Result], workloads: Sequence[Workload], submi
     return "; ".join(parts)
 
 
+def _per_seed(
+    results: Sequence[Result],
+    measure: str,
+    submissions: Sequence[str],
+    workloads: Sequence[str],
+    seeds: Sequence[int],
+    k: int | None = None,
+) -> np.ndarray:
+    """(submissions, workloads, seeds): each seed's best time over the first k trials (all: None)."""
+    return scoring.per_seed_array(best_times(results, measure, k), submissions, workloads, seeds)
+
+
 def _ratio(r: float) -> str:
     return "miss" if math.isinf(r) else f"x{r:.2f}"
 
@@ -141,11 +153,11 @@ def _profiles(s: scoring.Scores, per_seed: np.ndarray):  # noqa: ANN202 (a Figur
 
     taus = np.linspace(1.0, scoring.R_MAX, 601)
     rho = scoring.profile(scoring.ratios(scoring.median_times(per_seed)), taus)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, row, b in zip(s.submissions, rho, s.scores, strict=True):
-        ax.step(taus, row, where="post", label=f"{name} (B={b.value:.2f})")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, (name, row, b) in enumerate(zip(s.submissions, rho, s.scores, strict=True)):
+        ax.step(taus, row, where="post", label=f"{name} (B={b.value:.2f})", **_style(i))
     ax.set(xlabel="tau (ratio to the fastest)", ylabel="rho(tau): share of workloads", ylim=(-0.02, 1.02))
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -177,11 +189,16 @@ def _times(s: scoring.Scores, measure: str):  # noqa: ANN202 (a Figure)
 def _budget(curve: np.ndarray, submissions: Sequence[str]):  # noqa: ANN202 (a Figure)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     k = np.arange(1, len(curve) + 1)
     for i, name in enumerate(submissions):
-        ax.plot(k, curve[:, i], marker="o", label=name)
+        ax.plot(k, curve[:, i], marker="o", label=name, **_style(i))
     ax.set(xlabel="trials k", ylabel="score B after k trials", ylim=(-0.02, 1.02), xticks=k)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def _style(i: int) -> dict[str, Any]:
+    """A colour of tab10 and, past ten submissions, another line style: every line told apart."""
+    return {"color": f"C{i % 10}", "linestyle": ("-", "--", ":")[i // 10 % 3]}

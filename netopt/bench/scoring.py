@@ -43,10 +43,10 @@ def time_to_target(
     return INF
 
 
-def ratios(times: np.ndarray) -> np.ndarray:
-    """r[s, w] = t[s, w] / min_s t[s, w] for times (submissions, workloads); inf where t is inf, and in
-    every row of a workload that no submission reaches."""
-    best = times.min(axis=0, keepdims=True)
+def ratios(times: np.ndarray, best: np.ndarray | None = None) -> np.ndarray:
+    """r[s, w] = t[s, w] / min_s t[s, w] for times (submissions, workloads), or over a given ``best``
+    per workload; inf where t is inf, and in every row of a workload that no submission reaches."""
+    best = times.min(axis=0, keepdims=True) if best is None else best.reshape(1, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(np.isfinite(times) & np.isfinite(best), times / best, INF)
     return r
