@@ -7,6 +7,9 @@ and records the outcomes: a job that raised is ``failed`` with its error line, a
 wrong. Re-running the command with the same ``hydra.sweep.dir`` reads the journal, relaunches the
 jobs that were cut off (with ``resume_override``, so they continue from their checkpoints) and
 continues. results.csv and best.yaml are rewritten after every round; the table is printed at the end.
+An asynchronous sweep (``hydra.sweeper.asynchronous=true``; ASHA's default) has no rounds: it keeps
+``workers`` jobs running on a :mod:`~hydra_plugins.netopt_sweepers._pool`, and each job that ends is
+recorded, and its worker given the strategy's next job, at once.
 """
 
 import json
@@ -23,6 +26,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.netopt_sweepers._pool import make_pool
 from netopt.errors import UserError, config_key, first_line
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import format_value, overrides, write_summary
@@ -155,10 +159,13 @@ class SweepLoop:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, earlier)
         interrupted = [r.job() for r in records if not r.finished]
-        if interrupted:
-            records = self._run(interrupted, records, resume=True)
-        while jobs := search.ask(records):
-            records = self._run(jobs, records, resume=False)
+        if self.sweeper.asynchronous:
+            records = self._run_async(search, records, interrupted)
+        else:
+            if interrupted:
+                records = self._run(interrupted, records, resume=True)
+            while jobs := search.ask(records):
+                records = self._run(jobs, records, resume=False)
         write_summary(self.sweep_dir, records, self.metric, self.maximize, show=True)
         return self.returns
 
@@ -204,6 +211,44 @@ class SweepLoop:
         returns = list(self.launcher.launch(batch, initial_job_idx=self.launched))
         self.launched += len(batch)
         self.returns.append(returns)
+        return self._record(jobs, returns, records)
+
+    def _run_async(self, search: Any, records: list[Record], interrupted: list[Job]) -> list[Record]:
+        """Keep every worker of the pool busy: a worker that frees up gets the next job at once, the
+        interrupted jobs first (continuing from their checkpoints), then the strategy's first job that
+        is not running, asked given every record (the running jobs' pending ones included)."""
+        pool = make_pool(self.launcher, self.sweeper.workers)
+        running: dict[int, Job] = {}
+        try:
+            while True:
+                while len(running) < pool.workers:
+                    resume = bool(interrupted)
+                    busy = {j.key for j in running.values()}
+                    job = (
+                        interrupted.pop(0)
+                        if resume
+                        else next((j for j in search.ask(records) if j.key not in busy), None)
+                    )
+                    if job is None:
+                        break
+                    overrides = self._overrides(job, resume)
+                    self.sweeper.validate_batch_is_legal([overrides])
+                    self.journal.append([Record.pending(job)])
+                    records = [r for r in records if r.key != job.key] + [Record.pending(job)]
+                    running[self.launched] = job
+                    pool.submit(overrides, self.launched)
+                    self.launched += 1
+                if not running:
+                    return records
+                ended = pool.wait()
+                self.returns.append([ret for _, ret in ended])
+                records = self._record([running.pop(i) for i, _ in ended], [ret for _, ret in ended], records)
+        finally:
+            pool.close()
+
+    def _record(self, jobs: list[Job], returns: list[JobReturn], records: list[Record]) -> list[Record]:
+        """Journal the outcomes of ended jobs, rewrite the summary, and return every record; raises
+        when too many jobs went wrong."""
         outcomes = [self._outcome(j, r) for j, r in zip(jobs, returns, strict=True)]
         self.journal.append(outcomes)
         done = {o.key for o in outcomes}

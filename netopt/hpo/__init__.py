@@ -1,6 +1,7 @@
 """Hyperparameter optimization, free of Hydra: search spaces, grid and random search, Bayesian
-optimization (Gaussian process + expected improvement), successive halving / Hyperband, the records,
-journal and summary of a sweep, and its anytime curve (the best objective against the epochs spent).
+optimization (Gaussian process + expected improvement), successive halving / Hyperband, asynchronous
+successive halving (ASHA), the records, journal and summary of a sweep, and its anytime curve (the
+best objective against the epochs spent).
 The Hydra sweepers in ``hydra_plugins/netopt_sweepers`` drive these.
 
 The search spaces and strategies need torch and are imported on first use, so that
@@ -15,6 +16,8 @@ from netopt.hpo.trials import Job, Journal, Record, outcome
 
 #: The names imported on first use, and their modules.
 _LAZY = {
+    "ASHA": "asha",
+    "promotable": "asha",
     "Hyperband": "hyperband",
     "bracket_rungs": "hyperband",
     "BayesSearch": "search",
@@ -26,6 +29,7 @@ _LAZY = {
     "Uniform": "space",
 }
 __all__ = [  # the lazy names too: __getattr__ gives them
+    "ASHA",
     "Anytime",
     "BayesSearch",
     "Choice",
@@ -42,6 +46,7 @@ __all__ = [  # the lazy names too: __getattr__ gives them
     "best_within",
     "bracket_rungs",
     "outcome",
+    "promotable",
     "spent_epochs",
 ]
 
