@@ -2,7 +2,7 @@
 (idle time of ASHA against synchronous Hyperband), and the asynchronous sweep loop end to end on the
 tiny task in tests/hpo_app (joblib's pool, a failing trial, kill -9 and resume) and on netopt-train."""
 
-import math
+import json
 import os
 import signal
 import subprocess
@@ -202,10 +202,15 @@ def _journal(sweep_dir: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_netopt_train_asha_preset_continues_promoted_trials(tmp_path):
-    args = ["hydra.sweeper.max_epochs=3", "hydra.sweeper.n_trials=3", "dataset=digits"]
-    done_ = train_sweep(tmp_path, "hparams_search=asha", "trainer.limit_batches=2", *args)
+@pytest.mark.parametrize("preset", ["asha", "bohb"])
+def test_netopt_train_presets_continue_promoted_trials(tmp_path, preset):
+    args = ["hydra.sweeper.max_epochs=3", "dataset=digits", "trainer.limit_batches=2"]
+    args += ["hydra.sweeper.n_trials=3"] if preset == "asha" else ["hydra.sweeper.n_brackets=1"]
+    done_ = train_sweep(tmp_path, f"hparams_search={preset}", *args)
     assert done_.returncode == 0, done_.stderr
     rows = results(tmp_path)
-    assert sorted(int(r["epochs"]) for r in rows) == [1, 1, 3]
-    assert all(r["status"] == "completed" and not math.isnan(float(r["val_acc"])) for r in rows)
+    assert sorted(int(r["epochs"]) for r in rows) == [1, 1, 3]  # 3 trials, the best promoted
+    assert all(r["status"] == "completed" and 0 <= float(r["val_acc"]) <= 1 for r in rows)
+    for r in rows:  # a promoted trial trained its 3 epochs once, continuing from its checkpoint
+        metrics = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
+        assert metrics["epochs"] == int(r["epochs"]) and metrics["steps"] == 2 * int(r["epochs"])

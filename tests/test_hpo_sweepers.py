@@ -243,6 +243,7 @@ def test_missing_metric_names_the_key(tmp_path):
         ("lr_bayes", "BayesSweeper", 2),
         ("hyperband", "HyperbandSweeper", 3),
         ("asha", "AshaSweeper", 3),
+        ("bohb", "BohbSweeper", 3),
         ("nas", "BayesSweeper", 5),
     ],
 )

@@ -1,4 +1,5 @@
-"""Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes``, ``hyperband`` and ``asha``.
+"""Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes``, ``hyperband``,
+``asha`` and ``bohb``.
 
 The search space is ``params``: a map from a config key to a sweep in Hydra's override grammar,
 ``choice(a, b)`` or ``a,b`` (categorical), ``range(1, 5)`` (integers 1..4), ``interval(0, 1)``
@@ -88,10 +89,26 @@ class AshaSweeperConf(SweeperConf):
     horizon_key: str | None = "trainer.schedule_epochs"
 
 
+@dataclass
+class BohbSweeperConf(HyperbandSweeperConf):
+    """BOHB: Hyperband's brackets, a new trial's configuration proposed by a TPE fitted to the largest
+    budget with min_points + 2 results (min_points null: dimensions + 1), or random with probability
+    random_fraction; asynchronous, so a later bracket's trials are proposed as workers free up."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.BohbSweeper"
+    asynchronous: bool = True
+    random_fraction: float = 1 / 3
+    top_fraction: float = 0.15
+    min_points: int | None = None
+    n_candidates: int = 64
+    bandwidth_factor: float = 3.0
+
+
 for _name, _node in (
     ("random", RandomSweeperConf),
     ("bayes", BayesSweeperConf),
     ("hyperband", HyperbandSweeperConf),
     ("asha", AshaSweeperConf),
+    ("bohb", BohbSweeperConf),
 ):
     ConfigStore.instance().store(group="hydra/sweeper", name=_name, node=_node, provider="netopt")

@@ -116,3 +116,12 @@ class AshaSweeper(HyperbandSweeper):
         from netopt.hpo import ASHA
 
         return ASHA(space, maximize=maximize, seed=self.seed, **self.search)
+
+
+class BohbSweeper(HyperbandSweeper):
+    """Hyperband with TPE proposals (``hydra/sweeper=bohb``)."""
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import BOHB
+
+        return BOHB(space, maximize=maximize, seed=self.seed, **self.search)

@@ -1,7 +1,7 @@
 """Hyperparameter optimization, free of Hydra: search spaces, grid and random search, Bayesian
 optimization (Gaussian process + expected improvement), successive halving / Hyperband, asynchronous
-successive halving (ASHA), the records, journal and summary of a sweep, and its anytime curve (the
-best objective against the epochs spent).
+successive halving (ASHA), BOHB (Hyperband with TPE proposals), the records, journal and summary
+of a sweep, and its anytime curve (the best objective against the epochs spent).
 The Hydra sweepers in ``hydra_plugins/netopt_sweepers`` drive these.
 
 The search spaces and strategies need torch and are imported on first use, so that
@@ -17,6 +17,7 @@ from netopt.hpo.trials import Job, Journal, Record, outcome
 #: The names imported on first use, and their modules.
 _LAZY = {
     "ASHA": "asha",
+    "BOHB": "bohb",
     "promotable": "asha",
     "Hyperband": "hyperband",
     "bracket_rungs": "hyperband",
@@ -30,6 +31,7 @@ _LAZY = {
 }
 __all__ = [  # the lazy names too: __getattr__ gives them
     "ASHA",
+    "BOHB",
     "Anytime",
     "BayesSearch",
     "Choice",
