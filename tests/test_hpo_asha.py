@@ -163,10 +163,27 @@ def test_an_asha_sweep_keeps_both_workers_busy_and_records_a_failure(tmp_path):
     assert max(int(r["epochs"] or 0) for r in rows) == 2
 
 
+def test_an_interrupted_asynchronous_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
+    args = ["hydra/sweeper=asha", "hydra.sweeper.n_trials=4", "hydra.sweeper.max_epochs=2", *SPACE]
+    args += ["hydra.sweeper.eta=2"]
+    monkeypatch.setenv("HPO_APP_STOP_IN", "003")  # Ctrl-C in trial 3's first job (the basic launcher)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(tmp_path, *args)
+    monkeypatch.delenv("HPO_APP_STOP_IN")
+    finished, cut_off = split(journal(tmp_path))
+    assert cut_off == {(3, 1)} and finished == {(0, 1), (1, 1), (2, 1), (0, 2)}
+    lines = len(journal(tmp_path))
+    sweep(tmp_path, *args)
+    relaunched = [(j["trial"], j["budget"]) for j in journal(tmp_path)[lines:] if j["status"] == "pending"]
+    assert relaunched[0] == (3, 1) and not finished & set(relaunched)
+    assert [r["status"] for r in results(tmp_path)] == ["completed"] * 4
+
+
+@pytest.mark.slow
 def test_kill_9_mid_sweep_then_the_same_command_redoes_nothing_finished(tmp_path):
     command = [sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp_path}", "hydra/sweeper=asha"]
     command += ["hydra.sweeper.n_trials=4", "hydra.sweeper.max_epochs=2", "hydra.sweeper.eta=2", *SPACE]
-    command += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seconds_per_epoch=0.15"]
+    command += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seconds_per_epoch=0.5"]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(APP.parents[2]), os.environ.get("PYTHONPATH")])),
@@ -175,13 +192,14 @@ def test_kill_9_mid_sweep_then_the_same_command_redoes_nothing_finished(tmp_path
         command, env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL
     )
     deadline = time.time() + 120
-    while time.time() < deadline and sum(j["status"] == "completed" for j in _journal(tmp_path)) < 3:
-        time.sleep(0.05)
+    while time.time() < deadline and not (
+        len(split(_journal(tmp_path))[0]) >= 2 and split(_journal(tmp_path))[1]
+    ):
+        time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)  # the sweeper and its workers, mid-job
     process.wait()
     before = _journal(tmp_path)
-    finished = {(j["trial"], j["budget"]) for j in before if j["status"] == "completed"}
-    cut_off = {(j["trial"], j["budget"]) for j in before} - finished
+    finished, cut_off = split(before)
     assert len(finished) >= 2 and cut_off  # killed with jobs running
     again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -190,6 +208,12 @@ def test_kill_9_mid_sweep_then_the_same_command_redoes_nothing_finished(tmp_path
     assert not finished & set(relaunched) and cut_off <= set(relaunched[: len(cut_off)])
     for r in results(tmp_path):  # every trial trained its epochs once: the finished ones were not redone
         assert r["status"] == "completed" and sum(launches(r["run_dir"])) == int(r["epochs"])
+
+
+def split(lines: list[dict]) -> tuple[set, set]:
+    """The jobs of journal lines that finished, and those that were launched and did not."""
+    finished = {(j["trial"], j["budget"]) for j in lines if j["status"] == "completed"}
+    return finished, {(j["trial"], j["budget"]) for j in lines} - finished
 
 
 def _journal(sweep_dir: Path) -> list[dict]:

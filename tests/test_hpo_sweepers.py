@@ -244,6 +244,7 @@ def test_missing_metric_names_the_key(tmp_path):
         ("hyperband", "HyperbandSweeper", 3),
         ("asha", "AshaSweeper", 3),
         ("bohb", "BohbSweeper", 3),
+        ("pbt", "PbtSweeper", 2),
         ("nas", "BayesSweeper", 5),
     ],
 )

@@ -1,5 +1,5 @@
-"""netopt's Hydra sweepers (``hydra/sweeper=random``, ``bayes``, ``hyperband``, ``asha``, ``bohb``) and the
-summary callback.
+"""netopt's Hydra sweepers (``hydra/sweeper=random``, ``bayes``, ``hyperband``, ``asha``, ``bohb``,
+``pbt``) and the summary callback.
 
 Thin adapters: the search logic lives in :mod:`netopt.hpo`. Hydra imports every public module of
 this package when it scans for plugins, so they import nothing heavy at the top; the sweep loop is

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.netopt_sweepers._pool import make_pool
 from netopt.errors import UserError, config_key, first_line
+from netopt.hpo.fork import fork
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import format_value, overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
@@ -192,9 +193,13 @@ class SweepLoop:
                 "use the same ones, or choose another hydra.sweep.dir"
             )
 
+    @staticmethod
+    def _subdir(job: Job) -> str:
+        return f"{job.trial:03d}_{folder_name(job.params)}"
+
     def _overrides(self, job: Job, resume: bool) -> list[str]:
         lines = [*self.fixed, *overrides(job.params)]
-        lines.append(f"hydra.sweep.subdir={format_value(f'{job.trial:03d}_{folder_name(job.params)}')}")
+        lines.append(f"hydra.sweep.subdir={format_value(self._subdir(job))}")
         if job.budget is not None:
             lines.append(f"{self.sweeper.budget_key}={job.budget}")
             if self.sweeper.horizon_key:  # every job lays its schedule over the largest budget
@@ -207,6 +212,8 @@ class SweepLoop:
         """Launch one round of jobs and return every record with their outcomes."""
         batch = [self._overrides(j, resume) for j in jobs]
         self.sweeper.validate_batch_is_legal(batch)
+        for job in jobs:
+            self._fork(job, records, resume)
         self.journal.append([Record.pending(j) for j in jobs])
         returns = list(self.launcher.launch(batch, initial_job_idx=self.launched))
         self.launched += len(batch)
@@ -219,6 +226,7 @@ class SweepLoop:
         is not running, asked given every record (the running jobs' pending ones included)."""
         pool = make_pool(self.launcher, self.sweeper.workers)
         running: dict[int, Job] = {}
+        ended: list[tuple[int, JobReturn]] = []
         try:
             while True:
                 while len(running) < pool.workers:
@@ -233,28 +241,40 @@ class SweepLoop:
                         break
                     overrides = self._overrides(job, resume)
                     self.sweeper.validate_batch_is_legal([overrides])
+                    self._fork(job, records, resume)
                     self.journal.append([Record.pending(job)])
                     records = [r for r in records if r.key != job.key] + [Record.pending(job)]
                     running[self.launched] = job
                     pool.submit(overrides, self.launched)
                     self.launched += 1
+                if ended:  # after the free workers got their jobs: writing it takes a while
+                    write_summary(self.sweep_dir, records, self.metric, self.maximize)
                 if not running:
                     return records
                 ended = pool.wait()
                 self.returns.append([ret for _, ret in ended])
-                records = self._record([running.pop(i) for i, _ in ended], [ret for _, ret in ended], records)
+                jobs = [running.pop(i) for i, _ in ended]
+                records = self._record(jobs, [ret for _, ret in ended], records, summary=False)
         finally:
             pool.close()
 
-    def _record(self, jobs: list[Job], returns: list[JobReturn], records: list[Record]) -> list[Record]:
-        """Journal the outcomes of ended jobs, rewrite the summary, and return every record; raises
-        when too many jobs went wrong."""
+    def _fork(self, job: Job, records: list[Record], resume: bool) -> None:
+        """Start a new job of population-based training from its parent's checkpoint."""
+        if job.parent is not None and not resume:
+            fork(job, records, self.sweep_dir / self._subdir(job), self.sweeper.checkpoint)
+
+    def _record(
+        self, jobs: list[Job], returns: list[JobReturn], records: list[Record], summary: bool = True
+    ) -> list[Record]:
+        """Journal the outcomes of ended jobs, rewrite the summary (unless not ``summary``), and return
+        every record; raises when too many jobs went wrong."""
         outcomes = [self._outcome(j, r) for j, r in zip(jobs, returns, strict=True)]
         self.journal.append(outcomes)
         done = {o.key for o in outcomes}
         records = [r for r in records if r.key not in done] + outcomes
         stop = self._failure_rate_error(records)
-        write_summary(self.sweep_dir, records, self.metric, self.maximize, show=stop is not None)
+        if summary or stop is not None:
+            write_summary(self.sweep_dir, records, self.metric, self.maximize, show=stop is not None)
         if stop is not None:
             raise stop
         return records

@@ -1,5 +1,5 @@
 """Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes``, ``hyperband``,
-``asha`` and ``bohb``.
+``asha``, ``bohb`` and ``pbt``.
 
 The search space is ``params``: a map from a config key to a sweep in Hydra's override grammar,
 ``choice(a, b)`` or ``a,b`` (categorical), ``range(1, 5)`` (integers 1..4), ``interval(0, 1)``
@@ -104,11 +104,31 @@ class BohbSweeperConf(HyperbandSweeperConf):
     bandwidth_factor: float = 3.0
 
 
+@dataclass
+class PbtSweeperConf(SweeperConf):
+    """Population-based training: population members, every interval epochs the bottom quantile
+    continues from the checkpoint of a top one with its values perturbed (x0.8 or x1.2, or drawn
+    afresh with resample_probability); checkpoint is the run folder's file a fork copies. Explore
+    only what leaves the checkpoint's shapes alone (the optimizer's values, regularization)."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.PbtSweeper"
+    population: int = 8
+    interval: int = 2
+    max_epochs: int = 10
+    quantile: float = 0.25
+    resample_probability: float = 0.25
+    asynchronous: bool = True
+    checkpoint: str = "checkpoint.pt"
+    budget_key: str = "trainer.max_epochs"
+    horizon_key: str | None = "trainer.schedule_epochs"
+
+
 for _name, _node in (
     ("random", RandomSweeperConf),
     ("bayes", BayesSweeperConf),
     ("hyperband", HyperbandSweeperConf),
     ("asha", AshaSweeperConf),
     ("bohb", BohbSweeperConf),
+    ("pbt", PbtSweeperConf),
 ):
     ConfigStore.instance().store(group="hydra/sweeper", name=_name, node=_node, provider="netopt")

@@ -36,6 +36,7 @@ class NetoptSweeper(Sweeper):
 
     budget_key: str | None = None
     horizon_key: str | None = None
+    checkpoint: str = "checkpoint.pt"
     default_batch_size: int | None = None
 
     def __init__(
@@ -125,3 +126,16 @@ class BohbSweeper(HyperbandSweeper):
         from netopt.hpo import BOHB
 
         return BOHB(space, maximize=maximize, seed=self.seed, **self.search)
+
+
+class PbtSweeper(HyperbandSweeper):
+    """Population-based training (``hydra/sweeper=pbt``); ``checkpoint`` is the file a fork copies."""
+
+    def __init__(self, checkpoint: str, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.checkpoint = checkpoint
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import PBT
+
+        return PBT(space, maximize=maximize, seed=self.seed, **self.search)

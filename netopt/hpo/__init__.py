@@ -1,7 +1,8 @@
 """Hyperparameter optimization, free of Hydra: search spaces, grid and random search, Bayesian
 optimization (Gaussian process + expected improvement), successive halving / Hyperband, asynchronous
-successive halving (ASHA), BOHB (Hyperband with TPE proposals), the records, journal and summary
-of a sweep, and its anytime curve (the best objective against the epochs spent).
+successive halving (ASHA), BOHB (Hyperband with TPE proposals), population-based training, the
+records, journal and summary of a sweep, and its anytime curve (the best objective against the epochs
+spent).
 The Hydra sweepers in ``hydra_plugins/netopt_sweepers`` drive these.
 
 The search spaces and strategies need torch and are imported on first use, so that
@@ -18,6 +19,7 @@ from netopt.hpo.trials import Job, Journal, Record, outcome
 _LAZY = {
     "ASHA": "asha",
     "BOHB": "bohb",
+    "PBT": "pbt",
     "promotable": "asha",
     "Hyperband": "hyperband",
     "bracket_rungs": "hyperband",
@@ -39,6 +41,7 @@ __all__ = [  # the lazy names too: __getattr__ gives them
     "Hyperband",
     "Integer",
     "Job",
+    "PBT",
     "Journal",
     "RandomSearch",
     "Record",

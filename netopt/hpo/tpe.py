@@ -11,10 +11,11 @@ kernel per dimension on the unit cube of the search space,
     choice of k values:          K(c, c_i) = 1 - h if c = c_i, else h / (k - 1)      (Aitchison-Aitken)
 
 and l(x) = (sum_i prod_j K(x_j, x_ij) + p(x)) / (n + 1), p the uniform prior on the cube (as in
-Bergstra et al.), with Scott's rule for a numeric bandwidth (sigma the points' standard deviation, d the dimensions)
-and h = min(n^(-1/(d+4)), (k - 1) / k) for a choice. The proposal is the best by l(x) / g(x) of
-``n_candidates`` points drawn from l with its bandwidths widened by ``bandwidth_factor`` (a random
-good point, each coordinate moved by its kernel and reflected into the cube).
+Bergstra et al.), with Scott's rule for a numeric bandwidth (sigma the points' standard deviation, d
+the dimensions) and h = min(n^(-1/(d+4)), (k - 1) / k) for a choice. The proposal is the best by
+l(x) / g(x) of ``n_candidates`` points drawn from l with its bandwidths widened by
+``bandwidth_factor`` (a random good point, each coordinate moved by its kernel and reflected into the
+cube).
 """
 
 import math

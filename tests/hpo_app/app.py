@@ -46,6 +46,7 @@ def main(cfg: DictConfig) -> dict:
         "test_acc": 1e9,
         "epochs": epochs,
         "wall_time_s": time.time() - began,
+        "finished_at": time.time(),
         "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
     }
 
