@@ -20,7 +20,7 @@ from netopt.cli.report import main
 from netopt.errors import UserError
 from netopt.labels import label, short_names, short_value, varying_keys
 from netopt.report import figures, step_series, write_report
-from netopt.report.claims import Claim, judge
+from netopt.report.claims import Claim, counts, judge
 from netopt.report.configs import group, ranked
 from netopt.report.records import RunRecord, read_records, write_records
 from netopt.report.runs import read_runs
@@ -458,45 +458,117 @@ def claim(**fields) -> Claim:
     return Claim.parse(base | fields, "claims[0]")
 
 
+#: Five seeds: batch norm at lr 1.0 and no normalization at lr 0.1 (val_acc; test_acc is 0.01 lower).
+BATCH = (0.90, 0.93, 0.91, 0.94, 0.92)
+NONE = (0.70, 0.72, 0.74, 0.76, 0.78)
+
+
 @pytest.fixture
 def norm_runs(tmp_path):
-    """norm=batch: test_acc 0.90, 0.92; norm=none at lr 1.0: all diverged; norm=none at lr 0.1: 0.70, 0.74."""
-    for seed, acc in enumerate((0.91, 0.93)):
+    """norm=batch at lr 1.0: BATCH; norm=none at lr 1.0: every seed diverged; norm=none at lr 0.1: NONE."""
+    for seed, (b, n) in enumerate(zip(BATCH, NONE, strict=True)):
         fake_run(
-            tmp_path / f"b{seed}", ["norm=batch", "optimizer.lr=1.0", f"trainer.seed={seed}"], completed(acc)
+            tmp_path / f"b{seed}", ["norm=batch", "optimizer.lr=1.0", f"trainer.seed={seed}"], completed(b)
         )
         fake_run(
             tmp_path / f"n{seed}",
             ["norm=none", "optimizer.lr=1.0", f"trainer.seed={seed}"],
             {"status": "diverged", "test_acc": None, "val_acc": 0.3},
         )
-    for seed, acc in enumerate((0.71, 0.75)):
         fake_run(
-            tmp_path / f"s{seed}", ["norm=none", "optimizer.lr=0.1", f"trainer.seed={seed}"], completed(acc)
+            tmp_path / f"s{seed}", ["norm=none", "optimizer.lr=0.1", f"trainer.seed={seed}"], completed(n)
         )
     return tmp_path
 
 
-def test_claim_verdicts_are_computed_from_the_numbers(norm_runs):
+def paired_interval(left, right) -> tuple[float, float, float]:
+    d = np.subtract(left, right)
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    return d.mean(), low, high
+
+
+def test_a_claim_holds_only_when_its_whole_interval_is_on_the_claimed_side(norm_runs):
+    """The effect is the paired difference by seed with its t-interval [0.146, 0.214]: above a margin of
+    0.1 it holds, across 0.18 it is inconclusive, below 0.25 it does not hold; < mirrors >."""
     runs = read_runs(norm_runs)
     none_lr01 = {"norm": "none", "optimizer.lr": 0.1}
     held = judge(claim(right=none_lr01, margin=0.1), runs)
-    assert held.verdict == "holds" and (held.left.n, held.right.n) == (2, 2)
-    assert held.left.value == pytest.approx(0.91) and held.right.value == pytest.approx(0.72)
-    assert judge(claim(right=none_lr01, margin=0.2), runs).verdict == "does not hold"  # 0.91 < 0.72 + 0.2
+    mean, low, high = paired_interval(BATCH, NONE)
+    assert held.verdict == "holds" and (held.left.n, held.right.n) == (5, 5)
+    assert (held.effect.mean, held.effect.low, held.effect.high) == pytest.approx((mean, low, high))
+    assert held.effect.method == "paired over 5 seeds" and held.effect.n == 5
+    assert held.left.value == pytest.approx(0.91) and held.right.value == pytest.approx(0.73)
+    assert judge(claim(right=none_lr01, margin=0.18), runs).verdict == "inconclusive"  # 0.146 < 0.18 < 0.214
+    assert judge(claim(right=none_lr01, margin=0.25), runs).verdict == "does not hold"  # 0.214 < 0.25
     none_lr01_text = {"norm": "none", "optimizer.lr": "1e-1"}  # numbers compare as numbers
     below = judge(claim(left=none_lr01_text, op="<", right={"norm": "batch"}, margin=0.1), runs)
-    assert below.verdict == "holds"  # 0.72 < 0.91 - 0.1
-    not_below = judge(claim(left=none_lr01, op="<=", right={"norm": "batch"}, margin=0.2), runs)
-    assert not_below.verdict == "does not hold"  # 0.72 > 0.91 - 0.2
-    assert judge(claim(right=0.905, op=">="), runs).verdict == "holds"  # a plain number
-    assert judge(claim(right=0.915, op=">"), runs).verdict == "does not hold"
-    diverged = judge(claim(right={"norm": "none", "optimizer.lr": 1.0}), runs)
-    assert (
-        diverged.verdict == "undecided" and "2 runs (2 diverged) have no finite test_acc" in diverged.reason
+    assert below.verdict == "holds" and below.effect.high == pytest.approx(-low)  # -0.146 < -0.1
+    assert judge(claim(left=none_lr01, op="<=", right={"norm": "batch"}, margin=0.25), runs).verdict == (
+        "does not hold"  # -0.214 > -0.25
     )
     nothing = judge(claim(right={"norm": "group"}), runs)
     assert nothing.verdict == "undecided" and nothing.reason == "right: selects no run"
+    diverged = judge(claim(right={"norm": "none", "optimizer.lr": 1.0}), runs)
+    assert (
+        diverged.verdict == "undecided" and "5 runs (5 diverged) have no finite test_acc" in diverged.reason
+    )
+
+
+def test_against_a_number_the_interval_is_the_means_on_the_metrics_scale(norm_runs):
+    runs = read_runs(norm_runs)
+    interval = mean_ci([b - 0.01 for b in BATCH], (0.0, 1.0))
+    above = judge(claim(right=0.85, op=">="), runs)
+    assert above.verdict == "holds" and above.effect.low == pytest.approx(interval.low - 0.85)
+    assert above.effect.method == "95% interval of the mean, n=5"
+    assert judge(claim(right=0.91, op=">"), runs).verdict == "inconclusive"
+    assert judge(claim(right=0.95, op=">"), runs).verdict == "does not hold"
+    assert judge(claim(right=0.95, op="<"), runs).verdict == "holds"
+
+
+def test_too_few_seeds_are_inconclusive_and_identical_seeds_are_exact(norm_runs):
+    runs = read_runs(norm_runs)
+    two = judge(claim(left={"norm": "batch", "trainer.seed": 0}, right={"norm": "none", "seed": 0}), runs)
+    assert two.verdict == "inconclusive" and "too few seeds for an interval" in two.reason
+    every = judge(
+        claim(metric="diverged", left={"norm": "none", "optimizer.lr": 1.0}, op=">=", right=1.0), runs
+    )
+    assert every.verdict == "holds" and every.effect.method == "exact: identical over 5 seeds"
+    none = judge(claim(metric="diverged", left={"norm": "batch"}, op="<=", right=0.0), runs)
+    assert none.verdict == "holds" and none.effect.mean == 0.0
+    assert judge(claim(metric="diverged", left={"norm": "batch"}, op=">", right=0.0), runs).verdict == (
+        "does not hold"
+    )
+
+
+def test_welch_when_the_sides_share_no_seeds(norm_runs):
+    for seed, acc in enumerate((0.60, 0.65, 0.62, 0.68), start=10):
+        fake_run(norm_runs / f"g{seed}", ["norm=group", f"trainer.seed={seed}"], completed(acc))
+    welch = judge(claim(right={"norm": "group"}, margin=0.2), read_runs(norm_runs))
+    a, b = np.subtract(BATCH, 0.01), np.subtract((0.60, 0.65, 0.62, 0.68), 0.01)
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert welch.effect.method == "Welch, n=5 and 4" and welch.verdict == "holds"
+    assert (welch.effect.low, welch.effect.high) == pytest.approx((expected.low, expected.high))
+
+
+def test_a_claim_by_construction_is_shown_not_counted_unless_its_numbers_disagree(norm_runs):
+    runs = read_runs(norm_runs)
+    identity = "every seed of lr 1.0 diverges in this fixture"
+    shown = judge(
+        claim(
+            metric="diverged",
+            left={"optimizer.lr": 1.0, "norm": "none"},
+            op=">=",
+            right=1.0,
+            by_construction=identity,
+        ),
+        runs,
+    )
+    assert shown.verdict == "by construction" and shown.reason.endswith(f"Cannot fail: {identity}")
+    wrong = judge(claim(right=0.99, by_construction="a broken identity"), runs)
+    assert wrong.verdict == "does not hold"
+    verdicts = [shown, wrong, judge(claim(right=0.5), runs), judge(claim(right=0.91), runs)]
+    assert counts(verdicts) == "1 holds, 1 does not hold, 1 inconclusive, 1 by construction"
+    assert counts(verdicts[2:3] * 2) == "2 hold"
 
 
 def test_a_caveat_is_shown_only_when_the_claim_does_not_hold(norm_runs):
@@ -504,31 +576,38 @@ def test_a_caveat_is_shown_only_when_the_claim_does_not_hold(norm_runs):
     none_lr01 = {"norm": "none", "optimizer.lr": 0.1}
     held = judge(claim(right=none_lr01, margin=0.1, caveat="too few epochs"), runs)
     assert held.verdict == "holds" and "too few epochs" not in held.reason
-    failed = judge(claim(right=none_lr01, margin=0.2, caveat="too few epochs"), runs)
-    assert failed.verdict == "does not hold" and failed.reason.endswith(". At this scale: too few epochs")
+    for margin in (0.18, 0.25):  # inconclusive, does not hold
+        failed = judge(claim(right=none_lr01, margin=margin, caveat="too few epochs"), runs)
+        assert failed.verdict != "holds" and failed.reason.endswith(". At this scale: too few epochs")
 
 
-def test_a_diverged_run_can_count_as_chance_and_divergence_is_a_metric(norm_runs):
+def test_a_diverged_run_can_count_as_chance_and_reduce_is_per_seed(norm_runs):
     runs = read_runs(norm_runs)
     at_lr1 = {"norm": "none", "optimizer.lr": 1.0}
     chance = judge(claim(right=at_lr1, margin=0.5, diverged_as=0.1), runs)
-    assert chance.verdict == "holds" and chance.right.value == pytest.approx(0.1) and chance.right.n == 2
-    fraction = judge(claim(metric="diverged", left=at_lr1, op=">=", right=1.0), runs)
-    assert fraction.verdict == "holds" and fraction.left.value == 1.0
-    assert (
-        judge(claim(metric="diverged", left={"norm": "batch"}, op="<=", right=0.0), runs).verdict == "holds"
-    )
-    assert judge(claim(reduce="min", right=0.91, op=">="), runs).left.value == pytest.approx(0.90)
+    assert chance.verdict == "holds" and chance.right.value == pytest.approx(0.1) and chance.right.n == 5
+    worst = judge(claim(reduce="min", left={"norm": "none"}, right=0.1, op=">=", diverged_as=0.1), runs)
+    assert worst.left.value == pytest.approx(0.1) and worst.left.runs == 10 and worst.left.n == 5
+    assert worst.verdict == "holds" and worst.effect.method == "exact: identical over 5 seeds"
+    best = judge(claim(reduce="max", left={"norm": "none"}, right=0.5, diverged_as=0.1), runs)
+    assert best.left.value == pytest.approx(np.mean(NONE) - 0.01)
 
 
 def test_a_claim_on_an_epoch_of_epochs_csv(tmp_path):
-    rows = [
-        dict(epoch=e, step=10 * e, train_loss_running=1.0 / e, train_acc_running=0.5, lr=0.1)
-        for e in (1, 2, 3)
-    ]
-    fake_run(tmp_path / "a", ["trainer.batch_size=16"], completed(0.9), rows)
-    slow = [dict(row, train_loss_running=2.0 / row["epoch"]) for row in rows]
-    fake_run(tmp_path / "b", ["trainer.batch_size=256"], completed(0.9), slow)
+    for seed in range(3):
+        rows = [
+            dict(
+                epoch=e, step=10 * e, train_loss_running=(1.0 + 0.1 * seed) / e, train_acc_running=0.5, lr=0.1
+            )
+            for e in (1, 2, 3)
+        ]
+        fake_run(
+            tmp_path / f"a{seed}", ["trainer.batch_size=16", f"trainer.seed={seed}"], completed(0.9), rows
+        )
+        slow = [dict(row, train_loss_running=(2.0 + 0.3 * seed) / row["epoch"]) for row in rows]
+        fake_run(
+            tmp_path / f"b{seed}", ["trainer.batch_size=256", f"trainer.seed={seed}"], completed(0.9), slow
+        )
     runs = read_runs(tmp_path)
     first = claim(
         metric="train_loss_running@1",
@@ -536,7 +615,7 @@ def test_a_claim_on_an_epoch_of_epochs_csv(tmp_path):
         op="<",
         right={"trainer.batch_size": 256},
     )
-    assert judge(first, runs).verdict == "holds" and judge(first, runs).left.value == pytest.approx(1.0)
+    assert judge(first, runs).verdict == "holds" and judge(first, runs).left.value == pytest.approx(1.1)
     assert judge(claim(metric="train_loss_running@9", op="<", right=1.0), runs).verdict == "undecided"
 
 
@@ -585,16 +664,26 @@ def test_claims_from_multirun_yaml_go_into_the_report_and_claims_json(norm_runs)
     assert saved[0]["left"] == {
         "select": {"norm": "batch"},
         "value": pytest.approx(0.91),
-        "n": 2,
-        "runs": 2,
+        "n": 5,
+        "runs": 5,
         "why": None,
+    }
+    mean, low, high = paired_interval(BATCH, NONE)
+    assert saved[0]["effect"] == {
+        "mean": pytest.approx(mean),
+        "low": pytest.approx(low),
+        "high": pytest.approx(high),
+        "n": 5,
+        "method": "paired over 5 seeds",
     }
     assert saved[1]["left"]["value"] is None and saved[1]["right"] == {"value": 0.5}
     md = (norm_runs / "report.md").read_text()
-    assert (
-        "| BN beats no norm | **holds** | mean test_acc: 0.9100 (n=2) > 0.7200 (n=2) + 0.1 = 0.8200 |" in md
-    )
-    assert "| No norm trains at lr 1 | **undecided** |" in md
+    effect = f"+{mean:.4f} [+{low:.4f}, +{high:.4f}] (paired over 5 seeds)"
+    assert f"| BN beats no norm | **holds** | {effect} | test_acc, left - right: {effect}; " in md
+    assert "left 0.9100 (n=5), right 0.7300 (n=5); claimed > +0.1000 |" in md
+    assert "| No norm trains at lr 1 | **undecided** | - |" in md
+    assert "1 holds, 1 undecided. The effect is left - right with its 95% interval" in md
+    assert (norm_runs / "claims.png").stat().st_size > 5_000 and "](claims.png)" in md  # the evidence
     # claims passed to the API win over multirun.yaml
     write_report(norm_runs, claims=claims[:1])
     assert len(json.loads((norm_runs / "claims.json").read_text())) == 1
@@ -639,13 +728,16 @@ def test_cli_writes_the_report(tmp_path, capsys):
 def test_summary_callback_writes_the_report_and_never_fails_the_sweep(tmp_path, capsys, caplog):
     from hydra_plugins.netopt_sweepers.callback import SummaryCallback
 
-    fake_run(tmp_path / "sweep" / "0", ["optimizer=adam"], completed(0.9))
+    for seed, acc in enumerate((0.9, 0.92, 0.91)):
+        fake_run(tmp_path / "sweep" / f"{seed}", ["optimizer=adam", f"trainer.seed={seed}"], completed(acc))
     claims = OmegaConf.create(
         [{"statement": "good", "metric": "test_acc", "left": {"optimizer": "adam"}, "op": ">", "right": 0.5}]
     )
     callback = SummaryCallback(claims=claims)
     callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}}))
-    assert f"report: {tmp_path / 'sweep' / 'report.html'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"report: {tmp_path / 'sweep' / 'report.html'}" in out
+    assert "claims: 1 holds\n" in out and "holds: good | test_acc +0.4" in out  # the verdicts, printed
     assert json.loads((tmp_path / "sweep" / "claims.json").read_text())[0]["verdict"] == "holds"
     (tmp_path / "empty").mkdir()
     with caplog.at_level(logging.WARNING):
@@ -685,3 +777,27 @@ def test_the_callbacks_report_ranks_by_the_sweeps_metric_in_its_direction(tmp_pa
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"callbacks": {"summary": summary}}}))
     main([str(tmp_path)])
     assert "ranked by mean val_loss (lower is better)" in (tmp_path / "report.md").read_text()
+
+
+def test_the_series_a_preset_names_are_drawn_over_training(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for norm in ("none", "batch"):
+        for seed in range(2):
+            run = fake_run(
+                tmp_path / f"{norm}{seed}", [f"norm={norm}", f"trainer.seed={seed}"], completed(0.9)
+            )
+            with SummaryWriter(run) as writer:
+                for step in range(5):
+                    for layer in (1, 2):
+                        writer.add_scalar(f"act_std/layer{layer}", (seed + 1) * layer / (step + 1), step)
+                    writer.add_scalar("other/x", 1.0, step)
+    multirun = {"hydra": {"overrides": {"task": []}, "callbacks": {"summary": {"series": ["act_std/*"]}}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert (tmp_path / "series_1.png").stat().st_size > 10_000
+    assert "## act_std/* over training: mean over seeds, band from min to max" in md
+    write_report(tmp_path, series=["nothing/*"])  # given series win; a pattern no run logged: no figure
+    assert "over training" not in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "series_1.png").exists()

@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as error:  # a read-only folder, a full disk
         fail(f"{error.filename or args.dir}: {error.strerror or first_line(error)}")
     print(f"report: {path} (and report.md, runs.csv, figures beside it)")
+    from netopt.report.document import verdict_lines
+
+    for line in verdict_lines(path.parent):
+        print(line)
 
 
 def fail(message: str) -> NoReturn:

@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     console.print(
         f"written: {out} (report.html, report.md, records.jsonl, ...)", highlight=False, soft_wrap=True
     )
+    from netopt.report.document import verdict_lines
+
+    for line in verdict_lines(out):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def run(arguments: list[str]):  # noqa: ANN201 (a Path; torch only from here)

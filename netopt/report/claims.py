@@ -1,4 +1,4 @@
-"""Claims about a set of run records, judged on their numbers.
+"""Claims about a set of run records, judged by the 95% interval of their effect.
 
 A claim compares a metric between two sets of runs (or a set and a number)::
 
@@ -7,34 +7,52 @@ A claim compares a metric between two sets of runs (or a set and a number)::
     left: {norm: batch, optimizer.lr: 1.0}  # the runs whose value of every given key matches
     op: ">"                                 # one of > >= < <=
     right: {norm: none, optimizer.lr: 1.0}  # a selector like left, or a number
-    margin: 0.1                             # > >=: left op right + margin; < <=: left op right - margin
+    margin: 0.1                             # > >=: left - right above +margin; < <=: below -margin
     diverged_as: 0.1                        # optional: the value a run that diverged counts as
-    caveat: "why it may fail at this scale" # optional: shown with the numbers when it does not hold
+    caveat: "why it may fail at this scale" # optional: shown with the numbers unless it holds
+    by_construction: "why it cannot fail"   # optional: an identity or a deterministic demonstration
 
 A run matches a key when its setting (a sweep's override), what it used (a config group option or
 config value) or, for ``seed`` and ``trainer.seed``, its seed equals the given value (numbers
-compared as numbers; :meth:`~netopt.report.records.RunRecord.value`). Each side is reduced
-(``reduce``: the mean, or the min or max) over the finite values of the metric in the completed runs
-it selects, all seeds; a run that diverged counts as ``diverged_as`` when that is given (chance
-accuracy, say), and is left out otherwise. Besides the metrics.json keys, ``metric`` may be
-``diverged`` (1 for a run that diverged, 0 else: the mean is the fraction that diverged) or
-``<column>@<epoch>``, a per-epoch column (epochs.csv) after that epoch. The verdict is computed from
-those numbers: ``holds``, ``does not hold``, or ``undecided`` when a side has no value.
+compared as numbers; :meth:`~netopt.report.records.RunRecord.value`). A side's samples are its seeds:
+the value of a seed is the ``reduce`` (the mean, or the min or max) of the metric over the completed
+runs of that seed the side selects, so ``reduce: min`` over three learning rates is each seed's worst
+lr. A run that diverged counts as ``diverged_as`` when that is given (chance accuracy, say) and is left
+out otherwise. Besides the metrics.json keys, ``metric`` may be ``diverged`` (1 for a run that
+diverged, 0 else) or ``<column>@<epoch>``, a per-epoch column (epochs.csv) after that epoch.
+
+The effect is left - right (:func:`~netopt.report.stats.difference`: paired by seed where the sides
+share seeds, Welch's otherwise), or left - the number (the interval of the left mean,
+:func:`~netopt.report.stats.mean_ci`), with its 95% interval [low, high]. With the bound b = +margin
+for > and >=, -margin for < and <=, the verdict is
+
+- **holds** when the whole interval is on the claimed side of b (low > b for >, high < b for <);
+- **does not hold** when the whole interval is on the other side;
+- **inconclusive** when the interval contains b, or there are too few seeds for an interval (fewer
+  than :data:`~netopt.report.stats.MIN_SAMPLES`), unless every seed gave the same value (the runs
+  are deterministic: the effect is exact);
+- **undecided** when a side has no value (no run matches, or none completed);
+- **by construction** when the claim declares why it cannot fail (a mathematical identity of the
+  update, a deterministic demonstration) and its numbers agree: shown, not counted as evidence.
+  Numbers that disagree with such a claim give **does not hold**: the implementation is wrong.
+
 A ``caveat``, the preset's explanation of why the claim may not hold at its scale, never decides the
-verdict: it is only added to the numbers of a claim that does not hold.
+verdict: it is only added to the numbers of a claim that does not hold or is inconclusive.
 """
 
 import math
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from netopt.errors import UserError
+from netopt.metrics import natural_range
 from netopt.report.configs import statuses
 from netopt.report.records import RunRecord
+from netopt.report.stats import LEVEL, difference, mean_ci
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -47,13 +65,26 @@ REDUCTIONS: dict[str, Callable[[np.ndarray], float]] = {
     "min": lambda x: float(np.min(x)),
     "max": lambda x: float(np.max(x)),
 }
-KEYS = ("statement", "metric", "left", "op", "right", "margin", "reduce", "diverged_as", "caveat")
+KEYS = (
+    "statement",
+    "metric",
+    "left",
+    "op",
+    "right",
+    "margin",
+    "reduce",
+    "diverged_as",
+    "caveat",
+    "by_construction",
+)
+#: The verdicts, in the order a summary counts them.
+VERDICTS = ("holds", "does not hold", "inconclusive", "by construction", "undecided")
 
 
 @dataclass(frozen=True)
 class Claim:
-    """``reduce(metric | left) op reduce(metric | right) ± margin`` (+ for > and >=, - for < and <=);
-    right may be a number instead of a selector."""
+    """``left - right`` (or ``left - number``) on the side of ``op`` of ±margin (+ for > and >=, - for
+    < and <=), judged by its interval (see the module docstring)."""
 
     statement: str
     metric: str
@@ -64,6 +95,12 @@ class Claim:
     reduce: str = "mean"
     diverged_as: float | None = None
     caveat: str = ""
+    by_construction: str = ""
+
+    @property
+    def bound(self) -> float:
+        """The effect's threshold: +margin for > and >=, -margin for < and <=."""
+        return self.margin if self.op.startswith(">") else -self.margin
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str) -> "Claim":
@@ -93,18 +130,21 @@ class Claim:
             reduce=raw.get("reduce", "mean"),
             diverged_as=None if raw.get("diverged_as") is None else float(raw["diverged_as"]),
             caveat=str(raw.get("caveat") or ""),
+            by_construction=str(raw.get("by_construction") or ""),
         )
 
 
 @dataclass(frozen=True)
 class Side:
-    """One side of a claim: its selector (None for a number), its value, the values and runs behind it."""
+    """One side of a claim: its selector (None for a number), the mean of its samples (one per seed),
+    their number n, the runs behind them, and why it has no value."""
 
     select: dict[str, Any] | None
     value: float
     n: int
     runs: int
-    why: str = ""  # why there is no value
+    samples: dict[Hashable, float]
+    why: str = ""
 
     def __str__(self) -> str:
         if self.select is None:
@@ -113,55 +153,128 @@ class Side:
 
 
 @dataclass(frozen=True)
+class Effect:
+    """left - right: its estimate and 95% interval [low, high] (NaN without one), the samples behind
+    it and how the interval was computed."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    @property
+    def has_interval(self) -> bool:
+        return not math.isnan(self.low)
+
+    def __str__(self) -> str:
+        text = _signed(self.mean)
+        if self.has_interval and self.low != self.high:
+            text += f" [{_signed(self.low)}, {_signed(self.high)}]"
+        return f"{text} ({self.method})"
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """A claim checked: both sides, the verdict and the numbers (or why it is undecided) in words."""
+    """A claim judged: both sides, the effect, the verdict and the numbers (or why it is undecided)."""
 
     claim: Claim
     left: Side
     right: Side
-    verdict: str  # holds | does not hold | undecided
+    effect: Effect | None
+    verdict: str  # one of VERDICTS
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        c = self.claim
+        c, e = self.claim, self.effect
         return {
             "statement": c.statement,
             "metric": c.metric,
             "op": c.op,
             "margin": c.margin,
+            "bound": c.bound,
             "reduce": c.reduce,
             "diverged_as": c.diverged_as,
+            "by_construction": c.by_construction or None,
             "left": _side_dict(self.left),
             "right": _side_dict(self.right),
+            "effect": None if e is None else _effect_dict(e),
             "verdict": self.verdict,
             "reason": self.reason,
         }
 
 
 def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
-    """The verdict of a claim on these records, computed from each side's reduced metric."""
+    """The verdict of a claim on these records (see the module docstring)."""
     left = _side(claim, claim.left, records)
     right = (
-        _side(claim, claim.right, records) if isinstance(claim.right, dict) else Side(None, claim.right, 0, 0)
+        _side(claim, claim.right, records)
+        if isinstance(claim.right, dict)
+        else Side(None, claim.right, 0, 0, {})
     )
     missing = [f"{name}: {s.why}" for name, s in (("left", left), ("right", right)) if s.why]
     if missing:
-        return Verdict(claim, left, right, "undecided", "; ".join(missing))
-    sign = 1.0 if claim.op.startswith(">") else -1.0
-    bound = right.value + sign * claim.margin
-    holds = OPS[claim.op](left.value, bound)
-    relation = claim.op if holds else f"is not {claim.op}"
-    offset = sign * claim.margin
-    shown_bound = f" {'+' if offset > 0 else '-'} {abs(offset):g} = {_number(bound)}" if offset else ""
-    reason = f"{claim.reduce} {claim.metric}: {left} {relation} {right}{shown_bound}"
-    if not holds and claim.caveat:
+        return Verdict(claim, left, right, None, "undecided", "; ".join(missing))
+    effect = _effect(claim, left, right)
+    verdict = _decide(claim, effect)
+    side = f"{claim.op} {_signed(claim.bound)}"
+    reason = f"{claim.metric}, left - right: {effect}; left {left}, right {right}; claimed {side}"
+    if verdict == "by construction":
+        reason += f". Cannot fail: {claim.by_construction}"
+    elif verdict != "holds" and claim.caveat:
         reason += f". At this scale: {claim.caveat}"
-    return Verdict(claim, left, right, "holds" if holds else "does not hold", reason)
+    return Verdict(claim, left, right, effect, verdict, reason)
+
+
+def counts(verdicts: Sequence[Verdict] | Sequence[Mapping[str, Any]]) -> str:
+    """How many claims got each verdict, e.g. ``3 hold, 1 does not hold, 2 inconclusive``."""
+    names = [v.verdict if isinstance(v, Verdict) else v["verdict"] for v in verdicts]
+    words = {"holds": "hold", "does not hold": "do not hold"}
+    parts = []
+    for verdict in VERDICTS:
+        n = names.count(verdict)
+        if n:
+            parts.append(f"{n} {words.get(verdict, verdict) if n > 1 else verdict}")
+    return ", ".join(parts) or "no claims"
 
 
 def matches(run: RunRecord, select: Mapping[str, Any]) -> bool:
     """Whether the run used the given value for every key of the selector."""
     return all(_same(run.value(key), value) for key, value in select.items())
+
+
+def _effect(claim: Claim, left: Side, right: Side) -> Effect:
+    """left - right with its interval: paired or Welch between two sides, one-sample against a number."""
+    if right.select is not None:
+        d = difference(right.samples, left.samples)
+        how = f"paired over {d.paired} seeds" if d.paired else f"Welch, n={left.n} and {right.n}"
+        if not d.has_interval:
+            how = f"n={left.n} and {right.n}: too few seeds for an interval"
+        elif d.low == d.high:
+            how = f"exact: every seed gave the same {'difference' if d.paired else 'values'}"
+        return Effect(d.mean, d.low, d.high, d.paired or min(d.n), how)
+    est = mean_ci(left.samples.values(), natural_range(claim.metric))
+    c = right.value
+    if est.duplicates:
+        return Effect(est.mean - c, est.mean - c, est.mean - c, est.n, f"exact: identical over {est.n} seeds")
+    if not est.has_interval:
+        return Effect(est.mean - c, math.nan, math.nan, est.n, f"n={est.n}: too few seeds for an interval")
+    return Effect(
+        est.mean - c, est.low - c, est.high - c, est.n, f"{LEVEL:.0%} interval of the mean, n={est.n}"
+    )
+
+
+def _decide(claim: Claim, effect: Effect) -> str:
+    """Where the interval lies against the bound; a deterministic claim by its point value."""
+    b, claimed = claim.bound, OPS[claim.op]
+    if claim.by_construction:
+        return "by construction" if claimed(effect.mean, b) else "does not hold"
+    if not effect.has_interval:
+        return "inconclusive"
+    near, far = (effect.low, effect.high) if claim.op.startswith(">") else (effect.high, effect.low)
+    if claimed(near, b):
+        return "holds"
+    return "inconclusive" if claimed(far, b) else "does not hold"
 
 
 def _value(claim: Claim, run: RunRecord) -> float:
@@ -172,18 +285,25 @@ def _value(claim: Claim, run: RunRecord) -> float:
 
 
 def _side(claim: Claim, select: dict[str, Any], records: Sequence[RunRecord]) -> Side:
+    """The side's samples: per seed, the reduce of the finite values of its runs (a run without a
+    seed is a sample of its own)."""
     chosen = [r for r in records if matches(r, select)]
-    values = np.array([_value(claim, r) for r in chosen])
-    values = values[np.isfinite(values)]
-    if len(values):
-        return Side(select, REDUCTIONS[claim.reduce](values), len(values), len(chosen))
+    by_seed: dict[Hashable, list[float]] = {}
+    for i, run in enumerate(chosen):
+        value = _value(claim, run)
+        if math.isfinite(value):
+            key = ("run", i) if run.seed is None else _canonical(run.seed)
+            by_seed.setdefault(key, []).append(value)
+    samples = {seed: REDUCTIONS[claim.reduce](np.array(v)) for seed, v in by_seed.items()}
+    if samples:
+        return Side(select, float(np.mean(list(samples.values()))), len(samples), len(chosen), samples)
     if not chosen:
         why = "selects no run"
     else:
         why = (
             f"its {len(chosen)} runs ({statuses(chosen)}) have no finite {claim.metric} from a completed run"
         )
-    return Side(select, math.nan, 0, len(chosen), why)
+    return Side(select, math.nan, 0, len(chosen), {}, why)
 
 
 def _same(used: Any, wanted: Any) -> bool:
@@ -209,6 +329,10 @@ def _number(value: float) -> str:
     return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
 
 
+def _signed(value: float) -> str:
+    return ("+" if value >= 0 else "-") + _number(abs(value))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -218,3 +342,14 @@ def _side_dict(side: Side) -> dict[str, Any]:
     if side.select is None:
         return {"value": value}
     return {"select": side.select, "value": value, "n": side.n, "runs": side.runs, "why": side.why or None}
+
+
+def _effect_dict(effect: Effect) -> dict[str, Any]:
+    interval = effect.has_interval
+    return {
+        "mean": effect.mean,
+        "low": effect.low if interval else None,
+        "high": effect.high if interval else None,
+        "n": effect.n,
+        "method": effect.method,
+    }

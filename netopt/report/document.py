@@ -10,10 +10,12 @@ import base64
 import html
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from netopt.report.claims import Verdict
+from netopt.report.claims import Verdict, counts
+from netopt.report.evidence import evidence
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,45 @@ class Contents:
 
 
 def write_documents(contents: Contents) -> Path:
-    """Write report.md, report.html and, with verdicts, claims.json into the contents' folder (where
-    its figures are); return the path of report.html."""
+    """Write report.md, report.html and, with verdicts, claims.json and their figure claims.png
+    (:mod:`netopt.report.evidence`) into the contents' folder (where its figures are); return the path
+    of report.html."""
     folder = contents.folder
     if contents.verdicts:
         verdicts = [v.as_dict() for v in contents.verdicts]
         (folder / "claims.json").write_text(json.dumps(verdicts, indent=2) + "\n")
+        figure = evidence(contents.verdicts)
+        if figure is not None:
+            figure.savefig(folder / "claims.png", dpi=100)
+            contents = replace(contents, figures={"claims.png": EVIDENCE, **contents.figures})
     (folder / "report.md").write_text(markdown(contents))
     (folder / "report.html").write_text(to_html(contents))
     return folder / "report.html"
+
+
+def verdict_lines(folder: Path) -> list[str]:
+    """The verdicts of claims.json in the folder for the terminal: their counts, then one line per claim
+    (its verdict, statement and effect); none without claims.json."""
+    path = folder / "claims.json"
+    if not path.exists():
+        return []
+    verdicts = json.loads(path.read_text())
+    lines = [f"claims: {counts(verdicts)}"]
+    for v in verdicts:
+        lines.append(f"  {v['verdict']:>15}: {v['statement']} | {effect_text(v)}")
+    return lines
+
+
+def effect_text(verdict: dict[str, Any]) -> str:
+    """A claim's effect (an entry of claims.json) in a line: ``test_acc +0.012 [+0.004, +0.02] (n=5)``,
+    "-" without one."""
+    e = verdict.get("effect")
+    if e is None:
+        return "-"
+    text = f"{verdict['metric']} {e['mean']:+.4g}"
+    if e["low"] is not None and e["low"] != e["high"]:
+        text += f" [{e['low']:+.4g}, {e['high']:+.4g}]"
+    return f"{text} (n={e['n']})"
 
 
 def markdown(c: Contents) -> str:
@@ -53,8 +85,12 @@ def markdown(c: Contents) -> str:
         lines += ["```", c.command, "```", ""]
     lines += [c.summary, ""]
     if c.verdicts:
-        lines += ["## Claims", "", "| claim | verdict | numbers |", "|---|---|---|"]
-        lines += [f"| {_md(v.claim.statement)} | **{v.verdict}** | {_md(v.reason)} |" for v in c.verdicts]
+        lines += ["## Claims", "", f"{counts(c.verdicts)}. {CLAIMS_NOTE}", ""]
+        lines += ["| claim | verdict | effect [95% interval] | numbers |", "|---|---|---|---|"]
+        lines += [
+            f"| {_md(v.claim.statement)} | **{v.verdict}** | {_md(str(v.effect or '-'))} | {_md(v.reason)} |"
+            for v in c.verdicts
+        ]
         lines.append("")
     lines += ["## Results", "", _md_row(c.headers), _md_row("---:" if n else "---" for n in c.numeric)]
     lines += [_md_row(row) for row in c.rows]
@@ -78,12 +114,15 @@ def to_html(c: Contents) -> str:
         body.append(f"<pre>{e(c.command)}</pre>")
     body.append(f"<p>{e(c.summary)}</p>")
     if c.verdicts:
-        body += ["<h2>Claims</h2>", "<table><tr><th>claim</th><th>verdict</th><th>numbers</th></tr>"]
+        body += ["<h2>Claims</h2>", f"<p>{e(counts(c.verdicts))}. {e(CLAIMS_NOTE)}</p>"]
+        body.append(
+            "<table><tr><th>claim</th><th>verdict</th><th>effect [95% interval]</th><th>numbers</th></tr>"
+        )
         for v in c.verdicts:
             css = v.verdict.replace(" ", "-")
             body.append(
                 f"<tr><td>{e(v.claim.statement)}</td><td class='{css}'>{e(v.verdict)}</td>"
-                f"<td>{e(v.reason)}</td></tr>"
+                f"<td class='num'>{e(str(v.effect or '-'))}</td><td>{e(v.reason)}</td></tr>"
             )
         body.append("</table>")
     body += ["<h2>Results</h2>", "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in c.headers) + "</tr>"]
@@ -103,6 +142,15 @@ def to_html(c: Contents) -> str:
     return HTML.format(title=e(c.title), css=CSS, body="\n".join(body))
 
 
+#: The heading of claims.png.
+EVIDENCE = "The evidence of each claim: effect, 95% interval (bar), bound (dashed) and one dot per seed"
+#: How to read a claim's verdict, above every claims table.
+CLAIMS_NOTE = (
+    "The effect is left - right with its 95% interval (paired by seed where both sides share seeds,"
+    " Welch's otherwise); a claim holds when the whole interval lies on the claimed side of its margin,"
+    " does not hold when it lies on the other side, and is inconclusive otherwise; a claim true by"
+    " construction (an identity, a deterministic demonstration) is shown but is not evidence"
+)
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 1200px;
        margin: 2em auto; padding: 0 1.5em; }
@@ -115,8 +163,9 @@ th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #e3e3e3; text-align: lef
 th { background: #f0f0f0; white-space: nowrap; } tr:nth-child(even) td { background: #fafafa; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.bad, .does-not-hold { color: #b00020; } .holds { color: #137333; font-weight: 600; }
-.does-not-hold { font-weight: 600; } .undecided { color: #8a6d00; font-weight: 600; }
-td.holds, td.does-not-hold, td.undecided { white-space: nowrap; }
+.does-not-hold { font-weight: 600; } .undecided, .inconclusive { color: #8a6d00; font-weight: 600; }
+.by-construction { color: #555; font-style: italic; }
+td.holds, td.does-not-hold, td.undecided, td.inconclusive, td.by-construction { white-space: nowrap; }
 .note { color: #555; font-size: 0.9em; } img { max-width: 100%; display: block; margin: 0.5em 0; }
 """
 HTML = """<!DOCTYPE html>

@@ -15,7 +15,8 @@ mean), never counted as independent (:func:`per_seed`). The interval of a mean o
 
 The difference other - best of two configurations (:func:`difference`) is paired by seed when they
 share at least :data:`MIN_SAMPLES` seeds: the t-interval of the mean of d_i = other_i - best_i over
-the shared seeds; otherwise Welch's, x̄_o - x̄_b ± t_{0.975, ν} · √(s_o²/n_o + s_b²/n_b) with ν by
+the shared seeds; two sides that each repeat one value over several seeds (deterministic runs) differ
+exactly; otherwise Welch's, x̄_o - x̄_b ± t_{0.975, ν} · √(s_o²/n_o + s_b²/n_b) with ν by
 Welch-Satterthwaite (Welch, "The generalization of Student's problem when several different
 population variances are involved", Biometrika 1947).
 """
@@ -159,12 +160,12 @@ def difference(best: dict[Hashable, float], other: dict[Hashable, float]) -> Dif
         d = np.array([other[s] - best[s] for s in shared])
         low, high = _t_interval(d) if np.ptp(d) > 0 else (float(d[0]), float(d[0]))
         return Difference(float(d.mean()), low, high, len(shared), n)
+    a, b = np.array(list(best.values())), np.array(list(other.values()))
+    if min(n) >= 2 and np.ptp(a) == 0 and np.ptp(b) == 0:  # deterministic duplicates: exact
+        return Difference(mean, mean, mean, 0, n)
     if min(n) < MIN_SAMPLES:
         return Difference(mean, math.nan, math.nan, 0, n)
-    a, b = np.array(list(best.values())), np.array(list(other.values()))
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:
-        return Difference(mean, mean, mean, 0, n)
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = student_t.ppf((1 + LEVEL) / 2, dof) * math.sqrt(va + vb)
     return Difference(mean, mean - half, mean + half, 0, n)
