@@ -238,3 +238,33 @@ def test_netopt_train_presets_continue_promoted_trials(tmp_path, preset):
     for r in rows:  # a promoted trial trained its 3 epochs once, continuing from its checkpoint
         metrics = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
         assert metrics["epochs"] == int(r["epochs"]) and metrics["steps"] == 2 * int(r["epochs"])
+
+
+@pytest.mark.slow
+def test_an_asha_sweep_through_submitit_local_polls_each_job(tmp_path):
+    args = [
+        "hydra/sweeper=asha",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.max_epochs=2",
+        "hydra.sweeper.eta=2",
+    ]
+    args += ["hydra/launcher=submitit_local", "hydra.sweeper.workers=2", "fail_above=9"]
+    sweep(tmp_path, *SPACE, *args)
+    rows = results(tmp_path)
+    assert len(rows) == 4 and all((r["status"] == "failed") == (float(r["x1"]) > 9) for r in rows)
+    assert max(in_flight(tmp_path)) == 2
+
+
+def test_each_launcher_gets_its_pool():
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher
+
+    from hydra_plugins.netopt_sweepers._pool import InlinePool, JoblibPool, ThreadPool, make_pool
+
+    class Basic:
+        """Stands for Hydra's basic launcher (any launcher of another module)."""
+
+    inline = make_pool(Basic(), 4)
+    assert isinstance(inline, InlinePool) and inline.workers == 1  # it runs jobs in this process
+    assert isinstance(make_pool(LocalLauncher(), 3), ThreadPool)
+    assert isinstance(make_pool(JoblibLauncher(), 2), JoblibPool)

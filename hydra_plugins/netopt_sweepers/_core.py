@@ -254,7 +254,7 @@ class SweepLoop:
                 ended = pool.wait()
                 self.returns.append([ret for _, ret in ended])
                 jobs = [running.pop(i) for i, _ in ended]
-                records = self._record(jobs, [ret for _, ret in ended], records, summary=False)
+                records = self._record(jobs, [ret for _, ret in ended], records, pool.workers)
         finally:
             pool.close()
 
@@ -264,16 +264,17 @@ class SweepLoop:
             fork(job, records, self.sweep_dir / self._subdir(job), self.sweeper.checkpoint)
 
     def _record(
-        self, jobs: list[Job], returns: list[JobReturn], records: list[Record], summary: bool = True
+        self, jobs: list[Job], returns: list[JobReturn], records: list[Record], workers: int | None = None
     ) -> list[Record]:
-        """Journal the outcomes of ended jobs, rewrite the summary (unless not ``summary``), and return
-        every record; raises when too many jobs went wrong."""
+        """Journal the outcomes of ended jobs and return every record; raises when too many jobs went
+        wrong. A round rewrites the summary; an asynchronous sweep on ``workers`` workers rewrites it
+        itself and judges the failure rate once as many jobs have finished as a round would hold."""
         outcomes = [self._outcome(j, r) for j, r in zip(jobs, returns, strict=True)]
         self.journal.append(outcomes)
         done = {o.key for o in outcomes}
         records = [r for r in records if r.key not in done] + outcomes
-        stop = self._failure_rate_error(records)
-        if summary or stop is not None:
+        stop = self._failure_rate_error(records, workers or 1)
+        if workers is None or stop is not None:
             write_summary(self.sweep_dir, records, self.metric, self.maximize, show=stop is not None)
         if stop is not None:
             raise stop
@@ -296,11 +297,12 @@ class SweepLoop:
             log.warning(f"trial {job.trial} {record.status}: {record.error}")
         return replace(record, run_dir=str(run_dir))
 
-    def _failure_rate_error(self, records: list[Record]) -> UserError | None:
-        """The error that stops the sweep when too many finished jobs failed or diverged, else None."""
+    def _failure_rate_error(self, records: list[Record], least: int = 1) -> UserError | None:
+        """The error that stops the sweep when too many of its finished jobs (at least ``least``)
+        failed or diverged, else None."""
         finished = [r for r in records if r.finished]
         bad = sum(r.status != "completed" for r in finished)
-        if finished and bad > self.max_failure_rate * len(finished):
+        if len(finished) >= least and bad > self.max_failure_rate * len(finished):
             return UserError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: {bad} of {len(finished)} jobs "
                 f"failed or diverged; sweep stopped, see {self.sweep_dir / 'results.csv'}"
