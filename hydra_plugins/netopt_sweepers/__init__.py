@@ -18,9 +18,9 @@ cores / n_jobs), submitit_local (it starts a whole round at once and caps nothin
 netopt's preset of submitit_slurm with its partition, time, GPU and task settings; the sweep folder
 must be on a shared filesystem). A round holds ``hydra.sweeper.batch_size`` jobs, by default as many
 as the launcher runs at once (joblib's ``n_jobs``, SLURM's ``array_parallelism``). Rounds wait for
-their slowest job; ``hydra.sweeper.asynchronous=true`` (the default of ``asha``) does not: a worker
-that frees up gets the next job at once (joblib: loky's process pool; submitit: one job per
-submission, polled until it ends; the basic launcher: one job after another).
+their slowest job; ``hydra.sweeper.asynchronous=true`` (the default of ``asha``, ``bohb`` and
+``pbt``) does not: a worker that frees up gets the next job at once (joblib: loky's process pool;
+submitit: one job per submission, polled until it ends; the basic launcher: one job after another).
 
 Each trial runs in ``<hydra.sweep.dir>/NNN_<values tried>`` (e.g. ``003_lr=0.0123,momentum=0.81``).
 A trial that raises is recorded as failed with its error line, one whose objective is NaN as

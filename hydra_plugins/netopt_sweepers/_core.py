@@ -7,9 +7,9 @@ and records the outcomes: a job that raised is ``failed`` with its error line, a
 wrong. Re-running the command with the same ``hydra.sweep.dir`` reads the journal, relaunches the
 jobs that were cut off (with ``resume_override``, so they continue from their checkpoints) and
 continues. results.csv and best.yaml are rewritten after every round; the table is printed at the end.
-An asynchronous sweep (``hydra.sweeper.asynchronous=true``; ASHA's default) has no rounds: it keeps
-``workers`` jobs running on a :mod:`~hydra_plugins.netopt_sweepers._pool`, and each job that ends is
-recorded, and its worker given the strategy's next job, at once.
+An asynchronous sweep (``hydra.sweeper.asynchronous=true``; ASHA's, BOHB's and PBT's default) has no
+rounds: it keeps ``workers`` jobs running on a :mod:`~hydra_plugins.netopt_sweepers._pool`, and each
+job that ends is recorded, and its worker given the strategy's next job, at once.
 """
 
 import json
