@@ -104,6 +104,7 @@ def test_a_pbt_sweep_forks_from_the_donors_state_and_records_the_lineage(tmp_pat
         assert launches(run) == [1]  # it trained one epoch, on from the donor's state
     rows = results(tmp_path)
     assert len(rows) == 4 and all(int(r["epochs"]) == 2 for r in rows)
+    assert (tmp_path / "pbt.png").stat().st_size > 10_000  # the schedules and the lineage
 
 
 @pytest.mark.slow

@@ -139,3 +139,12 @@ class PbtSweeper(HyperbandSweeper):
         from netopt.hpo import PBT
 
         return PBT(space, maximize=maximize, seed=self.seed, **self.search)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """The sweep, then ``pbt.png``: the values each member trained with and the lineage."""
+        from netopt.hpo.pbt_figure import write_schedule_figure
+
+        returns = self.loop.sweep(arguments)
+        loop = self.loop
+        print(f"figure: {write_schedule_figure(loop.sweep_dir, loop.journal.read(), loop.metric)}")
+        return returns
