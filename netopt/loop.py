@@ -15,8 +15,8 @@ order (early stopping puts back its best weights before the probes measure them)
 evaluation of the training and the test split. So ``train_loss_running``/``train_acc_running`` (per
 epoch) are measured on the batches as they are trained (train mode, augmented, the weights changing;
 ``train/batch_loss`` per step), ``train_loss``/``train_acc`` by that evaluation (eval mode, unaugmented).
-A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
-gradients has a finite loss).
+A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing gradients
+has a finite loss). Every evaluation also counts the expected calibration error (``val_ece``, ``test_ece``).
 """
 
 import contextlib
@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from netopt.calibration import BINS, calibration_bins, expected_calibration_error
 from netopt.console import REFRESH_S, progress_bar
 from netopt.data import Data, Split, batches
 from netopt.data.batches import num_batches
@@ -78,8 +79,7 @@ class Trainer:
     loss_fn: LossFn = F.cross_entropy
     penalty: Penalty = dict  # named terms added to the loss, each logged as train/<name>
     after_step: Callable[[], None] = lambda: None  # called once after every optimizer step
-    measure: Measure = dict  # named measures of the model after every epoch (train/<name>, an epochs.csv
-    # column each) and at the end (the final metrics)
+    measure: Measure = dict  # named measures of the model per epoch (train/<name>, epochs.csv) and at the end
     probes: Sequence[Probe] = ()  # measuring probes, then watchers (netopt.probes.base)
     world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
     autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
@@ -188,24 +188,22 @@ class Trainer:
         h.train_loss_running, h.train_acc_running = total_loss / max(seen, 1), correct / max(seen, 1)
 
     @torch.no_grad()
-    def evaluate(self, split: Split) -> tuple[float, float]:
-        """Mean loss and accuracy over ``split`` in eval mode (NaN for an empty split); with several
-        processes each evaluates its shard of every batch and the sums are all-reduced."""
+    def evaluate(self, split: Split) -> tuple[float, float, float]:
+        """Mean loss, accuracy and calibration error (:mod:`netopt.calibration`) over ``split`` in eval mode
+        (NaN if empty); with several processes each evaluates its shard of every batch, sums all-reduced."""
         self.model.eval()
-        loss_sum = torch.zeros((), device=split.x.device)
-        correct = torch.zeros((), device=split.x.device, dtype=torch.long)
-        count = 0
+        loss_sum = torch.zeros((), device=split.x.device, dtype=torch.float64)
+        bins = torch.zeros(3, BINS, device=split.x.device, dtype=torch.float64)  # calibration_bins' sums
         for x, y in batches(split.x, split.y, self.eval_batch_size, limit=self.limit_batches):
-            x, y, n = self.world.shard(x, y)
+            x, y, _ = self.world.shard(x, y)
             with self.autocast():
                 logits = self.model(x.contiguous(memory_format=self.memory_format))
                 loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == y).sum()
-            count += n
-        if not count:
-            return math.nan, math.nan
-        loss, right = self.world.sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
-        return loss / count, right / count
+            bins += calibration_bins(logits, y)
+        loss_sum, bins = self.world.sum(loss_sum), self.world.sum(bins)
+        if not (count := bins[0].sum().item()):
+            return math.nan, math.nan, math.nan
+        return loss_sum.item() / count, bins[1].sum().item() / count, expected_calibration_error(bins)
 
     def validate(self) -> None:
         """Measure the model, evaluate on the validation split, log, hand the metrics to the probes
@@ -216,10 +214,10 @@ class Trainer:
         metrics |= {"train_loss_running": h.train_loss_running, "train_acc_running": h.train_acc_running}
         metrics |= measured
         if len(self.data.val):
-            h.val_loss, h.val_acc = self.evaluate(self.data.val)
+            h.val_loss, h.val_acc, h.val_ece = self.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
-            metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
+            metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc, "val_ece": h.val_ece}
         train = _tags(metrics, "train") | {f"train/{name}": value for name, value in measured.items()}
         self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
         for probe in self.probes:
@@ -230,9 +228,7 @@ class Trainer:
     # --- the whole run -------------------------------------------------------------------------
     def fit(self, on_epoch_end: Callable[[], None] = lambda: None) -> dict[str, Any]:
         """Train up to ``max_epochs`` (from where a resumed run stopped), then test; the final metrics.
-
-        ``on_epoch_end`` runs after every epoch's validation (the runner saves the checkpoint there).
-        """
+        ``on_epoch_end`` runs after every epoch's validation (the runner saves the checkpoint there)."""
         h = self.history
         start, status, end = time.perf_counter(), "completed", dict[str, Any]()
         try:
@@ -258,12 +254,13 @@ class Trainer:
             for probe in reversed(self.probes):
                 end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
-            train_loss, train_acc = self.evaluate(self.data.train)  # as the test split: the gap to test
-            test_loss, test_acc = self.evaluate(self.data.test)
-            self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
+            train_loss, train_acc, _ = self.evaluate(self.data.train)  # as the test split: the gap to test
+            test_loss, test_acc, test_ece = self.evaluate(self.data.test)
+            tags = {"test/loss": test_loss, "test/acc": test_acc, "test/ece": test_ece}
+            self.recorder.scalars(tags, h.step - 1)
         except Diverged as error:
             log.error("diverged: %s", error)
-            status, train_loss, train_acc, test_loss, test_acc = "diverged", *[math.nan] * 4
+            status, train_loss, train_acc, test_loss, test_acc, test_ece = "diverged", *[math.nan] * 5
         h.wall_time_s += time.perf_counter() - start
         return {
             "status": status,
@@ -273,10 +270,12 @@ class Trainer:
             "train_acc_running": h.train_acc_running,
             "val_loss": h.val_loss,
             "val_acc": h.val_acc,
+            "val_ece": h.val_ece,
             "best_val_acc": h.best_val_acc,
             "best_epoch": h.best_epoch,
             "test_loss": test_loss,
             "test_acc": test_acc,
+            "test_ece": test_ece,
             "generalization_gap": train_acc - test_acc,  # overfitting (Qiu Xipeng, ch. 7), in one number
             "epochs": h.epoch,
             "stopped_epoch": None,
