@@ -15,8 +15,10 @@ order (early stopping puts back its best weights before the probes measure them)
 evaluation of the training and the test split. So ``train_loss_running``/``train_acc_running`` (per
 epoch) are measured on the batches as they are trained (train mode, augmented, the weights changing;
 ``train/batch_loss`` per step), ``train_loss``/``train_acc`` by that evaluation (eval mode, unaugmented).
-A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing gradients
-has a finite loss). Every evaluation also counts the expected calibration error (``val_ece``, ``test_ece``).
+Every evaluation (validation, the probes, the checkpoint, the final test) sees the weights to evaluate
+where :attr:`Trainer.weights` tells them apart from the trained ones (an average: :mod:`netopt.averaging`).
+A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
+gradients has a finite loss).
 """
 
 import contextlib
@@ -31,12 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from netopt.calibration import BINS, calibration_bins, expected_calibration_error
+from netopt.averaging import EvaluationWeights
 from netopt.console import REFRESH_S, progress_bar
-from netopt.data import Data, Split, batches
+from netopt.data import Data, batches
 from netopt.data.batches import num_batches
 from netopt.distributed import World
 from netopt.errors import Diverged
+from netopt.evaluation import Evaluator
 from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
 from netopt.probes.base import Probe
@@ -79,13 +82,15 @@ class Trainer:
     loss_fn: LossFn = F.cross_entropy
     penalty: Penalty = dict  # named terms added to the loss, each logged as train/<name>
     after_step: Callable[[], None] = lambda: None  # called once after every optimizer step
-    measure: Measure = dict  # named measures of the model per epoch (train/<name>, epochs.csv) and at the end
+    measure: Measure = dict  # named measures of the model after every epoch (train/<name>, an epochs.csv
+    # column each) and at the end (the final metrics)
     probes: Sequence[Probe] = ()  # measuring probes, then watchers (netopt.probes.base)
     world: World = field(default_factory=World)  # the processes training together (netopt.distributed)
     autocast: AutocastFactory = contextlib.nullcontext  # the context of forward and loss (trainer.precision)
     scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
     memory_format: torch.memory_format = torch.contiguous_format  # of the input batches (channels_last)
     grad_norm_every: int = 10  # steps between measures of the gradient norm when ``clip`` returns none
+    weights: EvaluationWeights | None = None  # the weights to evaluate, an average (netopt.averaging)
 
     def __post_init__(self) -> None:
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -94,6 +99,8 @@ class Trainer:
         self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
         self.hits = Hits()  # the correct predictions of the epoch so far
         self.stepping = [p for p in self.probes if type(p).on_step is not Probe.on_step]
+        evaluation = (self.eval_batch_size, self.limit_batches, self.world, self.autocast, self.memory_format)
+        self.evaluator = Evaluator(self.model, *evaluation, self.weights)
 
     # --- one iteration -------------------------------------------------------------------------
     def set_lr(self, t: int) -> float:
@@ -187,24 +194,6 @@ class Trainer:
         h.train_time_s += time.perf_counter() - start
         h.train_loss_running, h.train_acc_running = total_loss / max(seen, 1), correct / max(seen, 1)
 
-    @torch.no_grad()
-    def evaluate(self, split: Split) -> tuple[float, float, float]:
-        """Mean loss, accuracy and calibration error (:mod:`netopt.calibration`) over ``split`` in eval mode
-        (NaN if empty); with several processes each evaluates its shard of every batch, sums all-reduced."""
-        self.model.eval()
-        loss_sum = torch.zeros((), device=split.x.device, dtype=torch.float64)
-        bins = torch.zeros(3, BINS, device=split.x.device, dtype=torch.float64)  # calibration_bins' sums
-        for x, y in batches(split.x, split.y, self.eval_batch_size, limit=self.limit_batches):
-            x, y, _ = self.world.shard(x, y)
-            with self.autocast():
-                logits = self.model(x.contiguous(memory_format=self.memory_format))
-                loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            bins += calibration_bins(logits, y)
-        loss_sum, bins = self.world.sum(loss_sum), self.world.sum(bins)
-        if not (count := bins[0].sum().item()):
-            return math.nan, math.nan, math.nan
-        return loss_sum.item() / count, bins[1].sum().item() / count, expected_calibration_error(bins)
-
     def validate(self) -> None:
         """Measure the model, evaluate on the validation split, log, hand the metrics to the probes
         (each adds its own; a watcher may stop the run)."""
@@ -214,7 +203,7 @@ class Trainer:
         metrics |= {"train_loss_running": h.train_loss_running, "train_acc_running": h.train_acc_running}
         metrics |= measured
         if len(self.data.val):
-            h.val_loss, h.val_acc, h.val_ece = self.evaluate(self.data.val)
+            h.val_loss, h.val_acc, h.val_ece = self.evaluator.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc, "val_ece": h.val_ece}
@@ -228,7 +217,9 @@ class Trainer:
     # --- the whole run -------------------------------------------------------------------------
     def fit(self, on_epoch_end: Callable[[], None] = lambda: None) -> dict[str, Any]:
         """Train up to ``max_epochs`` (from where a resumed run stopped), then test; the final metrics.
-        ``on_epoch_end`` runs after every epoch's validation (the runner saves the checkpoint there)."""
+
+        ``on_epoch_end`` runs after every epoch's validation (the runner saves the checkpoint there).
+        """
         h = self.history
         start, status, end = time.perf_counter(), "completed", dict[str, Any]()
         try:
@@ -242,8 +233,11 @@ class Trainer:
                     speed="-",
                 )
                 while h.epoch < self.max_epochs and not h.stopped:
+                    self.evaluator.use_weights(False, self.data.train)
                     self.train_epoch(bar, task)
                     h.epoch += 1
+                    # the weights to evaluate for validation, the probes, the checkpoint and the test
+                    self.evaluator.use_weights(True, self.data.train)
                     self.validate()
                     h.wall_time_s += time.perf_counter() - start
                     start = time.perf_counter()
@@ -254,8 +248,9 @@ class Trainer:
             for probe in reversed(self.probes):
                 end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
-            train_loss, train_acc, _ = self.evaluate(self.data.train)  # as the test split: the gap to test
-            test_loss, test_acc, test_ece = self.evaluate(self.data.test)
+            evaluate = self.evaluator.evaluate
+            train_loss, train_acc, _ = evaluate(self.data.train)  # as the test split: the gap to test
+            test_loss, test_acc, test_ece = evaluate(self.data.test)
             tags = {"test/loss": test_loss, "test/acc": test_acc, "test/ece": test_ece}
             self.recorder.scalars(tags, h.step - 1)
         except Diverged as error:

@@ -5,10 +5,11 @@ Each folder is a sweep an experiment preset left (``netopt-train experiment=<nam
 ``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
 ``netopt-hpo-budget`` that holds ``claims.json`` and ``report.md``. For each the page gets the command,
 the main figure (copied to ``docs/experiments/<name>.png``), the chapter's claims with the measured
-numbers and the verdicts computed from them, and its wall time (from the folder's first file to its
-last: a sweep's multirun.yaml is written before its first job, its report after the last, so the time
-includes building, data loading and every job, not only training); a table of every verdict comes
-first. Nothing is written in by hand: rerun the presets and this script to refresh it.
+numbers and the verdicts computed from them, and its wall time (from the folder's first file to the
+last file of its jobs: a sweep's multirun.yaml is written before its first job, so the time includes
+building, data loading and every job, not only training; a report written again later does not
+count); a table of every verdict comes first, and the presets without a run are named last. Nothing
+is written in by hand: rerun the presets and this script to refresh it.
 
     python scripts/experiments_doc.py outputs/multirun/batch_size/<date> outputs/multirun/lr_range/<date> ...
 """
@@ -29,6 +30,8 @@ from netopt.report.claims import counts
 from netopt.report.document import CLAIMS_NOTE, effect_text
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Presets of one run (a recipe), not experiments with claims.
+SINGLE_RUNS = ("fashion_mnist_fast",)
 #: The figure that shows each experiment best (a file of its folder).
 MAIN = {
     "batch_size": "curves.png",
@@ -71,7 +74,9 @@ def describe(folder: Path) -> dict[str, Any]:
     shown = [w for i, w in enumerate(kept) if i not in out and not w.startswith(("out=", "--out="))]
     command = shlex.join(shown)
     claims = json.loads((folder / "claims.json").read_text()) if (folder / "claims.json").exists() else []
-    times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    jobs = [p for p in files if p.parent != folder or p.name == "multirun.yaml"]  # not a rewritten report
+    times = [p.stat().st_mtime for p in (jobs if len(jobs) > 1 else files)]
     wall = max(times) - min(times)
     figure = folder / MAIN.get(name, "curves.png")
     if not figure.exists():
@@ -125,8 +130,20 @@ def page(experiments: list[dict[str, Any]]) -> str:
                 f"  - left: {runs(c['left'])}; right: {runs(c['right'])}",
             ]
         wall = duration(e["wall"]) if e["wall"] >= 0.1 else "under 0.1 s"
-        lines += ["", f"Wall time (its folder's first file to its last): {wall}."]
+        lines += ["", f"Wall time (its folder's first file to the last of its jobs): {wall}."]
+    missing = sorted(set(comparisons()) - {e["name"] for e in experiments})
+    if missing:
+        lines += ["", "## Not run for this page", ""]
+        lines.append(f"These presets had no full run when the page was written: {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
+
+
+def comparisons() -> list[str]:
+    """Every experiment preset that is a comparison with claims (not a single recipe run)."""
+    from netopt import config
+
+    config.register()
+    return [n for n in config.OPTIONS["experiment"] if n not in SINGLE_RUNS and not n.startswith("compare_")]
 
 
 def main(argv: list[str] | None = None) -> None:

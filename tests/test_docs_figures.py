@@ -76,10 +76,12 @@ def test_experiments_page_lists_wall_times_and_copies_the_figures(tmp_path):
     for path in sweep.rglob("*"):  # the sweep ended now, whatever the time its report took to write
         os.utime(path, (end, end))
     os.utime(sweep / "multirun.yaml", (end - 90, end - 90))  # and began 90 s before
+    os.utime(sweep / "report.md", (end + 600, end + 600))  # a report written again later does not count
     script("scripts/experiments_doc.py").main(
         [str(sweep), "--out", str(tmp_path / "docs" / "experiments.md")]
     )
     page = (tmp_path / "docs" / "experiments.md").read_text()
-    assert "Wall time (its folder's first file to its last): 1.5 min." in page
+    assert "Wall time (its folder's first file to the last of its jobs): 1.5 min." in page
     assert "0.0 s" not in page and "Training time" not in page
+    assert "no full run when the page was written: adaptive_lr, covariate_shift," in page  # said, not hidden
     assert (tmp_path / "docs" / "experiments" / "batch_size.png").stat().st_size > 10_000

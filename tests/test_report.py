@@ -683,6 +683,7 @@ def test_claims_from_multirun_yaml_go_into_the_report_and_claims_json(norm_runs)
     assert "left 0.9100 (n=5), right 0.7300 (n=5); claimed > +0.1000 |" in md
     assert "| No norm trains at lr 1 | **undecided** | - |" in md
     assert "1 holds, 1 undecided. The effect is left - right with its 95% interval" in md
+    assert (norm_runs / "claims.png").stat().st_size > 5_000 and "](claims.png)" in md  # the evidence
     # claims passed to the API win over multirun.yaml
     write_report(norm_runs, claims=claims[:1])
     assert len(json.loads((norm_runs / "claims.json").read_text())) == 1
@@ -776,3 +777,27 @@ def test_the_callbacks_report_ranks_by_the_sweeps_metric_in_its_direction(tmp_pa
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"callbacks": {"summary": summary}}}))
     main([str(tmp_path)])
     assert "ranked by mean val_loss (lower is better)" in (tmp_path / "report.md").read_text()
+
+
+def test_the_series_a_preset_names_are_drawn_over_training(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for norm in ("none", "batch"):
+        for seed in range(2):
+            run = fake_run(
+                tmp_path / f"{norm}{seed}", [f"norm={norm}", f"trainer.seed={seed}"], completed(0.9)
+            )
+            with SummaryWriter(run) as writer:
+                for step in range(5):
+                    for layer in (1, 2):
+                        writer.add_scalar(f"act_std/layer{layer}", (seed + 1) * layer / (step + 1), step)
+                    writer.add_scalar("other/x", 1.0, step)
+    multirun = {"hydra": {"overrides": {"task": []}, "callbacks": {"summary": {"series": ["act_std/*"]}}}}
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(multirun))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert (tmp_path / "series_1.png").stat().st_size > 10_000
+    assert "## act_std/* over training: mean over seeds, band from min to max" in md
+    write_report(tmp_path, series=["nothing/*"])  # given series win; a pattern no run logged: no figure
+    assert "over training" not in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "series_1.png").exists()

@@ -47,8 +47,10 @@ class SummaryCallback(Callback):
         direction: str | None = None,
         keep_going: bool = True,
         claims: Sequence[Any] | None = None,
+        series: Sequence[str] | None = None,
     ) -> None:
         self.metric, self.direction, self.keep_going = metric, direction, keep_going
+        self.series = None if series is None else [str(s) for s in series]
         self.maximize = direction == "maximize"
         if isinstance(claims, ListConfig):  # plain lists and dicts (a ListConfig converts to a list)
             claims = cast(list[Any], OmegaConf.to_container(claims))
@@ -140,7 +142,11 @@ class SummaryCallback(Callback):
 
             metric, direction = self.objective
             path = write_report(
-                sweep_dir, metric=metric.replace("/", "_"), claims=self.claims, direction=direction
+                sweep_dir,
+                metric=metric.replace("/", "_"),
+                claims=self.claims,
+                direction=direction,
+                series=self.series,
             )
         except Exception as error:  # the report is a convenience: it never fails a finished sweep
             log.warning(f"no report: {first_line(error)}")

@@ -13,23 +13,32 @@ from netopt.optim.adagrad import Adagrad
 from netopt.optim.adam import Adam, AdamW
 from netopt.optim.clip import clip_grad_norm_, clip_grad_value_, global_norm, grad_norm, no_clip
 from netopt.optim.compiled import compile_update
+from netopt.optim.lamb import LAMB
+from netopt.optim.lars import LARS
 from netopt.optim.lion import Lion
+from netopt.optim.lookahead import Lookahead
 from netopt.optim.nadam import NAdam
 from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
+from netopt.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 from netopt.optim.sgd import SGD
 from netopt.optim.transforms import GradientNoise, with_transforms
 
 __all__ = [
+    "LAMB",
+    "LARS",
     "SAM",
     "SGD",
+    "SGDScheduleFree",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "AdamWScheduleFree",
     "GradientNoise",
     "Lion",
+    "Lookahead",
     "NAdam",
     "RAdam",
     "RMSprop",

@@ -10,11 +10,12 @@ import base64
 import html
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from netopt.report.claims import Verdict, counts
+from netopt.report.evidence import evidence
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,17 @@ class Contents:
 
 
 def write_documents(contents: Contents) -> Path:
-    """Write report.md, report.html and, with verdicts, claims.json into the contents' folder (where
-    its figures are); return the path of report.html."""
+    """Write report.md, report.html and, with verdicts, claims.json and their figure claims.png
+    (:mod:`netopt.report.evidence`) into the contents' folder (where its figures are); return the path
+    of report.html."""
     folder = contents.folder
     if contents.verdicts:
         verdicts = [v.as_dict() for v in contents.verdicts]
         (folder / "claims.json").write_text(json.dumps(verdicts, indent=2) + "\n")
+        figure = evidence(contents.verdicts)
+        if figure is not None:
+            figure.savefig(folder / "claims.png", dpi=100)
+            contents = replace(contents, figures={"claims.png": EVIDENCE, **contents.figures})
     (folder / "report.md").write_text(markdown(contents))
     (folder / "report.html").write_text(to_html(contents))
     return folder / "report.html"
@@ -136,6 +142,8 @@ def to_html(c: Contents) -> str:
     return HTML.format(title=e(c.title), css=CSS, body="\n".join(body))
 
 
+#: The heading of claims.png.
+EVIDENCE = "The evidence of each claim: effect, 95% interval (bar), bound (dashed) and one dot per seed"
 #: How to read a claim's verdict, above every claims table.
 CLAIMS_NOTE = (
     "The effect is left - right with its 95% interval (paired by seed where both sides share seeds,"

@@ -56,18 +56,18 @@ def curves(configs: Sequence[Config]) -> Figure | None:
     acc_ax, loss_ax = axes[0], axes[1]
     for config, color in zip(shown, PALETTE, strict=False):
         for ax, column in ((acc_ax, acc), (loss_ax, LOSS)):
-            _band(ax, [r.epochs.get(column, np.array([])) for r in config.runs], color)
+            band(ax, [r.epochs.get(column, np.array([])) for r in config.runs], color)
             _mark_ends(ax, [r for r in config.runs if r.status != "completed"], column, color)
         if per_step:
             steps = max((r.epochs.get("step", np.array([])) for r in config.runs), key=len)
-            _band(axes[2], [r.epochs.get(LOSS, np.array([])) for r in config.runs], color, steps)
+            band(axes[2], [r.epochs.get(LOSS, np.array([])) for r in config.runs], color, steps)
         acc_ax.plot([], [], color=color, label=config.label)
     acc_ax.set(xlabel="epoch", ylabel=acc, title=_title(acc))
     loss_ax.set(xlabel="epoch", ylabel=LOSS, title=_title(LOSS) + " (over the epoch's batches)")
     if per_step:
         axes[2].set(xlabel="iteration (optimizer step)", ylabel=LOSS, title=_title(LOSS) + " per iteration")
     for ax in axes[1:]:
-        _log_if_decades(ax, "y", [r.epochs.get(LOSS, np.array([])) for r in runs])
+        log_if_decades(ax, "y", [r.epochs.get(LOSS, np.array([])) for r in runs])
     for ax in axes:
         ax.grid(alpha=0.3)
     if any(r.status != "completed" and r.epochs for r in runs):
@@ -175,7 +175,7 @@ def gap(configs: Sequence[Config]) -> Figure | None:
     return fig
 
 
-def _band(ax: Axes, series: list[np.ndarray], color: Any, x: np.ndarray | None = None) -> None:
+def band(ax: Axes, series: list[np.ndarray], color: Any, x: np.ndarray | None = None) -> None:
     """Mean line and min-max band over the runs per epoch, at ``x`` (default: the epoch number),
     leaving out epochs where no run is finite."""
     length = max(map(len, series))
@@ -237,7 +237,7 @@ def _sensitivity_panel(
     if any(np.isnan(c.estimate(metric).mean) for c in configs):
         ax.plot([], [], "kx", ls="", label="no completed run (at the bottom)")
     values = [float(c.params[key]) for c in configs]
-    _log_if_decades(ax, "x", [np.array(values)])
+    log_if_decades(ax, "x", [np.array(values)])
     distinct = sorted(set(values))
     if joined and len(distinct) <= 8:  # a grid: tick the swept values
         ax.set_xticks(distinct, [f"{v:.4g}" for v in distinct])
@@ -259,7 +259,7 @@ def _numeric(configs: Sequence[Config], key: str) -> bool:
     return len(values) >= 3 and all(math.isfinite(v) for v in values)
 
 
-def _log_if_decades(ax: Axes, axis: str, series: list[np.ndarray]) -> None:
+def log_if_decades(ax: Axes, axis: str, series: list[np.ndarray]) -> None:
     values = np.concatenate([np.asarray(s, dtype=float) for s in series] or [np.array([])])
     values = values[np.isfinite(values)]
     if len(values) and values.min() > 0 and values.max() / values.min() >= 10:

@@ -17,9 +17,12 @@ time) is marked ``invalid`` with what is wrong, and so is left out of every esti
 """
 
 import csv
+import fnmatch
 import json
+import logging
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,15 +131,34 @@ def _running_named(metrics: Any) -> Any:
 def step_series(run_dir: Path | str, tag: str) -> tuple[np.ndarray, np.ndarray]:
     """The steps and values of one scalar tag (e.g. ``train/batch_loss``) from the run's TensorBoard events,
     read with TensorBoard's own reader (events a resumed run purged are dropped)."""
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
-
-    events = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0})
-    events.Reload()
-    tags = events.Tags()[SCALARS]
+    events = _events(run_dir)
+    tags = events.Tags()["scalars"]
     if tag not in tags:
         raise UserError(f"{run_dir}: no scalar {tag!r} in its TensorBoard events; it has: {', '.join(tags)}")
     scalars = events.Scalars(tag)
     return np.array([s.step for s in scalars]), np.array([s.value for s in scalars])
+
+
+def scalars(run_dir: Path | str, patterns: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The steps and values of every scalar tag of the run's TensorBoard events that matches one of the
+    patterns (``fnmatch``: ``act_std/*``)."""
+    events = _events(run_dir)
+    found = {}
+    for tag in events.Tags()["scalars"]:
+        if any(fnmatch.fnmatchcase(tag, p) for p in patterns):
+            points = events.Scalars(tag)
+            found[tag] = (np.array([p.step for p in points]), np.array([p.value for p in points]))
+    return found
+
+
+def _events(run_dir: Path | str) -> Any:
+    """The run's TensorBoard events, every scalar loaded; the reader's progress lines kept quiet."""
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
+    events = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0})
+    events.Reload()
+    return events
 
 
 def read_yaml(path: Path) -> Any:

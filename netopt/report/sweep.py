@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from netopt.console import duration
 from netopt.errors import UserError
 from netopt.labels import short_value
@@ -27,6 +29,7 @@ from netopt.report.document import Contents, write_documents
 from netopt.report.ranking import Standing
 from netopt.report.records import RunRecord, require_metric
 from netopt.report.runs import read_runs, read_yaml
+from netopt.report.series import series_figures
 from netopt.report.stats import METHOD, MIN_SAMPLES
 
 #: The default metric (without a sweep's own) is the first of these that a completed run reports.
@@ -46,6 +49,7 @@ def write_report(
     metric: str | None = None,
     claims: Sequence[Mapping[str, Any]] | None = None,
     direction: str | None = None,
+    series: Sequence[str] | None = None,
 ) -> Path:
     """Write the report of every run below sweep_dir into it; return the path of report.html.
 
@@ -53,7 +57,8 @@ def write_report(
     sweep's metric and direction from the folder's multirun.yaml, else val_acc, or the first of
     test_acc and train_acc a completed run has, in the direction its name says (accuracies up,
     losses down). claims default to ``hydra.callbacks.summary.claims`` of the folder's multirun.yaml
-    (see :mod:`netopt.report.claims`).
+    (see :mod:`netopt.report.claims`), series (TensorBoard tag patterns drawn over training,
+    :mod:`netopt.report.series`) to ``hydra.callbacks.summary.series``.
     """
     folder = Path(sweep_dir)
     if not folder.is_dir():
@@ -71,15 +76,21 @@ def write_report(
     standings = ranked(grouped, metric, maximize)
     configs = [c for c, _ in standings]
     verdicts = [judge(c, runs) for c in _claims(claims, multirun)]
-    built = {
+    built: dict[str, Figure | None] = {
         "curves.png": figures.curves(configs),
         "final.png": figures.final(configs),
         "sensitivity.png": figures.sensitivity(configs, names, metric),
         "gap.png": figures.gap(configs),
     }
-    for name, fig in built.items():
-        if fig is not None:
-            fig.savefig(folder / name, dpi=100)
+    headings = {name: FIGURES[name] for name, fig in built.items() if fig is not None}
+    patterns = series if series is not None else _summary_setting(multirun, "series")
+    for stale in folder.glob("series_*.png"):  # an earlier report's
+        stale.unlink()
+    for i, (heading, drawn) in enumerate(series_figures(configs, patterns), 1):
+        built[f"series_{i}.png"], headings[f"series_{i}.png"] = drawn, heading
+    for name, figure in built.items():
+        if figure is not None:
+            figure.savefig(folder / name, dpi=100)
     headers, numeric, rows = table(standings, names, metric)
     contents = Contents(
         title=f"Sweep report: {folder.resolve().name}",
@@ -91,7 +102,7 @@ def write_report(
         numeric=numeric,
         rows=rows,
         stopped=_stopped_runs(runs, configs, folder),
-        figures={name: FIGURES[name] for name, fig in built.items() if fig is not None},
+        figures=headings,
         note=_note(metric),
     )
     write_runs_csv(folder / "runs.csv", runs, names)
@@ -165,10 +176,17 @@ def _note(metric: str) -> str:
 def _claims(given: Sequence[Mapping[str, Any]] | None, multirun: Any) -> list[Claim]:
     if given is not None:
         return [Claim.parse(raw, f"claims[{i}]") for i, raw in enumerate(given)]
+    raw_claims = _summary_setting(multirun, "claims")
+    return [Claim.parse(raw, f"hydra.callbacks.summary.claims[{i}]") for i, raw in enumerate(raw_claims)]
+
+
+def _summary_setting(multirun: Any, key: str) -> list[Any]:
+    """A list setting of the sweep's summary callback (``hydra.callbacks.summary.<key>``) in
+    multirun.yaml; empty without one."""
     node: Any = multirun or {}
-    for key in ("hydra", "callbacks", "summary", "claims"):
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return [Claim.parse(raw, f"hydra.callbacks.summary.claims[{i}]") for i, raw in enumerate(node or [])]
+    for part in ("hydra", "callbacks", "summary", key):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return list(node or [])
 
 
 def _command(multirun: Any) -> str:

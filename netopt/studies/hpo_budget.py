@@ -46,8 +46,16 @@ from netopt.labels import folder_name
 METRIC = "val_acc"
 LR, MOMENTUM = Uniform("optimizer.lr", 1e-3, 1.0, log=True), Uniform("optimizer.momentum", 0.0, 0.95)
 SPACE = SearchSpace([LR, MOMENTUM])
-#: Every trial: SGD with momentum, a validation split large enough that 0.5% is two images, one thread.
-COMMON = ("optimizer=momentum", "dataset.val_fraction=0.3", "trainer.progress=false", "trainer.num_threads=1")
+#: Every trial: SGD with momentum on the Fashion-MNIST MLP with 5,000 training images (off the accuracy
+#: ceiling the digits reach: there every searcher finds about the same best model), 6,000 validation
+#: images (0.5% is 30 of them), one thread.
+COMMON = (
+    "optimizer=momentum",
+    "dataset=fashion_mnist",
+    "dataset.train_size=5000",
+    "trainer.progress=false",
+    "trainer.num_threads=1",
+)
 SEARCHERS = ("grid", "random", "bayes", "hyperband")
 ETA = 3
 #: A trial: its config and run folder in, its metrics dict out (the runner's fit).
@@ -69,8 +77,9 @@ def make_search(name: str, grid: int, epochs: int, seed: int) -> Any:
 def claims(budget: int) -> list[dict[str, Any]]:
     """The claims, as data: each compares a number of the searches between searchers (mean over
     seeds). ``best_val_acc`` is the best validation accuracy a search found, ``best_val_acc@e`` the best
-    within its first e epochs. "At least as good" allows half a point (two validation images): the
-    best val_acc of one configuration moves that much from seed to seed."""
+    within its first e epochs. "At least as good" allows half a point (30 validation images).
+    ``test_acc_of_best`` is the test accuracy of the configuration a search chose (its best val_acc):
+    what the search is for."""
     third = budget // 3
     at_least = {"metric": "best_val_acc", "op": ">=", "right": {"searcher": "grid"}, "margin": -0.005}
     return [
@@ -100,8 +109,15 @@ def claims(budget: int) -> list[dict[str, Any]]:
             "left": {"searcher": "hyperband"},
             "op": ">",
             "right": {"searcher": "random"},
-            "caveat": "a trial of the full budget is cheap on the digits and already good; random search's "
-            "third such trial ends exactly at this point, while Hyperband leads before it (anytime.png)",
+        },
+        {
+            "statement": "What a search is for: the model random search chooses (its best val_acc) tests at "
+            "least as well as the grid's (within half a point of test accuracy)",
+            "metric": "test_acc_of_best",
+            "left": {"searcher": "random"},
+            "op": ">=",
+            "right": {"searcher": "grid"},
+            "margin": -0.005,
         },
     ]
 
