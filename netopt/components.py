@@ -7,6 +7,7 @@ checks its own values); :func:`assemble` builds the components of the run itself
 """
 
 import logging
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -91,7 +92,7 @@ def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
     for group in optimizer.param_groups:
         largest = min((torch.finfo(p.dtype).max for p in group["params"] if p.is_floating_point()), default=0)
         for key, value in group.items():
-            if isinstance(value, float) and largest and abs(value) > largest:
+            if isinstance(value, float) and largest and math.isfinite(value) and abs(value) > largest:
                 raise ConfigValueError(
                     f"optimizer.{key}", value, f"at most {largest:.3g} (the weights' type)"
                 )
