@@ -54,14 +54,14 @@ def netopt(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
 
 CONFIG_MISTAKES = [
     # unknown options, keys and types
-    (["optimizer=adamm"], r"optimizer=adamm: no such option; choose one of adadelta, adagrad"),
+    (["optimizer=adamm"], r"optimizer=adamm: no such option; choose one of adadelta, adafactor, adagrad"),
     (["scheduler=cosin"], r"scheduler=cosin: no such option"),
     (
         ["optimizer.foo=1"],
         r"optimizer.foo: unknown key; allowed: dampening, foreach, lr, maximize, momentum, nesterov",
     ),
     (["+optimizer.foo=1"], r"optimizer.foo: unknown key; allowed: dampening, foreach"),
-    (["+optimiser.lr=0.5"], r"optimiser: unknown key; allowed: augmentation, clip"),
+    (["+optimiser.lr=0.5"], r"optimiser: unknown key; allowed: augmentation, averaging, clip"),
     (["nonsense=1"], r"nonsense: unknown key; allowed:"),
     (["trainer.max_epochs=abc"], r"trainer.max_epochs: Value 'abc' of type 'str' could not be converted"),
     (["trainer.batch_size=1.5"], r"trainer.batch_size: Value '1.5' of type 'float' could not be converted"),
@@ -167,7 +167,7 @@ CONFIG_MISTAKES = [
     ),
     (
         ["probes=sharpness", "probes.sharpness.evry=2"],
-        r"probes.sharpness.evry: unknown key; allowed: every, per_layer",
+        r"probes.sharpness.evry: unknown key; allowed: at_loss, at_step, every, per_layer",
     ),
     (["probes=sharpnes"], r"probes=sharpnes: no such option; choose one of effective_lr, layer_stats"),
     (["probes.sharpness.every=2"], r"probes.sharpness: unknown key"),
@@ -478,7 +478,7 @@ def _command(main, capsys, *args: str) -> tuple[int, str]:
         ("seeds=[2^70]", r"seeds=\[2\^70\]: cannot be read"),
         ("seeds=[1180591620717411303424]", r"seeds=\[1180591620717411303424\]: must be whole numbers in"),
         ("noise=[nan]", r"noise=\[nan\]: must be a list of finite values >= 0"),
-        ("optimizer=adamm", r"optimizer=adamm: no such option; choose one of adadelta, adagrad"),
+        ("optimizer=adamm", r"optimizer=adamm: no such option; choose one of adadelta, adafactor, adagrad"),
         ("function=himmelblau", r"functions: no such function himmelblau; choose from sphere"),
     ],
 )
