@@ -21,6 +21,7 @@ from netopt.data.preprocess import Preprocess
 from netopt.errors import ConfigValueError, UserError, config_key, first_line
 from netopt.loop import AugmentFn, Clip
 from netopt.models import require_fits
+from netopt.nn.norm import NormLayer
 from netopt.optim import compile_update, with_transforms
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
@@ -97,6 +98,35 @@ def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
     return with_transforms(optimizer, grad_noise=make(cfg, "grad_noise"))
 
 
+def param_groups(model: torch.nn.Module, settings: TrainerSettings) -> list[Any]:
+    """The model's parameters as the optimizer's param groups: one, or with ``trainer.norm_lr_scale``
+    or ``trainer.norm_weight_decay`` set, the rest then the normalization layers' (gammas, betas)."""
+    if settings.norm_lr_scale == 1.0 and settings.norm_weight_decay is None:
+        return list(model.parameters())
+    norms = {id(p) for m in model.modules() if isinstance(m, NormLayer) for p in m.parameters()}
+    every = list(model.parameters())
+    return [
+        {"params": [p for p in every if id(p) not in norms]},
+        {"params": [p for p in every if id(p) in norms]},
+    ]
+
+
+def tune_norm_group(optimizer: torch.optim.Optimizer, settings: TrainerSettings) -> None:
+    """The norm layers' group (the second of :func:`param_groups`): lr x ``norm_lr_scale``, weight
+    decay ``norm_weight_decay`` when set."""
+    if len(optimizer.param_groups) < 2:
+        return
+    group = optimizer.param_groups[1]
+    group["lr"] *= settings.norm_lr_scale
+    if settings.norm_weight_decay is not None:
+        if "weight_decay" not in group:
+            raise UserError(
+                f"trainer.norm_weight_decay={settings.norm_weight_decay}: this optimizer has no weight "
+                "decay; leave it null"
+            )
+        group["weight_decay"] = settings.norm_weight_decay
+
+
 def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
     for group in optimizer.param_groups:
@@ -142,7 +172,8 @@ def assemble(
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
-    optimizer = make_optimizer(cfg, model.parameters())
+    optimizer = make_optimizer(cfg, param_groups(model, settings))
+    tune_norm_group(optimizer, settings)
     if settings.compile_optimizer:
         with config_key("trainer"):
             compile_update(optimizer)

@@ -26,6 +26,7 @@ from netopt.distributed import World, join
 from netopt.errors import UserError, config_key, first_line, user_error
 from netopt.files import write_text
 from netopt.loop import Trainer
+from netopt.models import Model
 from netopt.precision import autocast
 from netopt.run.checkpoint import Checkpoint, Snapshot
 from netopt.run.folder import discard_empty, run_folder
@@ -34,6 +35,9 @@ from netopt.settings import TrainerSettings
 from netopt.state import History, RandomState
 
 log = logging.getLogger(__name__)
+
+#: The training images a model's data-dependent initialization sees (``Model.fit_inputs``).
+FIT_INPUTS = 2000
 
 
 class Interrupted(KeyboardInterrupt):
@@ -97,6 +101,8 @@ def run(
         )
         world.own_streams(rng.noise)  # after the build: the optimizer's noise seed is every process's
         parts.preprocess.fit(data.train.x)
+        if isinstance(parts.model, Model):  # data-dependent initialization (a whitening first layer)
+            parts.model.fit_inputs(parts.preprocess(data.train.x[:FIT_INPUTS]))
         checkpoint = Checkpoint(
             folder.checkpoint,
             composed,
@@ -203,6 +209,7 @@ def _train(
         scaler=parts.scaler,
         memory_format=memory_format,
         grad_norm_every=settings.grad_norm_every,
+        **({"epoch_inputs": parts.augment.epoch_inputs} if isinstance(parts.augment, Augmentation) else {}),
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(settings.seed)
