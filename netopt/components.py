@@ -16,6 +16,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 
 from netopt import config
+from netopt.averaging import EvaluationWeights, WeightAverage, evaluation_weights
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.errors import ConfigValueError, UserError, config_key, first_line
@@ -148,6 +149,7 @@ class Components:
     context: ProbeContext
     preprocess: Preprocess
     scaler: LossScaler
+    weights: EvaluationWeights | None = None  # the averager's or the optimizer's (netopt.averaging)
 
 
 def assemble(
@@ -186,6 +188,11 @@ def assemble(
         scale_lr(optimizer, settings.batch_size / settings.base_batch_size)
     epochs = settings.schedule_epochs or settings.max_epochs
     schedule = make(cfg, "scheduler", steps_per_epoch * epochs, steps_per_epoch)
+    averaging: WeightAverage | None = make(cfg, "averaging", model, steps_per_epoch, epochs)
+    weights = evaluation_weights(optimizer) or averaging
+    if averaging is not None and weights is not averaging:
+        name = type(weights).__name__
+        raise UserError(f"averaging: not with {name}, which evaluates its own average; use averaging=none")
     early_stopping = make(cfg, "early_stopping", model)
     clip = plain(make(cfg, "clip"))
     with config_key("clip"):
@@ -195,7 +202,7 @@ def assemble(
     for name in map(str, cfg.probes):
         with config_key(f"probes.{name}"):
             probes[f"probes.{name}"] = instantiate(cfg.probes[name])(context)
-    watching = {**probes, "scheduler": schedule, "early_stopping": early_stopping}
+    watching = {"averaging": averaging, **probes, "scheduler": schedule, "early_stopping": early_stopping}
     watching = {key: c for key, c in watching.items() if isinstance(c, Probe)}
     available = available_metrics(probes.values())  # checked before training starts
     for key, probe in watching.items():
@@ -210,13 +217,14 @@ def assemble(
         regularization=regularization,
         model=model,
         optimizer=optimizer,
-        schedule=schedule,
+        schedule=averaging.lr_schedule(schedule, optimizer.param_groups[0]["lr"]) if averaging else schedule,
         clip=clip,
         augment=make(cfg, "augmentation"),
         probes=list(watching.values()),
         context=context,
         preprocess=make(cfg, "preprocess"),
         scaler=LossScaler(enabled=settings.precision == "fp16"),
+        weights=weights,
     )
 
 

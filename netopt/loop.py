@@ -3,9 +3,10 @@ normalization, regularization or augmentation it runs.
 
 Per iteration t: draw a batch (of the inputs as the epoch sees them: alternating flips), augment it,
 set every param group's lr to its base lr times the schedule's factor for step t, let the optimizer
-step with a closure that runs forward and loss (under autocast), backward and clipping (an optimizer such as SAM calls it twice;
-without clipping the gradient norm is measured every ``grad_norm_every`` steps), then call the
-after-step hook (the proximal L1 step) and the probes' ``on_step``. Under fp16 the loss scaler wraps
+step with a closure that runs forward and loss (under autocast, ``trainer.precision``), backward and
+clipping (an optimizer such as SAM calls it twice; without clipping the gradient norm is measured
+every ``grad_norm_every`` steps), then call the after-step hook (the proximal L1 step) and the
+probes' ``on_step``. Under fp16 the loss scaler wraps
 the step: the closure back-propagates the scaled loss and unscales the gradients before clipping,
 and a step whose gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch:
 measure the model (the fraction of zero weights), validate, hand the metrics to the probes in order,
@@ -15,6 +16,8 @@ order (early stopping puts back its best weights before the probes measure them)
 evaluation of the training and the test split. So ``train_loss_running``/``train_acc_running`` (per
 epoch) are measured on the batches as they are trained (train mode, augmented, the weights changing;
 ``train/batch_loss`` per step), ``train_loss``/``train_acc`` by that evaluation (eval mode, unaugmented).
+Every evaluation (validation, the probes, the checkpoint, the final test) sees the weights to evaluate
+where :attr:`Trainer.weights` tells them apart from the trained ones (an average: :mod:`netopt.averaging`).
 A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
 gradients has a finite loss).
 """
@@ -31,11 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from netopt.averaging import EvaluationWeights
 from netopt.console import REFRESH_S, progress_bar
-from netopt.data import Data, Split, batches
+from netopt.data import Data, batches
 from netopt.data.batches import num_batches
 from netopt.distributed import World
 from netopt.errors import Diverged
+from netopt.evaluation import Evaluator
 from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
 from netopt.probes.base import Probe
@@ -87,6 +92,7 @@ class Trainer:
     memory_format: torch.memory_format = torch.contiguous_format  # of the input batches (channels_last)
     grad_norm_every: int = 10  # steps between measures of the gradient norm when ``clip`` returns none
     epoch_inputs: Callable[[Tensor, int, torch.Generator], Tensor] = lambda x, epoch, generator: x
+    weights: EvaluationWeights | None = None  # the weights to evaluate, an average (netopt.averaging)
 
     def __post_init__(self) -> None:
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -95,6 +101,8 @@ class Trainer:
         self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
         self.hits = Hits()  # the correct predictions of the epoch so far
         self.stepping = [p for p in self.probes if type(p).on_step is not Probe.on_step]
+        evaluation = (self.eval_batch_size, self.limit_batches, self.world, self.autocast, self.memory_format)
+        self.evaluator = Evaluator(self.model, *evaluation, self.weights)
 
     # --- one iteration -------------------------------------------------------------------------
     def set_lr(self, t: int) -> float:
@@ -187,26 +195,6 @@ class Trainer:
         h.train_time_s += time.perf_counter() - start
         h.train_loss_running, h.train_acc_running = total_loss / max(seen, 1), correct / max(seen, 1)
 
-    @torch.no_grad()
-    def evaluate(self, split: Split) -> tuple[float, float]:
-        """Mean loss and accuracy over ``split`` in eval mode (NaN for an empty split); with several
-        processes each evaluates its shard of every batch and the sums are all-reduced."""
-        self.model.eval()
-        loss_sum = torch.zeros((), device=split.x.device)
-        correct = torch.zeros((), device=split.x.device, dtype=torch.long)
-        count = 0
-        for x, y in batches(split.x, split.y, self.eval_batch_size, limit=self.limit_batches):
-            x, y, n = self.world.shard(x, y)
-            with self.autocast():
-                logits = self.model(x.contiguous(memory_format=self.memory_format))
-                loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == y).sum()
-            count += n
-        if not count:
-            return math.nan, math.nan
-        loss, right = self.world.sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
-        return loss / count, right / count
-
     def validate(self) -> None:
         """Measure the model, evaluate on the validation split, log, hand the metrics to the probes
         (each adds its own; a watcher may stop the run)."""
@@ -216,7 +204,7 @@ class Trainer:
         metrics |= {"train_loss_running": h.train_loss_running, "train_acc_running": h.train_acc_running}
         metrics |= measured
         if len(self.data.val):
-            h.val_loss, h.val_acc = self.evaluate(self.data.val)
+            h.val_loss, h.val_acc = self.evaluator.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
@@ -246,8 +234,11 @@ class Trainer:
                     speed="-",
                 )
                 while h.epoch < self.max_epochs and not h.stopped:
+                    self.evaluator.use_weights(False, self.data.train)
                     self.train_epoch(bar, task)
                     h.epoch += 1
+                    # the weights to evaluate for validation, the probes, the checkpoint and the test
+                    self.evaluator.use_weights(True, self.data.train)
                     self.validate()
                     h.wall_time_s += time.perf_counter() - start
                     start = time.perf_counter()
@@ -258,8 +249,9 @@ class Trainer:
             for probe in reversed(self.probes):
                 end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
-            train_loss, train_acc = self.evaluate(self.data.train)  # as the test split: the gap to test
-            test_loss, test_acc = self.evaluate(self.data.test)
+            evaluate = self.evaluator.evaluate
+            train_loss, train_acc = evaluate(self.data.train)  # as the test split: the gap to test
+            test_loss, test_acc = evaluate(self.data.test)
             self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
         except Diverged as error:
             log.error("diverged: %s", error)

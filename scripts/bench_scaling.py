@@ -11,8 +11,8 @@ preset's training step.
    ``--repeats``.
 2. Step time against batch size (16 to 1024), the digits MLP of width 128.
 3. A sweep's wall time against ``hydra.launcher.n_jobs`` (1, 2): ``netopt-train --multirun`` of four
-   short digits runs through the joblib launcher, from the command's start to its end (the report
-   included); parallel efficiency = T(1) / (n T(n)).
+   short digits runs (two of one epoch with ``--quick``) through the joblib launcher, from the
+   command's start to its end (the report included); parallel efficiency = T(1) / (n T(n)).
 4. Model FLOP utilization of ``experiment=fashion_mnist_record``'s training step: the FLOPs of one
    forward and backward pass (torch's ``FlopCounterMode``) over the step time of netopt's loop on
    that preset, against the peak of a plain float32 matrix multiply (n = 512) on the same thread.
@@ -90,12 +90,13 @@ def time_workload(cfg: DictConfig, repeats: int) -> tuple[float, float]:
     return max(ours), max(theirs)
 
 
-def sweep_seconds(n_jobs: int, epochs: int) -> float:
-    """Wall time of ``netopt-train --multirun`` of four digits runs (seeds 0-3) with ``n_jobs`` jobs."""
+def sweep_seconds(n_jobs: int, runs: int, epochs: int) -> float:
+    """Wall time of ``netopt-train --multirun`` of ``runs`` digits runs (seeds 0, 1, ...), n_jobs at once."""
     with tempfile.TemporaryDirectory(dir=RUN_FOLDERS) as tmp:
         command = [
             TRAIN, "--multirun", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}",
-            "trainer.seed=0,1,2,3", f"trainer.max_epochs={epochs}", f"hydra.sweep.dir={tmp}/sweep",
+            f"trainer.seed={','.join(map(str, range(runs)))}", f"trainer.max_epochs={epochs}",
+            f"hydra.sweep.dir={tmp}/sweep",
         ]  # fmt: skip
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, env=os.environ.copy())
@@ -154,7 +155,11 @@ def draw(rows: list[dict], sweep: dict[int, float], path: Path) -> None:
     jobs = sorted(sweep)
     axes[2].plot(jobs, [sweep[j] for j in jobs], marker="o", label="measured")
     axes[2].plot(jobs, [sweep[1] / j for j in jobs], ":", label="ideal T(1)/n")
-    titles = ("step time vs parameters (batch 64)", "step time vs batch size (MLP 128x2)", "sweep of 4 runs")
+    titles = (
+        "step time vs parameters (batch 64)",
+        "step time vs batch size (MLP 128x2)",
+        "a sweep's wall time",
+    )
     labels = (("parameters", "ms per step"), ("batch size", "ms per step"), ("hydra.launcher.n_jobs", "s"))
     for ax, title, (xlabel, ylabel) in zip(axes, titles, labels, strict=True):
         ax.set(xscale="log", yscale="log", title=title, xlabel=xlabel, ylabel=ylabel)
@@ -192,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             name = f"{work.family} {' '.join(o.split('.')[-1] for o in work.overrides)}"
             print(f"{name:34s} {row['params']:10,d} {batch:6d} {row['netopt'] * 1e3:10.2f} "
                   f"{row['hand-written'] * 1e3:10.2f} {row['ratio']:6.3f}", flush=True)  # fmt: skip
-        sweep = {n: sweep_seconds(n, 2 if args.quick else 6) for n in (1, 2)}
-        print(f"sweep of 4 runs: n_jobs=1 {sweep[1]:.1f} s, n_jobs=2 {sweep[2]:.1f} s, "
+        runs = 2 if args.quick else 4
+        sweep = {n: sweep_seconds(n, runs, 1 if args.quick else 6) for n in (1, 2)}
+        print(f"sweep of {runs} runs: n_jobs=1 {sweep[1]:.1f} s, n_jobs=2 {sweep[2]:.1f} s, "
               f"parallel efficiency {sweep[1] / (2 * sweep[2]):.2f}")  # fmt: skip
         mfu = record_mfu(10 if args.quick else 40)
     if mfu is None:

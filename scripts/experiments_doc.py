@@ -8,7 +8,8 @@ the main figure (copied to ``docs/experiments/<name>.png``), the chapter's claim
 numbers and the verdicts computed from them, and its wall time (from the folder's first file to the
 last file of its jobs: a sweep's multirun.yaml is written before its first job, so the time includes
 building, data loading and every job, not only training; a report written again later does not
-count); a table of every verdict comes first. Nothing is written in by hand: rerun the presets and this script to refresh it.
+count); a table of every verdict comes first, and the presets without a run are named last. Nothing
+is written in by hand: rerun the presets and this script to refresh it.
 
     python scripts/experiments_doc.py outputs/multirun/batch_size/<date> outputs/multirun/lr_range/<date> ...
 """
@@ -29,6 +30,8 @@ from netopt.report.claims import counts
 from netopt.report.document import CLAIMS_NOTE, effect_text
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Presets of one run (a recipe), not experiments with claims.
+SINGLE_RUNS = ("fashion_mnist_fast",)
 #: The figure that shows each experiment best (a file of its folder).
 MAIN = {
     "batch_size": "curves.png",
@@ -122,7 +125,19 @@ def page(experiments: list[dict[str, Any]]) -> str:
             ]
         wall = duration(e["wall"]) if e["wall"] >= 0.1 else "under 0.1 s"
         lines += ["", f"Wall time (its folder's first file to the last of its jobs): {wall}."]
+    missing = sorted(set(comparisons()) - {e["name"] for e in experiments})
+    if missing:
+        lines += ["", "## Not run for this page", ""]
+        lines.append(f"These presets had no full run when the page was written: {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
+
+
+def comparisons() -> list[str]:
+    """Every experiment preset that is a comparison with claims (not a single recipe run)."""
+    from netopt import config
+
+    config.register()
+    return [n for n in config.OPTIONS["experiment"] if n not in SINGLE_RUNS and not n.startswith("compare_")]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,3 +41,12 @@ def _forget_hydra_logging():
     for handler in [h for h in root.handlers if not type(h).__module__.startswith("_pytest")]:
         root.removeHandler(handler)
         handler.close()
+
+
+@pytest.fixture
+def float64():
+    """torch's default dtype float64 for the test (the parity tests' precision), then back."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

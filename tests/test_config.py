@@ -39,7 +39,7 @@ def test_every_group_composes_with_its_default():
         ("trainer.batch_size=0", "trainer.batch_size=0: must be a whole number >= 1"),
         ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be in [0, 1)"),
         ("model.activation=swishy", "model.activation=swishy: must be one of relu, tanh"),
-        ("+optimiser.lr=0.5", "optimiser: unknown key; allowed: augmentation, clip, dataset"),
+        ("+optimiser.lr=0.5", "optimiser: unknown key; allowed: augmentation, averaging, clip, dataset"),
         (
             "+optimizer.foo=1",
             "optimizer.foo: unknown key; allowed: dampening, foreach, lr, maximize, momentum, nesterov",

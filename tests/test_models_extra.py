@@ -16,14 +16,6 @@ from tests.helpers import compose_config, train
 TOL = dict(rtol=1e-10, atol=1e-12)
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def _copy_into_torch_lstm(cells: nn.ModuleList, lstm: nn.LSTM) -> None:
     with torch.no_grad():
         for layer, cell in enumerate(cells):

@@ -784,7 +784,9 @@ def test_the_series_a_preset_names_are_drawn_over_training(tmp_path):
 
     for norm in ("none", "batch"):
         for seed in range(2):
-            run = fake_run(tmp_path / f"{norm}{seed}", [f"norm={norm}", f"trainer.seed={seed}"], completed(0.9))
+            run = fake_run(
+                tmp_path / f"{norm}{seed}", [f"norm={norm}", f"trainer.seed={seed}"], completed(0.9)
+            )
             with SummaryWriter(run) as writer:
                 for step in range(5):
                     for layer in (1, 2):

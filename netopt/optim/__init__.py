@@ -18,16 +18,19 @@ from netopt.optim.nadam import NAdam
 from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
+from netopt.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 from netopt.optim.sgd import SGD
 from netopt.optim.transforms import GradientNoise, with_transforms
 
 __all__ = [
     "SAM",
     "SGD",
+    "SGDScheduleFree",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "AdamWScheduleFree",
     "GradientNoise",
     "Lion",
     "NAdam",

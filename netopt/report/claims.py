@@ -12,9 +12,8 @@ A claim compares a metric between two sets of runs (or a set and a number)::
     caveat: "why it may fail at this scale" # optional: shown with the numbers unless it holds
     by_construction: "why it cannot fail"   # optional: an identity or a deterministic demonstration
 
-A run matches a key when its setting (a sweep's override), what it used (a config group option or
-config value) or, for ``seed`` and ``trainer.seed``, its seed equals the given value (numbers
-compared as numbers; :meth:`~netopt.report.records.RunRecord.value`). A side's samples are its seeds:
+A run matches a selector as :mod:`netopt.report.selection` says (its settings, what it used, its
+seed; numbers compared as numbers). A side's samples are its seeds:
 the value of a seed is the ``reduce`` (the mean, or the min or max) of the metric over the completed
 runs of that seed the side selects, so ``reduce: min`` over three learning rates is each seed's worst
 lr. A run that diverged counts as ``diverged_as`` when that is given (chance accuracy, say) and is left
@@ -51,8 +50,9 @@ import numpy as np
 from netopt.errors import UserError
 from netopt.metrics import natural_range
 from netopt.report.configs import statuses
+from netopt.report.effects import Effect, against, between, number, signed
 from netopt.report.records import RunRecord
-from netopt.report.stats import LEVEL, difference, mean_ci
+from netopt.report.selection import canonical, matches
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -116,7 +116,7 @@ class Claim:
             raise UserError(f"{where}.reduce={raw['reduce']}: must be one of {', '.join(REDUCTIONS)}")
         for side in ("left", "right"):
             value = raw[side]
-            if not isinstance(value, Mapping) and (side == "left" or not _is_number(value)):
+            if not isinstance(value, Mapping) and (side == "left" or not _isnumber(value)):
                 allowed = "a selector mapping" + (" or a number" if side == "right" else "")
                 raise UserError(f"{where}.{side}={value!r}: must be {allowed}")
         right = dict(raw["right"]) if isinstance(raw["right"], Mapping) else float(raw["right"])
@@ -149,29 +149,7 @@ class Side:
     def __str__(self) -> str:
         if self.select is None:
             return f"{self.value:g}"
-        return f"{_number(self.value)} (n={self.n})" if self.n else "no value"
-
-
-@dataclass(frozen=True)
-class Effect:
-    """left - right: its estimate and 95% interval [low, high] (NaN without one), the samples behind
-    it and how the interval was computed."""
-
-    mean: float
-    low: float
-    high: float
-    n: int
-    method: str
-
-    @property
-    def has_interval(self) -> bool:
-        return not math.isnan(self.low)
-
-    def __str__(self) -> str:
-        text = _signed(self.mean)
-        if self.has_interval and self.low != self.high:
-            text += f" [{_signed(self.low)}, {_signed(self.high)}]"
-        return f"{text} ({self.method})"
+        return f"{number(self.value)} (n={self.n})" if self.n else "no value"
 
 
 @dataclass(frozen=True)
@@ -198,7 +176,7 @@ class Verdict:
             "by_construction": c.by_construction or None,
             "left": _side_dict(self.left),
             "right": _side_dict(self.right),
-            "effect": None if e is None else _effect_dict(e),
+            "effect": None if e is None else e.as_dict(),
             "verdict": self.verdict,
             "reason": self.reason,
         }
@@ -217,7 +195,7 @@ def judge(claim: Claim, records: Sequence[RunRecord]) -> Verdict:
         return Verdict(claim, left, right, None, "undecided", "; ".join(missing))
     effect = _effect(claim, left, right)
     verdict = _decide(claim, effect)
-    side = f"{claim.op} {_signed(claim.bound)}"
+    side = f"{claim.op} {signed(claim.bound)}"
     reason = f"{claim.metric}, left - right: {effect}; left {left}, right {right}; claimed {side}"
     if verdict == "by construction":
         reason += f". Cannot fail: {claim.by_construction}"
@@ -238,30 +216,11 @@ def counts(verdicts: Sequence[Verdict] | Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(parts) or "no claims"
 
 
-def matches(run: RunRecord, select: Mapping[str, Any]) -> bool:
-    """Whether the run used the given value for every key of the selector."""
-    return all(_same(run.value(key), value) for key, value in select.items())
-
-
 def _effect(claim: Claim, left: Side, right: Side) -> Effect:
-    """left - right with its interval: paired or Welch between two sides, one-sample against a number."""
+    """left - right with its interval: between two sides, or against a number."""
     if right.select is not None:
-        d = difference(right.samples, left.samples)
-        how = f"paired over {d.paired} seeds" if d.paired else f"Welch, n={left.n} and {right.n}"
-        if not d.has_interval:
-            how = f"n={left.n} and {right.n}: too few seeds for an interval"
-        elif d.low == d.high:
-            how = f"exact: every seed gave the same {'difference' if d.paired else 'values'}"
-        return Effect(d.mean, d.low, d.high, d.paired or min(d.n), how)
-    est = mean_ci(left.samples.values(), natural_range(claim.metric))
-    c = right.value
-    if est.duplicates:
-        return Effect(est.mean - c, est.mean - c, est.mean - c, est.n, f"exact: identical over {est.n} seeds")
-    if not est.has_interval:
-        return Effect(est.mean - c, math.nan, math.nan, est.n, f"n={est.n}: too few seeds for an interval")
-    return Effect(
-        est.mean - c, est.low - c, est.high - c, est.n, f"{LEVEL:.0%} interval of the mean, n={est.n}"
-    )
+        return between(left.samples, right.samples)
+    return against(left.samples, right.value, natural_range(claim.metric))
 
 
 def _decide(claim: Claim, effect: Effect) -> str:
@@ -292,7 +251,7 @@ def _side(claim: Claim, select: dict[str, Any], records: Sequence[RunRecord]) ->
     for i, run in enumerate(chosen):
         value = _value(claim, run)
         if math.isfinite(value):
-            key = ("run", i) if run.seed is None else _canonical(run.seed)
+            key = ("run", i) if run.seed is None else canonical(run.seed)
             by_seed.setdefault(key, []).append(value)
     samples = {seed: REDUCTIONS[claim.reduce](np.array(v)) for seed, v in by_seed.items()}
     if samples:
@@ -306,34 +265,7 @@ def _side(claim: Claim, select: dict[str, Any], records: Sequence[RunRecord]) ->
     return Side(select, math.nan, 0, len(chosen), {}, why)
 
 
-def _same(used: Any, wanted: Any) -> bool:
-    a, b = _canonical(used), _canonical(wanted)
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9)
-    return a == b
-
-
-def _canonical(value: Any) -> float | str:
-    """1, 1.0, "1.0" and "1e0" as the same float; true/True as "true"; other values as strings."""
-    if value is None or isinstance(value, bool):
-        return "null" if value is None else str(value).lower()
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        text = str(value)
-        return text.lower() if text.lower() in ("true", "false", "null") else text
-
-
-def _number(value: float) -> str:
-    """Four decimals (accuracies, losses of order one); four significant digits for values far from one."""
-    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
-
-
-def _signed(value: float) -> str:
-    return ("+" if value >= 0 else "-") + _number(abs(value))
-
-
-def _is_number(value: Any) -> bool:
+def _isnumber(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -342,14 +274,3 @@ def _side_dict(side: Side) -> dict[str, Any]:
     if side.select is None:
         return {"value": value}
     return {"select": side.select, "value": value, "n": side.n, "runs": side.runs, "why": side.why or None}
-
-
-def _effect_dict(effect: Effect) -> dict[str, Any]:
-    interval = effect.has_interval
-    return {
-        "mean": effect.mean,
-        "low": effect.low if interval else None,
-        "high": effect.high if interval else None,
-        "n": effect.n,
-        "method": effect.method,
-    }

@@ -100,6 +100,7 @@ def run(
             cfg, settings, data.in_shape, data.num_classes, steps_per_epoch, dataset.val_fraction > 0
         )
         world.own_streams(rng.noise)  # after the build: the optimizer's noise seed is every process's
+        parts.model.to(device)  # before a checkpoint's optimizer state loads: torch moves it to the params'
         parts.preprocess.fit(data.train.x)
         if isinstance(parts.model, Model):  # data-dependent initialization (a whitening first layer)
             parts.model.fit_inputs(parts.preprocess(data.train.x[:FIT_INPUTS]))
@@ -209,6 +210,7 @@ def _train(
         scaler=parts.scaler,
         memory_format=memory_format,
         grad_norm_every=settings.grad_norm_every,
+        weights=parts.weights,
         **({"epoch_inputs": parts.augment.epoch_inputs} if isinstance(parts.augment, Augmentation) else {}),
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:

@@ -1,0 +1,65 @@
+"""Evaluating a model as it is tested: a split's mean loss and accuracy in eval mode, unaugmented, with
+the weights to evaluate (an average, :mod:`netopt.averaging`) put into the model first."""
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from netopt.averaging import EvaluationWeights, recompute_batch_norm
+from netopt.data import Split, batches
+from netopt.distributed import World
+from netopt.precision import AutocastFactory
+
+
+@dataclass
+class Evaluator:
+    """Evaluates ``model`` in batches of ``batch_size`` (at most ``limit_batches`` of them), under
+    ``autocast``; with several processes (``world``) each evaluates its shard of every batch and the
+    sums are all-reduced. ``weights``: the provider of the weights to evaluate, if any."""
+
+    model: nn.Module
+    batch_size: int
+    limit_batches: int | None = None
+    world: World = field(default_factory=World)
+    autocast: AutocastFactory = contextlib.nullcontext
+    memory_format: torch.memory_format = torch.contiguous_format
+    weights: EvaluationWeights | None = None
+
+    def inputs(self, split: Split) -> Iterator[tuple[Tensor, Tensor, int]]:
+        """``split`` in batches: this process's shard of each (x, y) and the whole batch's size."""
+        for x, y in batches(split.x, split.y, self.batch_size, limit=self.limit_batches):
+            x, y, n = self.world.shard(x, y)
+            yield x.contiguous(memory_format=self.memory_format), y, n
+
+    def use_weights(self, evaluation: bool, train: Split) -> None:
+        """Put the training weights into the model, or the weights to evaluate with their batch-norm
+        statistics recomputed on the ``train`` split (nothing without :attr:`weights`)."""
+        if self.weights is not None and not evaluation:
+            self.weights.train()
+        elif self.weights is not None:
+            self.weights.eval()
+            with self.autocast():
+                recompute_batch_norm(self.model, (x for x, _, _ in self.inputs(train)))
+
+    @torch.no_grad()
+    def evaluate(self, split: Split) -> tuple[float, float]:
+        """Mean loss and accuracy over ``split`` in eval mode (NaN for an empty split)."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=split.x.device)
+        correct = torch.zeros((), device=split.x.device, dtype=torch.long)
+        count = 0
+        for x, y, n in self.inputs(split):
+            with self.autocast():
+                logits = self.model(x)
+                loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+            count += n
+        if not count:
+            return math.nan, math.nan
+        loss, right = self.world.sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
+        return loss / count, right / count
