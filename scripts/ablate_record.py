@@ -1,7 +1,8 @@
 """The record preset taken apart: each idea removed in turn, its effect on the time to a test accuracy.
 
 Every row is ``experiment=fashion_mnist_record`` with one idea taken out (as airbench's ablations
-do), and a last row is ``experiment=fashion_mnist_fast``, the preset without any of them. Each runs
+do), one adds the EMA of the weights (``averaging=ema``), and a last row is
+``experiment=fashion_mnist_fast``, the preset without any of them. Each runs
 through :func:`netopt.run.runner.run` with the per-epoch test accuracy of
 ``scripts/bench_time_to_accuracy.py`` (the weights after every epoch evaluated on the test set after
 the run, off the clock); the rows take turns within each seed, so a slow phase of a shared machine
@@ -42,6 +43,7 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("- Dirac init", RECORD, ["init=he_uniform"]),
     ("- norm lr x4, no wd", RECORD, ["trainer.norm_lr_scale=1", "trainer.norm_weight_decay=null"]),
     ("- label smoothing", RECORD, ["regularization=none"]),
+    ("+ EMA of the weights", RECORD, ["averaging=ema"]),
     ("fast preset (none of them)", FAST, []),
 ]
 QUICK = ["dataset.train_size=3000", "trainer.max_epochs=2", "trainer.eval_batch_size=2000"]

@@ -62,7 +62,7 @@ class Workload:
 
 def workloads(quick: bool) -> list[Workload]:
     """The models and batch sizes timed: the full range, or three points of each (``quick``)."""
-    widths = [64, 512, 2048] if quick else [64, 256, 1024, 3072]
+    widths = [64, 256, 1024] if quick else [64, 256, 1024, 3072]
     channels = [8, 32] if quick else [8, 32, 128, 512]
     sizes = [16, 256] if quick else [16, 64, 256, 1024]
     epochs = 2 if quick else 4
