@@ -167,3 +167,26 @@ def test_every_ablation_row_composes_and_passes_the_dry_build(tmp_path):
             preflight(ablate.compose_preset(str(tmp_path), 1, overrides, preset))
     finally:
         del sys.modules["ablate_record"]
+
+
+def test_the_ablation_prints_each_rows_time_with_its_interval_and_the_ratio_last(monkeypatch, capsys):
+    ablate = load_script("ablate_record")
+    try:
+
+        def fake_run(cfg):  # 10 s + the seed to the target; 5 s more without the whitening
+            seconds = 10.0 + cfg.trainer.seed + (0.0 if cfg.model.get("whiten", False) else 5.0)
+            curve = sys.modules["bench_time_to_accuracy"].Curve("netopt", seconds=[seconds], accuracy=[0.95])
+            return curve, {"test_acc": 0.93 + 0.001 * cfg.trainer.seed}
+
+        monkeypatch.setattr(ablate, "train_netopt", fake_run)
+        monkeypatch.setattr(ablate, "ROWS", [ablate.ROWS[0], ablate.ROWS[1], ablate.ROWS[-1]])
+        monkeypatch.setattr(ablate.FashionMNIST, "load", lambda self: None)
+        ablate.main(["--seeds", "3"])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[-1] == "ratio record/fast, mean time to 93.00%: 0.688"  # 11 / 16
+        record = next(line for line in lines if line.startswith("record (all ideas)"))
+        assert "11.0 (" in record and "3/3" in record  # the mean over seeds, with an interval
+        row = next(line for line in lines if line.startswith("- patch whitening"))
+        assert "5.0 (5.0-5.0)" in row  # 5 s slower on every seed: the paired difference
+    finally:
+        del sys.modules["ablate_record"]
