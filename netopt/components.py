@@ -7,6 +7,7 @@ checks its own values); :func:`assemble` builds the components of the run itself
 """
 
 import logging
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -92,7 +93,7 @@ def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
     for group in optimizer.param_groups:
         largest = min((torch.finfo(p.dtype).max for p in group["params"] if p.is_floating_point()), default=0)
         for key, value in group.items():
-            if isinstance(value, float) and largest and abs(value) > largest:
+            if isinstance(value, float) and largest and math.isfinite(value) and abs(value) > largest:
                 raise ConfigValueError(
                     f"optimizer.{key}", value, f"at most {largest:.3g} (the weights' type)"
                 )
@@ -179,7 +180,8 @@ def assemble(
     if settings.compile_optimizer:
         with config_key("trainer"):
             compile_update(optimizer)
-    if settings.precision == "fp16" and isinstance(optimizer, SAM):
+    steps_sam = any(isinstance(o, SAM) for o in (optimizer, getattr(optimizer, "base", None)))  # Lookahead's
+    if settings.precision == "fp16" and steps_sam:
         raise UserError(
             "trainer.precision=fp16: not with optimizer=sam (a step whose gradients overflow cannot be "
             "skipped between its two passes); use trainer.precision=bf16"

@@ -7,8 +7,9 @@ small tensors (1,000 of 16 to 4,096 elements). For each optimizer the step is ti
 torch supports it on the device, ``fused=True``; rounds alternate between them and the fastest round
 counts (the least disturbed by other work on a shared machine). Every optimizer steps twice before
 the timing (creating its state; compiling, for the compiled update, whose compile time is printed
-apart). Targets: netopt / torch foreach <= 1.10 and compiled netopt / torch's fastest (fused where
-it exists, else foreach) <= 1.10.
+apart). Muon is timed on the set's tensors of 2 or more dimensions seen as matrices (torch's takes
+2-D tensors only, one at a time: its "foreach" column). Targets: netopt / torch foreach <= 1.10
+and compiled netopt / torch's fastest (fused where it exists, else foreach) <= 1.10.
 
     python scripts/bench_optim.py                      # CUDA if available, else CPU
     python scripts/bench_optim.py --quick              # fewer repetitions
@@ -35,7 +36,17 @@ OPTIMIZERS: list[tuple[str, str, dict]] = [
     ("Adam", "amsgrad", {"lr": 1e-3, "amsgrad": True}),
     ("AdamW", "", {"lr": 1e-3, "weight_decay": 1e-2}),
     ("NAdam", "", {"lr": 2e-3}),
+    ("Adamax", "", {"lr": 2e-3}),
+    ("ASGD", "", {"lr": 1e-2}),
+    ("Adafactor", "", {"lr": 1e-2}),
+    ("Muon", "", {"lr": 0.02}),
 ]
+#: Optimizers torch steps one tensor at a time only (no ``foreach`` argument): their "foreach"
+#: column is torch's one implementation.
+SINGLE_TENSOR = frozenset({"Muon"})
+#: Optimizers for weight matrices only: timed on the set's tensors of 2 or more dimensions, each
+#: seen as a matrix (first dimension by the others), as torch's Muon takes them; not on sets without.
+MATRICES_ONLY = frozenset({"Muon"})
 
 
 def resnet18_shapes() -> list[tuple[int, ...]]:
@@ -101,11 +112,24 @@ def compiled_update(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     return optimizer
 
 
+def matrices(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The parameters of 2 or more dimensions, with their gradients, as matrices (first dimension by
+    the others)."""
+    found = []
+    for p in params:
+        if p.ndim >= 2:
+            matrix = p.detach().reshape(p.size(0), -1).clone().requires_grad_()
+            matrix.grad = p.grad.reshape(matrix.shape).clone()
+            found.append(matrix)
+    return found
+
+
 def candidates(name: str, kwargs: dict, params: list[torch.Tensor], compiled: bool) -> dict[str, Callable]:
+    foreach = {} if name in SINGLE_TENSOR else {"foreach": True}
     builders = {
         "netopt": lambda: getattr(netopt.optim, name)(clone(params), **kwargs),
         "netopt compiled": lambda: compiled_update(getattr(netopt.optim, name)(clone(params), **kwargs)),
-        "torch foreach": lambda: getattr(torch.optim, name)(clone(params), foreach=True, **kwargs),
+        "torch foreach": lambda: getattr(torch.optim, name)(clone(params), **foreach, **kwargs),
         "torch fused": lambda: getattr(torch.optim, name)(clone(params), fused=True, **kwargs),
     }
     if not compiled:
@@ -179,7 +203,10 @@ def main() -> None:
         for name, variant, kwargs in OPTIMIZERS:
             if args.only and name not in args.only:
                 continue
-            optimizers = build(candidates(name, kwargs, params, args.compiled))
+            stepped = matrices(params) if name in MATRICES_ONLY else params
+            if not stepped:
+                continue
+            optimizers = build(candidates(name, kwargs, stepped, args.compiled))
             times = time_steps(optimizers, device, reps, rounds)
             ours, foreach, fused = times["netopt"], times["torch foreach"], times.get("torch fused")
             compiled, fastest = times.get("netopt compiled"), fused or foreach
@@ -188,7 +215,7 @@ def main() -> None:
             compile_s = getattr(compiled_step, "compile_time_s", None)
             if compiled is not None:
                 worst_compiled = max(worst_compiled, compiled / fastest)
-            title = f"{name} {variant}".strip()
+            title = f"{name} {variant}".strip() + (" (1-tensor torch)" if name in SINGLE_TENSOR else "")
             print(
                 f"{title:<28}{label:<18}{ours * 1e3:9.2f}{cells(foreach, ours / foreach)}"
                 + cells(fused, fused and ours / fused)

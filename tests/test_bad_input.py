@@ -628,6 +628,13 @@ def test_impossible_numbers_mark_the_record_invalid_and_out_of_the_estimates(tmp
     assert "| 0.500 |" in md  # the valid run alone: no interval from the invalid one
 
 
+def test_a_difference_of_accuracies_may_be_negative(tmp_path, capsys):
+    """mc_acc_gain, test_acc_mc - test_acc, is below 0 when the Monte-Carlo average is less accurate."""
+    fake_run(tmp_path / "0", ["optimizer=sgd"], completed(0.5) | {"mc_acc_gain": -0.01})
+    assert report(tmp_path, capsys=capsys) == (0, "")
+    assert "invalid" not in (tmp_path / "report.md").read_text()
+
+
 @pytest.mark.parametrize(
     "file, content, message",
     [

@@ -93,9 +93,10 @@ def test_logs_activation_statistics_and_gradient_norms_of_every_layer():
     assert len(linears) == 3 and len(tanhs) == 2
     assert set(logged) == {
         f"{stat}/{layer}" for stat in ("act_mean", "act_std") for layer in linears + tanhs
-    } | {f"{stat}/{layer}" for stat in ("preact_mean", "preact_std") for layer in tanhs} | {
+    } | {f"{stat}/{layer}" for stat in ("preact_mean", "preact_std", "saturation") for layer in tanhs} | {
         f"grad_norm/{layer}" for layer in linears
     }
+    assert logged[f"saturation/{tanhs[0]}"] == (outputs[0].abs() > 0.99).float().mean().item()
     assert logged[f"act_std/{tanhs[0]}"] == pytest.approx(outputs[0].std().item(), rel=1e-5)
     assert logged[f"act_mean/{tanhs[0]}"] == pytest.approx(outputs[0].mean().item(), rel=1e-5, abs=1e-7)
     assert logged[f"preact_std/{tanhs[0]}"] == pytest.approx(inputs[0].std().item(), rel=1e-5)
@@ -210,6 +211,37 @@ def test_preact_shift_is_the_spread_of_each_layers_mean_over_its_mean_std_averag
     assert run.on_fit_end()["preact_shift"] == pytest.approx(statistics.fmean(shifts), rel=1e-4)
 
 
+def test_unit_shift_is_each_hidden_units_drift_before_the_norm_averaged_over_units_and_layers():
+    """Per unit of every hidden Linear's output (the classifier's left out), behind batch norm too."""
+    torch.manual_seed(0)
+    model = _mlp(depth=2, norm=BatchNormalization())
+    run = Following(model, every=2, optimizer=SGD(model.parameters(), lr=0.5))
+    hidden = [m for m in model.modules() if isinstance(m, nn.Linear)][:-1]
+    seen: list[list[Tensor]] = [[] for _ in hidden]
+    for module, outputs in zip(hidden, seen, strict=True):
+        module.register_forward_hook(lambda m, i, o, outputs=outputs: outputs.append(o.detach()))
+    for _ in range(7):  # logged at steps 0, 2, 4, 6
+        run.step()
+    shifts = []
+    for outputs in seen:
+        logged = torch.stack(outputs[::2]).double()  # (t, batch, unit)
+        means, stds = logged.mean(dim=1), logged.std(dim=1)
+        shifts.append((means.std(dim=0, correction=0) / stds.mean(dim=0)).mean().item())
+    assert run.on_fit_end()["unit_shift"] == pytest.approx(statistics.fmean(shifts), rel=1e-4)
+
+
+@pytest.mark.parametrize(("std", "low", "high"), [(0.5, 0.5, 1.0), (None, 0.0, 0.05)])
+def test_saturation_is_the_share_of_tanh_outputs_beyond_0_99_on_the_first_batch(std, low, high):
+    """The init preset's deep tanh net: N(0, 0.5^2) saturates it though its signal_ratio is near 1;
+    Xavier does not."""
+    torch.manual_seed(0)
+    model = _mlp(depth=10, width=128)
+    (init.Gaussian(std=std) if std else init.XavierNormal())(model)
+    run = Following(model, every=10)
+    run.step()
+    assert low < run.on_fit_end()["saturation"] < high
+
+
 def test_batch_norm_holds_the_preactivation_mean_in_place():
     """Batch norm's output has mean beta (0 at initialization, small after a few steps) on every batch."""
     shifts = {}
@@ -276,7 +308,7 @@ def test_effective_lr_rise_takes_rises_below_its_tolerance_for_float_noise(rates
 def test_sgd_has_no_effective_lr_rise():
     run = Following(_mlp(depth=1), every=1)
     run.step()
-    assert set(run.on_fit_end()) == {"signal_ratio", "preact_shift"}
+    assert set(run.on_fit_end()) == {"signal_ratio", "saturation", "preact_shift", "unit_shift"}
 
 
 def test_a_resumed_layer_stats_sums_up_as_one_that_ran_through():
@@ -346,20 +378,20 @@ def test_a_resumed_run_sums_up_as_one_that_ran_through(tmp_path):
     train(tmp_path / "resumed", *RUN, *PROBES)  # one epoch, then one more from its checkpoint
     resumed = train(tmp_path / "resumed", *RUN, *PROBES, "trainer.max_epochs=2", "trainer.resume=true")
     straight = train(tmp_path / "straight", *RUN, *PROBES, "trainer.max_epochs=2")
-    summaries = ("signal_ratio", "preact_shift", "effective_lr_rise")
+    summaries = ("signal_ratio", "preact_shift", "unit_shift", "effective_lr_rise")
     assert [resumed[k] for k in summaries] == pytest.approx([straight[k] for k in summaries], rel=1e-9)
 
 
 @pytest.mark.parametrize(
     ("preset", "probe", "summary"),
     [
-        ("init", "layer_stats", "signal_ratio"),
-        ("covariate_shift", "layer_stats", "preact_shift"),
-        ("adaptive_lr", "effective_lr", "effective_lr_rise"),
+        ("init", "layer_stats", {"signal_ratio", "saturation"}),
+        ("covariate_shift", "layer_stats", {"unit_shift"}),
+        ("adaptive_lr", "effective_lr", {"effective_lr_rise"}),
     ],
 )
 def test_the_presets_log_what_their_claims_read(preset, probe, summary):
     cfg = compose_config(f"experiment={preset}", hydra=True)
     assert cfg.probes[probe].every > 0
     read = {claim.metric.split("@")[0] for claim in cfg.hydra.callbacks.summary.claims}  # col@epoch: a column
-    assert read <= {summary, "train_loss_running"}
+    assert read <= summary | {"train_loss_running"}

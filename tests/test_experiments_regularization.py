@@ -16,7 +16,15 @@ PRESETS = {
     "rnn": {"norm", "regularization.dropout.rnn_dropout"},
 }
 #: What the presets' runs record, beside the loop's metrics.
-RECORDED = {"sparsity", "test_acc", "test_loss", "mc_acc_gain", "preact_std_cv"}
+RECORDED = {
+    "sparsity",
+    "test_acc",
+    "test_loss",
+    "mc_acc_gain",
+    "mc_disagreement",
+    "preact_std_cv",
+    "preact_std_cv_raw",
+}
 
 
 @pytest.mark.parametrize(("name", "varied"), PRESETS.items())

@@ -242,6 +242,9 @@ def test_missing_metric_names_the_key(tmp_path):
         ("lr_random", "RandomSweeper", 2),
         ("lr_bayes", "BayesSweeper", 2),
         ("hyperband", "HyperbandSweeper", 3),
+        ("asha", "AshaSweeper", 3),
+        ("bohb", "BohbSweeper", 3),
+        ("pbt", "PbtSweeper", 2),
         ("nas", "BayesSweeper", 5),
     ],
 )

@@ -1,6 +1,9 @@
 """Monte-Carlo dropout at test time: the plain evaluation when nothing is random, only the dropout
 layers switched on, seeded, and close to weight scaling on a trained model."""
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +12,8 @@ from torch import nn
 from netopt.data import Split
 from netopt.models.mlp import MLP
 from netopt.nn import norm
-from netopt.probes.mc_dropout import evaluation, mc_dropout_evaluate
+from netopt.probes import ProbeContext
+from netopt.probes.mc_dropout import MCDropoutTest, evaluation, mc_dropout_predict
 from tests.helpers import train
 
 
@@ -23,6 +27,12 @@ def _split(n: int = 300) -> Split:
     return Split(
         torch.randn(n, 1, 8, 8, generator=generator), torch.randint(0, 10, (n,), generator=generator)
     )
+
+
+def mc_dropout_evaluate(model: nn.Module, split: Split, samples: int, batch_size: int, seed: int):
+    """Mean loss and accuracy of :func:`mc_dropout_predict`."""
+    loss, predicted, y = mc_dropout_predict(model, split, samples, batch_size, seed)
+    return loss, (predicted == y).sum().item() / len(y)
 
 
 def _weight_scaling(model: nn.Module, split: Split) -> tuple[float, float]:
@@ -96,3 +106,18 @@ def test_mc_dropout_differs_from_weight_scaling_but_is_close_on_a_trained_model(
     assert metrics["test_loss_mc"] != metrics["test_loss"]
     assert abs(metrics["test_acc_mc"] - metrics["test_acc"]) <= 0.03
     assert metrics["mc_acc_gain"] == pytest.approx(metrics["test_acc_mc"] - metrics["test_acc"], abs=1e-12)
+    assert 0 < metrics["mc_disagreement"] <= 0.1  # dropout was on in the passes, and they mostly agree
+
+
+def test_mc_disagreement_is_the_share_of_examples_the_two_predictions_differ_on():
+    """0 without dropout (the control: the passes cannot differ); above 0 at p = 0.5."""
+    split = _split(200)
+    for p in (0.0, 0.5):
+        model = _mlp(p)
+        context = ProbeContext(model, torch.optim.SGD(model.parameters()), seed=3, eval_batch_size=64)
+        probe = MCDropoutTest(replace(context, data=SimpleNamespace(test=split)), samples=4)
+        mc = mc_dropout_predict(model, split, 4, batch_size=64, seed=3)[1]
+        weight_scaling = mc_dropout_predict(model, split, 0, batch_size=64, seed=3)[1]
+        share = (mc != weight_scaling).sum().item() / len(split)
+        assert probe.on_fit_end()["mc_disagreement"] == share
+        assert share > 0 if p else share == 0

@@ -3,7 +3,7 @@ residual blocks; both build from their configs and train from the command line."
 
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from netopt.components import make, preflight
 from netopt.errors import UserError
@@ -81,6 +81,29 @@ def test_dropout_uses_one_mask_per_sequence_on_the_non_recurrent_input():
     assert not (first_layer[0] == first_layer[1]).all()  # a fresh mask per sequence
     second_layer = inputs[1]
     assert ((second_layer == 0) == (second_layer[:, :1] == 0)).all()
+    model.eval()
+    torch.testing.assert_close(model(torch.ones(2, 1, 8, 8)), model(torch.ones(2, 1, 8, 8)))
+
+
+@pytest.mark.parametrize("rnn_dropout", ["variational", "naive"])
+def test_variational_dropout_masks_the_recurrent_connections_too_and_naive_does_not(rnn_dropout):
+    """The book's variational dropout: h_{t-1} reaches U through one mask per sequence and layer, the
+    same at every step (a mask of its own, not the input's); naive dropout leaves h -> h alone."""
+    torch.manual_seed(0)
+    model = RNN((1, 8, 8), 10, norm.Normalization(), 0.5, rnn_dropout, hidden=16, layers=2)
+    read: list[list[Tensor]] = [[] for _ in model.cells]
+    for cell, steps in zip(model.cells, read, strict=True):
+        cell.recurrent.register_forward_pre_hook(lambda module, args, steps=steps: steps.append(args[0]))
+    model.train()(torch.randn(6, 1, 8, 8))
+    for steps in read:
+        states = torch.stack(steps[1:], dim=1).detach()  # (N, T - 1, H): what U read after step 0
+        zeros = states == 0
+        if rnn_dropout == "naive":
+            assert not zeros.any()
+        else:
+            assert zeros.float().mean().item() == pytest.approx(0.5, abs=0.15)
+            assert (zeros == zeros[:, :1]).all()  # one mask per sequence, the same at every step
+            assert not (zeros[0] == zeros[1]).all()  # a fresh mask for each sequence
     model.eval()
     torch.testing.assert_close(model(torch.ones(2, 1, 8, 8)), model(torch.ones(2, 1, 8, 8)))
 

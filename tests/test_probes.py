@@ -85,6 +85,24 @@ def test_early_stopping_monitors_a_probes_metric_and_the_probes_measure_the_rest
     assert set(metrics) - {"status"} == set(available_metrics(probes, final=True))  # a sweep's objectives
 
 
+def test_sharpness_at_a_common_step_and_train_loss_and_through_a_resume(tmp_path):
+    """at_step: at the first validation after that many steps; at_loss: at the first whose running train
+    loss is at most that, with the steps it took; measured once, and carried over a resume."""
+    probe = ("probes=sharpness", "probes.sharpness.samples=64", "probes.sharpness.every=10")
+    common = ("trainer.limit_batches=3", "probes.sharpness.at_step=4", "probes.sharpness.at_loss=100")
+    straight = train(tmp_path / "straight", "trainer.max_epochs=3", *probe, *common)
+    with open(tmp_path / "straight" / "epochs.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["step"]) for row in rows] == [3, 6, 9] and straight["steps_at_loss"] == 3
+    assert 0 < straight["sharpness_at_step"] != straight["sharpness_at_loss"] > 0  # epochs 2 and 1
+    train(tmp_path / "resumed", "trainer.max_epochs=2", *probe, *common)
+    resumed = train(tmp_path / "resumed", "trainer.max_epochs=3", "trainer.resume=true", *probe, *common)
+    keys = ("sharpness_at_step", "sharpness_at_loss", "steps_at_loss")
+    assert [resumed[k] for k in keys] == [straight[k] for k in keys]
+    never = train(tmp_path / "never", "trainer.max_epochs=1", *probe, "probes.sharpness.at_loss=1e-9")
+    assert "sharpness_at_loss" not in never and "sharpness_at_step" not in never  # not asked, not reached
+
+
 def test_a_sweep_ranks_by_a_probes_metric_in_the_direction_it_declares(cli, tmp_path):
     status, err = cli(
         "-m",

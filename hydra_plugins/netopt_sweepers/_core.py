@@ -7,6 +7,9 @@ and records the outcomes: a job that raised is ``failed`` with its error line, a
 wrong. Re-running the command with the same ``hydra.sweep.dir`` reads the journal, relaunches the
 jobs that were cut off (with ``resume_override``, so they continue from their checkpoints) and
 continues. results.csv and best.yaml are rewritten after every round; the table is printed at the end.
+An asynchronous sweep (``hydra.sweeper.asynchronous=true``; ASHA's, BOHB's and PBT's default) has no
+rounds: it keeps ``workers`` jobs running on a :mod:`~hydra_plugins.netopt_sweepers._pool`, and each
+job that ends is recorded, and its worker given the strategy's next job, at once.
 """
 
 import json
@@ -23,7 +26,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.netopt_sweepers._pool import make_pool
 from netopt.errors import UserError, config_key, first_line
+from netopt.hpo.fork import fork
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import format_value, overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
@@ -155,10 +160,13 @@ class SweepLoop:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, earlier)
         interrupted = [r.job() for r in records if not r.finished]
-        if interrupted:
-            records = self._run(interrupted, records, resume=True)
-        while jobs := search.ask(records):
-            records = self._run(jobs, records, resume=False)
+        if self.sweeper.asynchronous:
+            records = self._run_async(search, records, interrupted)
+        else:
+            if interrupted:
+                records = self._run(interrupted, records, resume=True)
+            while jobs := search.ask(records):
+                records = self._run(jobs, records, resume=False)
         write_summary(self.sweep_dir, records, self.metric, self.maximize, show=True)
         return self.returns
 
@@ -185,9 +193,13 @@ class SweepLoop:
                 "use the same ones, or choose another hydra.sweep.dir"
             )
 
+    @staticmethod
+    def _subdir(job: Job) -> str:
+        return f"{job.trial:03d}_{folder_name(job.params)}"
+
     def _overrides(self, job: Job, resume: bool) -> list[str]:
         lines = [*self.fixed, *overrides(job.params)]
-        lines.append(f"hydra.sweep.subdir={format_value(f'{job.trial:03d}_{folder_name(job.params)}')}")
+        lines.append(f"hydra.sweep.subdir={format_value(self._subdir(job))}")
         if job.budget is not None:
             lines.append(f"{self.sweeper.budget_key}={job.budget}")
             if self.sweeper.horizon_key:  # every job lays its schedule over the largest budget
@@ -200,16 +212,70 @@ class SweepLoop:
         """Launch one round of jobs and return every record with their outcomes."""
         batch = [self._overrides(j, resume) for j in jobs]
         self.sweeper.validate_batch_is_legal(batch)
+        for job in jobs:
+            self._fork(job, records, resume)
         self.journal.append([Record.pending(j) for j in jobs])
         returns = list(self.launcher.launch(batch, initial_job_idx=self.launched))
         self.launched += len(batch)
         self.returns.append(returns)
+        return self._record(jobs, returns, records)
+
+    def _run_async(self, search: Any, records: list[Record], interrupted: list[Job]) -> list[Record]:
+        """Keep every worker of the pool busy: a worker that frees up gets the next job at once, the
+        interrupted jobs first (continuing from their checkpoints), then the strategy's first job that
+        is not running, asked given every record (the running jobs' pending ones included)."""
+        pool = make_pool(self.launcher, self.sweeper.workers)
+        running: dict[int, Job] = {}
+        ended: list[tuple[int, JobReturn]] = []
+        try:
+            while True:
+                while len(running) < pool.workers:
+                    resume = bool(interrupted)
+                    busy = {j.key for j in running.values()}
+                    job = (
+                        interrupted.pop(0)
+                        if resume
+                        else next((j for j in search.ask(records) if j.key not in busy), None)
+                    )
+                    if job is None:
+                        break
+                    overrides = self._overrides(job, resume)
+                    self.sweeper.validate_batch_is_legal([overrides])
+                    self._fork(job, records, resume)
+                    self.journal.append([Record.pending(job)])
+                    records = [r for r in records if r.key != job.key] + [Record.pending(job)]
+                    running[self.launched] = job
+                    pool.submit(overrides, self.launched)
+                    self.launched += 1
+                if ended:  # after the free workers got their jobs: writing it takes a while
+                    write_summary(self.sweep_dir, records, self.metric, self.maximize)
+                if not running:
+                    return records
+                ended = pool.wait()
+                self.returns.append([ret for _, ret in ended])
+                jobs = [running.pop(i) for i, _ in ended]
+                records = self._record(jobs, [ret for _, ret in ended], records, pool.workers)
+        finally:
+            pool.close()
+
+    def _fork(self, job: Job, records: list[Record], resume: bool) -> None:
+        """Start a new job of population-based training from its parent's checkpoint."""
+        if job.parent is not None and not resume:
+            fork(job, records, self.sweep_dir / self._subdir(job), self.sweeper.checkpoint)
+
+    def _record(
+        self, jobs: list[Job], returns: list[JobReturn], records: list[Record], workers: int | None = None
+    ) -> list[Record]:
+        """Journal the outcomes of ended jobs and return every record; raises when too many jobs went
+        wrong. A round rewrites the summary; an asynchronous sweep on ``workers`` workers rewrites it
+        itself and judges the failure rate once as many jobs have finished as a round would hold."""
         outcomes = [self._outcome(j, r) for j, r in zip(jobs, returns, strict=True)]
         self.journal.append(outcomes)
         done = {o.key for o in outcomes}
         records = [r for r in records if r.key not in done] + outcomes
-        stop = self._failure_rate_error(records)
-        write_summary(self.sweep_dir, records, self.metric, self.maximize, show=stop is not None)
+        stop = self._failure_rate_error(records, workers or 1)
+        if workers is None or stop is not None:
+            write_summary(self.sweep_dir, records, self.metric, self.maximize, show=stop is not None)
         if stop is not None:
             raise stop
         return records
@@ -231,11 +297,12 @@ class SweepLoop:
             log.warning(f"trial {job.trial} {record.status}: {record.error}")
         return replace(record, run_dir=str(run_dir))
 
-    def _failure_rate_error(self, records: list[Record]) -> UserError | None:
-        """The error that stops the sweep when too many finished jobs failed or diverged, else None."""
+    def _failure_rate_error(self, records: list[Record], least: int = 1) -> UserError | None:
+        """The error that stops the sweep when too many of its finished jobs (at least ``least``)
+        failed or diverged, else None."""
         finished = [r for r in records if r.finished]
         bad = sum(r.status != "completed" for r in finished)
-        if finished and bad > self.max_failure_rate * len(finished):
+        if len(finished) >= least and bad > self.max_failure_rate * len(finished):
             return UserError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: {bad} of {len(finished)} jobs "
                 f"failed or diverged; sweep stopped, see {self.sweep_dir / 'results.csv'}"

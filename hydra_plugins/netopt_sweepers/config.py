@@ -1,4 +1,5 @@
-"""Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes`` and ``hyperband``.
+"""Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes``, ``hyperband``,
+``asha``, ``bohb`` and ``pbt``.
 
 The search space is ``params``: a map from a config key to a sweep in Hydra's override grammar,
 ``choice(a, b)`` or ``a,b`` (categorical), ``range(1, 5)`` (integers 1..4), ``interval(0, 1)``
@@ -27,6 +28,10 @@ class SweeperConf:
     # added to a job that may continue a trial from its checkpoint (interrupted, or promoted by
     # Hyperband); auto: a Hyperband trial's first rung has no checkpoint yet and starts fresh
     resume_override: str | None = "trainer.resume=auto"
+    # launch each job as a worker frees up (true) rather than in rounds that wait for their slowest
+    asynchronous: bool = False
+    # jobs running at once in an asynchronous sweep; null: the launcher's parallelism, else batch_size
+    workers: int | None = None
 
 
 @dataclass
@@ -68,9 +73,62 @@ class HyperbandSweeperConf(SweeperConf):
     horizon_key: str | None = "trainer.schedule_epochs"
 
 
+@dataclass
+class AshaSweeperConf(SweeperConf):
+    """Asynchronous successive halving over epochs: n_trials configurations, rungs from min_epochs to
+    max_epochs by factors of eta, a trial promoted as soon as it is in the top 1/eta of its rung so
+    far; budget_key and horizon_key as for Hyperband."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.AshaSweeper"
+    max_epochs: int = 9
+    min_epochs: int = 1
+    eta: int = 3
+    n_trials: int = 20
+    asynchronous: bool = True
+    budget_key: str = "trainer.max_epochs"
+    horizon_key: str | None = "trainer.schedule_epochs"
+
+
+@dataclass
+class BohbSweeperConf(HyperbandSweeperConf):
+    """BOHB: Hyperband's brackets, a new trial's configuration proposed by a TPE fitted to the largest
+    budget with min_points + 2 results (min_points null: dimensions + 1), or random with probability
+    random_fraction; asynchronous, so a later bracket's trials are proposed as workers free up."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.BohbSweeper"
+    asynchronous: bool = True
+    random_fraction: float = 1 / 3
+    top_fraction: float = 0.15
+    min_points: int | None = None
+    n_candidates: int = 64
+    bandwidth_factor: float = 3.0
+
+
+@dataclass
+class PbtSweeperConf(SweeperConf):
+    """Population-based training: population members, every interval epochs the bottom quantile
+    continues from the checkpoint of a top one with its values perturbed (x0.8 or x1.2, or drawn
+    afresh with resample_probability); checkpoint is the run folder's file a fork copies. Explore
+    only what leaves the checkpoint's shapes alone (the optimizer's values, regularization)."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.sweepers.PbtSweeper"
+    population: int = 8
+    interval: int = 2
+    max_epochs: int = 10
+    quantile: float = 0.25
+    resample_probability: float = 0.25
+    asynchronous: bool = True
+    checkpoint: str = "checkpoint.pt"
+    budget_key: str = "trainer.max_epochs"
+    horizon_key: str | None = "trainer.schedule_epochs"
+
+
 for _name, _node in (
     ("random", RandomSweeperConf),
     ("bayes", BayesSweeperConf),
     ("hyperband", HyperbandSweeperConf),
+    ("asha", AshaSweeperConf),
+    ("bohb", BohbSweeperConf),
+    ("pbt", PbtSweeperConf),
 ):
     ConfigStore.instance().store(group="hydra/sweeper", name=_name, node=_node, provider="netopt")

@@ -12,6 +12,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from netopt.checks import require_count
+
 
 def parallelism(launcher: Mapping[str, Any]) -> int | None:
     """How many jobs ``launcher`` (its config) runs at once, if it says: SLURM's ``array_parallelism``,
@@ -27,11 +29,14 @@ def parallelism(launcher: Mapping[str, Any]) -> int | None:
 class NetoptSweeper(Sweeper):
     """Base: keeps the config; subclasses say how to build the search strategy (``make_search``).
 
-    An unset ``batch_size`` becomes the launcher's :func:`parallelism`, else ``default_batch_size``.
+    An unset ``batch_size`` becomes the launcher's :func:`parallelism`, else ``default_batch_size``;
+    an asynchronous sweep runs on ``workers`` workers (unset: the launcher's parallelism, else
+    ``batch_size``, else 1).
     """
 
     budget_key: str | None = None
     horizon_key: str | None = None
+    checkpoint: str = "checkpoint.pt"
     default_batch_size: int | None = None
 
     def __init__(
@@ -42,6 +47,8 @@ class NetoptSweeper(Sweeper):
         seed: int,
         max_failure_rate: float,
         resume_override: str | None,
+        asynchronous: bool = False,
+        workers: int | None = None,
         **search: Any,
     ) -> None:
         from hydra_plugins.netopt_sweepers._core import SweepLoop
@@ -49,11 +56,16 @@ class NetoptSweeper(Sweeper):
         self.loop = SweepLoop(self, dict(params or {}), metric, direction, max_failure_rate, resume_override)
         self.seed = seed
         self.search = search
+        self.asynchronous, self.workers = asynchronous, workers
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
-        if self.search.get("batch_size") is None:
-            self.search["batch_size"] = parallelism(config.hydra.launcher) or self.default_batch_size
+        launcher_parallelism = parallelism(config.hydra.launcher)
+        if "batch_size" in self.search and self.search["batch_size"] is None:
+            self.search["batch_size"] = launcher_parallelism or self.default_batch_size
+        if self.workers is None:
+            self.workers = launcher_parallelism or self.search.get("batch_size") or 1
+        require_count(**{"hydra.sweeper.workers": self.workers})
         self.loop.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -96,3 +108,43 @@ class HyperbandSweeper(NetoptSweeper):
         from netopt.hpo import Hyperband
 
         return Hyperband(space, maximize=maximize, seed=self.seed, **self.search)
+
+
+class AshaSweeper(HyperbandSweeper):
+    """Asynchronous successive halving over epochs (``hydra/sweeper=asha``)."""
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import ASHA
+
+        return ASHA(space, maximize=maximize, seed=self.seed, **self.search)
+
+
+class BohbSweeper(HyperbandSweeper):
+    """Hyperband with TPE proposals (``hydra/sweeper=bohb``)."""
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import BOHB
+
+        return BOHB(space, maximize=maximize, seed=self.seed, **self.search)
+
+
+class PbtSweeper(HyperbandSweeper):
+    """Population-based training (``hydra/sweeper=pbt``); ``checkpoint`` is the file a fork copies."""
+
+    def __init__(self, checkpoint: str, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.checkpoint = checkpoint
+
+    def make_search(self, space: Any, maximize: bool) -> Any:
+        from netopt.hpo import PBT
+
+        return PBT(space, maximize=maximize, seed=self.seed, **self.search)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """The sweep, then ``pbt.png``: the values each member trained with and the lineage."""
+        from netopt.hpo.pbt_figure import write_schedule_figure
+
+        returns = self.loop.sweep(arguments)
+        loop = self.loop
+        print(f"figure: {write_schedule_figure(loop.sweep_dir, loop.journal.read(), loop.metric)}")
+        return returns

@@ -1,6 +1,8 @@
 """Hyperparameter optimization, free of Hydra: search spaces, grid and random search, Bayesian
-optimization (Gaussian process + expected improvement), successive halving / Hyperband, the records,
-journal and summary of a sweep, and its anytime curve (the best objective against the epochs spent).
+optimization (Gaussian process + expected improvement), successive halving / Hyperband, asynchronous
+successive halving (ASHA), BOHB (Hyperband with TPE proposals), population-based training, the
+records, journal and summary of a sweep, and its anytime curve (the best objective against the epochs
+spent).
 The Hydra sweepers in ``hydra_plugins/netopt_sweepers`` drive these.
 
 The search spaces and strategies need torch and are imported on first use, so that
@@ -15,6 +17,10 @@ from netopt.hpo.trials import Job, Journal, Record, outcome
 
 #: The names imported on first use, and their modules.
 _LAZY = {
+    "ASHA": "asha",
+    "BOHB": "bohb",
+    "PBT": "pbt",
+    "promotable": "asha",
     "Hyperband": "hyperband",
     "bracket_rungs": "hyperband",
     "BayesSearch": "search",
@@ -26,6 +32,8 @@ _LAZY = {
     "Uniform": "space",
 }
 __all__ = [  # the lazy names too: __getattr__ gives them
+    "ASHA",
+    "BOHB",
     "Anytime",
     "BayesSearch",
     "Choice",
@@ -33,6 +41,7 @@ __all__ = [  # the lazy names too: __getattr__ gives them
     "Hyperband",
     "Integer",
     "Job",
+    "PBT",
     "Journal",
     "RandomSearch",
     "Record",
@@ -42,6 +51,7 @@ __all__ = [  # the lazy names too: __getattr__ gives them
     "best_within",
     "bracket_rungs",
     "outcome",
+    "promotable",
     "spent_epochs",
 ]
 

@@ -16,6 +16,7 @@ Configurations are drawn at random from the space (trial i gets the i-th draw of
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -83,9 +84,16 @@ class Hyperband:
                     trials = [r.trial for r in previous[: rung.n] if r.status == "completed"]
                 todo = [t for t in trials if (t, rung.epochs) not in results]
                 if todo:
-                    jobs += [Job(t, params.get(t, self.configs[t]), rung.epochs) for t in todo]
+                    jobs += [
+                        Job(t, params[t] if t in params else self.config(t, records), rung.epochs)
+                        for t in todo
+                    ]
                     break
         return jobs[: self.batch_size]
+
+    def config(self, trial: int, records: Sequence[Record]) -> dict[str, Any]:
+        """The configuration of a trial not launched yet: the trial-th random draw."""
+        return self.configs[trial]
 
     def total_epochs(self) -> int:
         """Epochs the schedule trains when no trial stops early: each trial up to its last rung."""

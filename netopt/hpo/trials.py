@@ -21,11 +21,13 @@ FINISHED = ("completed", "diverged", "failed")
 
 @dataclass(frozen=True)
 class Job:
-    """One launch: trial id, its configuration, and the epoch budget (None: the task's own)."""
+    """One launch: trial id, its configuration, the epoch budget (None: the task's own), and for
+    population-based training the trial whose checkpoint it continues (None: its own)."""
 
     trial: int
     params: dict[str, Any]
     budget: int | None = None
+    parent: int | None = field(default=None, kw_only=True)  # after Record's fields, as a keyword
 
     @property
     def key(self) -> tuple[int, int | None]:
@@ -50,10 +52,10 @@ class Record(Job):
 
     @classmethod
     def pending(cls, job: Job) -> "Record":
-        return cls(job.trial, dict(job.params), job.budget)
+        return cls(job.trial, dict(job.params), job.budget, parent=job.parent)
 
     def job(self) -> Job:
-        return Job(self.trial, dict(self.params), self.budget)
+        return Job(self.trial, dict(self.params), self.budget, parent=self.parent)
 
 
 def metric_key(metric: str) -> str:
@@ -166,6 +168,7 @@ def _record(data: Any) -> Record | None:
         isinstance(record.trial, int)
         and isinstance(record.params, dict)
         and (record.budget is None or isinstance(record.budget, int))
+        and (record.parent is None or isinstance(record.parent, int))
         and isinstance(record.status, str)
         and isinstance(record.objective, (int, float))
         and isinstance(record.metrics, dict)

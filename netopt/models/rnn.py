@@ -12,12 +12,13 @@ in RNNs: the net input is normalized at every time step with the statistics of i
 LN-LSTM normalizes W x_t and U h_{t-1} separately and c_t too. Batch norm here normalizes each step with that
 step's batch statistics; its gain, shift and running estimates are shared by all steps, the estimates updated
 at every step.) ``norm=weight`` reparametrizes W and U and ``dropconnect`` masks them; both are computed once
-per forward pass (``parametrize.cached``), not at every step. Dropout acts on the non-recurrent connections
-only (each layer's input and the classifier's input), never on h -> h: ``variational``, one mask per sequence,
-the same at every step (the chapter's variational dropout; Gal & Ghahramani 2016, A Theoretically Grounded
-Application of Dropout in Recurrent Neural Networks, who drop the recurrent connections too, with their own
-fixed mask), or ``naive``, a new mask at every time step (Zaremba et al. 2014, Recurrent Neural Network
-Regularization). The last hidden state of the top layer feeds the linear classifier.
+per forward pass (``parametrize.cached``), not at every step. Dropout is drawn in one of two ways:
+``variational``, the chapter's variational dropout (Gal & Ghahramani 2016, A Theoretically Grounded
+Application of Dropout in Recurrent Neural Networks): one mask per sequence, the same at every step, on the
+non-recurrent connections (each layer's input and the classifier's input) and, with a mask of its own, on
+the recurrent ones, U (h_{t-1} * m); or ``naive``, a new mask at every time step on the non-recurrent
+connections only, never on h -> h (Zaremba et al. 2014, Recurrent Neural Network Regularization). The last
+hidden state of the top layer feeds the linear classifier.
 """
 
 import math
@@ -43,20 +44,25 @@ class LSTMCell(nn.Module):
         self.recurrent = norm.wrap(nn.Linear(hidden_size, 4 * hidden_size, bias=False))
         self.net_input_norm = norm.after_affine(4 * hidden_size, spatial=False)
 
-    def forward(self, input_term: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        """One step from ``input_term`` = W x_t + b (precomputed for all steps) and state (h, c)."""
+    def forward(
+        self, input_term: Tensor, state: tuple[Tensor, Tensor], mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """One step from ``input_term`` = W x_t + b (precomputed for all steps) and state (h, c); the
+        recurrent connections read h * ``mask`` when a dropout mask is given."""
         h, c = state
-        i, f, g, o = self.net_input_norm(input_term + self.recurrent(h)).chunk(4, dim=1)
+        recurrent = self.recurrent(h if mask is None else h * mask)
+        i, f, g, o = self.net_input_norm(input_term + recurrent).chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
-    def sequence(self, x: Tensor) -> Tensor:
-        """Run over x (N, T, F) from a zero state; the hidden states (N, T, H)."""
+    def sequence(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Run over x (N, T, F) from a zero state, ``mask`` (N, H) on h at every step; the hidden
+        states (N, T, H)."""
         input_terms = self.input(x)  # every step's W x_t + b in one matmul
         h = c = x.new_zeros(x.shape[0], self.hidden_size)
         outputs = []
         for t in range(x.shape[1]):
-            h, c = self(input_terms[:, t], (h, c))
+            h, c = self(input_terms[:, t], (h, c), mask)
             outputs.append(h)
         return torch.stack(outputs, dim=1)
 
@@ -88,6 +94,7 @@ class RNN(Model):
         )
         naive = rnn_dropout == "naive"
         self.dropout = Dropout(dropout) if naive else VariationalDropout(dropout, batch_first=True)
+        self.recurrent_dropout = None if naive else VariationalDropout(dropout, batch_first=True)
         self.output_norm = norm.after_activation(hidden, spatial=False)
         self.classifier = nn.Linear(hidden, num_classes)
 
@@ -101,5 +108,13 @@ class RNN(Model):
         with parametrize.cached():  # weight norm and DropConnect once per pass, not once per step
             for cell in self.cells:
                 assert isinstance(cell, LSTMCell)  # nn.ModuleList does not keep its item type
-                sequence = cell.sequence(self.dropout(sequence))
+                sequence = cell.sequence(self.dropout(sequence), self._recurrent_mask(sequence, cell))
         return self.classifier(self.output_norm(self.dropout(sequence[:, -1:])).squeeze(1))
+
+    def _recurrent_mask(self, sequence: Tensor, cell: LSTMCell) -> Tensor | None:
+        """Variational dropout's mask (N, H) on the cell's h -> h connections, one per sequence (its
+        dropout of ones); None when there is none to draw (naive dropout, p = 0, evaluation)."""
+        dropout = self.recurrent_dropout
+        if dropout is None or dropout.p == 0.0 or not dropout.training:
+            return None
+        return dropout(sequence.new_ones(sequence.shape[0], 1, cell.hidden_size)).squeeze(1)

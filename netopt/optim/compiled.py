@@ -66,10 +66,13 @@ class CompiledUpdate:
 
 def compile_update(optimizer: torch.optim.Optimizer) -> CompiledUpdate:
     """Run the update of ``optimizer`` through ``torch.compile`` from its next step on: of a netopt
-    optimizer, or of the one it steps through (SAM's base, the optimizer after the gradient
-    transforms). Returns the :class:`CompiledUpdate`; refuses an optimizer netopt did not write."""
+    optimizer, of the one it steps through (SAM's base, the optimizer after the gradient
+    transforms), or of each of the ``bases`` it steps (:class:`netopt.optim.Split`'s; the last one's is
+    returned). Returns the :class:`CompiledUpdate`; refuses an optimizer netopt did not write."""
     inner: Any = optimizer
     while not isinstance(inner, ForeachOptimizer):
+        if hasattr(inner, "bases"):
+            return [compile_update(base) for base in inner.bases][-1]
         if not hasattr(inner, "base"):
             allowed = f"false with {type(optimizer).__name__}, whose update netopt did not write"
             raise ConfigValueError("compile_optimizer", True, allowed)

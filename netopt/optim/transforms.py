@@ -26,6 +26,7 @@ from torch import Tensor
 from netopt.checks import require_nonnegative
 from netopt.optim.base import Group, Wrapper, by_device_and_dtype, closure_loss
 from netopt.optim.clip import grads_of
+from netopt.optim.lookahead import Lookahead
 from netopt.optim.sam import SAM
 
 
@@ -154,14 +155,15 @@ def with_transforms(
     optimizer: torch.optim.Optimizer, **transforms: GradientTransform
 ) -> torch.optim.Optimizer:
     """``optimizer`` stepping on the gradients as ``transforms`` (by name, applied in order) leave
-    them: a :class:`Transformed` around it, or for :class:`SAM` the SAM itself, its base wrapped
-    (the transforms then act on g_sam only, once per step). Transforms that are not ``active``
-    (gradient noise with eta = 0) are left out: without an active one, ``optimizer`` itself."""
+    them: a :class:`Transformed` around it, or for :class:`SAM` and :class:`Lookahead` the optimizer
+    itself, its base stepping with them (with SAM they act on g_sam only, once per step).
+    Transforms that are not ``active`` (gradient noise with eta = 0) are left out: without an active
+    one, ``optimizer`` itself."""
     transforms = {name: transform for name, transform in transforms.items() if transform.active}
     if not transforms:
         return optimizer
-    if isinstance(optimizer, SAM):
-        optimizer.base = Transformed(optimizer.base, transforms)
+    if isinstance(optimizer, (SAM, Lookahead)):
+        optimizer.base = with_transforms(optimizer.base, **transforms)
         optimizer.share_with_base()
         return optimizer
     return Transformed(optimizer, transforms)

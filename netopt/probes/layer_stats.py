@@ -9,6 +9,7 @@ each activation module of the model,
                                         the same of the activation's input, the layer's pre-activation
                                         (the output of its affine map and normalization)
     grad_norm/<affine layer>            ||dL/dtheta||_2 over the layer's parameters
+    saturation/<tanh layer>             share of the layer's outputs with |a| > 0.99
 
 to TensorBoard. Forward hooks take the statistics of training forward passes only; the gradients
 are read after the step, where the closure's backward left them. A signal that vanishes shows as
@@ -22,7 +23,15 @@ At the end of the run it sums up what it logged, for metrics.json (:meth:`LayerS
                        mu_l(t), sigma_l(t) are the pre-activation mean and std of l at the logged step t
                        (population std over the logged steps): how far the inputs of each layer move
                        over training in units of their spread, the internal covariate shift of
-                       Ioffe & Szegedy 2015 (Batch Normalization)
+                       Ioffe & Szegedy 2015 (Batch Normalization). Taken after the normalization:
+                       behind batch norm mu_l(t) is the mean of its shift beta, whatever its input does
+    unit_shift         the same per unit of each hidden affine layer's output z = W x + b, *before* any
+                       normalization (mu_j(t), sigma_j(t) over the batch, and the positions of a conv
+                       channel), averaged over the units j and then over the layers: the drift of the
+                       input each unit's normalization receives, which the normalization cannot hide
+    saturation         the share of the outputs a of the tanh layers with |a| > 0.99 on the first
+                       batch (step 0): a signal that passes the layers with its std intact
+                       (signal_ratio near 1) may still pass it saturated, where tanh's gradient is ~0
 """
 
 import math
@@ -57,22 +66,27 @@ def affine_layers(model: nn.Module) -> dict[str, nn.Module]:
 class Drift:
     """How far a quantity's mean moves over the logged steps t in units of its spread,
     std_t(mu_t) / mean_t(sigma_t) (population std), from running sums (Welford's update of the mean
-    and the sum of squared deviations of mu_t)."""
+    and the sum of squared deviations of mu_t). mu_t and sigma_t are numbers, or tensors of one value
+    per unit (summed on their device, no copy to the host until :meth:`shift`)."""
 
     count: int = 0
-    mean: float = 0.0  # of mu_t
-    squares: float = 0.0  # sum of (mu_t - mean)^2
-    spread: float = 0.0  # sum of sigma_t
+    mean: float | Tensor = 0.0  # of mu_t
+    squares: float | Tensor = 0.0  # sum of (mu_t - mean)^2
+    spread: float | Tensor = 0.0  # sum of sigma_t
 
-    def add(self, mu: float, sigma: float) -> None:
+    def add(self, mu: float | Tensor, sigma: float | Tensor) -> None:
         self.count += 1
         delta = mu - self.mean
-        self.mean += delta / self.count
-        self.squares += delta * (mu - self.mean)
-        self.spread += sigma
+        self.mean = self.mean + delta / self.count
+        self.squares = self.squares + delta * (mu - self.mean)
+        self.spread = self.spread + sigma
 
     def shift(self) -> float:
-        return ratio(math.sqrt(self.squares / self.count), self.spread / self.count)
+        """The ratio, averaged over the units with a spread (NaN where none has one)."""
+        drift = torch.as_tensor(self.squares, dtype=torch.float64).div(self.count).sqrt().flatten()
+        spread = torch.as_tensor(self.spread, dtype=torch.float64).div(self.count).flatten()
+        spread_out = spread > 0
+        return (drift[spread_out] / spread[spread_out]).mean().item() if spread_out.any() else math.nan
 
 
 class LayerStats(Probe):
@@ -90,14 +104,19 @@ class LayerStats(Probe):
         }
         self.affine = {name: module for name, module in watched.items() if isinstance(module, _AFFINE)}
         self.activations = [name for name, module in watched.items() if isinstance(module, _ACTIVATION)]
+        self.hidden = list(self.affine)[:-1]  # the last affine layer is the classifier
+        self.tanhs = [name for name, module in watched.items() if isinstance(module, nn.Tanh)]
         self.stats: dict[str, Tensor] = {}
+        self.units: dict[str, tuple[Tensor, Tensor]] = {}  # hidden layer: its output's (mean, std) per unit
         self.armed = True  # whether the coming forward pass is one to log: step 0's is
         self.handles = [module.register_forward_hook(self._hook(name)) for name, module in watched.items()]
         self.signal_ratio: float | None = None
         self.preact: dict[str, Drift] = {}
+        self.unit_preact: dict[str, Drift] = {}
+        self.saturation: float | None = None
 
     def final_metrics(self) -> dict[str, Direction]:
-        return {"signal_ratio": None, "preact_shift": None}
+        return {"signal_ratio": None, "preact_shift": None, "unit_shift": None, "saturation": None}
 
     def _hook(self, name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
         def record(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
@@ -105,6 +124,10 @@ class LayerStats(Probe):
                 self._keep("act", name, output)
                 if isinstance(module, _ACTIVATION):
                     self._keep("preact", name, inputs[0])
+                if name in self.hidden:
+                    self.units[name] = per_unit(output)
+                if isinstance(module, nn.Tanh):
+                    self.stats[f"saturation/{name}"] = (output.detach().abs() > 0.99).float().mean()
 
         return record
 
@@ -124,7 +147,10 @@ class LayerStats(Probe):
                 logged = dict(zip(values, torch.stack(list(values.values())).tolist(), strict=True))
                 self.context.recorder.scalars(logged, step)
                 self._accumulate(logged, step)
+            for name, (mu, sigma) in self.units.items():
+                self.unit_preact.setdefault(name, Drift()).add(mu, sigma)
         self.stats.clear()
+        self.units.clear()
         self.armed = (step + 1) % self.every == 0
 
     def _accumulate(self, logged: Mapping[str, float], step: int) -> None:
@@ -133,6 +159,8 @@ class LayerStats(Probe):
             first, last = (logged.get(f"act_std/{self.activations[i]}") for i in (0, -1))
             if first is not None and last is not None:
                 self.signal_ratio = ratio(last, first)
+            if self.tanhs:
+                self.saturation = fmean(logged[f"saturation/{name}"] for name in self.tanhs)
         for name in self.activations:
             if f"preact_mean/{name}" in logged:
                 self.preact.setdefault(name, Drift()).add(
@@ -140,31 +168,46 @@ class LayerStats(Probe):
                 )
 
     def on_fit_end(self) -> dict[str, Any]:
-        """``signal_ratio`` and ``preact_shift`` (each where it was logged)."""
+        """``signal_ratio``, ``saturation``, ``preact_shift``, ``unit_shift`` (each where it was logged)."""
         summary: dict[str, Any] = {}
         if self.signal_ratio is not None:
             summary["signal_ratio"] = self.signal_ratio
-        if self.preact:
-            summary["preact_shift"] = fmean(drift.shift() for drift in self.preact.values())
+        if self.saturation is not None:
+            summary["saturation"] = self.saturation
+        for key, drifts in (("preact_shift", self.preact), ("unit_shift", self.unit_preact)):
+            if drifts:
+                summary[key] = fmean(drift.shift() for drift in drifts.values())
         return summary
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "armed": self.armed,
             "signal_ratio": self.signal_ratio,
+            "saturation": self.saturation,
             "preact": {name: asdict(drift) for name, drift in self.preact.items()},
+            "unit_preact": {name: asdict(drift) for name, drift in self.unit_preact.items()},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (a resumed run goes on summing where it stopped)."""
         self.armed = state["armed"]
         self.signal_ratio = state["signal_ratio"]
+        self.saturation = state["saturation"]
         self.preact = {name: Drift(**sums) for name, sums in state["preact"].items()}
+        self.unit_preact = {name: Drift(**sums) for name, sums in state["unit_preact"].items()}
 
     def close(self) -> None:
         """Remove the hooks."""
         for handle in self.handles:
             handle.remove()
+
+
+def per_unit(x: Tensor) -> tuple[Tensor, Tensor]:
+    """The mean and std of each unit of ``x``, dimension 1 (a feature, a channel), over
+    all the others (the batch, the positions)."""
+    dims = [d for d in range(x.dim()) if d != 1]
+    std, mean = torch.std_mean(x.detach().float(), dim=dims)
+    return mean, std
 
 
 def ratio(numerator: float, denominator: float) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from netopt.checks import require_count
 from netopt.data import Split, batches
@@ -49,23 +49,23 @@ def evaluation(model: nn.Module, dropout: bool = False) -> Iterator[None]:
 
 
 @torch.no_grad()
-def mc_dropout_evaluate(
+def mc_dropout_predict(
     model: nn.Module,
     split: Split,
     samples: int,
     batch_size: int,
     seed: int,
     limit_batches: int | None = None,
-) -> tuple[float, float]:
-    """Mean loss and accuracy of the Monte-Carlo dropout average of ``samples`` passes over ``split``
-    (NaN for an empty split); ``samples=0``: of the weight-scaling pass. A model without dropout layers
-    gives the weight-scaling numbers for any ``samples``: its passes are all the same, so one is taken."""
+) -> tuple[float, Tensor, Tensor]:
+    """Mean loss of the Monte-Carlo dropout average of ``samples`` passes over ``split`` (NaN for an
+    empty split), its prediction argmax p(y | x) of every example and their labels; ``samples=0``: of
+    the weight-scaling pass. A model without dropout layers gives the weight-scaling numbers for any
+    ``samples``: its passes are all the same, so one is taken."""
     stochastic = any(isinstance(module, STOCHASTIC_LAYERS) for module in model.modules())
     passes = samples if samples and stochastic else 1
     device = split.x.device
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    count = 0
+    predicted, labels = [], []
     forked = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
     with forked, evaluation(model, dropout=samples > 0):
         torch.manual_seed(seed)
@@ -73,32 +73,47 @@ def mc_dropout_evaluate(
             log_probs = torch.stack([F.log_softmax(model(x), dim=1) for _ in range(passes)])
             mean_log_prob = torch.logsumexp(log_probs, dim=0) - math.log(passes)
             loss_sum += F.nll_loss(mean_log_prob, y, reduction="sum")
-            correct += (mean_log_prob.argmax(dim=1) == y).sum()
-            count += len(y)
-    if not count:
-        return math.nan, math.nan
-    return loss_sum.item() / count, correct.item() / count
+            predicted.append(mean_log_prob.argmax(dim=1))
+            labels.append(y)
+    if not labels:
+        return math.nan, split.y[:0], split.y[:0]
+    y = torch.cat(labels)
+    return loss_sum.item() / len(y), torch.cat(predicted), y
 
 
 class MCDropoutTest(Probe):
     """At the end of the run, the test split under Monte-Carlo dropout with ``samples`` passes:
     ``test_loss_mc``, ``test_acc_mc`` in metrics.json, beside the weight-scaling ``test_loss`` and
-    ``test_acc``, and ``mc_acc_gain`` = test_acc_mc - test_acc, what the explicit ensemble adds to the
-    weight-scaling approximation. Batches of the run's ``eval_batch_size``, masks seeded by its seed."""
+    ``test_acc``, ``mc_acc_gain`` = test_acc_mc - test_acc, what the explicit ensemble adds to the
+    weight-scaling approximation, and ``mc_disagreement``, the share of test examples whose two
+    predictions differ (0 unless the passes did switch dropout on). Batches of the run's
+    ``eval_batch_size``, masks seeded by its seed."""
 
     def __init__(self, context: ProbeContext, samples: int = 20) -> None:
         require_count(samples=samples)
         self.context, self.samples = context, samples
 
     def final_metrics(self) -> dict[str, Direction]:
-        return {"test_loss_mc": "min", "test_acc_mc": "max", "mc_acc_gain": None}
+        return {"test_loss_mc": "min", "test_acc_mc": "max", "mc_acc_gain": None, "mc_disagreement": None}
 
     def on_fit_end(self) -> dict[str, Any]:
-        loss, acc = self.evaluate(self.samples)
-        return {"test_loss_mc": loss, "test_acc_mc": acc, "mc_acc_gain": acc - self.evaluate(0)[1]}
+        loss, mc, y = self.predict(self.samples)
+        weight_scaling = self.predict(0)[1]
+        acc = share(mc == y)
+        return {
+            "test_loss_mc": loss,
+            "test_acc_mc": acc,
+            "mc_acc_gain": acc - share(weight_scaling == y),
+            "mc_disagreement": share(mc != weight_scaling),
+        }
 
-    def evaluate(self, samples: int) -> tuple[float, float]:
+    def predict(self, samples: int) -> tuple[float, Tensor, Tensor]:
         c = self.context
-        return mc_dropout_evaluate(
+        return mc_dropout_predict(
             c.model, c.split("test"), samples, c.eval_batch_size, c.seed, c.limit_batches
         )
+
+
+def share(true: Tensor) -> float:
+    """The share of the true elements of a boolean tensor (NaN for an empty one)."""
+    return true.sum().item() / true.numel() if true.numel() else math.nan

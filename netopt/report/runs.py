@@ -31,6 +31,7 @@ import yaml
 
 from netopt.errors import UserError, first_line
 from netopt.labels import bookkeeping, flatten
+from netopt.metrics import DIFFERENCES
 from netopt.report.records import SEED, RunRecord
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -85,7 +86,9 @@ def invalid_numbers(metrics: dict[str, Any]) -> list[str]:
     time or count."""
     problems = []
     for key, value in metrics.items():
-        fraction, positive = FRACTIONS.search(key), key in COUNTS or "time" in key or key.endswith("_s")
+        difference = set(key.split("_")) & set(DIFFERENCES)  # mc_acc_gain: may be below 0
+        fraction = FRACTIONS.search(key) and not difference
+        positive = key in COUNTS or "time" in key or key.endswith("_s")
         if value is None or isinstance(value, bool) or not (fraction or positive or isinstance(value, float)):
             continue
         if not isinstance(value, (int, float)):

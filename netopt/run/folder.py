@@ -25,6 +25,7 @@ from netopt.config import container
 from netopt.distributed import DataParallel, World
 from netopt.errors import UserError
 from netopt.files import read_checkpoint, write_error
+from netopt.hpo.fork import forked_keys
 from netopt.labels import flatten
 from netopt.settings import resumable_keys
 
@@ -146,7 +147,8 @@ class RunFolder:
     def resumable(self, config: Mapping[str, Any], resume: bool | str) -> dict[str, Any] | None:
         """The checkpoint to continue from (None: start fresh), or refuse: a fresh run into a folder
         that holds one, ``resume=true`` with no checkpoint (unless the run was interrupted before its
-        first: it starts again), a checkpoint of other settings, or fewer epochs than it has done."""
+        first: it starts again), a checkpoint of other settings (but those a fork recorded in the
+        folder's fork.json: :mod:`netopt.hpo.fork`), or fewer epochs than it has done."""
         if not resume:
             if self.holds_run():
                 raise UserError(
@@ -162,7 +164,8 @@ class RunFolder:
                 + ("" if resume == "auto" else "; trainer.resume=auto starts fresh when there is none")
             )
         saved = read_checkpoint(self.checkpoint)
-        changed = differences(saved.get("config", {}), config)
+        forked = forked_keys(self.path)  # population-based training's fork may change these
+        changed = [c for c in differences(saved.get("config", {}), config) if c.split(":")[0] not in forked]
         if changed:
             raise UserError(
                 f"trainer.resume: the checkpoint in {self.path} was trained with other settings ("

@@ -25,11 +25,12 @@ from netopt.data.batches import num_batches
 from netopt.distributed import World, join
 from netopt.errors import UserError, config_key, first_line, user_error
 from netopt.files import write_text
+from netopt.hpo.fork import hyperparameters, take_hyperparameters
 from netopt.loop import Trainer
 from netopt.models import Model
 from netopt.precision import autocast
 from netopt.run.checkpoint import Checkpoint, Snapshot
-from netopt.run.folder import discard_empty, run_folder
+from netopt.run.folder import differences, discard_empty, run_folder
 from netopt.run.record import Recorder, SilentRecorder, augmentation_figure, compared, write_metrics
 from netopt.settings import TrainerSettings
 from netopt.state import History, RandomState
@@ -120,7 +121,10 @@ def run(
             writes=world.is_main,
         )
         if saved is not None:
+            values = hyperparameters(parts.optimizer)  # the config's, which a fork's differ in
             checkpoint.restore(saved)
+            if differences(saved.get("config", {}), composed):  # a fork: its folder allowed them
+                take_hyperparameters(parts.optimizer, values)
         started = world.is_main  # the main process writes the run's records, the others none
         log.info("run folder: %s", run_dir)
         if started:

@@ -48,9 +48,10 @@ def trajectories(overrides: list[str], progress: Progress | None = None) -> Path
         done = 0
         for (name, level), variant in variants.items():
             optimizer_cfg = copy.deepcopy(variant)  # each function its own lr
+            stepping = stepping_optimizer(optimizer_cfg.optimizer)
             if not lr_set:
-                optimizer_cfg.optimizer.lr = cfg.lrs.get(function.name, {}).get(name, variant.optimizer.lr)
-            lr = optimizer_cfg.optimizer.lr
+                stepping.lr = cfg.lrs.get(function.name, {}).get(name, stepping.lr)
+            lr = stepping.lr
             noise = float(optimizer_cfg.grad_noise.eta)
             row = "" if level is None else f"gradient noise {noise:g}" if noise else "no gradient noise"
             paths = panels.setdefault(row, {}).setdefault(f"{name} (lr={lr:g})", [])
@@ -77,6 +78,12 @@ def trajectories(overrides: list[str], progress: Progress | None = None) -> Path
     write_records(out / RECORDS, records)
     write_report(out, claims, figures, shlex.join(["netopt-trajectories", *overrides]))
     return out
+
+
+def stepping_optimizer(optimizer: DictConfig) -> DictConfig:
+    """The config of the optimizer that takes the steps, whose ``lr`` is set: ``optimizer``, or the
+    base of a wrapper (``sam``, ``lookahead``)."""
+    return optimizer if "base" not in optimizer else stepping_optimizer(optimizer.base)
 
 
 def compose_trajectories(

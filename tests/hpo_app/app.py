@@ -2,12 +2,14 @@
 
 val_acc after e epochs is -branin(x1, x2) - 10 / e (+1 when kind is b), so more epochs always
 help and configurations keep their order. Epochs resume from ``state.json`` in the run folder;
-every launch appends the epochs it trained to ``launches.txt``.
+every launch appends the epochs it trained to ``launches.txt``. An epoch sleeps
+``seconds_per_epoch * (1 + x2 / 15)`` seconds, so trials differ in length as real ones do.
 """
 
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import hydra
@@ -22,6 +24,7 @@ def branin(x1: float, x2: float) -> float:
 
 @hydra.main(version_base="1.3", config_path=".", config_name="config")
 def main(cfg: DictConfig) -> dict:
+    began = time.time()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if run_dir.name.split("_")[0] == os.environ.get("HPO_APP_STOP_IN"):  # as Ctrl-C does, in this trial
         raise KeyboardInterrupt
@@ -30,6 +33,7 @@ def main(cfg: DictConfig) -> dict:
     state = run_dir / "state.json"
     start = json.loads(state.read_text())["epochs"] if cfg.trainer.resume and state.exists() else 0
     epochs = max(start, cfg.trainer.max_epochs)
+    time.sleep(cfg.seconds_per_epoch * (1 + cfg.x2 / 15) * (epochs - start))
     state.write_text(json.dumps({"epochs": epochs}))
     with (run_dir / "launches.txt").open("a") as f:
         f.write(f"{epochs - start}\n")
@@ -41,7 +45,8 @@ def main(cfg: DictConfig) -> dict:
         "val_acc": value,
         "test_acc": 1e9,
         "epochs": epochs,
-        "wall_time_s": 0.001,
+        "wall_time_s": time.time() - began,
+        "finished_at": time.time(),
         "omp_threads": os.environ.get("OMP_NUM_THREADS", ""),
     }
 
