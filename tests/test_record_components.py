@@ -132,3 +132,12 @@ def test_a_run_with_every_component_resumes_exactly(tmp_path):
         k: v for k, v in straight.items() if k not in timing
     }
     assert straight["status"] == "completed"
+
+
+def test_an_optimizer_that_splits_its_groups_scales_the_norm_group_it_keeps():
+    cfg = compose_config("model=cnn", "norm=batch", "optimizer=muon", "trainer.norm_lr_scale=8")
+    settings, dataset, _ = preflight(cfg)
+    parts = assemble(cfg, settings, dataset.in_shape, dataset.num_classes, 10, True)
+    norms = {id(p) for m in parts.model.modules() if isinstance(m, NormLayer) for p in m.parameters()}
+    tuned = [g for g in parts.optimizer.param_groups if all(id(p) in norms for p in g["params"])]
+    assert len(tuned) == 1 and tuned[0]["lr"] == pytest.approx(8 * cfg.optimizer.rest.lr)
