@@ -39,8 +39,9 @@ _PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
 #: Options of each group, as :func:`register` stored them (``{"optimizer": ["adam", ...]}``).
 OPTIONS: dict[str, list[str]] = {}
 #: Folders of the config tree that hold another command's config group: ``conf/trajectories/`` holds
-#: the presets of netopt-trajectories' ``experiment`` group, which netopt-train neither lists nor composes.
-COMMAND_GROUPS = {"trajectories": "experiment"}
+#: the presets of netopt-trajectories' ``experiment`` group, which netopt-train neither lists nor composes;
+#: ``conf/bench/`` netopt-bench's groups (``size``, ``workload``, ``space``).
+COMMAND_GROUPS = {"trajectories": "experiment", "bench": ""}
 _REGISTERED: set[str] = set()
 
 

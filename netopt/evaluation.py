@@ -1,5 +1,6 @@
-"""Evaluating a model as it is tested: a split's mean loss and accuracy in eval mode, unaugmented, with
-the weights to evaluate (an average, :mod:`netopt.averaging`) put into the model first."""
+"""Evaluating a model as it is tested: a split's mean loss, accuracy and expected calibration error in
+eval mode, unaugmented, with the weights to evaluate (an average, :mod:`netopt.averaging`) put into the
+model first."""
 
 import contextlib
 import math
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from netopt.averaging import EvaluationWeights, recompute_batch_norm
+from netopt.calibration import BINS, calibration_bins, expected_calibration_error
 from netopt.data import Split, batches
 from netopt.distributed import World
 from netopt.precision import AutocastFactory
@@ -47,19 +49,18 @@ class Evaluator:
                 recompute_batch_norm(self.model, (x for x, _, _ in self.inputs(train)))
 
     @torch.no_grad()
-    def evaluate(self, split: Split) -> tuple[float, float]:
-        """Mean loss and accuracy over ``split`` in eval mode (NaN for an empty split)."""
+    def evaluate(self, split: Split) -> tuple[float, float, float]:
+        """Mean loss, accuracy and expected calibration error (:mod:`netopt.calibration`) over ``split``
+        in eval mode (NaN for an empty split)."""
         self.model.eval()
-        loss_sum = torch.zeros((), device=split.x.device)
-        correct = torch.zeros((), device=split.x.device, dtype=torch.long)
-        count = 0
-        for x, y, n in self.inputs(split):
+        loss_sum = torch.zeros((), device=split.x.device, dtype=torch.float64)
+        bins = torch.zeros(3, BINS, device=split.x.device, dtype=torch.float64)  # calibration_bins' sums
+        for x, y, _ in self.inputs(split):
             with self.autocast():
                 logits = self.model(x)
                 loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == y).sum()
-            count += n
-        if not count:
-            return math.nan, math.nan
-        loss, right = self.world.sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
-        return loss / count, right / count
+            bins += calibration_bins(logits, y)
+        loss_sum, bins = self.world.sum(loss_sum), self.world.sum(bins)
+        if not (count := bins[0].sum().item()):
+            return math.nan, math.nan, math.nan
+        return loss_sum.item() / count, bins[1].sum().item() / count, expected_calibration_error(bins)

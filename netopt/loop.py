@@ -204,10 +204,10 @@ class Trainer:
         metrics |= {"train_loss_running": h.train_loss_running, "train_acc_running": h.train_acc_running}
         metrics |= measured
         if len(self.data.val):
-            h.val_loss, h.val_acc = self.evaluator.evaluate(self.data.val)
+            h.val_loss, h.val_acc, h.val_ece = self.evaluator.evaluate(self.data.val)
             if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
                 h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
-            metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc}
+            metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc, "val_ece": h.val_ece}
         train = _tags(metrics, "train") | {f"train/{name}": value for name, value in measured.items()}
         self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
         for probe in self.probes:
@@ -250,12 +250,13 @@ class Trainer:
                 end |= probe.on_fit_end()
             end |= self.measure()  # of the weights tested
             evaluate = self.evaluator.evaluate
-            train_loss, train_acc = evaluate(self.data.train)  # as the test split: the gap to test
-            test_loss, test_acc = evaluate(self.data.test)
-            self.recorder.scalars({"test/loss": test_loss, "test/acc": test_acc}, h.step - 1)
+            train_loss, train_acc, _ = evaluate(self.data.train)  # as the test split: the gap to test
+            test_loss, test_acc, test_ece = evaluate(self.data.test)
+            tags = {"test/loss": test_loss, "test/acc": test_acc, "test/ece": test_ece}
+            self.recorder.scalars(tags, h.step - 1)
         except Diverged as error:
             log.error("diverged: %s", error)
-            status, train_loss, train_acc, test_loss, test_acc = "diverged", *[math.nan] * 4
+            status, train_loss, train_acc, test_loss, test_acc, test_ece = "diverged", *[math.nan] * 5
         h.wall_time_s += time.perf_counter() - start
         return {
             "status": status,
@@ -265,10 +266,12 @@ class Trainer:
             "train_acc_running": h.train_acc_running,
             "val_loss": h.val_loss,
             "val_acc": h.val_acc,
+            "val_ece": h.val_ece,
             "best_val_acc": h.best_val_acc,
             "best_epoch": h.best_epoch,
             "test_loss": test_loss,
             "test_acc": test_acc,
+            "test_ece": test_ece,
             "generalization_gap": train_acc - test_acc,  # overfitting (Qiu Xipeng, ch. 7), in one number
             "epochs": h.epoch,
             "stopped_epoch": None,

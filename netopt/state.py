@@ -52,6 +52,7 @@ class History:
     train_acc_running: float = math.nan  # accuracy over the last epoch's batches, as they were trained
     val_loss: float = math.nan
     val_acc: float = math.nan
+    val_ece: float = math.nan  # expected calibration error (netopt.calibration)
     best_val_acc: float = math.nan
     best_epoch: int = 0
     train_samples: int = 0

@@ -49,6 +49,12 @@ MAIN = {
     "sharpness": "final.png",
     "optimizers_toy": "saddle.png",
     "hpo_budget": "anytime.png",
+    "label_smoothing": "final.png",
+    "nesterov": "sensitivity.png",
+    "weight_decay": "sensitivity.png",
+    "small_batch_norm": "sensitivity.png",
+    "dropconnect": "gap.png",
+    "linear_scaling": "sensitivity.png",
 }
 
 

@@ -7,9 +7,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 EXIT_USER_ERROR = 2
+T = TypeVar("T")
 
 
 def fail(prog: str, message: str, status: int = EXIT_USER_ERROR) -> NoReturn:
@@ -83,3 +84,21 @@ def progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
                 )
 
         yield advance
+
+
+def guarded(prog: str, arguments: Sequence[str], body: Callable[[], T], interrupted: str) -> T:
+    """``body()``; a mistake in the config or the input ends the command in one line (exit status 2),
+    Ctrl-C in ``interrupted`` (exit status 130)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from netopt.composition import error_line
+    from netopt.errors import UserError, user_error
+
+    try:
+        return body()
+    except (UserError, HydraException, OmegaConfBaseException) as error:
+        cause = user_error(error)
+        fail(prog, str(cause) if cause else error_line(error, arguments))
+    except KeyboardInterrupt:
+        fail(prog, interrupted, 130)

@@ -34,6 +34,7 @@ EPOCH_COLUMNS = [
     "train_acc_running",
     "val_loss",
     "val_acc",
+    "val_ece",
     "lr",
     "wall_time_s",
 ]

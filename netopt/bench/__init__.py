@@ -1,0 +1,1 @@
+"""The optimizer benchmark: workloads, submissions, time to target and scores (``netopt-bench``)."""
