@@ -23,6 +23,7 @@ from netopt.data.preprocess import Preprocess
 from netopt.errors import ConfigValueError, UserError, config_key, first_line
 from netopt.loop import AugmentFn, Clip
 from netopt.models import require_fits
+from netopt.nn.norm import NormLayer
 from netopt.optim import compile_update, with_transforms
 from netopt.optim.sam import SAM
 from netopt.precision import LossScaler, autocast
@@ -99,6 +100,45 @@ def make_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
     return with_transforms(optimizer, grad_noise=make(cfg, "grad_noise"))
 
 
+def norm_parameters(model: torch.nn.Module) -> set[int]:
+    """The ids of the normalization layers' parameters (gammas, betas)."""
+    return {id(p) for m in model.modules() if isinstance(m, NormLayer) for p in m.parameters()}
+
+
+def param_groups(model: torch.nn.Module, settings: TrainerSettings) -> list[Any]:
+    """The model's parameters as the optimizer's param groups: one, or with ``trainer.norm_lr_scale``
+    or ``trainer.norm_weight_decay`` set, the rest then the normalization layers' (gammas, betas)."""
+    if settings.norm_lr_scale == 1.0 and settings.norm_weight_decay is None:
+        return list(model.parameters())
+    norms, every = norm_parameters(model), list(model.parameters())
+    return [
+        {"params": [p for p in every if id(p) not in norms]},
+        {"params": [p for p in every if id(p) in norms]},
+    ]
+
+
+def tune_norm_group(
+    optimizer: torch.optim.Optimizer, model: torch.nn.Module, settings: TrainerSettings
+) -> None:
+    """Every param group of only normalization parameters (:func:`param_groups`; an optimizer that
+    splits its groups, as Muon's, keeps them apart): lr x ``norm_lr_scale``, weight decay
+    ``norm_weight_decay`` when set."""
+    if settings.norm_lr_scale == 1.0 and settings.norm_weight_decay is None:
+        return
+    norms = norm_parameters(model)
+    for group in optimizer.param_groups:
+        if not group["params"] or any(id(p) not in norms for p in group["params"]):
+            continue
+        group["lr"] *= settings.norm_lr_scale
+        if settings.norm_weight_decay is not None:
+            if "weight_decay" not in group:
+                raise UserError(
+                    f"trainer.norm_weight_decay={settings.norm_weight_decay}: this optimizer has no "
+                    "weight decay; leave it null"
+                )
+            group["weight_decay"] = settings.norm_weight_decay
+
+
 def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
     """The linear scaling rule: lr = lr_base * K / K_base in every param group."""
     for group in optimizer.param_groups:
@@ -145,7 +185,8 @@ def assemble(
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
-    optimizer = make_optimizer(cfg, model.parameters())
+    optimizer = make_optimizer(cfg, param_groups(model, settings))
+    tune_norm_group(optimizer, model, settings)
     if settings.compile_optimizer:
         with config_key("trainer"):
             compile_update(optimizer)

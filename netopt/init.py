@@ -7,6 +7,8 @@ The tensor functions act in place, like PyTorch's initializers, and return the t
 - Xavier: var = gain^2 * 2 / (M_in + M_out); uniform bound r = gain * sqrt(6 / (M_in + M_out));
 - He (Kaiming): var = gain^2 / M, M = M_in (or M_out); with the ReLU gain sqrt(2) this is the
   chapter's var = 2 / M_in and r = sqrt(6 / M_in);
+- Dirac (identity-like, for convolutions): ``dirac_`` sets filter i of a kernel (O, I, kh, kw) to
+  pass input channel i through unchanged, w[i, j] = [i = j] delta(centre), for i < min(O, I);
 - orthogonal: Q of the QR decomposition of a Gaussian matrix, sign-fixed by diag(R), times gain,
   so W^T W = I (or W W^T = I for wide matrices) and ||W^T delta|| = ||delta||;
 - constant.
@@ -290,6 +292,36 @@ class Orthogonal(Initializer):
 
     def weight_(self, tensor: Tensor, gain: float) -> None:
         orthogonal_(tensor, gain)
+
+
+def dirac_(tensor: Tensor) -> Tensor:
+    """Filters i < min(O, I) of a conv kernel (O, I, kh, kw) become the identity on channel i:
+    w[i, j, u, v] = 1 if j = i and (u, v) is the centre, else 0. The other filters are left as they are."""
+    out_channels, in_channels, height, width = tensor.shape
+    identity = min(out_channels, in_channels)
+    tensor[:identity] = 0.0
+    channel = torch.arange(identity)
+    tensor[channel, channel, height // 2, width // 2] = 1.0
+    return tensor
+
+
+class Dirac:
+    """``init=dirac``: ``base`` (None: He uniform) on every parameter, then :func:`dirac_` on every
+    convolution's kernel (its first min(O, I) filters pass their channel through: airbench's
+    identity-like initialization, so a deep conv stack starts near the identity plus ``base``'s
+    random filters)."""
+
+    def __init__(self, base: Initializer | None = None) -> None:
+        self.base = base if base is not None else HeUniform()
+
+    def __call__(
+        self, model: nn.Module, gain: float = 1.0, gates: Mapping[nn.Module, int] | None = None
+    ) -> None:
+        self.base(model, gain, gates)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.Conv2d) and not parametrize.is_parametrized(module):
+                    dirac_(module.weight)
 
 
 class Pretrained:

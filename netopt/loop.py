@@ -1,11 +1,12 @@
 """The training loop. It takes built components and knows nothing of which optimizer, schedule,
 normalization, regularization or augmentation it runs.
 
-Per iteration t: draw a batch, augment it, set every param group's lr to its base lr times the
-schedule's factor for step t, let the optimizer step with a closure that runs forward and loss (under
-autocast, ``trainer.precision``), backward and clipping (an optimizer such as SAM calls it twice;
-without clipping the gradient norm is measured every ``grad_norm_every`` steps), then call the
-after-step hook (the proximal L1 step) and the probes' ``on_step``. Under fp16 the loss scaler wraps
+Per iteration t: draw a batch (of the inputs as the epoch sees them: alternating flips), augment it,
+set every param group's lr to its base lr times the schedule's factor for step t, let the optimizer
+step with a closure that runs forward and loss (under autocast, ``trainer.precision``), backward and
+clipping (an optimizer such as SAM calls it twice; without clipping the gradient norm is measured
+every ``grad_norm_every`` steps), then call the after-step hook (the proximal L1 step) and the
+probes' ``on_step``. Under fp16 the loss scaler wraps
 the step: the closure back-propagates the scaled loss and unscales the gradients before clipping,
 and a step whose gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch:
 measure the model (the fraction of zero weights), validate, hand the metrics to the probes in order,
@@ -90,6 +91,7 @@ class Trainer:
     scaler: LossScaler = field(default_factory=lambda: LossScaler(enabled=False))  # fp16's loss scaling
     memory_format: torch.memory_format = torch.contiguous_format  # of the input batches (channels_last)
     grad_norm_every: int = 10  # steps between measures of the gradient norm when ``clip`` returns none
+    epoch_inputs: Callable[[Tensor, int, torch.Generator], Tensor] = lambda x, epoch, generator: x
     weights: EvaluationWeights | None = None  # the weights to evaluate, an average (netopt.averaging)
 
     def __post_init__(self) -> None:
@@ -161,9 +163,8 @@ class Trainer:
         total_loss, seen, start = 0.0, 0, time.perf_counter()
         self.hits = Hits()
         shown = start  # when the bar was last updated
-        train = batches(
-            self.data.train.x, self.data.train.y, self.batch_size, self.rng.order, self.limit_batches
-        )
+        inputs = self.epoch_inputs(self.data.train.x, h.epoch, self.rng.noise)
+        train = batches(inputs, self.data.train.y, self.batch_size, self.rng.order, self.limit_batches)
         for i, (x, y) in enumerate(train, 1):
             x, y, n = self.world.shard(x, y)
             x = self.augment(x, self.rng.noise).contiguous(memory_format=self.memory_format)

@@ -27,7 +27,10 @@ class TrainerSettings:
     """``trainer.*``.
 
     ``limit_batches`` caps the batches per epoch and split (debug runs); ``linear_scaling_rule``
-    multiplies every lr by batch_size / base_batch_size (Goyal et al. 2017); ``device`` is auto (CUDA
+    multiplies every lr by batch_size / base_batch_size (Goyal et al. 2017); ``norm_lr_scale`` and
+    ``norm_weight_decay`` put the normalization layers' gammas and betas in a param group of their
+    own, its lr the optimizer's times ``norm_lr_scale`` and its weight decay ``norm_weight_decay``
+    (None: the optimizer's), as fast recipes train batch-norm parameters (airbench); ``device`` is auto (CUDA
     when present), cpu, cuda or cuda:N; ``deterministic`` makes CPU runs exactly repeatable;
     ``num_threads`` sets torch's intra-op threads (None: see below); ``resume`` continues from
     the run folder's checkpoint (``auto``: when there is one, else start fresh); ``progress`` draws
@@ -59,6 +62,8 @@ class TrainerSettings:
     limit_batches: int | None = None
     linear_scaling_rule: bool = False
     base_batch_size: int = 64
+    norm_lr_scale: float = 1.0
+    norm_weight_decay: float | None = None
     device: str = field(default="auto", metadata=BOOKKEEPING)
     seed: int = 0
     deterministic: bool = True
@@ -90,6 +95,9 @@ class TrainerSettings:
             f"in [0, {MAX_SEED}]",
             self.seed,
         )
+        require(self.norm_lr_scale > 0, "norm_lr_scale", "> 0", self.norm_lr_scale)
+        wd = self.norm_weight_decay
+        require(wd is None or wd >= 0, "norm_weight_decay", ">= 0 or null (the optimizer's)", wd)
         require(self.resume in (True, False, "auto"), "resume", "true, false or auto", self.resume)
         require(self.strategy in ("single", "ddp"), "strategy", "single or ddp", self.strategy)
         require(self.precision in ("fp32", "bf16", "fp16"), "precision", "fp32, bf16 or fp16", self.precision)

@@ -6,7 +6,8 @@ one affine map with rotation U(-10, 10) degrees, scale U(0.9, 1.1) and translati
 its transforms image by image, as a Dataset's __getitem__ would; netopt runs one batch at a time.
 Timed in the same process, so the printed ratio is meaningful even on a busy machine.
 
-    python scripts/bench_augment.py [--batch-size 256] [--size 28] [--seconds 0.5] [--rounds 7] [--threads 2]
+    python scripts/bench_augment.py [--quick] [--batch-size 256] [--size 28] [--seconds 0.5]
+        [--rounds 7] [--threads 2]
 """
 
 import argparse
@@ -51,7 +52,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.5, help="timing per method and round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 0.2 s")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 3, 0.2
     torch.set_num_threads(args.threads)
 
     x = torch.rand(args.batch_size, args.channels, args.size, args.size)

@@ -6,7 +6,7 @@ samples/s is metrics.json's: training samples over training time (rank 0's clock
 counted). Printed: samples/s of each, their ratio (N at best, on N idle cores), best of ``--repeats``
 alternating measurements, and the load average before and after (the cores may be shared).
 
-    python scripts/bench_ddp.py [--processes 2] [--repeats 3]
+    python scripts/bench_ddp.py [--quick] [--processes 2] [--repeats 3]
 """
 
 import argparse
@@ -54,12 +54,16 @@ def main() -> None:
     )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     torch.set_num_threads(1)
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} on {os.cpu_count()} cores; best of {args.repeats}, 1 thread a process")
     print(f"{'workload':34s} {'1 proc/s':>10s} {f'{args.processes} procs/s':>10s} {'ratio':>6s}")
     config.register()
+    ratios = []
     with initialize(version_base="1.3", config_path=None):
         for name, overrides in WORKLOADS.items():
             common = [*overrides, "trainer.device=cpu", "trainer.progress=false"]
@@ -70,8 +74,10 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     ones.append(run(copy.deepcopy(single), Path(tmp))["samples_per_s"])
                 many.append(data_parallel_samples_per_s(parallel, args.processes))
-            print(f"{name:34s} {max(ones):10.0f} {max(many):10.0f} {max(many) / max(ones):6.2f}")
+            ratios.append(max(many) / max(ones))
+            print(f"{name:34s} {max(ones):10.0f} {max(many):10.0f} {ratios[-1]:6.2f}")
     print(f"load average {os.getloadavg()[0]:.2f}")
+    print(f"ratio {args.processes} processes / 1, lowest over the workloads: {min(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 (b) digits: Hyperband vs a grid over the same space with netopt-train: the best validation accuracy
     and the total epochs each spends (several minutes on a CPU, so only when asked for).
 
-    python scripts/bench_hpo.py [synthetic] [digits] [--seeds 10] [--evals 30] [--batch-size 3]
+    python scripts/bench_hpo.py [--quick] [synthetic] [digits] [--seeds 10] [--evals 30] [--batch-size 3]
 """
 
 import argparse
@@ -153,7 +153,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=3, help="bayes: proposals per round")
     parser.add_argument("parts", nargs="*", default=["synthetic"], help="synthetic (default), digits or both")
     parser.add_argument("--max-epochs", type=int, default=9)
+    parser.add_argument("--quick", action="store_true", help="synthetic only: 3 seeds of 15 evaluations")
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.evals, args.parts = 3, 15, ["synthetic"]
     if not set(args.parts) <= {"synthetic", "digits"}:
         parser.error(f"parts: choose from synthetic, digits; got {' '.join(args.parts)}")
     if "synthetic" in args.parts:

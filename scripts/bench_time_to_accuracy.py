@@ -11,8 +11,9 @@ Both run on this machine with the same number of threads, one after the other (a
   torchvision ``FashionMNIST`` through a ``DataLoader`` with ``ToTensor()`` and
   ``Normalize((0.1307,), (0.3081,))``. The training set is shuffled (the example shuffles on an
   accelerator; as shipped it does not on a CPU), without worker processes (as on a CPU).
-- netopt: ``experiment=fashion_mnist_fast`` through :func:`netopt.run.runner.run`, as ``netopt-train``
-  runs it (validation after every epoch, the checkpoint saved, TensorBoard logs written).
+- netopt: ``experiment=fashion_mnist_fast`` (or ``--preset``, e.g. ``fashion_mnist_record``) through
+  :func:`netopt.run.runner.run`, as ``netopt-train`` runs it (validation after every epoch, the
+  checkpoint saved, TensorBoard logs written).
 
 Clocks. The reference's clock runs from reading the dataset to the end of each epoch's training;
 its test evaluation after each epoch (the example's ``test()``) is left out of it. netopt's clock
@@ -30,6 +31,7 @@ accuracy after its last epoch over the reference's total time. ``--quick`` stops
 the target (then the second ratio is not measured).
 
     python scripts/bench_time_to_accuracy.py [--root DIR] [--threads N] [--repeats R] [--quick] [--target A]
+        [--preset fashion_mnist_record]
 """
 
 import argparse
@@ -58,7 +60,7 @@ from netopt.data.batches import batches
 from netopt.data.datasets import FashionMNIST
 from netopt.run.checkpoint import Checkpoint
 
-PRESET = "experiment=fashion_mnist_fast"
+PRESET = "fashion_mnist_fast"
 
 
 @dataclass
@@ -196,14 +198,14 @@ class Snapshots:
         return Recording
 
 
-def compose_preset(root: str, threads: int, overrides: Sequence[str] = ()) -> Any:
-    """The composed config of the preset, reading ``root``, on ``threads`` threads."""
+def compose_preset(root: str, threads: int, overrides: Sequence[str] = (), preset: str = PRESET) -> Any:
+    """The composed config of ``experiment=<preset>``, reading ``root``, on ``threads`` threads."""
     config.register()
     with initialize(version_base="1.3", config_path=None):
         return compose(
             config.PRIMARY,
             overrides=[
-                PRESET,
+                f"experiment={preset}",
                 f"dataset.root={root}",
                 f"trainer.num_threads={threads}",
                 "trainer.progress=false",
@@ -309,6 +311,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="stop the reference once it reaches --target")
     parser.add_argument("--target", type=float, default=0.91, help="test accuracy to time (default 0.91)")
     parser.add_argument("--epochs", type=int, default=14, help="the reference's epochs (the example: 14)")
+    parser.add_argument("--preset", default=PRESET, help=f"netopt's experiment (default {PRESET})")
     parser.add_argument("--root", default=os.environ.get("NETOPT_DATA", "./data"), help="dataset folder")
     parser.add_argument("--limit-batches", type=int, help="training batches per epoch of each (smoke test)")
     parser.add_argument("overrides", nargs="*", help="netopt overrides added to the preset (KEY=VALUE)")
@@ -330,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         *args.overrides,
         *([f"trainer.limit_batches={args.limit_batches}"] if args.limit_batches else []),
     ]
-    cfg = compose_preset(args.root, args.threads, overrides)
+    cfg = compose_preset(args.root, args.threads, overrides, args.preset)
     FashionMNIST(root=args.root).load()  # unpack the files once, off both clocks
     print(f"{torch.get_num_threads()} thread(s), {args.repeats} repeat(s), load average {load_average()}")
     ratios: list[dict[str, float]] = []

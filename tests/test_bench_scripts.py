@@ -90,9 +90,10 @@ def test_time_to_accuracy_is_the_first_epoch_reaching_it(bench):
     assert math.isnan(bench.ratio(curve.time_to(0.95), 10.0))
 
 
-def test_the_preset_composes_as_one_run_and_passes_the_dry_build(bench, tmp_path):
-    assert compose_config(bench.PRESET, hydra=True).hydra.mode in (None, RunMode.RUN)  # no sweep
-    cfg = bench.compose_preset(str(tmp_path), threads=1)
+@pytest.mark.parametrize("preset", ["fashion_mnist_fast", "fashion_mnist_record"])
+def test_the_preset_composes_as_one_run_and_passes_the_dry_build(bench, tmp_path, preset):
+    assert compose_config(f"experiment={preset}", hydra=True).hydra.mode in (None, RunMode.RUN)  # no sweep
+    cfg = bench.compose_preset(str(tmp_path), threads=1, preset=preset)
     assert cfg.dataset._target_.endswith("FashionMNIST")
     assert cfg.trainer.num_threads == 1
     settings, dataset, device = preflight(cfg)
@@ -130,3 +131,62 @@ def test_report_prints_both_curves_and_the_ratios(bench, capsys):
     assert ratios == pytest.approx({"to_target": 40.0 / 300.0, "to_final": 40.0 / 300.0})
     assert "ratio netopt/reference 0.133" in capsys.readouterr().out
     assert bench.compare(reference, ours, target=0.91, complete=False).keys() == {"to_target"}
+
+
+@pytest.fixture(scope="module")
+def scaling():
+    yield load_script("bench_scaling")
+    del sys.modules["bench_scaling"]
+
+
+def test_scaling_spans_1e4_to_1e7_parameters_for_the_mlp_and_the_cnn(scaling):
+    for family in ("mlp", "cnn"):
+        counts = [
+            scaling.parameters(compose_config(*w.overrides))
+            for w in scaling.workloads(quick=False)
+            if w.family == family
+        ]
+        assert counts == sorted(counts) and counts[0] < 2e4 and counts[-1] > 5e6, (family, counts)
+    assert {w.family for w in scaling.workloads(quick=True)} == {"mlp", "cnn", "batch"}
+
+
+def test_step_flops_count_the_forward_and_backward_matrix_products(scaling):
+    cfg = compose_config("model.width=8", "trainer.batch_size=64")  # digits MLP 64 -> 8 -> 8 -> 10
+    macs = 64 * 8 + 8 * 8 + 8 * 10
+    # forward and the weights' gradients: 2 B macs each; the inputs' gradients of the 2nd and 3rd layer
+    assert scaling.step_flops(cfg) == 2 * 64 * (2 * macs + 8 * 8 + 8 * 10)
+    assert scaling.matmul_peak(n=64, seconds=0.05) > 0
+
+
+def test_every_ablation_row_composes_and_passes_the_dry_build(tmp_path):
+    ablate = load_script("ablate_record")
+    try:
+        names = [name for name, _, _ in ablate.ROWS]
+        assert len(set(names)) == len(names) and ablate.ROWS[-1][1] == "fashion_mnist_fast"
+        for _, preset, overrides in ablate.ROWS:
+            preflight(ablate.compose_preset(str(tmp_path), 1, overrides, preset))
+    finally:
+        del sys.modules["ablate_record"]
+
+
+def test_the_ablation_prints_each_rows_time_with_its_interval_and_the_ratio_last(monkeypatch, capsys):
+    ablate = load_script("ablate_record")
+    try:
+
+        def fake_run(cfg):  # 10 s + the seed to the target; 5 s more without the whitening
+            seconds = 10.0 + cfg.trainer.seed + (0.0 if cfg.model.get("whiten", False) else 5.0)
+            curve = sys.modules["bench_time_to_accuracy"].Curve("netopt", seconds=[seconds], accuracy=[0.95])
+            return curve, {"test_acc": 0.93 + 0.001 * cfg.trainer.seed}
+
+        monkeypatch.setattr(ablate, "train_netopt", fake_run)
+        monkeypatch.setattr(ablate, "ROWS", [ablate.ROWS[0], ablate.ROWS[1], ablate.ROWS[-1]])
+        monkeypatch.setattr(ablate.FashionMNIST, "load", lambda self: None)
+        ablate.main(["--seeds", "3"])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[-1] == "ratio record/fast, mean time to 93.00%: 0.688"  # 11 / 16
+        record = next(line for line in lines if line.startswith("record (all ideas)"))
+        assert "11.0 (" in record and "3/3" in record  # the mean over seeds, with an interval
+        row = next(line for line in lines if line.startswith("- patch whitening"))
+        assert "5.0 (5.0-5.0)" in row  # 5 s slower on every seed: the paired difference
+    finally:
+        del sys.modules["ablate_record"]

@@ -21,6 +21,8 @@ FIGURES = {
     "docs/trajectories.png": "scripts/plot_trajectories.py",
     "docs/landscape_2d.png": "scripts/plot_landscape.py",
     "docs/experiments/*.png": "scripts/experiments_doc.py",
+    "docs/scaling.png": "scripts/bench_scaling.py",
+    "docs/record_ablation.png": "scripts/ablate_record.py",
     "docs/benchmark/*/*.png": "scripts/bench_doc.py",
 }
 
@@ -56,6 +58,22 @@ def test_schedules_figure(tmp_path):
 def test_trajectories_figure_draws_what_the_tool_draws(tmp_path):
     script("scripts/plot_trajectories.py").main(["--out", str(tmp_path / "t.png"), "functions=[sphere]"])
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_scaling_figure_draws_the_three_panels(tmp_path):
+    rows = [
+        {"family": family, "params": p, "batch": b, "netopt": 1e-3 * p**0.5, "hand-written": 1e-3 * p**0.5}
+        for family, p, b in (("mlp", 1e4, 64), ("mlp", 1e6, 64), ("cnn", 1e4, 64), ("cnn", 1e6, 64),
+                             ("batch", 3e4, 16), ("batch", 3e4, 256))
+    ]  # fmt: skip
+    script("scripts/bench_scaling.py").draw(rows, {1: 20.0, 2: 12.0}, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_ablation_figure_draws_a_bar_per_row(tmp_path):
+    times = {"record": {0: 10.0, 1: 11.0, 2: 12.0}, "- whitening": {0: 14.0, 1: float("inf"), 2: 15.0}}
+    script("scripts/ablate_record.py").draw(times, 0.93, tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

@@ -3,7 +3,12 @@
 Every sample of a batch ``(N, C, H, W)`` gets its own random draw from the ``torch.Generator``
 passed in, and the work stays on the batch's device as a handful of batched tensor ops:
 
-- horizontal flip with probability ``flip_p``: ``x[..., j] -> x[..., W - 1 - j]``;
+- horizontal flip with probability ``flip_p``: ``x[..., j] -> x[..., W - 1 - j]``; with
+  ``alternate_flips`` (airbench's alternating flips) the flips are not drawn per batch: a fixed
+  ``flip_p`` fraction of the training images is flipped in epoch 0, and every epoch flips exactly
+  the images the previous one did not (image i is flipped in epoch e iff ``m_i XOR (e mod 2)``,
+  ``m_i ~ Bernoulli(flip_p)`` drawn once from the run's seed), so each image is seen both ways
+  every two epochs (:meth:`Augment.epoch_inputs`, the training set as epoch e sees it);
 - rotation by ``a ~ U(-degrees, degrees)`` (counter-clockwise as displayed), scaling by
   ``s ~ U(scale)`` and translation by ``t ~ U(-translate, translate) * (W, H)`` pixels, each
   with its own probability, composed into one affine map ``p_out = s R(a) p_in + t`` about the
@@ -93,6 +98,7 @@ class Augment:
         noise_p: float = 0.0,
         noise_mean: float = 0.0,
         noise_std: float = 0.0,
+        alternate_flips: bool = False,
     ) -> None:
         require_probability(
             flip_p=flip_p, rotate_p=rotate_p, scale_p=scale_p, translate_p=translate_p, noise_p=noise_p
@@ -102,7 +108,10 @@ class Augment:
         require(0 < scale[0] <= scale[1], "scale", "[low, high] with 0 < low <= high", list(scale))
         require_probability(translate=translate)
         require_nonnegative(noise_std=noise_std)
-        self.flip_p = flip_p
+        self.flip_p, self.alternate_flips = flip_p, alternate_flips
+        self._views: tuple[Tensor, Tensor, Tensor] | None = (
+            None  # the training set, and as epochs 0, 1 see it
+        )
         self.rotate_p, self.degrees = rotate_p, degrees
         self.scale_p, self.scale = scale_p, (scale[0], scale[1])
         self.translate_p, self.translate = translate_p, translate
@@ -117,9 +126,23 @@ class Augment:
     def affine(self) -> bool:
         return max(self.rotate_p, self.scale_p, self.translate_p) > 0.0
 
+    def epoch_inputs(self, x: Tensor, epoch: int, generator: torch.Generator) -> Tensor:
+        """The training inputs ``x`` as epoch ``epoch`` sees them: ``x`` itself, or with
+        ``alternate_flips`` image i flipped iff ``m_i XOR (epoch mod 2)``. The mask comes from
+        ``generator``'s seed, not its state, so a resumed run flips as the uninterrupted one; both
+        views are kept, so an epoch pays nothing for its flips."""
+        if not (self.alternate_flips and self.flip_p > 0.0):
+            return x
+        if self._views is None or self._views[0] is not x:
+            seeded = torch.Generator().manual_seed(generator.initial_seed())
+            mask = (torch.rand(x.shape[0], generator=seeded) < self.flip_p).to(x.device)
+            even = torch.where(mask.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+            self._views = (x, even, even.flip(-1))
+        return self._views[1 + epoch % 2]
+
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n = x.shape[0]
-        if self.flip_p > 0.0:
+        if self.flip_p > 0.0 and not self.alternate_flips:
             flipped = _chosen(n, self.flip_p, x, generator)
             x = torch.where(flipped.view(n, 1, 1, 1), x.flip(-1), x)
         if self.affine:
@@ -138,5 +161,5 @@ class Augment:
         return torch.where(applied.view(-1, 1, 1, 1), noise, 0.0)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"

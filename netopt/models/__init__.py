@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from netopt.checks import require_choice, require_fraction
 from netopt.errors import UserError
@@ -45,7 +45,8 @@ class Model(nn.Module):
     and says what its initializer needs.
 
     :meth:`init_arguments` gives the keyword arguments of the ``init(model, ...)`` call: the gain of
-    the model's activation and the gate count of modules whose weight stacks several gates.
+    the model's activation and the gate count of modules whose weight stacks several gates;
+    :meth:`fit_inputs` initializes what depends on the training data.
     """
 
     def __init__(self, activation: str, dropout: float) -> None:
@@ -56,6 +57,10 @@ class Model(nn.Module):
 
     def init_arguments(self) -> dict[str, Any]:
         return {"gain": gain(self.activation), "gates": {}}
+
+    def fit_inputs(self, x: Tensor) -> None:
+        """Data-dependent initialization from a sample ``x`` of the preprocessed training inputs,
+        after ``init`` and before training (a whitening first layer); none by default."""
 
 
 def free_memory() -> int:

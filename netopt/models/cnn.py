@@ -9,18 +9,27 @@ the positions; without normalization and with a monotone activation such as ReLU
 function, since max pooling commutes with a non-decreasing map. With the defaults an 8x8 digit becomes
 64x2x2 features and a 28x28 image 64x7x7; a 32x32 image is best served by three blocks
 (``model.channels=[32,64,128]``).
+
+Two options of the fast recipes (airbench): ``whiten=true`` fixes the first convolution's filters to
+the whitening directions of the training images' 3x3 patches and their negations
+(:mod:`netopt.nn.whitening`; fitted by :meth:`CNN.fit_inputs` before training), and ``flip_tta=true``
+evaluates (eval mode) every image and its mirror image and averages their logits,
+``f(x) = (g(x) + g(flip(x))) / 2``: test-time augmentation by horizontal flips.
 """
 
+import torch
 from torch import Tensor, nn
 
 from netopt.checks import require, require_count
 from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
 from netopt.nn.norm import Normalization
+from netopt.nn.whitening import whiten_patches_
 
 
 class CNN(Model):
     """One conv block per entry of ``channels`` (pooled last, or first with ``pool_first``), a hidden
-    layer of ``hidden`` units, the classifier."""
+    layer of ``hidden`` units, the classifier; optionally a fixed whitening first convolution and
+    flip test-time augmentation (module docstring)."""
 
     def __init__(
         self,
@@ -32,6 +41,8 @@ class CNN(Model):
         hidden: int = 128,
         activation: str = "relu",
         pool_first: bool = False,
+        whiten: bool = False,
+        flip_tta: bool = False,
     ) -> None:
         super().__init__(activation, dropout)
         require_count(hidden=hidden, **{f"channels[{i}]": c for i, c in enumerate(channels)})
@@ -50,6 +61,7 @@ class CNN(Model):
             blocks += [conv, nn.MaxPool2d(2), *block] if pool_first else [conv, *block, nn.MaxPool2d(2)]
             in_channels, height, width = out_channels, height // 2, width // 2
         self.features = sequential(*blocks)
+        self.whiten, self.flip_tta = whiten, flip_tta
         self.classifier = sequential(
             nn.Flatten(),
             norm.wrap(nn.Linear(in_channels * height * width, hidden)),
@@ -60,5 +72,12 @@ class CNN(Model):
             nn.Linear(hidden, num_classes),
         )
 
+    def fit_inputs(self, x: Tensor) -> None:
+        if self.whiten:
+            first = next(m for m in self.features.modules() if isinstance(m, nn.Conv2d))
+            whiten_patches_(first, x)
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.flip_tta and not self.training:  # both views in one batch
+            return self.classifier(self.features(torch.cat([x, x.flip(-1)]))).unflatten(0, (2, -1)).mean(0)
         return self.classifier(self.features(x))

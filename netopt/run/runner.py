@@ -27,6 +27,7 @@ from netopt.errors import UserError, config_key, first_line, user_error
 from netopt.files import write_text
 from netopt.hpo.fork import hyperparameters, take_hyperparameters
 from netopt.loop import Trainer
+from netopt.models import Model
 from netopt.precision import autocast
 from netopt.run.checkpoint import Checkpoint, Snapshot
 from netopt.run.folder import differences, discard_empty, run_folder
@@ -35,6 +36,9 @@ from netopt.settings import TrainerSettings
 from netopt.state import History, RandomState
 
 log = logging.getLogger(__name__)
+
+#: The training images a model's data-dependent initialization sees (``Model.fit_inputs``).
+FIT_INPUTS = 2000
 
 
 class Interrupted(KeyboardInterrupt):
@@ -99,6 +103,8 @@ def run(
         world.own_streams(rng.noise)  # after the build: the optimizer's noise seed is every process's
         parts.model.to(device)  # before a checkpoint's optimizer state loads: torch moves it to the params'
         parts.preprocess.fit(data.train.x)
+        if isinstance(parts.model, Model):  # data-dependent initialization (a whitening first layer)
+            parts.model.fit_inputs(parts.preprocess(data.train.x[:FIT_INPUTS]))
         checkpoint = Checkpoint(
             folder.checkpoint,
             composed,
@@ -209,6 +215,7 @@ def _train(
         memory_format=memory_format,
         grad_norm_every=settings.grad_norm_every,
         weights=parts.weights,
+        **({"epoch_inputs": parts.augment.epoch_inputs} if isinstance(parts.augment, Augmentation) else {}),
     )
     if history.step == 0 and isinstance(parts.augment, Augmentation) and parts.augment.enabled:
         generator = torch.Generator(data.train.x.device).manual_seed(settings.seed)
