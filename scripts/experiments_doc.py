@@ -31,7 +31,7 @@ from netopt.report.document import CLAIMS_NOTE, effect_text
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Presets of one run (a recipe), not experiments with claims.
-SINGLE_RUNS = ("fashion_mnist_fast",)
+SINGLE_RUNS = ("fashion_mnist_fast", "fashion_mnist_record")
 #: The figure that shows each experiment best (a file of its folder).
 MAIN = {
     "batch_size": "curves.png",

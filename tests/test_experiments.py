@@ -11,7 +11,7 @@ from netopt import config
 from netopt.report.claims import VERDICTS
 
 #: Presets of one run, a recipe rather than a comparison: no seeds, no report (each has its own test).
-SINGLE_RUNS = {"fashion_mnist_fast"}  # tests/test_bench_scripts.py
+SINGLE_RUNS = {"fashion_mnist_fast", "fashion_mnist_record"}  # tests/test_bench_scripts.py
 EXPERIMENTS = sorted(set(config.OPTIONS["experiment"]) - SINGLE_RUNS)
 
 

@@ -44,6 +44,7 @@ def test_the_loops_metrics_improve_as_their_names_say_and_a_probes_as_it_declare
     assert available == {
         "val_loss": "min",
         "val_acc": "max",
+        "val_ece": "min",  # expected calibration error: lower is better
         "train_loss_running": "min",
         "train_acc_running": "max",
     }

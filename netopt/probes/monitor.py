@@ -16,7 +16,7 @@ from netopt.probes.base import Probe
 
 #: The metrics the loop gives every validation, besides ``epoch`` and ``step``: the train ones running
 #: over the epoch's batches as they were trained.
-LOOP_METRICS = ("val_loss", "val_acc", "train_loss_running", "train_acc_running")
+LOOP_METRICS = ("val_loss", "val_acc", "val_ece", "train_loss_running", "train_acc_running")
 #: The numbers the loop writes into every run's metrics.json (:meth:`netopt.loop.Trainer.fit`):
 #: ``train_loss`` and ``train_acc`` from an evaluation pass over the training split at the end.
 LOOP_FINAL_METRICS = (
@@ -27,6 +27,7 @@ LOOP_FINAL_METRICS = (
     "best_epoch",
     "test_loss",
     "test_acc",
+    "test_ece",
     "generalization_gap",
     "epochs",
     "stopped_epoch",
