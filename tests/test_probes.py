@@ -54,7 +54,7 @@ def test_the_loops_metrics_improve_as_their_names_say_and_a_probes_as_it_declare
     with pytest.raises(UserError, match=r"^mode=None: must be min or max for weight_norm$"):
         monitor_mode("weight_norm", None, with_norm)
     with pytest.raises(
-        UserError, match=r"^monitor=sharpness: must be one of val_loss, val_acc, train_loss_running"
+        UserError, match=r"^monitor=sharpness: must be one of val_loss, val_acc, val_ece, train_loss_running"
     ):
         monitor_mode("sharpness", None, available)
     plateau = ReduceLROnPlateau(100, 10, monitor="sharpness")  # a probe's metric: known once watched
