@@ -174,7 +174,7 @@ CONFIG_MISTAKES = [
     (["probes=net_input"], r"probes=net_input: measures a model of model=rnn only, not MLP"),
     (
         ["early_stopping=val_loss", "early_stopping.monitor=sharpness"],
-        r"early_stopping.monitor=sharpness: must be one of val_loss, val_acc, train_loss_running, "
+        r"early_stopping.monitor=sharpness: must be one of val_loss, val_acc, val_ece, train_loss_running, "
         r"train_acc_running$",
     ),
     # the old names of the running values (now the evaluation pass at the end) point to the new ones
@@ -189,7 +189,7 @@ CONFIG_MISTAKES = [
     ),
     (
         ["probes=[layer_stats,sharpness]", "scheduler=plateau", "scheduler.monitor=sharpnes"],
-        r"scheduler.monitor=sharpnes: must be one of val_loss, val_acc, train_loss_running, "
+        r"scheduler.monitor=sharpnes: must be one of val_loss, val_acc, val_ece, train_loss_running, "
         r"train_acc_running, sharpness, hessian_trace$",
     ),
     (
@@ -250,8 +250,8 @@ CONFIG_MISTAKES = [
     (["-m", "optimizer=sgd,adam", "dataset.val_fraction=0"], r"summary.metric=val_acc: needs a validation"),
     (
         ["-m", "optimizer=sgd,adam", "hydra.callbacks.summary.metric=sharpness"],
-        r"hydra.callbacks.summary.metric=sharpness: must be one of val_loss, val_acc, train_loss_running, "
-        r"train_acc_running, train_loss, train_acc,",
+        r"hydra.callbacks.summary.metric=sharpness: must be one of val_loss, val_acc, val_ece, "
+        r"train_loss_running, train_acc_running, train_loss, train_acc,",
     ),
     (
         ["-m", "optimizer=sgd,adam", "probes=sharpness", "hydra.callbacks.summary.metric=sharpness"]
