@@ -151,7 +151,7 @@ def test_the_runner_resumes_lookahead_between_sync_points(tmp_path: Path) -> Non
 def test_netopt_trajectories_draws_lookahead_and_sam_at_their_bases_lr(tmp_path: Path) -> None:
     """A wrapper's lr is its base's: ``lrs`` sets it there, and the report shows it."""
     out = trajectories(
-        [f"out={tmp_path}", "optimizers=[lookahead,sam]", "functions=[sphere]", "+lrs.sphere.lookahead=0.2"]
+        [f"out={tmp_path}", "optimizers=[lookahead,sam]", "functions=[sphere]", "++lrs.sphere.lookahead=0.2"]
     )
     rows = read_records(out / RECORDS)
     assert {(r.value("optimizer"), r.value("lr")) for r in rows} == {("lookahead", 0.2), ("sam", 0.05)}

@@ -12,7 +12,7 @@ from netopt.cli.trajectories import main as trajectories_main
 from netopt.errors import UserError
 from netopt.report.claims import VERDICTS, Claim
 from netopt.report.records import read_records
-from netopt.studies.trajectories import trajectories
+from netopt.studies.trajectories import compose_trajectories, trajectories
 
 
 def verdicts(out) -> dict[str, dict]:
@@ -116,3 +116,47 @@ def test_optimizers_toy_preset_writes_its_report(tmp_path):
     assert len(read_records(out / "records.jsonl")) == 7 * 5 * 2 * 5
     found = verdicts(out)
     assert len(found) == 9 and all(v["verdict"] in VERDICTS for v in found.values())
+
+
+#: The presets netopt-trajectories refuses, with the start of the one line that says why.
+REFUSED = {"muon": "optimizer=muon: Muon orthogonalizes weight matrices only"}
+
+
+def test_every_optimizer_preset_draws_or_is_refused_with_one_line(tmp_path, monkeypatch, capsys):
+    """Each preset of conf/optimizer runs a few steps on every function at its learning rate of
+    ``lrs`` (a finite path), or is refused with one clear line before any folder is written."""
+    drawn = [name for name in config.OPTIONS["optimizer"] if name not in REFUSED]
+    chosen = [f"optimizers=[{','.join(drawn)}]", "functions=[sphere,saddle]", "steps={sphere: 3, saddle: 3}"]
+    out = trajectories([f"out={tmp_path / 'drawn'}", *chosen])
+    records = read_records(out / "records.jsonl")
+    assert sorted({r.value("optimizer") for r in records}) == sorted(drawn)
+    assert all(r.metrics["final_loss"] == r.metrics["final_loss"] for r in records)  # not NaN
+    lrs = {(r.value("function"), r.value("optimizer")): r.value("lr") for r in records}
+    assert lrs["sphere", "lars"] == 10.0 and lrs["saddle", "schedule_free_sgd"] == 0.1
+    for name, line in REFUSED.items():
+        monkeypatch.setattr(
+            "sys.argv", ["netopt-trajectories", f"out={tmp_path / name}", f"optimizer={name}"]
+        )
+        with pytest.raises(SystemExit) as stop:
+            trajectories_main()
+        error = capsys.readouterr().err.splitlines()
+        assert stop.value.code == 2 and len(error) == 1 and line in error[0], error
+        assert not (tmp_path / name).exists()
+
+
+def test_every_learning_rate_and_field_names_a_preset():
+    config.register("trajectories")
+    with initialize(version_base="1.3", config_path=None):
+        cfg = compose("trajectories")
+    named = {name for lrs in cfg.lrs.values() for name in lrs} | set(cfg.fields)
+    assert named <= set(config.OPTIONS["optimizer"]) - set(REFUSED)
+
+
+def test_lars_and_lamb_take_their_trust_ratio_on_the_point_unless_the_command_line_says(tmp_path):
+    """The point is a weight, not a bias: ``fields`` turns off their exclusion of 1-D tensors
+    (which would step it as momentum and Adam); ``optimizer.exclude_1d`` on the command line wins."""
+    _, _, variants = compose_trajectories([f"out={tmp_path / 'a'}", "optimizers=[lars,lamb]"])
+    assert [v.optimizer.exclude_1d for v in variants.values()] == [False, False]
+    given = [f"out={tmp_path / 'b'}", "optimizers=[lars,lamb]", "++optimizer.exclude_1d=true"]
+    _, _, variants = compose_trajectories(given)
+    assert [v.optimizer.exclude_1d for v in variants.values()] == [True, True]

@@ -25,7 +25,15 @@ from netopt.landscape.plot import plot_trajectory_rows
 from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
 from netopt.report.claims import Claim
 from netopt.report.records import write_records
-from netopt.studies.trajectories_config import check, chosen, compose_config, lr_overridden
+from netopt.studies.trajectories_config import (
+    check,
+    chosen,
+    compose_config,
+    fields_overridden,
+    lr_overridden,
+    require_vector_optimizer,
+    writable,
+)
 from netopt.studies.trajectories_report import RECORDS, parse_claims, path_record, write_report
 
 TOY_FUNCTIONS = {f.name: f for f in FUNCTIONS}
@@ -90,8 +98,9 @@ def compose_trajectories(
     overrides: list[str],
 ) -> tuple[DictConfig, list[Claim], dict[tuple[str, Any], DictConfig]]:
     """The config of netopt-trajectories (checked, its output folder created), its claims, and one
-    optimizer config per optimizer and noise level (its preset selected, ``grad_noise.eta`` set to
-    the level unless ``noise`` is null), keyed by (name, level)."""
+    optimizer config per optimizer and noise level (its preset selected with its ``fields`` set but
+    those of the command line, ``grad_noise.eta`` set to the level unless ``noise`` is null), keyed by
+    (name, level)."""
     cfg = compose_config(overrides)
     claims = parse_claims(OmegaConf.to_container(cfg.claims))  # type: ignore[arg-type]  # a list
     check(cfg, list(TOY_FUNCTIONS), lr_overridden(overrides))
@@ -100,6 +109,13 @@ def compose_trajectories(
     with initialize(version_base="1.3", config_path=None):
         base = chosen(overrides)
         presets = {name: compose("trajectories", [*base, f"optimizer={name}"]) for name in cfg.optimizers}
+    given = fields_overridden(overrides)
+    for name, preset in presets.items():
+        require_vector_optimizer(name, preset.optimizer)
+        for field, value in (cfg.fields.get(name) or {}).items():
+            if field not in given:
+                OmegaConf.update(preset.optimizer, field, value, merge=False)
+    writable(Path(cfg.out))
     levels = [None] if cfg.noise is None else list(cfg.noise)
     variants = {}
     for level in levels:

@@ -4,9 +4,11 @@ torch, so that ``--help`` and a mistake answer at once).
 The options are those of ``conf/trajectories.yaml``, its presets (``experiment=optimizers_toy``) in
 ``conf/trajectories/``. Optimizers and functions are chosen as netopt-train chooses an option:
 ``optimizer=adam``, several as a sweep spells them, ``optimizer=sgd,adam`` (likewise
-``function=saddle,sphere``); they set the lists ``optimizers`` and ``functions``, which hold every one
-by default. ``optimizer.<field>=<value>`` applies to every optimizer; ``optimizer.lr`` set so wins over
-the learning rates of ``lrs``.
+``function=saddle,sphere``); they set the lists ``optimizers`` and ``functions``.
+``optimizer.<field>=<value>`` applies to every optimizer; ``optimizer.lr`` set so wins over the
+learning rates of ``lrs``, any field so set over those of ``fields`` (per optimizer, on every
+function). The point of a 2-D function is a vector, so an optimizer for weight matrices only (Muon)
+is refused (:func:`require_vector_optimizer`).
 """
 
 import math
@@ -60,12 +62,11 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 
 def check(cfg: DictConfig, functions: Sequence[str], lr_set: bool) -> None:
     """Refuse a config no path could run (:func:`check_values`, and a function not among
-    ``functions``), and an output folder that holds files already or cannot be written."""
+    ``functions``); the output folder is checked last (:func:`writable`), once the optimizers are."""
     check_values(cfg, lr_set)
     unknown = [name for name in cfg.functions if name not in functions]
     if unknown:
         raise UserError(f"functions: no such function {unknown[0]}; choose from {', '.join(functions)}")
-    writable(Path(cfg.out))
 
 
 def check_values(cfg: DictConfig, lr_set: bool) -> None:
@@ -100,6 +101,23 @@ def check_values(cfg: DictConfig, lr_set: bool) -> None:
         if not lr_set:
             for optimizer, lr in (cfg.lrs.get(name) or {}).items():
                 require(_finite(lr) and lr > 0, f"lrs.{name}.{optimizer}", "finite and > 0", lr)
+    fields = cfg.fields
+    require(isinstance(fields, DictConfig), "fields", "a mapping {optimizer: {field: value}}", fields)
+    for optimizer, values in fields.items():
+        require(isinstance(values, DictConfig), f"fields.{optimizer}", "a mapping {field: value}", values)
+
+
+def require_vector_optimizer(name: str, optimizer: DictConfig) -> None:
+    """Refuse an optimizer (or the base of a wrapper) that splits the parameters into weight matrices
+    and the rest (``optimizer=muon``): the point is a vector of 2, which it would hand to the rest's
+    optimizer, so the path would not be its own."""
+    while "base" in optimizer:
+        optimizer = optimizer.base
+    if "hidden" in optimizer and "rest" in optimizer:
+        raise UserError(
+            f"optimizer={name}: Muon orthogonalizes weight matrices only, and the point of a 2-D function "
+            "is a vector of 2 (its preset would step it with AdamW: choose optimizer=adamw for that path)"
+        )
 
 
 def _finite(value: Any) -> bool:
@@ -118,9 +136,16 @@ def writable(out: Path) -> None:
     require_writable(out, "out")
 
 
+def fields_overridden(overrides: Sequence[str]) -> set[str]:
+    """The fields the command line sets on every optimizer (``optimizer.<field>=``): they win over
+    ``lrs`` and ``fields``."""
+    keys = (text.split("=", 1)[0].lstrip("+~") for text in overrides)
+    return {key.removeprefix("optimizer.") for key in keys if key.startswith("optimizer.")}
+
+
 def lr_overridden(overrides: Sequence[str]) -> bool:
     """Whether the command line sets ``optimizer.lr`` (then it wins over ``lrs``)."""
-    return any(text.split("=", 1)[0].lstrip("+~") == "optimizer.lr" for text in overrides)
+    return "lr" in fields_overridden(overrides)
 
 
 def help_text(cfg: DictConfig) -> str:
@@ -135,13 +160,13 @@ def help_text(cfg: DictConfig) -> str:
         f"                             (default: {','.join(cfg.optimizers)})",
         f"  function=NAME[,NAME...]    default: {','.join(cfg.functions)}",
         "  experiment=optimizers_toy  noise off and on, 3 seeds, the saddle-point claims checked",
-        "  optimizer.FIELD=VALUE      every optimizer (optimizer.lr wins over lrs)",
+        "  optimizer.FIELD=VALUE      every optimizer (wins over lrs and fields)",
         "  grad_noise.eta=ETA         gradient noise on every path",
         "",
         "Options (KEY=VALUE; defaults of conf/trajectories.yaml):",
     ]
     defaults = config.container(cfg, resolve=False)
-    shown = [(key, defaults[key]) for key in ("steps", "start", "noise", "seeds", "out")]
+    shown = [(key, defaults[key]) for key in ("steps", "start", "noise", "seeds", "out", "fields")]
     for key, value in [*shown, *((f"lrs.{name}", lrs) for name, lrs in defaults["lrs"].items())]:
         flow = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=math.inf)
         lines.append(f"  {key}={flow.strip().removesuffix('...').strip()}")
