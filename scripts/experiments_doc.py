@@ -55,6 +55,8 @@ MAIN = {
     "small_batch_norm": "sensitivity.png",
     "dropconnect": "gap.png",
     "linear_scaling": "sensitivity.png",
+    "large_batch": "final.png",
+    "averaging": "final.png",
 }
 
 
