@@ -8,7 +8,9 @@ over its seeds and the min-max band, against the optimizer step.
 
 import fnmatch
 import math
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -21,6 +23,11 @@ from netopt.report.runs import scalars
 MAX_PANELS = 12
 
 
+def natural(tag: str) -> list[Any]:
+    """The sort key that orders the numbers in a tag as numbers: ``layers.2`` before ``layers.10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tag)]
+
+
 def series_figures(configs: Sequence[Config], patterns: Sequence[str]) -> list[tuple[str, Figure]]:
     """A (heading, figure) per pattern that some completed run logged."""
     if not patterns:
@@ -31,7 +38,8 @@ def series_figures(configs: Sequence[Config], patterns: Sequence[str]) -> list[t
     }
     figures = []
     for pattern in patterns:
-        tags = sorted({t for found in logged.values() for t in found if fnmatch.fnmatchcase(t, pattern)})
+        matching = {t for found in logged.values() for t in found if fnmatch.fnmatchcase(t, pattern)}
+        tags = sorted(matching, key=natural)  # layers.2 before layers.10
         if not tags:
             continue
         tags = tags[:MAX_PANELS]
