@@ -4,7 +4,8 @@
 Each folder is a sweep an experiment preset left (``netopt-train experiment=<name>``: its
 ``multirun.yaml``, ``claims.json`` and report figures) or an output folder of ``netopt-trajectories`` or
 ``netopt-hpo-budget`` that holds ``claims.json`` and ``report.md``. For each the page gets the command,
-the main figure (copied to ``docs/experiments/<name>.png``), the chapter's claims with the measured
+the main figure (copied to ``docs/experiments/<name>.png``) and the evidence of its claims (claims.png,
+copied to ``docs/experiments/<name>_claims.png``), the chapter's claims with the measured
 numbers and the verdicts computed from them, and its wall time (from the folder's first file to the
 last file of its jobs: a sweep's multirun.yaml is written before its first job, so the time includes
 building, data loading and every job, not only training; a report written again later does not
@@ -125,6 +126,8 @@ def page(experiments: list[dict[str, Any]]) -> str:
         lines += ["", f"## {e['name']}", "", "```bash", e["command"], "```", ""]
         if e["figure"].exists():
             lines += [f"![{e['name']}](experiments/{e['name']}.png)", ""]
+        if (e["folder"] / "claims.png").exists():
+            lines += [f"![the evidence of each claim](experiments/{e['name']}_claims.png)", ""]
         for c in e["claims"]:
             lines += [
                 f"- **{c['verdict']}**: {c['statement']}",
@@ -159,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     for e in experiments:
         if e["figure"].exists():
             shutil.copyfile(e["figure"], figures / f"{e['name']}.png")
+        if (e["folder"] / "claims.png").exists():  # each effect, its interval and a dot per seed
+            shutil.copyfile(e["folder"] / "claims.png", figures / f"{e['name']}_claims.png")
     args.out.write_text(page(experiments))
     print(f"wrote {args.out} and {len(experiments)} figures in {figures}")
 
