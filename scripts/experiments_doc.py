@@ -101,7 +101,7 @@ def runs(value: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in value["select"].items())
 
 
-def page(experiments: list[dict[str, Any]]) -> str:
+def page(experiments: list[dict[str, Any]], conditions: str = "") -> str:
     lines = [
         "# The chapter's experiments",
         "",
@@ -112,6 +112,7 @@ def page(experiments: list[dict[str, Any]]) -> str:
         "whose claims section states the chapter's claim, the numbers that test it and a verdict computed",
         "from them. The figures and numbers below come from full runs on a 2-core CPU; this page is written",
         "by `scripts/experiments_doc.py` from those runs' folders.",
+        *([conditions] if conditions else []),
         "",
         f"**{counts([c for e in experiments for c in e['claims']])}.** {CLAIMS_NOTE}.",
         "",
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "experiments.md")
+    parser.add_argument("--conditions", default="", help="a sentence on the machine the runs shared")
     args = parser.parse_args(argv)
     experiments = [describe(folder) for folder in args.folders]
     figures = args.out.parent / "experiments"
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copyfile(e["figure"], figures / f"{e['name']}.png")
         if (e["folder"] / "claims.png").exists():  # each effect, its interval and a dot per seed
             shutil.copyfile(e["folder"] / "claims.png", figures / f"{e['name']}_claims.png")
-    args.out.write_text(page(experiments))
+    args.out.write_text(page(experiments, args.conditions))
     print(f"wrote {args.out} and {len(experiments)} figures in {figures}")
 
 
