@@ -38,12 +38,15 @@ class Evaluator:
             x, y, n = self.world.shard(x, y)
             yield x.contiguous(memory_format=self.memory_format), y, n
 
-    def use_weights(self, evaluation: bool, train: Split) -> None:
-        """Put the training weights into the model, or the weights to evaluate with their batch-norm
-        statistics recomputed on the ``train`` split (nothing without :attr:`weights`)."""
-        if self.weights is not None and not evaluation:
+    def train_weights(self) -> None:
+        """Put the training weights back into the model (nothing without :attr:`weights`)."""
+        if self.weights is not None:
             self.weights.train()
-        elif self.weights is not None:
+
+    def evaluation_weights(self, train: Split) -> None:
+        """Put the weights to evaluate into the model, their batch-norm statistics recomputed on the
+        ``train`` split (nothing without :attr:`weights`)."""
+        if self.weights is not None:
             self.weights.eval()
             with self.autocast():
                 recompute_batch_norm(self.model, (x for x, _, _ in self.inputs(train)))

@@ -234,11 +234,11 @@ class Trainer:
                     speed="-",
                 )
                 while h.epoch < self.max_epochs and not h.stopped:
-                    self.evaluator.use_weights(False, self.data.train)
+                    self.evaluator.train_weights()
                     self.train_epoch(bar, task)
                     h.epoch += 1
                     # the weights to evaluate for validation, the probes, the checkpoint and the test
-                    self.evaluator.use_weights(True, self.data.train)
+                    self.evaluator.evaluation_weights(self.data.train)
                     self.validate()
                     h.wall_time_s += time.perf_counter() - start
                     start = time.perf_counter()
