@@ -28,10 +28,13 @@ imports for its first optimizer) is paid before both clocks.
 Printed: both per-epoch tables (seconds and test accuracy), the time of each to reach ``--target``
 test accuracy and their ratio netopt/reference, and the time netopt takes to reach the reference's
 accuracy after its last epoch over the reference's total time. ``--quick`` stops the reference at
-the target (then the second ratio is not measured).
+the target (then the second ratio is not measured). Repeat r trains netopt with ``trainer.seed`` =
+the preset's seed + r - 1, so ``--repeats 5`` is a mean over 5 seeds; ``--goal`` (e.g. ``--goal 0.93``)
+adds, per repeat, netopt's time to that test accuracy over the reference's total time, and at the end
+its mean with a 95% t-interval over the repeats that reached it.
 
     python scripts/bench_time_to_accuracy.py [--root DIR] [--threads N] [--repeats R] [--quick] [--target A]
-        [--preset fashion_mnist_record]
+        [--preset fashion_mnist_record] [--goal 0.93 --goal 0.94]
 """
 
 import argparse
@@ -58,6 +61,7 @@ import netopt.run.runner
 from netopt import config
 from netopt.data.batches import batches
 from netopt.data.datasets import FashionMNIST
+from netopt.report.stats import mean_ci
 from netopt.run.checkpoint import Checkpoint
 
 PRESET = "fashion_mnist_fast"
@@ -310,6 +314,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1, help="alternating runs of each")
     parser.add_argument("--quick", action="store_true", help="stop the reference once it reaches --target")
     parser.add_argument("--target", type=float, default=0.91, help="test accuracy to time (default 0.91)")
+    parser.add_argument(
+        "--goal",
+        type=float,
+        action="append",
+        default=[],
+        help="test accuracy whose time netopt takes, over the reference's total time (repeatable)",
+    )
     parser.add_argument("--epochs", type=int, default=14, help="the reference's epochs (the example: 14)")
     parser.add_argument("--preset", default=PRESET, help=f"netopt's experiment (default {PRESET})")
     parser.add_argument("--root", default=os.environ.get("NETOPT_DATA", "./data"), help="dataset folder")
@@ -320,8 +331,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')}: must be >= 1, got {value}")
-    if not 0 < args.target <= 1:
-        parser.error(f"--target: must be in (0, 1], got {args.target}")
+    for name, value in [("target", args.target), *(("goal", g) for g in args.goal)]:
+        if not 0 < value <= 1:
+            parser.error(f"--{name}: must be in (0, 1], got {value}")
+    if args.goal and args.quick:
+        parser.error("--goal: needs the reference's full run, not --quick")
     return args
 
 
@@ -333,22 +347,46 @@ def main(argv: Sequence[str] | None = None) -> None:
         *args.overrides,
         *([f"trainer.limit_batches={args.limit_batches}"] if args.limit_batches else []),
     ]
-    cfg = compose_preset(args.root, args.threads, overrides, args.preset)
+    seed = compose_preset(args.root, args.threads, overrides, args.preset).trainer.seed
     FashionMNIST(root=args.root).load()  # unpack the files once, off both clocks
     print(f"{torch.get_num_threads()} thread(s), {args.repeats} repeat(s), load average {load_average()}")
     ratios: list[dict[str, float]] = []
+    finals: list[float] = []
     for repeat in range(1, args.repeats + 1):
         reference = train_reference(
             args.root, args.epochs, args.target if args.quick else None, args.limit_batches
         )
+        cfg = compose_preset(
+            args.root, args.threads, [*overrides, f"trainer.seed={seed + repeat - 1}"], args.preset
+        )
         ours, metrics = train_netopt(cfg)
-        print(f"\nrepeat {repeat}/{args.repeats} (load average {load_average()})")
+        print(f"\nrepeat {repeat}/{args.repeats}, seed {cfg.trainer.seed} (load average {load_average()})")
         print(table([reference, ours]))
         print(
             f"netopt: final val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f}, "
             f"run {metrics['wall_time_s']:.1f} s with its final train/test evaluation"
         )
         ratios.append(compare(reference, ours, args.target, not args.quick))
+        for goal in args.goal:
+            ratios[-1][f"{goal:.2%}_of_total"] = ratio(ours.time_to(goal), reference.seconds[-1])
+            print(
+                f"netopt reaches {goal:.2%} in {seconds(ours.time_to(goal))}: "
+                f"{ratios[-1][f'{goal:.2%}_of_total']:.3f} of the reference's total time"
+            )
+        finals.append(metrics["test_acc"])
+    for goal in args.goal:
+        reached = [r[f"{goal:.2%}_of_total"] for r in ratios if math.isfinite(r[f"{goal:.2%}_of_total"])]
+        est = mean_ci(reached)
+        print(
+            f"time to {goal:.2%} test acc over the reference's total time: {len(reached)}/{len(ratios)} "
+            f"reached it; mean {est.mean:.3f} (95% CI {est.low:.3f}-{est.high:.3f})"
+        )
+    if len(finals) > 1:
+        est = mean_ci(finals, bounds=(0.0, 1.0))
+        print(
+            f"netopt's final test acc over {len(finals)} seeds: {est.mean:.4f} "
+            f"(95% CI {est.low:.4f}-{est.high:.4f})"
+        )
     if args.repeats > 1:
         for key in ratios[0]:
             values = [r[key] for r in ratios]
