@@ -170,7 +170,7 @@ def test_report_from_given_searches_checks_every_claim(tmp_path):
 
 @pytest.mark.slow
 def test_hpo_budget_miniature_writes_the_report_with_verdicts(tmp_path):
-    """The whole experiment at a tiny budget: 4 searchers, one seed, a 2 x 2 grid of 3-epoch trials."""
+    """The whole experiment at a tiny budget: 7 searchers, one seed, a 2 x 2 grid of 3-epoch trials."""
     from netopt.cli.hpo_budget import run
 
     out = tmp_path / "out"
@@ -180,11 +180,20 @@ def test_hpo_budget_miniature_writes_the_report_with_verdicts(tmp_path):
     path = run(args)
     assert path == (out / "report.html").resolve() and (out / "report.md").exists()
     verdicts = json.loads((out / "claims.json").read_text())
-    assert len(verdicts) == 5 and all(
+    assert len(verdicts) == 10 and all(
         v["verdict"] in ("inconclusive", "undecided") for v in verdicts
     )  # 1 seed
-    for name in ("grid", "random", "bayes", "hyperband"):
+    for name in ("grid", "random", "bayes", "hyperband", "asha", "bohb", "pbt"):
         folder = out / f"{name}_seed0"
         assert (folder / "results.csv").exists() and (folder / "journal.jsonl").exists()
     rows = (out / "anytime.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * 4 + 6  # grid, random, bayes: 4 trials; Hyperband (max 3): 3 + 1 + 2 jobs
+    searchers = [row.split(",")[0] for row in rows[1:]]
+    # grid, random, bayes: 4 trials; Hyperband and BOHB (max 3): 3 + 1 + 2 jobs; PBT: 4 members x 3
+    assert [searchers.count(name) for name in ("grid", "random", "bayes", "hyperband", "bohb", "pbt")] == [
+        4,
+        4,
+        4,
+        6,
+        6,
+        12,
+    ]

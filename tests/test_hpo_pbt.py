@@ -146,3 +146,21 @@ def test_a_fork_may_change_the_keys_it_recorded_and_no_other(tmp_path):
     (tmp_path / "fork.json").write_text("[]")
     with pytest.raises(UserError, match="fork.json: not the record of a fork"):
         RunFolder(tmp_path).resumable(wanted, "auto")
+
+
+def test_an_asynchronous_pbt_sweep_forks_from_the_donors_state_at_its_epoch(tmp_path):
+    """hydra.sweeper.barrier=false: each member decides when it reports; a fork starts from the state
+    its donor kept at the epoch it was ranked at (state.epoch<e>.json), on the pool's 2 workers."""
+    args = ["hydra/sweeper=pbt", "hydra.sweeper.population=4", "hydra.sweeper.interval=1"]
+    args += ["hydra.sweeper.max_epochs=2", "hydra.sweeper.checkpoint=state.json", *SPACE]
+    args += ["hydra.sweeper.barrier=false", "hydra.sweeper.quantile=0.5"]
+    sweep(tmp_path, *args)
+    lines = [j for j in journal(tmp_path) if j["status"] == "completed"]
+    assert sorted((j["trial"], j["budget"]) for j in lines) == [(m, e) for m in range(4) for e in (1, 2)]
+    forks = [j for j in lines if j["parent"] is not None]
+    assert forks
+    for j in forks:
+        run = Path(j["run_dir"])
+        assert json.loads((run / "fork.json").read_text())["epoch"] == j["budget"] - 1
+        assert launches(run)[0] == 1  # one epoch, on from the donor's kept state (then its own)
+        assert (run / f"state.epoch{j['budget']}.json").exists()

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.netopt_sweepers._pool import make_pool
 from netopt.errors import UserError, config_key, first_line
-from netopt.hpo.fork import fork
+from netopt.hpo.fork import fork, keep
 from netopt.hpo.space import Choice, Dimension, Integer, SearchSpace, Uniform
 from netopt.hpo.summary import format_value, overrides, write_summary
 from netopt.hpo.trials import Job, Journal, Record, metric_key, outcome
@@ -295,6 +295,8 @@ class SweepLoop:
         )
         if record.status != "completed":
             log.warning(f"trial {job.trial} {record.status}: {record.error}")
+        elif self.sweeper.keeps_checkpoints and run_dir:  # before the trial trains on: see fork.keep
+            keep(Path(run_dir), self.sweeper.checkpoint, job.budget)
         return replace(record, run_dir=str(run_dir))
 
     def _failure_rate_error(self, records: list[Record], least: int = 1) -> UserError | None:

@@ -109,7 +109,9 @@ class PbtSweeperConf(SweeperConf):
     """Population-based training: population members, every interval epochs the bottom quantile
     continues from the checkpoint of a top one with its values perturbed (x0.8 or x1.2, or drawn
     afresh with resample_probability); checkpoint is the run folder's file a fork copies. Explore
-    only what leaves the checkpoint's shapes alone (the optimizer's values, regularization)."""
+    only what leaves the checkpoint's shapes alone (the optimizer's values, regularization).
+    barrier: each generation waits for every member; false: a member exploits and explores as soon
+    as it reports, ranked among the members that reached its epoch so far."""
 
     _target_: str = "hydra_plugins.netopt_sweepers.sweepers.PbtSweeper"
     population: int = 8
@@ -117,6 +119,7 @@ class PbtSweeperConf(SweeperConf):
     max_epochs: int = 10
     quantile: float = 0.25
     resample_probability: float = 0.25
+    barrier: bool = True
     asynchronous: bool = True
     checkpoint: str = "checkpoint.pt"
     budget_key: str = "trainer.max_epochs"

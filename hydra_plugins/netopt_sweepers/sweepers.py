@@ -37,6 +37,7 @@ class NetoptSweeper(Sweeper):
     budget_key: str | None = None
     horizon_key: str | None = None
     checkpoint: str = "checkpoint.pt"
+    keeps_checkpoints = False  # whether each job's checkpoint is kept at its epoch (netopt.hpo.fork.keep)
     default_batch_size: int | None = None
 
     def __init__(
@@ -130,6 +131,8 @@ class BohbSweeper(HyperbandSweeper):
 
 class PbtSweeper(HyperbandSweeper):
     """Population-based training (``hydra/sweeper=pbt``); ``checkpoint`` is the file a fork copies."""
+
+    keeps_checkpoints = True
 
     def __init__(self, checkpoint: str, **settings: Any) -> None:
         super().__init__(**settings)

@@ -1,7 +1,7 @@
-"""``netopt-hpo-budget``: grid, random, Bayesian and Hyperband search at one budget of epochs
-(:mod:`netopt.studies.hpo_budget`), and its report (:mod:`netopt.studies.hpo_budget_report`).
+"""``netopt-hpo-budget``: grid, random, Bayesian, Hyperband, ASHA, BOHB and PBT search at one budget of
+epochs (:mod:`netopt.studies.hpo_budget`), and its report (:mod:`netopt.studies.hpo_budget_report`).
 
-    netopt-hpo-budget                                      # 4 searchers x 5 seeds on the Fashion-MNIST MLP
+    netopt-hpo-budget                                      # 7 searchers x 5 seeds on the Fashion-MNIST MLP
     netopt-hpo-budget --seeds 0 --grid 2 --epochs 3 trainer.limit_batches=2   # a miniature
     netopt-hpo-budget model.width=64                       # netopt-train overrides for every trial
 
@@ -35,7 +35,7 @@ def run(argv: Sequence[str] | None = None) -> Path:
         "--searchers",
         nargs="+",
         default=argparse.SUPPRESS,
-        help="of grid, random, bayes, hyperband (default: all)",
+        help="of grid, random, bayes, hyperband, asha, bohb, pbt (default: all)",
     )
     parser.add_argument(
         "--out", type=Path, default=argparse.SUPPRESS, help="(default: outputs/hpo_budget/<time>)"

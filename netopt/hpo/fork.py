@@ -7,6 +7,10 @@ values the parent trained with and the ones the trial goes on with. A run resume
 exception to resume's refusal of changed settings: :meth:`netopt.run.folder.RunFolder.resumable`),
 and the run keeps the optimizer's state (its moments) but trains with the values of its own config
 (:func:`take_hyperparameters`); the chain of fork.json files is the population's lineage.
+
+A member that trains on overwrites its checkpoint, so when a job ends its checkpoint is also kept
+as it was at that epoch (:func:`keep`, ``checkpoint.epoch<e>.pt``): an asynchronous fork copies
+that one, the donor's state at the epoch it was ranked at, whatever the donor trained since.
 """
 
 import json
@@ -25,15 +29,18 @@ FORK = "fork.json"
 
 
 def fork(job: Job, records: Sequence[Record], folder: Path, checkpoint: str) -> None:
-    """Copy the checkpoint file ``checkpoint`` of ``job.parent``'s latest finished job into ``folder``
-    and write ``fork.json`` beside it."""
-    done = [r for r in records if r.trial == job.parent and r.finished and r.run_dir]
+    """Copy the checkpoint file ``checkpoint`` of ``job.parent``'s latest finished job short of the
+    job's budget (the epoch the fork starts at) into ``folder`` and write ``fork.json`` beside it."""
+    short = [r for r in records if job.budget is None or (r.budget or 0) < job.budget]
+    done = [r for r in short if r.trial == job.parent and r.finished and r.run_dir]
     if not done:
         raise UserError(
             f"trial {job.trial}: its parent, trial {job.parent}, has no finished job to fork from"
         )
     parent = max(done, key=lambda r: r.budget or 0)
-    source = Path(parent.run_dir) / checkpoint
+    source = kept(Path(parent.run_dir) / checkpoint, parent.budget)
+    if not source.exists():
+        source = Path(parent.run_dir) / checkpoint
     if not source.exists():
         raise UserError(f"hydra.sweeper.checkpoint={checkpoint}: trial {job.parent} left no {source}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,6 +54,18 @@ def fork(job: Job, records: Sequence[Record], folder: Path, checkpoint: str) -> 
         "changed": sorted(k for k in job.params if job.params[k] != parent.params.get(k)),
     }
     write_text(folder / FORK, json.dumps(lineage, default=str, indent=1))
+
+
+def kept(path: Path, epoch: int | None) -> Path:
+    """Where :func:`keep` keeps the checkpoint ``path`` of epoch ``epoch``."""
+    return path.with_name(f"{path.stem}.epoch{epoch}{path.suffix}")
+
+
+def keep(run_dir: Path, checkpoint: str, epoch: int | None) -> None:
+    """Keep a copy of the run's checkpoint as it is now, at epoch ``epoch`` (none if it has none)."""
+    path = Path(run_dir) / checkpoint
+    if path.exists():
+        shutil.copyfile(path, kept(path, epoch))
 
 
 def forked_keys(folder: Path) -> set[str]:

@@ -10,11 +10,16 @@ with their own checkpoint and values. A member that failed or diverged ranks las
 at the next generation. The values a member trained with, generation by generation, are a
 hyperparameter schedule found by the search.
 
-Generations are synchronous: generation g + 1 starts once every member has reported at the end of
-generation g (so every donor's checkpoint is at the same epoch), and its forks are asked for first,
-so each copies its donor's checkpoint (:mod:`netopt.hpo.fork`) before the donor trains on. Member
-m's draws in generation g use a generator seeded by (seed, m, g), so a sweep resumed from its
-journal decides alike.
+With ``barrier`` (the default) generations are synchronous: generation g + 1 starts once every
+member has reported at the end of generation g (so every donor's checkpoint is at the same epoch),
+and its forks are asked for first, so each copies its donor's checkpoint (:mod:`netopt.hpo.fork`)
+before the donor trains on. Without it a member decides as soon as it reports, as Jaderberg et al.
+describe ("asynchronous" PBT): it is ranked among the members that have reported at the same epoch
+so far, once at least 1 / quantile of them have (before that it goes on with its own values), and a
+donor is one of the top quantile of those; the fork copies the donor's checkpoint as it was at that
+epoch (the copy :func:`netopt.hpo.fork.keep` made when its job ended), whatever the donor trained
+since. Member m's draws in generation g use a generator seeded by (seed, m, g), so a sweep resumed
+from its journal decides alike.
 """
 
 import math
@@ -44,6 +49,7 @@ class PBT:
     resample_probability: float = 0.25
     maximize: bool = True
     seed: int = 0
+    barrier: bool = True
 
     def __post_init__(self) -> None:
         require_count(population=self.population, interval=self.interval, max_epochs=self.max_epochs)
@@ -54,8 +60,11 @@ class PBT:
 
     def ask(self, records: Sequence[Record]) -> list[Job]:
         """Every member's job of the first generation not everyone has started; none while the
-        generation before it has not ended."""
+        generation before it has not ended. Without a barrier: the next job of every member whose
+        last job has ended."""
         at = {(r.trial, r.budget): r for r in records}
+        if not self.barrier:
+            return self.ask_each(records, at)
         for g, budget in enumerate(self.budgets):
             todo = [m for m in range(self.population) if (m, budget) not in at]
             if todo:
@@ -67,6 +76,21 @@ class PBT:
                 jobs = [self.next_job(m, g, [r for r in before if r is not None]) for m in todo]
                 return sorted(jobs, key=lambda j: j.parent is None)  # forks first: see the docstring
         return []
+
+    def ask_each(self, records: Sequence[Record], at: dict[tuple[int, int | None], Record]) -> list[Job]:
+        """The next job of each member whose last job has ended, ranked among the members that have
+        reported at its epoch so far (see the module docstring); forks first."""
+        jobs = []
+        for m in range(self.population):
+            g = next((g for g, budget in enumerate(self.budgets) if (m, budget) not in at), None)
+            if g == 0:
+                jobs.append(Job(m, self.configs[m], self.budgets[0]))
+            elif g is not None and at[(m, self.budgets[g - 1])].finished:
+                peers = [r for r in records if r.budget == self.budgets[g - 1] and r.finished]
+                if len(peers) * self.quantile < 1:  # too few for a quantile: on with its own values
+                    peers = [at[(m, self.budgets[g - 1])]]
+                jobs.append(self.next_job(m, g, peers))
+        return sorted(jobs, key=lambda j: j.parent is None)
 
     def next_job(self, member: int, generation: int, before: list[Record]) -> Job:
         """Member ``member``'s job of generation ``generation`` given every member's record of the

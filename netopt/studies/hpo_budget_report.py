@@ -23,15 +23,28 @@ from netopt.report.document import Contents, write_documents
 from netopt.report.records import RunRecord, write_records
 from netopt.report.stats import mean_ci
 from netopt.studies.hpo_budget import LR, METRIC, MOMENTUM, SEARCHERS, SPACE, Search, claims
+from netopt.studies.hpo_clock import idle_share, time_to
 
-COLORS = {"grid": "tab:gray", "random": "tab:blue", "bayes": "tab:green", "hyperband": "tab:red"}
+COLORS = {
+    "grid": "tab:gray",
+    "random": "tab:blue",
+    "bayes": "tab:green",
+    "hyperband": "tab:red",
+    "asha": "tab:orange",
+    "bohb": "tab:purple",
+    "pbt": "tab:brown",
+}
 
 
-def search_record(search: Search, budget: int) -> RunRecord:
+IDLE = ("idle_share", "idle_share_until_drain")
+
+
+def search_record(search: Search, budget: int, target: float = math.nan) -> RunRecord:
     """The record of a search: its searcher and seed, ``best_val_acc`` at its end and ``best_val_acc@e``
     within e epochs, ``test_acc_of_best`` (the test accuracy of the trial with the best val_acc), the
     configurations, jobs and distinct learning rates it tried, the epochs it
-    spent and its wall time."""
+    spent and its wall time; on its workers' clock (:mod:`netopt.studies.hpo_clock`), ``idle_share``
+    and ``time_to_grid_best_s``, when a job first reached ``target`` (NaN: never)."""
     epochs = np.arange(1, budget + 1, dtype=float)
     curve = search.curve
     completed = [r for r in search.records if r.status == "completed"]
@@ -45,6 +58,11 @@ def search_record(search: Search, budget: int) -> RunRecord:
         "learning_rates": len({f"{r.params['optimizer.lr']:.6g}" for r in search.records}),
         "wall_time_s": search.seconds,
     }
+    if all("end_s" in r.metrics for r in search.records):
+        metrics["idle_share"] = idle_share(search.records, search.workers)
+        metrics["idle_share_until_drain"] = idle_share(search.records, search.workers, until_drain=True)
+        metrics["clock_s"] = max((r.metrics["end_s"] for r in search.records), default=0.0)
+        metrics["time_to_grid_best_s"] = time_to(search.records, target)
     return RunRecord(
         settings={"searcher": search.searcher},
         metrics=metrics,
@@ -52,6 +70,16 @@ def search_record(search: Search, budget: int) -> RunRecord:
         source=search.folder,
         epochs={"epoch": epochs, "best_val_acc": best_within(curve, epochs)},
     )
+
+
+def against_hyperband(records: Sequence[RunRecord]) -> None:
+    """Add ``time_to_grid_best_vs_hyperband`` to each record: its time to the grid's best over
+    Hyperband's with the same seed (NaN unless both reached it)."""
+    key = "time_to_grid_best_s"
+    hyperband = {r.seed: r.number(key) for r in records if r.value("searcher") == "hyperband"}
+    for r in records:
+        theirs = hyperband.get(r.seed, math.nan)
+        r.metrics[f"{key[:-2]}_vs_hyperband"] = r.number(key) / theirs if theirs > 0 else math.nan
 
 
 def anytime_figure(searches: Sequence[Search], budget: int) -> Figure:
@@ -174,6 +202,7 @@ def table(records: Sequence[RunRecord], budget: int) -> tuple[list[str], list[bo
     points = [budget // 3, 2 * budget // 3, budget]
     headers = ["searcher", "configurations", "jobs", "learning rates", "epochs spent"]
     headers += [f"best val_acc @{e} epochs" for e in points] + ["test acc of the chosen", "time/search"]
+    headers += ["idle share", "idle until the drain", "time to the grid's best", "vs Hyperband's"]
     rows = []
     for name in SEARCHERS:
         mine = [r for r in records if r.value("searcher") == name]
@@ -188,9 +217,19 @@ def table(records: Sequence[RunRecord], budget: int) -> tuple[list[str], list[bo
                 *map(str, best),
                 str(mean_ci((r.number("test_acc_of_best") for r in mine), (0.0, 1.0))),
                 f"{np.mean([r.number('wall_time_s') for r in mine]):.0f} s",
+                *(str(mean_ci((r.number(k) for r in mine), (0.0, 1.0))) for k in IDLE),
+                _reached([r.number("time_to_grid_best_s") for r in mine], "{:.1f} s"),
+                _reached([r.number("time_to_grid_best_vs_hyperband") for r in mine], "{:.2f}x"),
             ]
         )
     return headers, [False] + [True] * (len(headers) - 1), rows
+
+
+def _reached(values: list[float], form: str) -> str:
+    """The mean of the seeds that reached the target, and how many did."""
+    finite = [v for v in values if math.isfinite(v)]
+    mean = form.format(np.mean(finite)) if finite else "-"
+    return f"{mean} ({len(finite)}/{len(values)})"
 
 
 def _count(n: int, noun: str) -> str:
@@ -211,7 +250,9 @@ def report(out: Path, searches: Sequence[Search], budget: int, command: str) -> 
     for name, (_, fig) in figures.items():
         fig.savefig(out / name, dpi=100)
     write_csv(out / "anytime.csv", searches)
-    records = [search_record(s, budget) for s in searches]
+    grid_best = {s.seed: float(s.curve.best[-1]) for s in searches if s.searcher == "grid" and s.records}
+    records = [search_record(s, budget, grid_best.get(s.seed, math.nan)) for s in searches]
+    against_hyperband(records)
     write_records(out / "records.jsonl", records)
     verdicts = [judge(Claim.parse(raw, f"claims[{i}]"), records) for i, raw in enumerate(claims(budget))]
     headers, numeric, rows = table(records, budget)
@@ -239,7 +280,14 @@ def report(out: Path, searches: Sequence[Search], budget: int, command: str) -> 
         note="best val_acc @e: the best validation accuracy a search found within its first e epochs; "
         "test acc of the chosen: the test accuracy of the trial with the best val_acc, "
         "mean ± half-width of the 95% interval over seeds (Student t). configurations, jobs (Hyperband "
-        "runs a promoted configuration again), distinct learning rates and epochs spent: mean over seeds.",
+        "runs a promoted configuration again), distinct learning rates and epochs spent: mean over seeds. "
+        "idle share and time to the grid's best (its best val_acc, same seed) on "
+        f"{_count(searches[0].workers, 'worker')} of a simulated clock: the trials ran one after another "
+        "in one process and each job lasts on its "
+        "worker the time it took (netopt.studies.hpo_clock); idle share: the share of worker-seconds not "
+        "in a trial's run (barriers, the launcher's per-job overhead), until the drain: until the last job "
+        "started; vs Hyperband's: the ratio to "
+        "synchronous Hyperband's time, same seed (n/N: seeds where it is defined).",
         records="anytime.csv",
     )
     return write_documents(contents)
