@@ -129,3 +129,13 @@ def test_the_study_runs_every_searcher_on_the_clock_and_judges_every_claim(tmp_p
     asha = next(r for r in records if r["settings"]["searcher"] == "asha")
     assert 0 <= asha["metrics"]["idle_share"] <= 1
     assert "idle share" in (tmp_path / "report.md").read_text()
+
+
+def test_an_asynchronous_pbt_member_that_diverged_waits_for_a_donor():
+    search = PBT(SPACE, population=4, interval=1, max_epochs=2, seed=0, barrier=False)
+    first = search.ask([])
+    diverged = replace(Record.pending(first[0]), status="diverged")
+    assert [j.trial for j in search.ask([diverged, *map(Record.pending, first[1:])])] == []
+    done = replace(Record.pending(first[1]), status="completed", objective=0.5)
+    jobs = {j.trial: j for j in search.ask([diverged, done, *map(Record.pending, first[2:])])}
+    assert (jobs[0].parent, jobs[0].budget) == (1, 2) and jobs[1] == Job(1, first[1].params, 2)

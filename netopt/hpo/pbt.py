@@ -15,11 +15,12 @@ member has reported at the end of generation g (so every donor's checkpoint is a
 and its forks are asked for first, so each copies its donor's checkpoint (:mod:`netopt.hpo.fork`)
 before the donor trains on. Without it a member decides as soon as it reports, as Jaderberg et al.
 describe ("asynchronous" PBT): it is ranked among the members that have reported at the same epoch
-so far, once at least 1 / quantile of them have (before that it goes on with its own values), and a
-donor is one of the top quantile of those; the fork copies the donor's checkpoint as it was at that
-epoch (the copy :func:`netopt.hpo.fork.keep` made when its job ended), whatever the donor trained
-since. Member m's draws in generation g use a generator seeded by (seed, m, g), so a sweep resumed
-from its journal decides alike.
+so far, once at least 1 / quantile of them have (before that it goes on with its own values; one
+that failed or diverged, and so has nothing to go on from, waits for a member that completed that
+epoch), and a donor is one of the top quantile of those; the fork copies the donor's checkpoint as
+it was at that epoch (the copy :func:`netopt.hpo.fork.keep` made when its job ended), whatever the
+donor trained since. Member m's draws in generation g use a generator seeded by (seed, m, g), so a
+sweep resumed from its journal decides alike.
 """
 
 import math
@@ -86,9 +87,14 @@ class PBT:
             if g == 0:
                 jobs.append(Job(m, self.configs[m], self.budgets[0]))
             elif g is not None and at[(m, self.budgets[g - 1])].finished:
-                peers = [r for r in records if r.budget == self.budgets[g - 1] and r.finished]
+                mine = at[(m, self.budgets[g - 1])]
+                peers = [r for r in records if r.budget == mine.budget and r.finished]
+                if mine.status != "completed":  # nothing of its own to go on from: a donor or wait
+                    if any(r.status == "completed" for r in peers):
+                        jobs.append(self.next_job(m, g, peers))
+                    continue
                 if len(peers) * self.quantile < 1:  # too few for a quantile: on with its own values
-                    peers = [at[(m, self.budgets[g - 1])]]
+                    peers = [mine]
                 jobs.append(self.next_job(m, g, peers))
         return sorted(jobs, key=lambda j: j.parent is None)
 
