@@ -113,11 +113,13 @@ def toy_fit(cfg, run_dir: Path) -> dict:
 
 
 def test_the_study_runs_every_searcher_on_the_clock_and_judges_every_claim(tmp_path):
-    """The whole study with a made-up training: 7 searchers x 2 seeds, a 2 x 2 grid of 3-epoch
-    trials; each search keeps to the budget, PBT forks, every claim gets a verdict."""
+    """The whole study with a made-up training: every searcher but Bayes (its GP fits take seconds)
+    x 2 seeds, a 2 x 2 grid of 3-epoch trials; each search keeps to the budget, PBT forks, every
+    claim gets a verdict."""
     base = OmegaConf.create({"optimizer": {"lr": 0.1, "momentum": 0.9}, "trainer": {"max_epochs": 3}})
-    searches = compare({0: base, 1: base}, SEARCHERS, 2, 3, tmp_path, toy_fit, log=lambda line: None)
-    assert len(searches) == 14
+    searchers = [name for name in SEARCHERS if name != "bayes"]
+    searches = compare({0: base, 1: base}, searchers, 2, 3, tmp_path, toy_fit, log=lambda line: None)
+    assert len(searches) == 12
     for s in searches:
         assert s.curve.epochs[-1] <= 12 and (s.folder / "journal.jsonl").exists()
         assert all(r.metrics["end_s"] >= r.metrics["start_s"] for r in s.records)
