@@ -6,7 +6,8 @@ epochs (:mod:`netopt.studies.hpo_budget`), and its report (:mod:`netopt.studies.
     netopt-hpo-budget model.width=64                       # netopt-train overrides for every trial
 
 ``<out>`` gets a folder per search and seed (its trials' run folders, journal.jsonl, results.csv,
-best.yaml), anytime.png, trials.png, anytime.csv, records.jsonl, report.md, report.html and claims.json.
+best.yaml), anytime.png, trials.png, anytime.csv, records.jsonl, report.md, report.html and claims.json,
+written again after each seed.
 """
 
 import argparse
@@ -63,9 +64,11 @@ def run(argv: Sequence[str] | None = None) -> Path:
     preflight(bases[args.seeds[0]])  # a mistake every trial would repeat: one line, before any trial
     out.mkdir(parents=True, exist_ok=True)
     log = functools.partial(print, flush=True)
-    searches = compare(bases, list(searchers), args.grid, args.epochs, out, fit, log)
     command = shlex.join(["netopt-hpo-budget", *(sys.argv[1:] if argv is None else argv)])
-    path = report(out, searches, args.grid**2 * args.epochs, command)
+    searches = []
+    for seed, base in bases.items():  # a report of the seeds so far after each: a run cut short keeps one
+        searches += compare({seed: base}, list(searchers), args.grid, args.epochs, out, fit, log)
+        path = report(out, searches, args.grid**2 * args.epochs, command)
     print(f"report: {path}")
     from netopt.report.document import verdict_lines
 
