@@ -137,7 +137,6 @@ class SweepLoop:
         self.max_failure_rate, self.resume_override = max_failure_rate, resume_override
         self.launched = 0
         self.returns: list[list[JobReturn]] = []
-        self.validated: set[tuple[str, ...]] = set()  # the shapes of overrides known to compose
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -212,8 +211,7 @@ class SweepLoop:
     def _run(self, jobs: list[Job], records: list[Record], resume: bool) -> list[Record]:
         """Launch one round of jobs and return every record with their outcomes."""
         batch = [self._overrides(j, resume) for j in jobs]
-        for lines in batch:
-            self._validate(lines)
+        self.sweeper.validate_batch_is_legal(batch)
         for job in jobs:
             self._fork(job, records, resume)
         self.journal.append([Record.pending(j) for j in jobs])
@@ -242,7 +240,7 @@ class SweepLoop:
                     if job is None:
                         break
                     overrides = self._overrides(job, resume)
-                    self._validate(overrides)
+                    self.sweeper.validate_batch_is_legal([overrides])
                     self._fork(job, records, resume)
                     self.journal.append([Record.pending(job)])
                     records = [r for r in records if r.key != job.key] + [Record.pending(job)]
@@ -259,15 +257,6 @@ class SweepLoop:
                 records = self._record(jobs, [ret for _, ret in ended], records, pool.workers)
         finally:
             pool.close()
-
-    def _validate(self, overrides: list[str]) -> None:
-        """Hydra's check that a job's overrides compose (a whole composition in this process, on the
-        way of every launch), once per shape: overrides with the same keys, and the same values
-        where they are not numbers (hydra.* keys aside), compose alike."""
-        shape = tuple(_shape(line) for line in overrides)
-        if shape not in self.validated:
-            self.sweeper.validate_batch_is_legal([overrides])
-            self.validated.add(shape)
 
     def _fork(self, job: Job, records: list[Record], resume: bool) -> None:
         """Start a new job of population-based training from its parent's checkpoint."""
@@ -321,16 +310,6 @@ class SweepLoop:
                 f"failed or diverged; sweep stopped, see {self.sweep_dir / 'results.csv'}"
             )
         return None
-
-
-def _shape(line: str) -> str:
-    """An override's key where its value is a number or the key is Hydra's own, else the override."""
-    key, _, value = line.partition("=")
-    try:
-        float(value)
-    except ValueError:
-        return key if key.startswith("hydra.") else line
-    return key
 
 
 def earlier_task(path: Path) -> list[str]:
