@@ -18,8 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from netopt.cli.common import Parser, fail
-from netopt.errors import UserError, user_error
+from netopt.cli.common import Parser, guarded
 
 
 def run(argv: Sequence[str] | None = None) -> Path:
@@ -35,7 +34,8 @@ def run(argv: Sequence[str] | None = None) -> Path:
     )
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="(default: outputs/nas/<time>)")
     parser.add_argument("overrides", nargs="*", help="netopt-train overrides for every run")
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(arguments)
     if args.trials < 2 or args.epochs < 1:
         parser.error("--trials must be >= 2 and --epochs >= 1")
     if args.search_seed in args.seeds:
@@ -62,25 +62,17 @@ def run(argv: Sequence[str] | None = None) -> Path:
     best = chosen(trials)
     log(f"chosen: trial {best.trial}, val_acc {best.objective:.4f}, {best.params}")
     records = compare(bases, {"searched": best.params, "default": DEFAULT}, args.epochs, out, fit, log)
-    command = shlex.join(["netopt-nas", *(sys.argv[1:] if argv is None else argv)])
-    path = report(out, trials, records, args.epochs, command)
+    path = report(out, trials, records, args.epochs, shlex.join(["netopt-nas", *arguments]))
     print(f"report: {path}")
     from netopt.report.document import verdict_lines
 
-    for line in verdict_lines(out):
-        print(line)
+    print(*verdict_lines(out), sep="\n")
     return path
 
 
 def main() -> None:
     """The console script: a mistake in the overrides ends in one line and exit status 2."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        run()
-    except (UserError, HydraException, OmegaConfBaseException) as error:
-        fail("netopt-nas", str(user_error(error) or error))
+    guarded("netopt-nas", sys.argv[1:], run, "interrupted")
 
 
 if __name__ == "__main__":
