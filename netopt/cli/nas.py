@@ -48,11 +48,11 @@ def run(argv: Sequence[str] | None = None) -> Path:
     from netopt.api import fit
     from netopt.components import preflight
     from netopt.studies.hpo_budget import trial_configs
-    from netopt.studies.nas import DEFAULT, chosen, compare, search
+    from netopt.studies.nas import DEFAULT, OVERRIDES, chosen, compare, search
     from netopt.studies.nas_report import report
 
     torch.set_num_threads(1)
-    bases = trial_configs(args.overrides, [args.search_seed, *args.seeds])
+    bases = trial_configs([*OVERRIDES, *args.overrides], [args.search_seed, *args.seeds])
     preflight(bases[args.search_seed])  # a mistake every run would repeat: one line, before any run
     out.mkdir(parents=True, exist_ok=True)
     log = functools.partial(print, flush=True)
