@@ -20,6 +20,7 @@ from netopt.report.claims import Claim, judge
 from netopt.report.document import Contents, write_documents
 from netopt.report.records import RunRecord, read_records
 from netopt.report.stats import mean_ci
+from netopt.studies.trajectories_tuning import TUNING
 
 #: The file of the records, in the output folder.
 RECORDS = "records.jsonl"
@@ -27,6 +28,12 @@ NOTE = (
     "final loss: mean over seeds ± half-width of its 95% interval (Student t) where the seeds differ; "
     "escaped: paths that went past the saddle point and 1 below its value, of all seeds; escape step: "
     "the range of the steps at which they did."
+)
+#: Added to the note when the lrs were tuned (tuning.jsonl in the folder).
+TUNED_NOTE = (
+    " lr: each optimizer's own, per function and noise level, the best of its grid by the mean final loss"
+    " (escape step on a saddle) over the tuning seeds, which the claims do not use (the grid and its"
+    " scores: tuning.png, tuning.jsonl); an lr chosen at an end of its grid may be beaten beyond it."
 )
 
 
@@ -115,7 +122,7 @@ def write_report(out: Path, claims: Sequence[Claim], figures: Mapping[str, str],
         rows=rows,
         stopped=[],
         figures=dict(figures),
-        note=NOTE,
+        note=NOTE + (TUNED_NOTE if (out / TUNING).exists() else ""),
         records=RECORDS,
     )
     return write_documents(contents)
