@@ -9,7 +9,8 @@ panel a curve per tag (layer, darker deeper), the normalized histogram
 
     p_l[k] = sum_seeds counts_l[k] / sum_seeds sum_j counts_l[j]
 
-the share of layer l's outputs in bin k over the configuration's completed runs.
+the share of layer l's outputs in bin k over the configuration's completed runs (on a log scale in a
+panel where one bin holds over :data:`SPIKE` of them).
 """
 
 from collections.abc import Sequence
@@ -23,46 +24,55 @@ from netopt.report.figures import MAX_LINES
 from netopt.report.runs import histograms
 from netopt.report.series import natural
 
+#: A panel where one bin holds more than this share (ReLU's zeros, a vanished signal) is drawn on a log
+#: scale, so that the rest of the distribution stays visible.
+SPIKE = 0.3
 #: The columns: the first logged step and the last.
 WHEN = ("at initialization (step {step})", "after training (step {step})")
 
 
 def histogram_figures(configs: Sequence[Config], patterns: Sequence[str]) -> list[tuple[str, Figure]]:
-    """A (heading, figure) per pattern that matches histograms some completed run logged."""
-    shown = list(configs)[:MAX_LINES]
+    """A (heading, figure) per pattern that matches histograms some completed run logged; a
+    configuration without any (no completed run) gets no row."""
     figures = []
     for pattern in patterns:
         logged = {
             c.label: [histograms(r.source, [pattern]) for r in c.runs if r.status == "completed"]
-            for c in shown
+            for c in list(configs)[:MAX_LINES]
         }
-        tags = sorted({t for runs in logged.values() for found in runs for t in found}, key=natural)
-        if not tags:
+        tags = {
+            label: sorted({t for found in runs for t in found}, key=natural) for label, runs in logged.items()
+        }
+        shown = [label for label, mine in tags.items() if mine]
+        if not shown:
             continue
+        depth = max(len(tags[label]) for label in shown)
+        colors = colormaps["viridis_r"](np.linspace(0.15, 1.0, depth))
         fig = Figure(figsize=(11, 2.9 * len(shown) + 0.8), layout="constrained")
         axes = fig.subplots(len(shown), 2, squeeze=False)
-        colors = colormaps["viridis_r"](np.linspace(0.15, 1.0, len(tags)))
-        for row, config in zip(axes, shown, strict=True):
+        for row, label in zip(axes, shown, strict=True):
             for column, ax in enumerate(row):
-                step = None
-                for tag, color in zip(tags, colors, strict=True):
-                    found = [run[tag] for run in logged[config.label] if tag in run]
-                    if not found:
-                        continue
-                    step, edges, counts = _pooled(found, first=column == 0)
-                    centers = (edges[:-1] + edges[1:]) / 2
-                    ax.plot(centers, counts / max(counts.sum(), 1.0), color=color, linewidth=1.2)
-                when = WHEN[column].format(step=step) if step is not None else ""
-                ax.set(title=f"{config.label}\n{when}", xlabel="activation value", ylabel="share of outputs")
+                for tag, color in zip(tags[label], colors, strict=False):
+                    step, edges, counts = _pooled(
+                        [run[tag] for run in logged[label] if tag in run], column == 0
+                    )
+                    share = counts / max(counts.sum(), 1.0)
+                    ax.plot((edges[:-1] + edges[1:]) / 2, share, color=color, linewidth=1.2)
+                    if share.max() > SPIKE:
+                        ax.set_yscale("log")
+                        ax.set_ylim(bottom=1e-4)
+                ax.set(title=f"{label}\n{WHEN[column].format(step=step)}", xlabel="activation value")
+                ax.set(ylabel="share of outputs")
                 ax.grid(alpha=0.3)
-        for tag, color in zip(tags, colors, strict=True):
-            axes[0][0].plot([], [], color=color, label=tag.split("/", 1)[-1])
-        fig.legend(loc="outside lower center", ncols=min(5, len(tags)), fontsize="small", frameon=False)
+        for i, color in enumerate(colors, 1):
+            axes[0][0].plot([], [], color=color, label=f"layer {i}")
+        fig.legend(loc="outside lower center", ncols=min(10, depth), fontsize="small", frameon=False)
         heading = (
             f"{pattern}: each layer's normalized histogram (a curve per layer, darker deeper) at "
-            "initialization and after training, pooled over seeds"
+            "initialization and after training, pooled over seeds; values beyond the range count in "
+            f"its end bins, and a panel where one bin holds over {SPIKE:.0%} is on a log scale"
         )
-        fig.suptitle(heading.split(":")[0] + ": the distribution of each layer's values")
+        fig.suptitle(f"{pattern}: the share of each layer's outputs per bin")
         figures.append((heading, fig))
     return figures
 
