@@ -72,7 +72,7 @@ def test_each_layer_is_counted_at_step_0_and_after_the_last_step():
     probe, writer, x = _probe(net)
     _train_steps(net, probe, x, 3)
     assert all(len(found) == 1 for found in writer.logged.values())  # only step 0's so far
-    assert probe.on_fit_end() == {}
+    ends = probe.on_fit_end()["end_bin_share"]
     assert list(writer.logged) == [f"act_hist/{i}.Tanh" for i in range(1, 12, 2)]
     for found in writer.logged.values():
         (start, edges, at_init), (end, _, after) = found
@@ -81,6 +81,8 @@ def test_each_layer_is_counted_at_step_0_and_after_the_last_step():
         assert sum(at_init) == BATCH * WIDTH  # the first training batch only
         assert sum(after) == 200 * WIDTH  # the fixed subset of the training split, all of it here
     assert net.training  # the mode the run was in
+    after = [torch.tensor(found[1][2]) for found in writer.logged.values()]
+    assert ends == pytest.approx(sum(float(c[0] + c[-1]) for c in after) / (6 * 200 * WIDTH))
     probe.close()
 
 

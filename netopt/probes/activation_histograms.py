@@ -12,7 +12,8 @@ bounded (tanh: [-1, 1], sigmoid: [0, 1]), else ``span`` (ReLU, GELU, ...). Two h
 go to TensorBoard as ``act_hist/<layer>`` (its histograms dashboard): at step 0, of the first
 training batch before any update (the initialization), and at the last step, of a fixed subset of
 the training split through the trained model in evaluation mode. A signal that vanishes shows as
-every deep layer's mass in the bin at 0; a saturating one as mass piled at +-1.
+every deep layer's mass in the bin at 0; a saturating one as mass piled at +-1. metrics.json gets
+``end_bin_share``: the share of the bounded activations' outputs in their end bins after training.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 
 from netopt.checks import require, require_count
 from netopt.models import ACTIVATIONS
-from netopt.probes.base import Probe, ProbeContext
+from netopt.probes.base import Direction, Probe, ProbeContext
 from netopt.probes.layer_stats import layer_name
 
 #: The output range of the bounded activations.
@@ -47,6 +48,7 @@ class ActivationHistograms(Probe):
             if isinstance(module, _ACTIVATION)
         }
         self.ranges = {name: BOUNDED.get(type(module), (low, high)) for name, module in watched.items()}
+        self.bounded = {name for name, module in watched.items() if type(module) in BOUNDED}
         self.handles = [module.register_forward_hook(self._hook(name)) for name, module in watched.items()]
         self.taking: str | None = "init"  # what the coming forward passes count: step 0's, the end's
         self.counts: dict[str, Tensor] = {}
@@ -68,8 +70,13 @@ class ActivationHistograms(Probe):
             self._write(step)
         self.taking, self.step = None, step + 1
 
+    def final_metrics(self) -> dict[str, Direction]:
+        return {"end_bin_share": None}
+
     def on_fit_end(self) -> dict[str, Any]:
-        """The trained model's histograms on a fixed subset of the training split (no metrics)."""
+        """The trained model's histograms on a fixed subset of the training split; ``end_bin_share``,
+        the share of the bounded activations' (tanh, sigmoid) outputs in the two end bins of their
+        range, where the trained units saturate (none without a bounded activation)."""
         model = self.context.model
         was_training = model.training
         model.eval()
@@ -79,8 +86,10 @@ class ActivationHistograms(Probe):
                 model(x)
         self.taking = None
         model.train(was_training)
+        bounded = [c for name, c in self.counts.items() if name in self.bounded]
+        ends = sum(float(c[0] + c[-1]) for c in bounded) / max(sum(float(c.sum()) for c in bounded), 1.0)
         self._write(self.step)
-        return {}
+        return {"end_bin_share": ends} if bounded else {}
 
     def _write(self, step: int) -> None:
         for name, counts in self.counts.items():
