@@ -68,7 +68,7 @@ def search(
     cfg = copy.deepcopy(base)
     cfg.trainer.seed = seed
     strategy = BayesSearch(SPACE, trials, batch_size=1, n_initial=max(2, trials // 2), seed=seed)
-    return run_search(strategy, cfg, folder, epochs, fit, log)
+    return run_search(strategy, cfg, folder, (epochs, trials * epochs), fit, log)
 
 
 def chosen(records: Sequence[Record]) -> Record:
