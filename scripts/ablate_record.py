@@ -6,7 +6,9 @@ do), one adds the EMA of the weights (``averaging=ema``), and a last row is
 through :func:`netopt.run.runner.run` with the per-epoch test accuracy of
 ``scripts/bench_time_to_accuracy.py`` (the weights after every epoch evaluated on the test set after
 the run, off the clock); the rows take turns within each seed, so a slow phase of a shared machine
-falls on all of them. Time to ``--target`` is the clock at the end of the first epoch reaching it.
+falls on all of them. Time to ``--target`` is the clock at the end of the first epoch reaching it;
+``--clock cpu`` counts this process's CPU seconds instead of wall seconds (the work done on the one
+thread, nearly independent of a shared machine's load).
 
 Printed, per row: the mean time to the target over seeds with its 95% interval, how many seeds reached
 it, the paired difference to the full preset (seconds, interval over the shared seeds:
@@ -14,7 +16,8 @@ it, the paired difference to the full preset (seconds, interval over the shared 
 (:mod:`netopt.report.stats`); last the ratio of the full preset's mean time to the fast preset's.
 ``--figure`` draws the times as bars with their intervals.
 
-    python scripts/ablate_record.py [--seeds 5] [--target 0.93] [--quick] [--figure docs/record_ablation.png]
+    python scripts/ablate_record.py [--seeds 5] [--target 0.93] [--quick] [--clock cpu]
+        [--figure docs/record_ablation.png]
 """
 
 import argparse
@@ -28,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script bench_time_to_accuracy
-from bench_time_to_accuracy import compose_preset, load_average, train_netopt  # noqa: E402
+from bench_time_to_accuracy import CLOCKS, compose_preset, load_average, train_netopt, use_clock  # noqa: E402
 
 from netopt.data.datasets import FashionMNIST  # noqa: E402
 from netopt.report.stats import difference, mean_ci  # noqa: E402
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--target", type=float, help="test accuracy to time (default 0.93; quick 0.75)")
     parser.add_argument("--quick", action="store_true", help="3,000 training images, 2 epochs: a smoke run")
     parser.add_argument("--root", default=os.environ.get("NETOPT_DATA", "./data"), help="dataset folder")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall or CPU seconds")
     parser.add_argument("--figure", type=Path, help="draw the times into this PNG")
     parser.add_argument("overrides", nargs="*", help="overrides added to every row (KEY=VALUE)")
     args = parser.parse_args(argv)
@@ -64,8 +68,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = args.target or (0.75 if args.quick else 0.93)
     extra = [*(QUICK if args.quick else []), *args.overrides]
     torch.set_num_threads(1)
+    use_clock(args.clock)
     FashionMNIST(root=args.root).load()  # unpack the files once, off every clock
-    print(f"1 thread, {seeds} seed(s), target {target:.2%}, load average {load_average()}")
+    print(
+        f"1 thread, {seeds} seed(s), target {target:.2%}, {args.clock} clock, load average {load_average()}"
+    )
     times: dict[str, dict[int, float]] = {name: {} for name, _, _ in ROWS}
     finals: dict[str, list[float]] = {name: [] for name, _, _ in ROWS}
     for seed in range(seeds):

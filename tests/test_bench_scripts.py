@@ -64,6 +64,12 @@ def test_arguments_default_to_all_cores_one_repeat_and_91_percent(bench):
     )
     args = bench.parse_args(["--threads", "2", "--repeats", "3", "--quick", "trainer.max_epochs=1"])
     assert (args.threads, args.repeats, args.quick, args.overrides) == (2, 3, True, ["trainer.max_epochs=1"])
+    args = bench.parse_args(["--quick", "optimizer.lr=0.1"])
+    assert (args.target, args.epochs, args.overrides) == (
+        0.85,
+        2,
+        ["trainer.max_epochs=2", "optimizer.lr=0.1"],
+    )
 
 
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--repeats", "0"], ["--target", "1.5"]])
