@@ -28,7 +28,9 @@ class LabelSmoothing(Regularizer):
         for another loss (a model that reconstructs its input has no classes to smooth)."""
         if loss is not cross_entropy:
             raise ConfigValueError(
-                "eps", self.eps, "left out: label smoothing needs class labels, and this model's loss is not "
-                "the cross-entropy (regularization=none)"
+                "eps",
+                self.eps,
+                "left out: label smoothing needs class labels, and this model's loss is not "
+                "the cross-entropy (regularization=none)",
             )
         return partial(cross_entropy, label_smoothing=self.eps)
