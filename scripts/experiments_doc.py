@@ -50,6 +50,7 @@ MAIN = {
     "sharpness": "final.png",
     "optimizers_toy": "saddle.png",
     "hpo_budget": "anytime.png",
+    "nas": "search.png",
     "label_smoothing": "final.png",
     "nesterov": "sensitivity.png",
     "weight_decay": "sensitivity.png",

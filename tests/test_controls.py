@@ -27,6 +27,7 @@ from netopt.probes.effective_lr import EffectiveLR
 from netopt.report.claims import Claim, judge
 from netopt.report.records import RunRecord
 from netopt.report.selection import matches
+from netopt.studies.nas import claims as nas_claims
 from tests.helpers import train
 
 CONF = Path(config.__file__).parent / "conf" / "experiment"
@@ -51,11 +52,18 @@ def _separable(claim: Claim) -> bool:
     return not matches(left, claim.right) and not matches(right, claim.left)
 
 
+#: The claims of a command that makes them from its runs, as every experiment's (netopt-nas: 16 trials
+#: of 10 epochs, the search's best val_acc 0.86).
+COMMAND_CLAIMS = {"nas": nas_claims(16, 10, 0.86)}
 ALL_CLAIMS = [
     pytest.param(claim, id=f"{name}-{i}")
     for name in EXPERIMENTS
     for i, claim in enumerate(preset_claims(name))
     if _separable(claim)
+] + [
+    pytest.param(Claim.parse(raw, f"{name} claims[{i}]"), id=f"{name}-{i}")
+    for name, raws in COMMAND_CLAIMS.items()
+    for i, raw in enumerate(raws)
 ]
 
 

@@ -44,6 +44,7 @@ def started(module: str, *args: str) -> subprocess.CompletedProcess:
         ("netopt.cli.landscape", ["RUN", "--points", "x"]),
         ("netopt.cli.report", ["--help"]),
         ("netopt.cli.hpo_budget", ["--help"]),
+        ("netopt.cli.nas", ["--help"]),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else v.rsplit(".", 1)[-1],
 )

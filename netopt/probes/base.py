@@ -23,7 +23,7 @@ Every probe is built from its ``_target_`` (``conf/probes/<name>.yaml``) with on
 supplies, the run's :class:`ProbeContext`; a new probe is its module, one YAML file and its test.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -40,11 +40,16 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 class ScalarWriter(Protocol):
     def scalars(self, values: Mapping[str, float], step: int) -> None: ...
 
+    def histogram(self, tag: str, edges: Sequence[float], counts: Sequence[float], step: int) -> None: ...
+
 
 class NoWriter:
     """Writes nothing: the context of the dry build, before the run's recorder exists."""
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
+        pass
+
+    def histogram(self, tag: str, edges: Sequence[float], counts: Sequence[float], step: int) -> None:
         pass
 
 

@@ -8,7 +8,8 @@ before it ended, or still running: its record is ``incomplete``). Its
 ``.hydra/hydra.yaml`` the chosen option of each config group; the record's ``used`` is the config's
 values and the group options. The configuration a run belongs to is its overrides without the seed
 and without the keys that do not change what is trained (:func:`netopt.settings.bookkeeping_keys`).
-TensorBoard's per-step scalars are read only on request (:func:`step_series`).
+TensorBoard's per-step scalars and histograms are read only on request (:func:`step_series`,
+:func:`scalars`, :func:`histograms`).
 
 A file that is there but is not what netopt writes (metrics.json that is not an object, a text cell
 in epochs.csv, YAML that does not parse) is a :class:`~netopt.errors.UserError` naming the file; a
@@ -154,12 +155,37 @@ def scalars(run_dir: Path | str, patterns: Sequence[str]) -> dict[str, tuple[np.
     return found
 
 
+def histograms(
+    run_dir: Path | str, patterns: Sequence[str]
+) -> dict[str, list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Every histogram tag of the run's TensorBoard events that matches one of the patterns
+    (``act_hist/*``): per logged step, (step, the bin edges, the counts)."""
+    events = _events(run_dir)
+    found = {}
+    for tag in events.Tags()["histograms"]:
+        if any(fnmatch.fnmatchcase(tag, p) for p in patterns):
+            found[tag] = [
+                (
+                    e.step,
+                    np.array([e.histogram_value.min, *e.histogram_value.bucket_limit]),
+                    np.array(e.histogram_value.bucket),
+                )
+                for e in events.Histograms(tag)
+            ]
+    return found
+
+
 def _events(run_dir: Path | str) -> Any:
-    """The run's TensorBoard events, every scalar loaded; the reader's progress lines kept quiet."""
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+    """The run's TensorBoard events, every scalar and histogram loaded; the reader's progress lines
+    kept quiet."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        HISTOGRAMS,
+        SCALARS,
+        EventAccumulator,
+    )
 
     logging.getLogger("tensorboard").setLevel(logging.WARNING)
-    events = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0})
+    events = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0, HISTOGRAMS: 0})
     events.Reload()
     return events
 

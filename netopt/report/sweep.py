@@ -26,6 +26,7 @@ from netopt.report import figures
 from netopt.report.claims import Claim, judge
 from netopt.report.configs import Config, group, ranked, statuses
 from netopt.report.document import Contents, write_documents
+from netopt.report.histograms import histogram_figures
 from netopt.report.ranking import Standing
 from netopt.report.records import RunRecord, require_metric
 from netopt.report.runs import read_runs, read_yaml
@@ -57,8 +58,9 @@ def write_report(
     sweep's metric and direction from the folder's multirun.yaml, else val_acc, or the first of
     test_acc and train_acc a completed run has, in the direction its name says (accuracies up,
     losses down). claims default to ``hydra.callbacks.summary.claims`` of the folder's multirun.yaml
-    (see :mod:`netopt.report.claims`), series (TensorBoard tag patterns drawn over training,
-    :mod:`netopt.report.series`) to ``hydra.callbacks.summary.series``.
+    (see :mod:`netopt.report.claims`), series (TensorBoard tag patterns: scalars drawn over training,
+    :mod:`netopt.report.series`; histograms at initialization and after training,
+    :mod:`netopt.report.histograms`) to ``hydra.callbacks.summary.series``.
     """
     folder = Path(sweep_dir)
     if not folder.is_dir():
@@ -84,10 +86,12 @@ def write_report(
     }
     headings = {name: FIGURES[name] for name, fig in built.items() if fig is not None}
     patterns = series if series is not None else _summary_setting(multirun, "series")
-    for stale in folder.glob("series_*.png"):  # an earlier report's
+    for stale in [*folder.glob("series_*.png"), *folder.glob("histograms_*.png")]:  # an earlier report's
         stale.unlink()
     for i, (heading, drawn) in enumerate(series_figures(configs, patterns), 1):
         built[f"series_{i}.png"], headings[f"series_{i}.png"] = drawn, heading
+    for i, (heading, drawn) in enumerate(histogram_figures(configs, patterns), 1):
+        built[f"histograms_{i}.png"], headings[f"histograms_{i}.png"] = drawn, heading
     for name, figure in built.items():
         if figure is not None:
             figure.savefig(folder / name, dpi=100)

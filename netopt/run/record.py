@@ -89,6 +89,22 @@ class Recorder:
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         write_text(self.run_dir / "epochs.csv", out.getvalue())
 
+    def histogram(self, tag: str, edges: Sequence[float], counts: Sequence[float], step: int) -> None:
+        """A histogram of ``counts`` in the bins between consecutive ``edges`` (TensorBoard's
+        histograms; its sum and sum of squares are those of the bin centers)."""
+        centers = [(a + b) / 2 for a, b in zip(edges, edges[1:], strict=False)]
+        self.writer.add_histogram_raw(
+            tag,
+            min=edges[0],
+            max=edges[-1],
+            num=sum(counts),
+            sum=sum(c * n for c, n in zip(centers, counts, strict=True)),
+            sum_squares=sum(c * c * n for c, n in zip(centers, counts, strict=True)),
+            bucket_limits=list(edges[1:]),
+            bucket_counts=list(counts),
+            global_step=step,
+        )
+
     def figure(self, tag: str, figure: Figure, step: int) -> None:
         """A matplotlib figure, as an image (closed afterwards)."""
         self.writer.add_figure(tag, figure, step, close=True)
@@ -126,6 +142,9 @@ class SilentRecorder(Recorder):
         pass
 
     def epoch_end(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        pass
+
+    def histogram(self, tag: str, edges: Sequence[float], counts: Sequence[float], step: int) -> None:
         pass
 
     def figure(self, tag: str, figure: Figure, step: int) -> None:

@@ -2,11 +2,13 @@
 
 Each optimizer of ``optimizers`` runs on each test function of ``functions``
 (:mod:`netopt.landscape.toy`), built from its ``conf/optimizer`` preset as the runner builds it, at
-each gradient-noise level of ``noise`` (``grad_noise.eta``) and for each of ``seeds``; the config
-is composed and checked by :mod:`netopt.studies.trajectories_config` before any path runs. Writes
-a figure per function (a row per noise level), trajectories.csv (every point of every path),
-records.jsonl (a record per path) and, from the records, the report with the ``claims`` judged
-(:mod:`netopt.studies.trajectories_report`).
+each gradient-noise level of ``noise`` (``grad_noise.eta``) and for each of ``seeds``, at its lr of
+``lrs`` or, with ``tune`` set, at its own best lr of a grid around it, chosen on other seeds
+(:mod:`netopt.studies.trajectories_tuning`); the config is composed and checked by
+:mod:`netopt.studies.trajectories_config` before any path runs. Writes a figure per function (a row
+per noise level), trajectories.csv (every point of every path), records.jsonl (a record per path),
+with ``tune`` tuning.jsonl and tuning.png (the grid), and, from the records, the report with the
+``claims`` judged (:mod:`netopt.studies.trajectories_report`).
 """
 
 import copy
@@ -22,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from netopt.components import make_optimizer
 from netopt.landscape.plot import plot_trajectory_rows
-from netopt.landscape.toy import FUNCTIONS, Trajectory, trajectory
+from netopt.landscape.toy import FUNCTIONS, Function, Trajectory, trajectory
 from netopt.report.claims import Claim
 from netopt.report.records import write_records
 from netopt.studies.trajectories_config import (
@@ -35,6 +37,7 @@ from netopt.studies.trajectories_config import (
     writable,
 )
 from netopt.studies.trajectories_report import RECORDS, parse_claims, path_record, write_report
+from netopt.studies.trajectories_tuning import TUNING, TUNING_HEADING, plot_tuning, tune
 
 TOY_FUNCTIONS = {f.name: f for f in FUNCTIONS}
 #: Called as each path is run: (its function, paths of that function done, paths per function).
@@ -48,37 +51,40 @@ def trajectories(overrides: list[str], progress: Progress | None = None) -> Path
     lr_set = lr_overridden(overrides)
     out = Path(cfg.out)
     tell = progress or (lambda function, done, total: None)
-    total = len(variants) * len(cfg.seeds)
-    rows, records, figures = [], [], {}
+    tuning = cfg.tune
+    grid_paths = 0 if tuning is None else len(tuning.factors) * len(tuning.seeds)
+    total = len(variants) * (len(cfg.seeds) + grid_paths)
+    rows, records, tuned, figures = [], [], [], {}
+    chosen: dict[tuple[str, str, float], float] = {}
     for function in (TOY_FUNCTIONS[name] for name in cfg.functions):
         start = cfg.start.get(function.name)
+        run_path = path_runner(function, start, cfg.steps.get(function.name, 100), tell, total)
         panels: dict[str, dict[str, list[Trajectory]]] = {}
-        done = 0
         for (name, level), variant in variants.items():
-            optimizer_cfg = copy.deepcopy(variant)  # each function its own lr
-            stepping = stepping_optimizer(optimizer_cfg.optimizer)
+            lr = stepping_optimizer(variant.optimizer).lr
             if not lr_set:
-                stepping.lr = cfg.lrs.get(function.name, {}).get(name, stepping.lr)
-            lr = stepping.lr
-            noise = float(optimizer_cfg.grad_noise.eta)
+                lr = cfg.lrs.get(function.name, {}).get(name, lr)
+            noise = float(variant.grad_noise.eta)
+            if tuning is not None:
+                settings = {"function": function.name, "optimizer": name, "noise": noise}
+                run = functools.partial(run_path, variant)
+                lr, grid_records = tune(function, settings, lr, tuning, run, out)
+                tuned += grid_records
+            chosen[function.name, name, noise] = lr
             row = "" if level is None else f"gradient noise {noise:g}" if noise else "no gradient noise"
             paths = panels.setdefault(row, {}).setdefault(f"{name} (lr={lr:g})", [])
             for seed in cfg.seeds:
-                torch.manual_seed(seed)  # the gradient noise draws its generator's seed from it
-                path = trajectory(
-                    functools.partial(make_optimizer, optimizer_cfg),
-                    function,
-                    start=None if start is None else list(start),
-                    steps=cfg.steps.get(function.name, 100),
-                )
+                path = run_path(variant, lr, seed)
                 paths.append(path)
                 records.append(path_record(function, name, lr, noise, seed, path, out))
                 points = enumerate(zip(path.path.tolist(), path.loss.tolist(), strict=True))
                 rows += [(function.name, name, noise, seed, i, *p, loss) for i, (p, loss) in points]
-                done += 1
-                tell(function.name, done, total)
         plot_trajectory_rows(function, panels, out / f"{function.name}.png")
         figures[f"{function.name}.png"] = f"{function.name}: f = {function.formula}"
+    if tuning is not None:
+        write_records(out / TUNING, tuned)
+        plot_tuning(tuned, chosen, TOY_FUNCTIONS, out / "tuning.png")
+        figures["tuning.png"] = TUNING_HEADING
     with open(out / "trajectories.csv", "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["function", "optimizer", "noise", "seed", "step", "x", "y", "loss"])
@@ -86,6 +92,32 @@ def trajectories(overrides: list[str], progress: Progress | None = None) -> Path
     write_records(out / RECORDS, records)
     write_report(out, claims, figures, shlex.join(["netopt-trajectories", *overrides]))
     return out
+
+
+def path_runner(
+    function: Function, start: Any, steps: int, tell: Progress, total: int
+) -> Callable[[DictConfig, float, int], Trajectory]:
+    """Runs a path on ``function`` from ``start`` (null: its own) for ``steps`` steps, given the
+    optimizer's config (its preset, with the noise level), its lr and the seed; tells ``tell`` of
+    each path of the function done."""
+    done = 0
+
+    def run(variant: DictConfig, lr: float, seed: int) -> Trajectory:
+        nonlocal done
+        optimizer_cfg = copy.deepcopy(variant)  # each function its own lr
+        stepping_optimizer(optimizer_cfg.optimizer).lr = lr
+        torch.manual_seed(seed)  # the gradient noise draws its generator's seed from it
+        path = trajectory(
+            functools.partial(make_optimizer, optimizer_cfg),
+            function,
+            start=None if start is None else list(start),
+            steps=steps,
+        )
+        done += 1
+        tell(function.name, done, total)
+        return path
+
+    return run
 
 
 def stepping_optimizer(optimizer: DictConfig) -> DictConfig:

@@ -86,12 +86,8 @@ def check_values(cfg: DictConfig, lr_set: bool) -> None:
             raise UserError(f"{key}={value}: must be {allowed}, e.g. {key}={example}")
     for level in cfg.noise or []:
         require(_finite(level) and level >= 0, "noise", "a list of finite values >= 0", list(cfg.noise))
-    require(len(cfg.seeds) > 0, "seeds", "a list of at least one seed", list(cfg.seeds))
-    for seed in cfg.seeds:
-        whole = isinstance(seed, int) and not isinstance(seed, bool)
-        require(
-            whole and 0 <= seed <= MAX_SEED, "seeds", f"whole numbers in [0, {MAX_SEED}]", list(cfg.seeds)
-        )
+    _require_seeds("seeds", cfg.seeds)
+    check_tune(cfg, lr_set)
     for name in cfg.functions:
         require_count(**{f"steps.{name}": cfg.steps.get(name, 100)})
         start = cfg.start.get(name)
@@ -105,6 +101,33 @@ def check_values(cfg: DictConfig, lr_set: bool) -> None:
     require(isinstance(fields, DictConfig), "fields", "a mapping {optimizer: {field: value}}", fields)
     for optimizer, values in fields.items():
         require(isinstance(values, DictConfig), f"fields.{optimizer}", "a mapping {field: value}", values)
+
+
+def _require_seeds(key: str, seeds: ListConfig) -> None:
+    require(len(seeds) > 0, key, "a list of at least one seed", list(seeds))
+    for seed in seeds:
+        whole = isinstance(seed, int) and not isinstance(seed, bool)
+        require(whole and 0 <= seed <= MAX_SEED, key, f"whole numbers in [0, {MAX_SEED}]", list(seeds))
+
+
+def check_tune(cfg: DictConfig, lr_set: bool) -> None:
+    """Refuse a ``tune`` that is not null or {factors, seeds}: factors finite and > 0, tuning seeds
+    apart from ``seeds`` (a claim must not be judged on the paths that chose its lr), and no
+    ``optimizer.lr`` on the command line (which fixes every lr)."""
+    tune = cfg.tune
+    if tune is None:
+        return
+    allowed = "null or {factors: [0.1, 0.3, 1, 3, 10], seeds: [100, 101, 102]}"
+    require(isinstance(tune, DictConfig) and set(tune) == {"factors", "seeds"}, "tune", allowed, tune)
+    factors = tune.factors
+    fine = isinstance(factors, ListConfig) and len(factors) > 0 and all(_finite(f) and f > 0 for f in factors)
+    require(fine, "tune.factors", "a list of finite numbers > 0", _shown(factors))
+    require(isinstance(tune.seeds, ListConfig), "tune.seeds", "a list of seeds", tune.seeds)
+    _require_seeds("tune.seeds", tune.seeds)
+    shared = sorted(set(tune.seeds) & set(cfg.seeds))
+    require(not shared, "tune.seeds", "seeds apart from `seeds` (the claims' seeds)", list(tune.seeds))
+    if lr_set:
+        raise UserError("tune: optimizer.lr fixes every lr; set tune=null to run at it, or drop optimizer.lr")
 
 
 def require_vector_optimizer(name: str, optimizer: DictConfig) -> None:
@@ -159,14 +182,14 @@ def help_text(cfg: DictConfig) -> str:
         f"  optimizer=NAME[,NAME...]   one of {' '.join(sorted(config.OPTIONS['optimizer']))}",
         f"                             (default: {','.join(cfg.optimizers)})",
         f"  function=NAME[,NAME...]    default: {','.join(cfg.functions)}",
-        "  experiment=optimizers_toy  noise off and on, 3 seeds, the saddle-point claims checked",
+        "  experiment=optimizers_toy  noise off and on, 5 seeds, each optimizer at its own best lr, claims",
         "  optimizer.FIELD=VALUE      every optimizer (wins over lrs and fields)",
         "  grad_noise.eta=ETA         gradient noise on every path",
         "",
         "Options (KEY=VALUE; defaults of conf/trajectories.yaml):",
     ]
     defaults = config.container(cfg, resolve=False)
-    shown = [(key, defaults[key]) for key in ("steps", "start", "noise", "seeds", "out", "fields")]
+    shown = [(key, defaults[key]) for key in ("steps", "start", "noise", "seeds", "tune", "out", "fields")]
     for key, value in [*shown, *((f"lrs.{name}", lrs) for name, lrs in defaults["lrs"].items())]:
         flow = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=math.inf)
         lines.append(f"  {key}={flow.strip().removesuffix('...').strip()}")

@@ -20,6 +20,7 @@ from netopt.report.claims import Claim, judge
 from netopt.report.document import Contents, write_documents
 from netopt.report.records import RunRecord, read_records
 from netopt.report.stats import mean_ci
+from netopt.studies.trajectories_tuning import TUNING
 
 #: The file of the records, in the output folder.
 RECORDS = "records.jsonl"
@@ -27,6 +28,12 @@ NOTE = (
     "final loss: mean over seeds ± half-width of its 95% interval (Student t) where the seeds differ; "
     "escaped: paths that went past the saddle point and 1 below its value, of all seeds; escape step: "
     "the range of the steps at which they did."
+)
+#: Added to the note when the lrs were tuned (tuning.jsonl in the folder).
+TUNED_NOTE = (
+    " lr: each optimizer's own, per function and noise level, the best of its grid by the mean final loss"
+    " (escape step on a saddle) over the tuning seeds, which the claims do not use (the grid and its"
+    " scores: tuning.png, tuning.jsonl); an lr chosen at an end of its grid may be beaten beyond it."
 )
 
 
@@ -95,6 +102,20 @@ def _loss(records: Sequence[RunRecord]) -> str:
     return f"{estimate.mean:.3g}"
 
 
+def _tuned(path: Path) -> str:
+    """The summary's sentence on the lr grid of tuning.jsonl ("" without one)."""
+    if not path.exists():
+        return ""
+    grid = read_records(path)
+    lrs = {(r.value("function"), r.value("optimizer"), r.value("noise"), r.value("lr")) for r in grid}
+    choices = {key[:3] for key in lrs}
+    seeds = ", ".join(map(str, sorted({r.seed for r in grid})))
+    return (
+        f" Each optimizer at its own best lr of {len(lrs) // len(choices)} per function and noise level,"
+        f" chosen on the tuning seeds {seeds} ({len(grid)} more paths)."
+    )
+
+
 def write_report(out: Path, claims: Sequence[Claim], figures: Mapping[str, str], command: str) -> Path:
     """report.md, report.html and (with claims) claims.json in out, from its records.jsonl and beside
     its figures; the path of report.html."""
@@ -103,19 +124,21 @@ def write_report(out: Path, claims: Sequence[Claim], figures: Mapping[str, str],
     seeds = sorted({r.seed for r in records})
     noise = sorted({r.value("noise") for r in records})
     optimizers, functions = ({r.value(key) for r in records} for key in ("optimizer", "function"))
+    tuned = _tuned(out / TUNING)
     contents = Contents(
         title="Optimizer trajectories on 2-D test functions",
         folder=out.resolve(),
         command=command,
         summary=f"{len(optimizers)} optimizers on {len(functions)} functions, gradient noise "
-        f"{', '.join(f'{n:g}' for n in noise)}, seeds {', '.join(map(str, seeds))}: {len(records)} paths.",
+        f"{', '.join(f'{n:g}' for n in noise)}, seeds {', '.join(map(str, seeds))}: {len(records)} paths."
+        + tuned,
         verdicts=[judge(claim, records) for claim in claims],
         headers=headers,
         numeric=numeric,
         rows=rows,
         stopped=[],
         figures=dict(figures),
-        note=NOTE,
+        note=NOTE + (TUNED_NOTE if tuned else ""),
         records=RECORDS,
     )
     return write_documents(contents)
