@@ -30,8 +30,10 @@ from netopt.precision import LossScaler, autocast
 from netopt.probes import Probe, ProbeContext
 from netopt.probes.monitor import available_metrics
 from netopt.regularization import Regularizers
+from netopt.regularization.regularizer import DataLoss
 from netopt.schedules import Schedule
 from netopt.settings import TrainerSettings
+from netopt.tasks import Task, task_of
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,8 @@ class Components:
 
     regularization: Regularizers
     model: torch.nn.Module
+    task: Task  # the model's: the loss's target and the evaluation's metrics (netopt.tasks)
+    loss: DataLoss  # the task's data loss, as the regularizers transform it
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     clip: Clip
@@ -182,6 +186,9 @@ def assemble(
     model_of_config = partial(make, cfg, "model", in_shape, num_classes, make(cfg, "norm"), **taken)
     require_fits(model_of_config)
     model = model_of_config()
+    task = task_of(model)
+    with config_key("regularization"):
+        loss = regularization.data_loss(task.loss)
     with config_key("init"):
         instantiate(cfg.init)(model, **model.init_arguments())
     regularization.attach(model)
@@ -228,6 +235,8 @@ def assemble(
     return Components(
         regularization=regularization,
         model=model,
+        task=task,
+        loss=loss,
         optimizer=optimizer,
         schedule=averaging.lr_schedule(schedule, optimizer.param_groups[0]["lr"]) if averaging else schedule,
         clip=clip,

@@ -1,6 +1,6 @@
 """Evaluating a model as it is tested: a split's mean loss, accuracy and expected calibration error in
 eval mode, unaugmented, with the weights to evaluate (an average, :mod:`netopt.averaging`) put into the
-model first."""
+model first; the loss and the metrics are those of the model's task (:mod:`netopt.tasks`)."""
 
 import contextlib
 import math
@@ -8,21 +8,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from netopt.averaging import EvaluationWeights, recompute_batch_norm
-from netopt.calibration import BINS, calibration_bins, expected_calibration_error
 from netopt.data import Split, batches
 from netopt.distributed import World
 from netopt.precision import AutocastFactory
+from netopt.tasks import CLASSIFICATION, Task
 
 
 @dataclass
 class Evaluator:
     """Evaluates ``model`` in batches of ``batch_size`` (at most ``limit_batches`` of them), under
     ``autocast``; with several processes (``world``) each evaluates its shard of every batch and the
-    sums are all-reduced. ``weights``: the provider of the weights to evaluate, if any."""
+    sums are all-reduced. ``weights``: the provider of the weights to evaluate, if any; ``task``: what
+    the model's output is scored as."""
 
     model: nn.Module
     batch_size: int
@@ -31,6 +31,7 @@ class Evaluator:
     autocast: AutocastFactory = contextlib.nullcontext
     memory_format: torch.memory_format = torch.contiguous_format
     weights: EvaluationWeights | None = None
+    task: Task = CLASSIFICATION
 
     def inputs(self, split: Split) -> Iterator[tuple[Tensor, Tensor, int]]:
         """``split`` in batches: this process's shard of each (x, y) and the whole batch's size."""
@@ -54,16 +55,16 @@ class Evaluator:
     @torch.no_grad()
     def evaluate(self, split: Split) -> tuple[float, float, float]:
         """Mean loss, accuracy and expected calibration error (:mod:`netopt.calibration`) over ``split``
-        in eval mode (NaN for an empty split)."""
+        in eval mode, as the task measures them (NaN for an empty split, or what the task has not)."""
         self.model.eval()
         loss_sum = torch.zeros((), device=split.x.device, dtype=torch.float64)
-        bins = torch.zeros(3, BINS, device=split.x.device, dtype=torch.float64)  # calibration_bins' sums
+        sums: Tensor | int = 0  # the task's sums (a classification's calibration bins)
         for x, y, _ in self.inputs(split):
+            target = self.task.target(x, y)
             with self.autocast():
-                logits = self.model(x)
-                loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            bins += calibration_bins(logits, y)
-        loss_sum, bins = self.world.sum(loss_sum), self.world.sum(bins)
-        if not (count := bins[0].sum().item()):
+                output = self.model(x)
+                loss_sum += self.task.loss(output, target, reduction="sum")
+            sums = sums + self.task.sums(output, target)
+        if isinstance(sums, int):
             return math.nan, math.nan, math.nan
-        return loss_sum.item() / count, bins[1].sum().item() / count, expected_calibration_error(bins)
+        return self.task.metrics(self.world.sum(loss_sum).item(), self.world.sum(sums))

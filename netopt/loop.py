@@ -19,7 +19,9 @@ epoch) are measured on the batches as they are trained (train mode, augmented, t
 Every evaluation (validation, the probes, the checkpoint, the final test) sees the weights to evaluate
 where :attr:`Trainer.weights` tells them apart from the trained ones (an average: :mod:`netopt.averaging`).
 A non-finite loss stops the run with status ``diverged`` (an fp16 step skipped for overflowing
-gradients has a finite loss).
+gradients has a finite loss). What the loss compares the output with, and what an evaluation measures,
+is the model's task (:mod:`netopt.tasks`): class indices and accuracy, or the input (an autoencoder's
+reconstruction), whose accuracies are NaN.
 """
 
 import contextlib
@@ -45,7 +47,8 @@ from netopt.optim.clip import grad_norm
 from netopt.precision import AutocastFactory, LossScaler
 from netopt.probes.base import Probe
 from netopt.schedules import Schedule
-from netopt.state import History, Hits, RandomState
+from netopt.state import History, RandomState
+from netopt.tasks import CLASSIFICATION, Task
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ class Trainer:
     eval_batch_size: int
     limit_batches: int | None = None
     progress: bool = True
-    loss_fn: LossFn = F.cross_entropy
+    loss_fn: LossFn = F.cross_entropy  # the task's data loss, as the regularizers transform it
+    task: Task = CLASSIFICATION  # the loss's target and the evaluation's metrics (netopt.tasks)
     penalty: Penalty = dict  # named terms added to the loss, each logged as train/<name>
     after_step: Callable[[], None] = lambda: None  # called once after every optimizer step
     measure: Measure = dict  # named measures of the model after every epoch (train/<name>, an epochs.csv
@@ -99,10 +103,10 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.steps_per_epoch = num_batches(len(self.data.train), self.batch_size, self.limit_batches)
-        self.hits = Hits()  # the correct predictions of the epoch so far
+        self.hits = self.task.hits()  # the correct predictions of the epoch so far
         self.stepping = [p for p in self.probes if type(p).on_step is not Probe.on_step]
         evaluation = (self.eval_batch_size, self.limit_batches, self.world, self.autocast, self.memory_format)
-        self.evaluator = Evaluator(self.model, *evaluation, self.weights)
+        self.evaluator = Evaluator(self.model, *evaluation, self.weights, self.task)
 
     # --- one iteration -------------------------------------------------------------------------
     def set_lr(self, t: int) -> float:
@@ -114,7 +118,7 @@ class Trainer:
     def train_step(self, x: Tensor, y: Tensor, total: int | None = None) -> dict[str, float]:
         """One optimizer step; the train scalars to log (data loss, gradient norm, each penalty). The
         batch's predictions go to :attr:`hits`. ``(x, y)`` is this process's shard of a global batch
-        of ``total`` samples (all of it by default)."""
+        of ``total`` samples (all of it by default), ``y`` the task's target (:meth:`Task.target`)."""
         total = len(y) if total is None else total
         measured: list[dict[str, Tensor]] = []
 
@@ -161,7 +165,7 @@ class Trainer:
         h = self.history
         self.model.train()
         total_loss, seen, start = 0.0, 0, time.perf_counter()
-        self.hits = Hits()
+        self.hits = self.task.hits()
         shown = start  # when the bar was last updated
         inputs = self.epoch_inputs(self.data.train.x, h.epoch, self.rng.noise)
         train = batches(inputs, self.data.train.y, self.batch_size, self.rng.order, self.limit_batches)
@@ -169,7 +173,7 @@ class Trainer:
             x, y, n = self.world.shard(x, y)
             x = self.augment(x, self.rng.noise).contiguous(memory_format=self.memory_format)
             lr = self.set_lr(h.step)
-            scalars = self.train_step(x, y, n)
+            scalars = self.train_step(x, self.task.target(x, y), n)
             for probe in self.stepping:
                 probe.on_step(h.step)
             scalars["train/lr"] = lr

@@ -121,3 +121,23 @@ def test_self_tuning_benchmark_of_one_seed(tmp_path):
     )
     assert (out / "digits_mlp/adam/seed0_trial0/metrics.json").is_file()
     assert "| adam |" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("launcher", "jobs"), [("basic", 1), pytest.param("joblib", 2, marks=pytest.mark.slow)]
+)
+def test_trials_run_through_a_hydra_launcher_and_resume(tmp_path, capsys, launcher, jobs):
+    out = tmp_path / "launched"
+    common = ["size=quick", "submissions=[adam]", "budget_scale=0.25", "trials=1", f"out={out}"]
+    bench.main([*common, "seeds=[0]", f"launcher={launcher}", f"jobs={jobs}"])
+    first = out / "digits_mlp/adam/seed0_trial1/metrics.json"
+    assert json.loads(first.read_text())["status"] == "completed"
+    assert (out / "jobs.yaml").is_file() and (out / "report.md").is_file()
+    stamp = first.stat().st_mtime_ns
+    capsys.readouterr()
+    bench.main([*common, "seeds=[0,1]", f"launcher={launcher}", f"jobs={jobs}"])
+    assert "1 of 2 trials finished before; running 1" in capsys.readouterr().out
+    assert first.stat().st_mtime_ns == stamp
+    assert (
+        json.loads((out / "digits_mlp/adam/seed1_trial1/metrics.json").read_text())["status"] == "completed"
+    )

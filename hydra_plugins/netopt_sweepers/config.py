@@ -1,5 +1,5 @@
 """Configs of the sweepers, registered as ``hydra/sweeper=random``, ``bayes``, ``hyperband``,
-``asha``, ``bohb`` and ``pbt``.
+``asha``, ``bohb``, ``pbt``, and ``list`` (a given list of jobs: netopt-bench's trials).
 
 The search space is ``params``: a map from a config key to a sweep in Hydra's override grammar,
 ``choice(a, b)`` or ``a,b`` (categorical), ``range(1, 5)`` (integers 1..4), ``interval(0, 1)``
@@ -126,6 +126,16 @@ class PbtSweeperConf(SweeperConf):
     horizon_key: str | None = "trainer.schedule_epochs"
 
 
+@dataclass
+class ListSweeperConf:
+    """A given list of jobs (the file ``jobs``: ``[{subdir, overrides}]``), ``workers`` at a time
+    (null: the launcher's parallelism): netopt-bench's trials through a launcher."""
+
+    _target_: str = "hydra_plugins.netopt_sweepers.listed.ListSweeper"
+    jobs: str = "???"
+    workers: int | None = None
+
+
 for _name, _node in (
     ("random", RandomSweeperConf),
     ("bayes", BayesSweeperConf),
@@ -133,5 +143,6 @@ for _name, _node in (
     ("asha", AshaSweeperConf),
     ("bohb", BohbSweeperConf),
     ("pbt", PbtSweeperConf),
+    ("list", ListSweeperConf),
 ):
     ConfigStore.instance().store(group="hydra/sweeper", name=_name, node=_node, provider="netopt")

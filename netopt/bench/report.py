@@ -78,7 +78,8 @@ def report(
         for i in order
     ]
     targets = "; ".join(
-        f"{w.name}: {w.metric} >= {w.target:g} within {w.budget} steps (test target {w.test_target:g}; "
+        f"{w.name}: {w.metric} {'>=' if w.maximize else '<='} {w.target:g} within {w.budget} steps "
+        f"(test target {w.test_target:g}; "
         f"reached at the end by {_test_share(results, w)} of the runs that hit the validation target)"
         for w in workloads
     )

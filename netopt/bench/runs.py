@@ -1,13 +1,18 @@
 """Running the benchmark's trials, resumably, and reading each one's time to target.
 
 Every trial is a real run (:func:`netopt.run.runner.run`) in ``<out>/<workload>/<submission>/
-seed<s>_trial<k>``. Run again into the same ``out``, a trial whose folder holds a finished run
-(completed or diverged) is read, not redone, and an interrupted one continues from its checkpoint.
+seed<s>_trial<k>``: in this process, in ``jobs`` processes of its own (joblib), or through a Hydra
+launcher (joblib, SLURM, ...) as one ``netopt-train --multirun`` of the pending trials, listed in
+``<out>/jobs.yaml`` for the sweeper ``hydra/sweeper=list`` (:mod:`hydra_plugins.netopt_sweepers.listed`).
+Run again into the same ``out``, a trial whose folder holds a finished run (completed or diverged) is
+read, not redone, and an interrupted one continues from its checkpoint.
 """
 
 import csv
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +21,7 @@ from typing import Any
 from netopt.bench.scoring import time_to_target
 from netopt.bench.suite import Trial, Workload
 from netopt.composition import compose
+from netopt.errors import UserError
 
 FINISHED = ("completed", "diverged")
 
@@ -56,9 +62,11 @@ def run_trials(
     budget_scale: float,
     jobs: int = 1,
     log: Callable[[str], None] = print,
+    launcher: Sequence[str] = (),
 ) -> list[Result]:
     """Run the trials not finished in ``out``, ``jobs`` at a time (each its own process when more than
-    one, through joblib), then read every trial's result, in order."""
+    one, through joblib), or through the Hydra launcher of the overrides ``launcher`` (its name first:
+    :func:`launch`), then read every trial's result, in order."""
     pending = [t for t in trials if _status(out / t.folder) not in FINISHED]
     log(f"{len(trials) - len(pending)} of {len(trials)} trials finished before; running {len(pending)}")
     common = ["trainer.progress=false", "trainer.num_threads=1", "trainer.resume=auto"]
@@ -69,8 +77,11 @@ def run_trials(
         )
         for t in pending
     ]
-    if jobs == 1:
-        done: Iterable[Path] = (train(*args) for args in work)
+    if launcher and work:
+        launch(work, out, launcher, jobs)
+        done: Iterable[Path] = (folder for _, folder in work)
+    elif jobs == 1:
+        done = (train(*args) for args in work)
     else:
         from joblib import Parallel, delayed
 
@@ -86,6 +97,28 @@ def train(overrides: Sequence[str], folder: Path) -> Path:
 
     run(compose(*overrides), folder)
     return folder
+
+
+def launch(work: Sequence[tuple[list[str], Path]], out: Path, launcher: Sequence[str], jobs: int) -> None:
+    """The trials ``work`` (overrides, folder) as one ``netopt-train --multirun`` with
+    ``hydra/launcher=<launcher[0]>`` and its settings ``launcher[1:]``, ``jobs`` at a time, in their
+    folders under ``out`` (the sweep's folder); no sweep summary (the benchmark reports). The task is
+    imported, not run as ``__main__``, so that joblib's workers import it rather than unpickle it."""
+    from omegaconf import OmegaConf
+
+    from netopt.hpo.summary import format_value
+
+    listed = out / "jobs.yaml"
+    OmegaConf.save([{"subdir": str(f.relative_to(out)), "overrides": list(o)} for o, f in work], listed)
+    command = [
+        *(sys.executable, "-c", "from netopt.cli.train import main; main()", "--multirun"),
+        *("hydra/sweeper=list", f"hydra.sweeper.jobs={format_value(str(listed))}"),
+        *(f"hydra.sweeper.workers={jobs}", f"hydra.sweep.dir={format_value(str(out))}"),
+        *("~hydra.callbacks.summary", f"hydra/launcher={launcher[0]}", *launcher[1:]),
+    ]
+    code = subprocess.run(command, check=False).returncode
+    if code:
+        raise UserError(f"launcher={launcher[0]}: its multirun ended with exit status {code} (see above)")
 
 
 def read(trial: Trial, w: Workload, folder: Path) -> Result:

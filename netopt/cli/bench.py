@@ -44,10 +44,12 @@ def check(cfg: Any) -> None:
 
     require(cfg.ruleset in RULESETS, "ruleset", " or ".join(RULESETS), cfg.ruleset)
     require(cfg.measure in ("time", "steps"), "measure", "time or steps", cfg.measure)
+    require(cfg.mode in ("score", "calibrate"), "mode", "score or calibrate", cfg.mode)
+    require(0 <= cfg.slack < 1, "slack", "a fraction in [0, 1)", cfg.slack)
     require(isinstance(cfg.trials, int) and cfg.trials >= 1, "trials", "a whole number >= 1", cfg.trials)
     require(isinstance(cfg.jobs, int) and cfg.jobs >= 1, "jobs", "a whole number >= 1", cfg.jobs)
     require(cfg.budget_scale > 0, "budget_scale", "a number > 0", cfg.budget_scale)
-    for key in ("workloads", "seeds", "overrides"):
+    for key in ("workloads", "seeds", "overrides", "launcher_overrides"):
         require(isinstance(cfg[key], ListConfig), key, "a list, e.g. [a,b]", cfg[key])
     require(len(cfg.workloads) > 0, "workloads", "at least one workload", list(cfg.workloads))
     require(
@@ -63,6 +65,19 @@ def check(cfg: Any) -> None:
         "null (every optimizer preset) or a list of presets",
         subs,
     )
+    if cfg.mode == "calibrate":
+        require(
+            subs is not None and len(subs) == 1,
+            "submissions",
+            "one preset, the baseline, with mode=calibrate",
+            subs,
+        )
+        require(
+            cfg.budget_scale == 1,
+            "budget_scale",
+            "1 with mode=calibrate (the targets are for the workload's budget)",
+            cfg.budget_scale,
+        )
 
 
 def run(arguments: list[str]) -> Any:
@@ -88,7 +103,7 @@ def run(arguments: list[str]) -> Any:
 
     from netopt.bench import suite
     from netopt.bench.report import report
-    from netopt.bench.runs import run_trials
+    from netopt.bench.runs import read, run_trials
     from netopt.components import preflight
     from netopt.composition import compose
 
@@ -103,11 +118,49 @@ def run(arguments: list[str]) -> Any:
         preflight(compose(*workloads[t.workload].overrides(cfg.budget_scale), *t.overrides(), *overrides))
     out.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, saved)
+    launcher = [] if cfg.launcher is None else [str(cfg.launcher), *cfg.launcher_overrides]
     results = run_trials(
-        trials, workloads, out, overrides, cfg.budget_scale, cfg.jobs, lambda line: print(line, flush=True)
+        trials,
+        workloads,
+        out,
+        overrides,
+        cfg.budget_scale,
+        cfg.jobs,
+        lambda line: print(line, flush=True),
+        launcher,
     )
+    if cfg.mode == "calibrate":
+        workloads = calibrate(out, results, workloads, cfg.slack)
+        results = [read(r.trial, workloads[r.trial.workload], out / r.trial.folder) for r in results]
     command = shlex.join([PROG, *arguments])
     return report(out, results, list(workloads.values()), names, seeds, cfg.ruleset, cfg.measure, command)
+
+
+def calibrate(out: Path, results: Any, workloads: dict[str, Any], slack: float) -> dict[str, Any]:
+    """Set every workload's targets from the baseline's results (:mod:`netopt.bench.calibration`): into
+    its file in the config tree and ``out/targets.yaml``; the workloads with their new targets."""
+    from dataclasses import replace
+
+    from omegaconf import OmegaConf
+
+    from netopt.bench import calibration
+
+    found = {name: calibration.targets(results, w, slack) for name, w in workloads.items()}
+    for t in found.values():
+        path = calibration.workload_file(t.workload)
+        calibration.write(t, path)
+        print(
+            f"{t.workload}: target {t.target:g}, test_target {t.test_target:g} ({t.how}) -> {path}",
+            flush=True,
+        )
+    OmegaConf.save(
+        {name: {"target": t.target, "test_target": t.test_target, "how": t.how} for name, t in found.items()},
+        out / "targets.yaml",
+    )
+    return {
+        name: replace(w, target=found[name].target, test_target=found[name].test_target)
+        for name, w in workloads.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from netopt.checks import require_choice, require_fraction
 from netopt.errors import UserError
 from netopt.init import gain
 from netopt.nn.dropout import Dropout
+from netopt.tasks import CLASSIFICATION, Task
 
 #: The activations a model config may name (``model.activation``).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -46,8 +47,11 @@ class Model(nn.Module):
 
     :meth:`init_arguments` gives the keyword arguments of the ``init(model, ...)`` call: the gain of
     the model's activation and the gate count of modules whose weight stacks several gates;
-    :meth:`fit_inputs` initializes what depends on the training data.
+    :meth:`fit_inputs` initializes what depends on the training data. :attr:`task` is what its output
+    is trained and evaluated as (:mod:`netopt.tasks`): the logits of the classes unless it says otherwise.
     """
+
+    task: Task = CLASSIFICATION
 
     def __init__(self, activation: str, dropout: float) -> None:
         super().__init__()

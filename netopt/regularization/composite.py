@@ -27,16 +27,21 @@ def _nothing() -> None:
 class Regularizers:
     """Every regularizer of a run, by name, seen by the runner as one.
 
-    :attr:`loss` is cross-entropy as the regularizers transform it (:meth:`Regularizer.data_loss`);
-    :meth:`penalties`, :meth:`measures` merge theirs; :meth:`step_hook` calls each one's hook.
+    :meth:`data_loss` is a task's loss as the regularizers transform it (:meth:`Regularizer.data_loss`),
+    :attr:`loss` the cross-entropy's; :meth:`penalties`, :meth:`measures` merge theirs;
+    :meth:`step_hook` calls each one's hook.
     """
 
     def __init__(self, **regularizers: Regularizer) -> None:
         self.regularizers = regularizers
-        loss: DataLoss = cross_entropy
-        for regularizer in regularizers.values():
-            loss = regularizer.data_loss(loss)
-        self.loss = loss
+        self.loss = self.data_loss(cross_entropy)
+
+    def data_loss(self, loss: DataLoss) -> DataLoss:
+        """``loss`` (the task's, :mod:`netopt.tasks`) as each regularizer in turn transforms it."""
+        for name, regularizer in self.regularizers.items():
+            with config_key(name):
+                loss = regularizer.data_loss(loss)
+        return loss
 
     @classmethod
     def from_config(cls, group: Mapping[str, Any]) -> "Regularizers":

@@ -11,6 +11,7 @@ convention too).
 from functools import partial
 
 from netopt.checks import require_probability
+from netopt.errors import ConfigValueError
 from netopt.nn.loss import cross_entropy
 from netopt.regularization.regularizer import DataLoss, Regularizer
 
@@ -23,5 +24,13 @@ class LabelSmoothing(Regularizer):
         self.eps = eps
 
     def data_loss(self, loss: DataLoss) -> DataLoss:
-        """The cross-entropy of the smoothed targets, in place of the plain cross-entropy ``loss``."""
+        """The cross-entropy of the smoothed targets, in place of the plain cross-entropy ``loss``; refused
+        for another loss (a model that reconstructs its input has no classes to smooth)."""
+        if loss is not cross_entropy:
+            raise ConfigValueError(
+                "eps",
+                self.eps,
+                "left out: label smoothing needs class labels, and this model's loss is not "
+                "the cross-entropy (regularization=none)",
+            )
         return partial(cross_entropy, label_smoothing=self.eps)

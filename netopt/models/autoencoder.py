@@ -1,0 +1,69 @@
+"""An autoencoder: an MLP encoder to a code of ``code`` values, an MLP decoder back to the input's shape,
+trained to reconstruct its input (Hinton and Salakhutdinov, "Reducing the dimensionality of data with
+neural networks", 2006; Qiu Xipeng, Neural Networks and Deep Learning, ch. 9).
+
+    h = decode(encode(x)),   loss = 1/(N D) * sum_i ||h_i - x_i||^2   (:data:`netopt.tasks.RECONSTRUCTION`)
+
+The encoder's hidden layers have ``widths`` units, the decoder's the same in reverse; each is affine map
+-> normalization -> activation -> post-activation normalization -> dropout, as in the MLP
+(:mod:`netopt.models.mlp`). The code and the output are affine (no activation): the inputs are
+standardized, not in [0, 1].
+"""
+
+import math
+
+from torch import Tensor, nn
+
+from netopt.checks import require_count
+from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
+from netopt.nn.norm import Normalization
+from netopt.tasks import RECONSTRUCTION
+
+
+class AutoEncoder(Model):
+    """Encoder ``in -> widths -> code``, decoder ``code -> reversed(widths) -> in``; ``num_classes`` is
+    not used (the output has the input's shape)."""
+
+    task = RECONSTRUCTION
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int,
+        norm: Normalization,
+        dropout: float = 0.0,
+        widths: tuple[int, ...] = (256,),
+        code: int = 32,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(activation, dropout)
+        require_count(code=code)
+        for width in widths:
+            require_count(widths=width)
+        size = math.prod(in_shape)
+
+        def hidden(fan_in: int, width: int) -> list[nn.Module]:
+            return [
+                norm.wrap(nn.Linear(fan_in, width)),
+                norm.after_affine(width, spatial=False),
+                ACTIVATIONS[activation](),
+                norm.after_activation(width, spatial=False),
+                dropout_layer(dropout),
+            ]
+
+        encoder: list[nn.Module] = [nn.Flatten()]
+        fan_in = size
+        for width in widths:
+            encoder += hidden(fan_in, width)
+            fan_in = width
+        encoder.append(nn.Linear(fan_in, code))
+        decoder: list[nn.Module] = []
+        fan_in = code
+        for width in reversed(widths):
+            decoder += hidden(fan_in, width)
+            fan_in = width
+        decoder += [nn.Linear(fan_in, size), nn.Unflatten(1, tuple(in_shape))]
+        self.encoder, self.decoder = sequential(*encoder), sequential(*decoder)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x))
