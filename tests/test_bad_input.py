@@ -169,7 +169,10 @@ CONFIG_MISTAKES = [
         ["probes=sharpness", "probes.sharpness.evry=2"],
         r"probes.sharpness.evry: unknown key; allowed: at_loss, at_step, every, per_layer",
     ),
-    (["probes=sharpnes"], r"probes=sharpnes: no such option; choose one of activation_histograms, effective_lr, layer_stats"),
+    (
+        ["probes=sharpnes"],
+        r"probes=sharpnes: no such option; choose one of activation_histograms, effective_lr, layer_stats",
+    ),
     (["probes.sharpness.every=2"], r"probes.sharpness: unknown key"),
     (["probes=net_input"], r"probes=net_input: measures a model of model=rnn only, not MLP"),
     (
