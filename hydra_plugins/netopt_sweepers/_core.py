@@ -223,10 +223,12 @@ class SweepLoop:
     def _run_async(self, search: Any, records: list[Record], interrupted: list[Job]) -> list[Record]:
         """Keep every worker of the pool busy: a worker that frees up gets the next job at once, the
         interrupted jobs first (continuing from their checkpoints), then the strategy's first job that
-        is not running, asked given every record (the running jobs' pending ones included)."""
+        is not running, asked given every record (the running jobs' pending ones included). Jobs that
+        end together are recorded one at a time, each worker refilled right after its job's outcome."""
         pool = make_pool(self.launcher, self.sweeper.workers)
         running: dict[int, Job] = {}
-        ended: list[tuple[int, JobReturn]] = []
+        ended: list[tuple[int, JobReturn]] = []  # ended, not yet recorded
+        recorded = False
         try:
             while True:
                 while len(running) < pool.workers:
@@ -247,14 +249,15 @@ class SweepLoop:
                     running[self.launched] = job
                     pool.submit(overrides, self.launched)
                     self.launched += 1
-                if ended:  # after the free workers got their jobs: writing it takes a while
+                if recorded and not ended:  # after the free workers got their jobs: it takes a while
                     write_summary(self.sweep_dir, records, self.metric, self.maximize)
                 if not running:
                     return records
-                ended = pool.wait()
-                self.returns.append([ret for _, ret in ended])
-                jobs = [running.pop(i) for i, _ in ended]
-                records = self._record(jobs, [ret for _, ret in ended], records, pool.workers)
+                ended = ended or pool.wait()
+                number, ret = ended.pop(0)
+                self.returns.append([ret])
+                records = self._record([running.pop(number)], [ret], records, pool.workers)
+                recorded = True
         finally:
             pool.close()
 

@@ -81,11 +81,13 @@ class JoblibPool(Pool):
 
     def __init__(self, launcher: Launcher, workers: int) -> None:
         from joblib._parallel_backends import LokyBackend
-        from joblib.externals.loky import get_reusable_executor
+        from joblib.executor import get_memmapping_executor
 
         super().__init__(launcher, workers)
         env = LokyBackend()._prepare_worker_env(n_jobs=workers)  # threads: cores / n_jobs
-        self.executor = get_reusable_executor(max_workers=workers, env=env)
+        # joblib's own factory of loky's process-wide reusable pool: a joblib.Parallel later in the
+        # process (a synchronous sweep) reuses the same pool and needs what this factory sets up
+        self.executor = get_memmapping_executor(workers, env=env)
 
     def _start(self, overrides: list[str], idx: int) -> futures.Future:
         from hydra_plugins.hydra_joblib_launcher._core import execute_job
