@@ -15,7 +15,8 @@ import math
 from torch import Tensor, nn
 
 from netopt.checks import require_count
-from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
+from netopt.models import Model, sequential
+from netopt.models.mlp import hidden_layer
 from netopt.nn.norm import Normalization
 from netopt.tasks import RECONSTRUCTION
 
@@ -42,25 +43,16 @@ class AutoEncoder(Model):
             require_count(widths=width)
         size = math.prod(in_shape)
 
-        def hidden(fan_in: int, width: int) -> list[nn.Module]:
-            return [
-                norm.wrap(nn.Linear(fan_in, width)),
-                norm.after_affine(width, spatial=False),
-                ACTIVATIONS[activation](),
-                norm.after_activation(width, spatial=False),
-                dropout_layer(dropout),
-            ]
-
         encoder: list[nn.Module] = [nn.Flatten()]
         fan_in = size
         for width in widths:
-            encoder += hidden(fan_in, width)
+            encoder += hidden_layer(norm, fan_in, width, activation, dropout)
             fan_in = width
         encoder.append(nn.Linear(fan_in, code))
         decoder: list[nn.Module] = []
         fan_in = code
         for width in reversed(widths):
-            decoder += hidden(fan_in, width)
+            decoder += hidden_layer(norm, fan_in, width, activation, dropout)
             fan_in = width
         decoder += [nn.Linear(fan_in, size), nn.Unflatten(1, tuple(in_shape))]
         self.encoder, self.decoder = sequential(*encoder), sequential(*decoder)

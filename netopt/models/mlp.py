@@ -14,6 +14,20 @@ from netopt.models import ACTIVATIONS, Model, dropout_layer, sequential
 from netopt.nn.norm import Normalization
 
 
+def hidden_layer(
+    norm: Normalization, fan_in: int, width: int, activation: str, dropout: float
+) -> list[nn.Module]:
+    """One hidden layer of ``width`` units: affine map -> normalization -> activation -> post-activation
+    normalization -> dropout (the slots ``norm`` leaves empty are dropped by :func:`sequential`)."""
+    return [
+        norm.wrap(nn.Linear(fan_in, width)),
+        norm.after_affine(width, spatial=False),
+        ACTIVATIONS[activation](),
+        norm.after_activation(width, spatial=False),
+        dropout_layer(dropout),
+    ]
+
+
 class MLP(Model):
     """``depth`` hidden layers of ``width`` units with ``activation``, then a linear classifier."""
 
@@ -33,13 +47,7 @@ class MLP(Model):
         layers: list[nn.Module] = [nn.Flatten()]
         fan_in = math.prod(in_shape)
         for _ in range(depth):
-            layers += [
-                norm.wrap(nn.Linear(fan_in, width)),
-                norm.after_affine(width, spatial=False),
-                ACTIVATIONS[activation](),
-                norm.after_activation(width, spatial=False),
-                dropout_layer(dropout),
-            ]
+            layers += hidden_layer(norm, fan_in, width, activation, dropout)
             fan_in = width
         layers.append(nn.Linear(fan_in, num_classes))
         self.layers = sequential(*layers)
