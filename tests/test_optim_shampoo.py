@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import torch
 
+from netopt.components import preflight
 from netopt.errors import UserError
 from netopt.optim import Shampoo
-from netopt.components import preflight
 from tests.helpers import compose_config, straight_and_resumed
 from tests.test_optim_modern import Net, follow, make_net, two_groups
 
@@ -87,9 +87,10 @@ class ShampooReference(torch.optim.Optimizer):
                 state = self.state[p]
                 if not state:
                     state.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
-                    view = g.reshape(len(g), -1) if g.dim() >= 2 else g.reshape(-1, 1)
-                    for side, size in (("L", view.shape[0]), ("R", view.shape[1] if g.dim() >= 2 else 0)):
-                        if 0 < size <= group["max_preconditioner_dim"] and (g.dim() >= 2 or group["precondition_1d"]):
+                    sides = (("L", len(g)), ("R", g[0].numel())) if g.dim() >= 2 else (("L", len(g)),)
+                    for side, size in sides:
+                        wanted = g.dim() >= 2 or group["precondition_1d"]
+                        if wanted and size <= group["max_preconditioner_dim"]:
                             state[side] = torch.zeros(size, size, dtype=p.dtype)
                             state["P" + side] = torch.eye(size, dtype=p.dtype)
                 state["step"] += 1
@@ -215,10 +216,19 @@ def test_a_resumed_run_ends_as_one_that_never_stopped(tmp_path: Path) -> None:
     [
         ("optimizer.betas=[0.9,1.5]", r"^optimizer.betas\[1\]=1.5: must be in \[0, 1\]"),
         ("optimizer.betas=[0.9,1.0]", r"^optimizer.betas\[1\]=1.0: must be below 1 with grafting=adam"),
-        ("optimizer.grafting=rmsprop", "^optimizer.grafting=rmsprop: must be one of adam, adagrad, sgd, none"),
+        (
+            "optimizer.grafting=rmsprop",
+            "^optimizer.grafting=rmsprop: must be one of adam, adagrad, sgd, none",
+        ),
         ("optimizer.matrix_eps=0", "^optimizer.matrix_eps=0.0: must be finite and > 0"),
-        ("optimizer.precondition_frequency=0", "^optimizer.precondition_frequency=0: must be a whole number >= 1"),
-        ("optimizer.max_preconditioner_dim=-1", "^optimizer.max_preconditioner_dim=-1: must be a whole number >= 0"),
+        (
+            "optimizer.precondition_frequency=0",
+            "^optimizer.precondition_frequency=0: must be a whole number >= 1",
+        ),
+        (
+            "optimizer.max_preconditioner_dim=-1",
+            "^optimizer.max_preconditioner_dim=-1: must be a whole number >= 0",
+        ),
         ("optimizer.inv_root_override=0", "^optimizer.inv_root_override=0: must be a whole number >= 1"),
     ],
 )

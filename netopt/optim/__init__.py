@@ -28,8 +28,8 @@ from netopt.optim.radam import RAdam
 from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
 from netopt.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
-from netopt.optim.shampoo import Shampoo
 from netopt.optim.sgd import SGD
+from netopt.optim.shampoo import Shampoo
 from netopt.optim.split import Split
 from netopt.optim.transforms import GradientNoise, with_transforms
 

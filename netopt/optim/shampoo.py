@@ -172,15 +172,16 @@ class Shampoo(ForeachOptimizer):
         for i, direction in zip(shaped, shampoo, strict=True):
             directions[i] = direction
         beta1, lr, weight_decay = group["betas"][0], group["lr"], group["weight_decay"]
+        updates: Tensors = directions
         if beta1 > 0:
             exp_avgs = [s["exp_avg"] for s in states]
             torch._foreach_lerp_(exp_avgs, directions, 1 - beta1)
             corrections = per_tensor([1 - beta1**t for t in steps], params[0])
             momenta = torch._foreach_div(exp_avgs, corrections)  # type: ignore[arg-type]
-            directions = torch._foreach_lerp(directions, momenta, beta1) if group["nesterov"] else momenta
+            updates = torch._foreach_lerp(directions, momenta, beta1) if group["nesterov"] else momenta
         if weight_decay != 0:
             torch._foreach_mul_(params, 1 - lr * weight_decay)
-        add_scaled_(params, directions, -lr)
+        add_scaled_(params, updates, -lr)
 
     @staticmethod
     def _grafts(group: Group, grads: Tensors, states: list[State], steps: list[Any]) -> Tensors:
