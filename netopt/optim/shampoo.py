@@ -86,7 +86,8 @@ class Shampoo(ForeachOptimizer):
     factor, and every tensor before the start step, takes D = A, the diagonal method's step.
     State: ``step``, ``exp_avg`` (m, when b1 > 0), ``exp_avg_sq`` (v, grafting ``adam`` or
     ``adagrad``), ``factor_0``/``factor_1`` (L, R) and ``inv_root_0``/``inv_root_1`` (P_L, P_R,
-    identity until first computed).
+    identity until first computed). Not in torch.optim; its update runs eagerly under
+    ``trainer.compile_optimizer`` (the roots are recomputed on some steps only).
     """
 
     def __init__(
