@@ -196,3 +196,18 @@ def test_the_ablation_prints_each_rows_time_with_its_interval_and_the_ratio_last
         assert "5.0 (5.0-5.0)" in row  # 5 s slower on every seed: the paired difference
     finally:
         del sys.modules["ablate_record"]
+
+
+def test_bench_async_measures_idle_time_until_the_drain_and_the_launch_gaps():
+    """Two workers: A [0, 4] and B [0, 2], then C [2, 4] at once, then D [4, 10] alone (the drain).
+    Idle 1 - 14 / (2 x 10); until the drain (the second-last end, 4) nothing is idle."""
+    measure = load_script("bench_async").measure
+    spans = {"A": (0, 4, 1.0), "B": (0, 2, 0.0), "C": (2, 4, 3.0), "D": (4, 10, 5.0)}
+    jobs = [
+        {"wall_time_s": end - start, "metrics": {"finished_at": 100 + end}, "objective": value}
+        for start, end, value in spans.values()
+    ]
+    m = measure(jobs, target=3.0)
+    assert m == pytest.approx(
+        {"idle": 0.3, "idle until drain": 0.0, "to target": 4.0, "wall": 10.0, "launch gap": 0.0}
+    )
