@@ -198,6 +198,41 @@ def test_the_ablation_prints_each_rows_time_with_its_interval_and_the_ratio_last
         del sys.modules["ablate_record"]
 
 
+def test_the_ablation_resumes_from_an_earlier_runs_lines(monkeypatch, capsys, tmp_path):
+    """Seeds 0 and 1 read from an earlier output; only seed 2 runs, and the table holds all three."""
+    ablate = load_script("ablate_record")
+    try:
+        ran: list[int] = []
+
+        def fake_run(cfg):
+            ran.append(cfg.trainer.seed)
+            curve = sys.modules["bench_time_to_accuracy"].Curve("netopt", seconds=[12.0], accuracy=[0.95])
+            return curve, {"test_acc": 0.932}
+
+        rows = [ablate.ROWS[0], ablate.ROWS[-1]]
+        earlier = tmp_path / "earlier.log"
+        earlier.write_text(
+            "1 thread, 2 seed(s)\n"
+            + "".join(
+                ablate.LINE.format(seed, name, 10.0 + seed, 0.93) + "\n"
+                for seed in (0, 1)
+                for name, _, _ in rows
+            )
+            + "seed 1 fast preset (none of them): inf s to target, test acc 0.9100\n"  # a later line wins
+        )
+        monkeypatch.setattr(ablate, "train_netopt", fake_run)
+        monkeypatch.setattr(ablate, "ROWS", rows)
+        monkeypatch.setattr(ablate.FashionMNIST, "load", lambda self: None)
+        ablate.main(["--seeds", "3", "--resume", str(earlier)])
+        lines = capsys.readouterr().out.splitlines()
+        assert ran == [2, 2]
+        assert "seed 0 record (all ideas): 10.0 s to target, test acc 0.9300" in lines
+        fast = next(line for line in lines if line.startswith("fast preset (none of them)") and "/3" in line)
+        assert "2/3" in fast  # seed 1 never reached the target
+    finally:
+        del sys.modules["ablate_record"]
+
+
 def test_bench_async_measures_idle_time_until_the_drain_and_the_launch_gaps():
     """Two workers: A [0, 4] and B [0, 2], then C [2, 4] at once, then D [4, 10] alone (the drain).
     Idle 1 - 14 / (2 x 10); until the drain (the second-last end, 4) nothing is idle."""
