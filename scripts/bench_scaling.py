@@ -3,12 +3,12 @@ a sweep's wall time against the number of parallel jobs, and the model FLOP util
 preset's training step.
 
 1. Step time against parameter count (about 1e4 to 1e7): the digits MLP (depth 2, growing width) and
-   the digits CNN (channels [c, 2c], growing c), batch 64, plain SGD. netopt runs as ``netopt-train``
-   does (:func:`netopt.run.runner.run`); the hand-written loop is ``scripts/bench_train.py``'s
-   :class:`Reference` (shuffle, forward, cross-entropy, zero_grad, backward, ``torch.optim.SGD``),
-   one of its epochs after each of netopt's (:func:`bench_train.alternating`), so slow phases of a
-   shared machine fall on both. Step time = batch size / training samples per second, best of
-   ``--repeats``.
+   the digits CNN (channels [c, 2c], growing c), batch 64, plain SGD at lr 0.01. netopt runs as
+   ``netopt-train`` does (:func:`netopt.run.runner.run`); the hand-written loop is
+   ``scripts/bench_train.py``'s :class:`Reference` (shuffle, forward, cross-entropy, zero_grad,
+   backward, ``torch.optim.SGD``), one of its epochs after each of netopt's
+   (:func:`bench_train.alternating`), so slow phases of a shared machine fall on both. Step time =
+   batch size / training samples per second, best of ``--repeats``.
 2. Step time against batch size (16 to 1024), the digits MLP of width 128.
 3. A sweep's wall time against ``hydra.launcher.n_jobs`` (1, 2): ``netopt-train --multirun`` of four
    short digits runs (two of one epoch with ``--quick``) through the joblib launcher, from the
@@ -163,7 +163,13 @@ def draw(rows: list[dict], sweep: dict[int, float], path: Path) -> None:
     labels = (("parameters", "ms per step"), ("batch size", "ms per step"), ("hydra.launcher.n_jobs", "s"))
     for ax, title, (xlabel, ylabel) in zip(axes, titles, labels, strict=True):
         ax.set(xscale="log", yscale="log", title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.legend(fontsize=8)
+    for ax in axes[1:]:  # less than a decade or two: the minor ticks labelled too
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    for ax, ticks in ((axes[1], [r["batch"] for r in sel]), (axes[2], jobs)):  # the measured points
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"figure: {path}")
@@ -185,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     with initialize(version_base="1.3", config_path=None):
         for work in workloads(args.quick):
+            # lr 0.01: the widest models diverge at SGD's 0.1, which would end netopt's run early
             common = ["trainer.device=cpu", "trainer.num_threads=1", "trainer.progress=false"]
+            common.append("optimizer.lr=0.01")
             cfg = compose(
                 config.PRIMARY, overrides=[*work.overrides, f"trainer.max_epochs={work.epochs}", *common]
             )
