@@ -133,7 +133,7 @@ def earlier(path: Path) -> list[tuple[int, str, float, float]]:
 def _ci(mean: float, low: float, high: float, digits: int) -> str:
     if math.isnan(mean):
         return "n/a"
-    return f"{mean:.{digits}f}" + (f" ({low:.{digits}f}-{high:.{digits}f})" if math.isfinite(low) else "")
+    return f"{mean:.{digits}f}" + (f" ({low:.{digits}f} to {high:.{digits}f})" if math.isfinite(low) else "")
 
 
 def draw(times: dict[str, dict[int, float]], target: float, path: Path) -> None:

@@ -193,7 +193,7 @@ def test_the_ablation_prints_each_rows_time_with_its_interval_and_the_ratio_last
         record = next(line for line in lines if line.startswith("record (all ideas)"))
         assert "11.0 (" in record and "3/3" in record  # the mean over seeds, with an interval
         row = next(line for line in lines if line.startswith("- patch whitening"))
-        assert "5.0 (5.0-5.0)" in row  # 5 s slower on every seed: the paired difference
+        assert "5.0 (5.0 to 5.0)" in row  # 5 s slower on every seed: the paired difference
     finally:
         del sys.modules["ablate_record"]
 
