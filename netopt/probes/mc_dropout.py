@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from netopt.checks import require_count
 from netopt.data import Split, batches
 from netopt.nn.dropout import STOCHASTIC_LAYERS
-from netopt.probes.base import Direction, Probe, ProbeContext
+from netopt.probes.base import Direction, Probe, ProbeContext, require_classification
 
 
 @contextmanager
@@ -91,6 +91,7 @@ class MCDropoutTest(Probe):
 
     def __init__(self, context: ProbeContext, samples: int = 20) -> None:
         require_count(samples=samples)
+        require_classification(context, "mc_dropout")  # it averages class probabilities
         self.context, self.samples = context, samples
 
     def final_metrics(self) -> dict[str, Direction]:
