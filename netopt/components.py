@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from netopt import config
 from netopt.averaging import EvaluationWeights, WeightAverage, evaluation_weights
+from netopt.checks import require
 from netopt.data.datasets import Dataset
 from netopt.data.preprocess import Preprocess
 from netopt.errors import ConfigValueError, UserError, config_key, first_line
@@ -224,7 +225,10 @@ def assemble(
     watching = {"averaging": averaging, **probes, "scheduler": schedule, "early_stopping": early_stopping}
     watching = {key: c for key, c in watching.items() if isinstance(c, Probe)}
     available = available_metrics(probes.values())  # checked before training starts
+    has = f"a metric a {task.name} model has ({', '.join(m for m in available if m not in task.absent)})"
     for key, probe in watching.items():
+        for name in probe.monitored():  # a metric the task has none of: always NaN, it never improves
+            require(name not in task.absent, f"{key}.monitor", has, name)
         with config_key(key):
             probe.watch(available)
         needs = [m for m in probe.monitored() if m.startswith("val_")]

@@ -26,7 +26,8 @@ class EarlyStopping(Watcher):
     ``patience`` 0 switches stopping off (the best value and epoch are still tracked). ``mode``
     follows from the monitor: accuracies are maximized, losses minimized, a probe's metric as the
     probe declares it. A validation without the metric (a probe that measures every few epochs) does
-    not count.
+    not count. The default, ``val_loss``, is every task's (:mod:`netopt.tasks`); a metric the model's
+    task has not (an autoencoder's ``val_acc``) is refused before training.
     """
 
     def __init__(

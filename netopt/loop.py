@@ -9,9 +9,10 @@ every ``grad_norm_every`` steps), then call the after-step hook (the proximal L1
 probes' ``on_step``. Under fp16 the loss scaler wraps
 the step: the closure back-propagates the scaled loss and unscales the gradients before clipping,
 and a step whose gradients overflowed is skipped (:class:`netopt.precision.LossScaler`). Per epoch:
-measure the model (the fraction of zero weights), validate, hand the metrics to the probes in order,
-each adding its own for those after it (the measuring probes, then the watchers: the plateau
-schedule, early stopping), save the checkpoint. At the end: the probes act once more in reverse
+measure the model (the fraction of zero weights), validate (the best epoch is that of the best value of
+the task's monitored metric so far: val_acc, or an autoencoder's val_loss), hand the metrics to the
+probes in order, each adding its own for those after it (the measuring probes, then the watchers: the
+plateau schedule, early stopping), save the checkpoint. At the end: the probes act once more in reverse
 order (early stopping puts back its best weights before the probes measure them), then the final
 evaluation of the training and the test split. So ``train_loss_running``/``train_acc_running`` (per
 epoch) are measured on the batches as they are trained (train mode, augmented, the weights changing;
@@ -209,8 +210,7 @@ class Trainer:
         metrics |= measured
         if len(self.data.val):
             h.val_loss, h.val_acc, h.val_ece = self.evaluator.evaluate(self.data.val)
-            if math.isnan(h.best_val_acc) or h.val_acc > h.best_val_acc:
-                h.best_val_acc, h.best_epoch = h.val_acc, h.epoch
+            h.keep_best(self.task.monitor, self.task.mode)
             metrics |= {"val_loss": h.val_loss, "val_acc": h.val_acc, "val_ece": h.val_ece}
         train = _tags(metrics, "train") | {f"train/{name}": value for name, value in measured.items()}
         self.recorder.scalars({**train, **_tags(metrics, "val")}, h.step - 1)
@@ -271,8 +271,7 @@ class Trainer:
             "val_loss": h.val_loss,
             "val_acc": h.val_acc,
             "val_ece": h.val_ece,
-            "best_val_acc": h.best_val_acc,
-            "best_epoch": h.best_epoch,
+            **h.best(self.task.monitor),
             "test_loss": test_loss,
             "test_acc": test_acc,
             "test_ece": test_ece,

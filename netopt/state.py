@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from netopt.metrics import Direction
+
 
 class Hits:
     """The number of correct predictions (argmax of the logits == target) over an epoch's batches,
@@ -53,13 +55,29 @@ class History:
     val_loss: float = math.nan
     val_acc: float = math.nan
     val_ece: float = math.nan  # expected calibration error (netopt.calibration)
-    best_val_acc: float = math.nan
+    best_val_acc: float = math.nan  # the best of the task's monitored metric (netopt.tasks.Task.monitor)
+    best_val_loss: float = math.nan  # so far, by name; best_epoch: the epoch it was reached
     best_epoch: int = 0
     train_samples: int = 0
     train_time_s: float = 0.0
     wall_time_s: float = 0.0
     stopped: bool = False  # a watcher asked to stop
     epochs: list[dict[str, float]] = field(default_factory=list)  # one row of metrics per epoch
+
+    def keep_best(self, monitor: str, mode: Direction) -> None:
+        """After a validation: if the latest ``monitor`` (``val_acc`` or ``val_loss``) beats its best so
+        far (higher for ``mode`` max, lower for min; the first one always), it is the best, reached at
+        this epoch."""
+        value, best = getattr(self, monitor), getattr(self, f"best_{monitor}")
+        if math.isnan(best) or (value > best if mode == "max" else value < best):
+            setattr(self, f"best_{monitor}", value)
+            self.best_epoch = self.epoch
+
+    def best(self, monitor: str) -> dict[str, float]:
+        """The final metrics of the best epoch: ``best_val_acc`` (NaN where it is not the monitored
+        metric), ``best_<monitor>`` and ``best_epoch``."""
+        best = {"best_val_acc": self.best_val_acc, f"best_{monitor}": getattr(self, f"best_{monitor}")}
+        return best | {"best_epoch": self.best_epoch}
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)

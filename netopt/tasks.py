@@ -11,6 +11,10 @@ loss compares the output with, and the metrics of an evaluation.
   1/(N D) * sum_i ||f(x_i) - x_i||^2 over the batch's N inputs of D values each. Labels are not used;
   accuracy and calibration do not exist (NaN), so ``val_loss`` (lower is better) is the metric to watch.
 
+A task also says which validation metric picks a run's best epoch (:attr:`Task.monitor`, improving as
+:attr:`Task.mode` says): the accuracy for classification, the loss for reconstruction; and the metrics
+it leaves NaN (:attr:`Task.absent`), which no watcher may monitor.
+
 A model says its task in its class attribute ``task`` (:class:`netopt.models.Model`: classification);
 :func:`task_of` reads it, classification for a model that does not say.
 """
@@ -24,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from netopt.calibration import calibration_bins, expected_calibration_error
+from netopt.metrics import Direction
 from netopt.nn.loss import cross_entropy
 from netopt.state import Hits
 
@@ -35,6 +40,12 @@ class Task:
     #: The data loss of an output against the target, ``(output, target, reduction="mean")``: averaged
     #: over the batch (``mean``) or summed over its samples (``sum``).
     loss: Callable[..., Tensor]
+    #: The validation metric whose best value picks the best epoch (``best_epoch``, ``best_<monitor>``).
+    monitor: str
+    #: How :attr:`monitor` improves: ``"max"`` or ``"min"``.
+    mode: Direction
+    #: The metrics of every validation that the task has none of (always NaN).
+    absent: tuple[str, ...] = ()
 
     def target(self, x: Tensor, y: Tensor) -> Tensor:
         """What the loss compares the output of the inputs ``x`` (labels ``y``) with."""
@@ -59,6 +70,8 @@ class Classification(Task):
 
     name = "classification"
     loss = staticmethod(cross_entropy)
+    monitor = "val_acc"
+    mode: Direction = "max"
 
     def target(self, x: Tensor, y: Tensor) -> Tensor:
         return y
@@ -98,6 +111,9 @@ class Reconstruction(Task):
 
     name = "reconstruction"
     loss = staticmethod(squared_error)
+    monitor = "val_loss"
+    mode: Direction = "min"
+    absent = ("val_acc", "val_ece", "train_acc_running")
 
     def target(self, x: Tensor, y: Tensor) -> Tensor:
         return x

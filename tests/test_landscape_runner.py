@@ -56,6 +56,15 @@ def test_netopt_landscape_writes_both_slices_from_a_run_folder(tmp_path):
     assert "landscape/2d" in EventAccumulator(str(tmp_path)).Reload().Tags()["images"]
 
 
+def test_netopt_landscape_of_an_autoencoder_is_its_mean_squared_error_without_accuracy(tmp_path):
+    metrics = train(tmp_path, "debug=fast", "model=autoencoder", "optimizer=adam")
+    landscape(tmp_path, points=3, span=0.5, samples=64, surface=False, seed=0)
+    line = read_csv(tmp_path / "landscape_1d.csv")
+    final = next(r for r in line if abs(float(r["a"]) - 1.0) < 1e-9)  # a = 1: the trained weights
+    assert float(final["train_loss"]) < float(line[0]["train_loss"]) and final["train_acc"] == "nan"
+    assert float(final["test_loss"]) == pytest.approx(metrics["test_loss"], rel=0.5)  # a subset of it
+
+
 def test_netopt_landscape_shows_progress_a_table_and_what_it_wrote(tmp_path, capsys):
     train(tmp_path / "run", "debug=fast")
     landscape_main(

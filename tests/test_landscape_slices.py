@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from netopt.init import HeUniform
 from netopt.landscape.plot import plot_interpolation, plot_plane
 from netopt.landscape.slices import filter_normalized_direction, filter_norms, interpolation, plane, write_csv
+from netopt.models.autoencoder import AutoEncoder
 from netopt.models.cnn import CNN
 from netopt.models.mlp import MLP
 from netopt.nn import norm
 from netopt.optim import SGD
+from netopt.tasks import RECONSTRUCTION, Classification
 
 NORMS = {
     "none": norm.Normalization(),
@@ -93,17 +95,41 @@ def test_plane_centre_is_the_final_loss_and_the_weights_come_back(run):
 def test_weights_come_back_when_evaluation_fails():
     run, calls = Run("batch"), []
 
-    def failing(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        calls.append(1)
-        if len(calls) == 4:
-            raise RuntimeError("boom")
-        return F.cross_entropy(logits, y)
+    class Failing(Classification):
+        @staticmethod
+        def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            calls.append(1)
+            if len(calls) == 4:
+                raise RuntimeError("boom")
+            return F.cross_entropy(logits, y)
 
     before = snapshot(run.model)
     with pytest.raises(RuntimeError, match="boom"):
-        plane(run.model, run.splits, generator=generator(), loss_fn=failing)
+        plane(run.model, run.splits, generator=generator(), task=Failing())
     assert_unchanged(run.model, before)
     assert run.model.training
+
+
+def test_an_autoencoders_slice_is_its_mean_squared_error_without_accuracy():
+    torch.manual_seed(0)
+    model = AutoEncoder((1, 4, 4), 3, norm.Normalization(), widths=(8,), code=2)
+    start = copy.deepcopy(model.state_dict())
+    x, y = torch.randn(24, 1, 4, 4), torch.randint(0, 3, (24,))
+    splits = {"train": [(x[:16], y[:16]), (x[16:], y[16:])]}
+    with torch.no_grad():
+        model.decoder[-2].bias.add_(0.5)  # the end: other weights than the start
+        end_loss = F.mse_loss(model(x), x).item()
+    result = interpolation(model, start, splits, alphas=torch.tensor([0.0, 1.0]), task=RECONSTRUCTION)
+    assert result.loss["train"][1].item() == pytest.approx(end_loss, rel=1e-5)
+    model.load_state_dict(start)
+    with torch.no_grad():
+        assert result.loss["train"][0].item() == pytest.approx(F.mse_loss(model(x), x).item(), rel=1e-5)
+    assert result.accuracy["train"].isnan().all()
+    grid = plane(
+        model, splits, generator=generator(), coordinates=torch.linspace(-1, 1, 3), task=RECONSTRUCTION
+    )
+    with torch.no_grad():
+        assert grid.loss["train"][1, 1].item() == pytest.approx(F.mse_loss(model(x), x).item(), rel=1e-5)
 
 
 def test_filter_normalized_direction_has_the_norm_of_each_weight_filter():

@@ -779,6 +779,16 @@ def test_the_callbacks_report_ranks_by_the_sweeps_metric_in_its_direction(tmp_pa
     assert "ranked by mean val_loss (lower is better)" in (tmp_path / "report.md").read_text()
 
 
+def test_runs_without_accuracy_are_ranked_by_their_validation_loss(tmp_path):
+    """An autoencoder's runs (netopt.tasks: reconstruction) have no accuracy: lowest val_loss first."""
+    nan = {key: None for key in ("train_acc", "train_acc_running", "val_acc", "best_val_acc", "test_acc")}
+    fake_run(tmp_path / "0", ["optimizer=adam"], completed(0.9, val_loss=0.5, best_val_loss=0.5, **nan))
+    fake_run(tmp_path / "1", ["optimizer=sgd"], completed(0.8, val_loss=0.2, best_val_loss=0.2, **nan))
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "ranked by mean val_loss (lower is better)" in md and md.index("| sgd |") < md.index("| adam |")
+
+
 def test_the_series_a_preset_names_are_drawn_over_training(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 

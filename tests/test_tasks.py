@@ -1,20 +1,29 @@
 """A model's task (netopt/tasks.py): classification's loss and metrics as before, the autoencoder's
-reconstruction with the mean squared error (its loss falls, its runs reproduce and resume exactly), and
-the one-line refusal of label smoothing without classes."""
+reconstruction with the mean squared error (its loss falls, its runs reproduce and resume exactly), the
+one-line refusal of label smoothing without classes; the best epoch and early stopping on the task's
+metric (an autoencoder's lowest val_loss), the probes on its loss, and the one-line refusal of a probe
+or a watcher of what it has not (accuracy, classes)."""
 
+import csv
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
 
-from netopt.data import Split
+from netopt.data import Data, Split
 from netopt.evaluation import Evaluator
+from netopt.landscape.parameters import flatten, trainable, unflatten
 from netopt.models.autoencoder import AutoEncoder
 from netopt.models.mlp import MLP
 from netopt.nn.norm import Normalization
+from netopt.probes.base import ProbeContext
+from netopt.probes.monitor import available_metrics
+from netopt.probes.sharpness import Sharpness
+from netopt.state import History
 from netopt.tasks import CLASSIFICATION, RECONSTRUCTION, task_of
-from tests.helpers import compose_config, train
+from tests.helpers import compose_config, read_metrics, train
 
 AUTOENCODER = ["model=autoencoder", "optimizer=adam", "trainer.max_epochs=4", "trainer.num_threads=1"]
 
@@ -101,3 +110,101 @@ def test_label_smoothing_without_classes_is_refused_in_one_line():
 
     with pytest.raises(UserError, match=r"^regularization\.label_smoothing\.eps=0\.1: must be left out"):
         preflight(compose_config(*AUTOENCODER, "regularization=label_smoothing"))
+
+
+#: The autoencoder at a large lr from epoch 3 on (x30): its validation loss is lowest at epoch 3.
+LATE_LARGE_LR = [
+    "model=autoencoder",
+    "optimizer=adam",
+    "optimizer.lr=0.01",
+    "scheduler=step",
+    "scheduler.milestones=[3]",
+    "scheduler.gamma=30",
+    "trainer.limit_batches=10",
+    "trainer.num_threads=1",
+]
+
+
+def val_losses(run_dir) -> list[float]:
+    with open(run_dir / "epochs.csv") as file:
+        return [float(row["val_loss"]) for row in csv.DictReader(file)]
+
+
+def test_the_best_epoch_follows_the_tasks_metric():
+    """Classification: the highest val_acc (as before); reconstruction: the lowest val_loss."""
+    for task, column, values, best in (
+        (CLASSIFICATION, "val_acc", [0.5, 0.7, 0.6, 0.7], 2),
+        (RECONSTRUCTION, "val_loss", [3.0, 2.0, 2.5, 1.9, 2.2], 4),
+    ):
+        history = History()
+        for history.epoch, value in enumerate(values, 1):
+            setattr(history, column, value)
+            history.keep_best(task.monitor, task.mode)
+        assert history.best_epoch == best and getattr(history, f"best_{column}") == values[best - 1]
+    assert list(History(best_val_acc=0.7, best_epoch=2).best("val_acc")) == ["best_val_acc", "best_epoch"]
+    assert math.isnan(history.best("val_loss")["best_val_acc"])
+    final = available_metrics([], final=True, task=RECONSTRUCTION)
+    assert final["best_val_loss"] == "min" and "best_val_loss" not in available_metrics([], final=True)
+
+
+def test_a_reconstruction_runs_best_epoch_is_its_lowest_val_loss_not_its_last(tmp_path):
+    metrics = train(tmp_path, *LATE_LARGE_LR, "trainer.max_epochs=5")
+    losses = val_losses(tmp_path)
+    assert len(losses) == 5 and losses[3] > 10 * losses[2]  # the large lr from epoch 4 on
+    assert metrics["best_epoch"] == 1 + losses.index(min(losses)) == 3
+    assert metrics["best_val_loss"] == pytest.approx(min(losses)) and math.isnan(metrics["best_val_acc"])
+    assert read_metrics(tmp_path)["best_val_loss"] == metrics["best_val_loss"]
+
+
+def test_early_stopping_on_an_autoencoder_stops_on_val_loss_and_the_probes_measure_its_best(tmp_path):
+    sharpness = ["probes=sharpness", "probes.sharpness.samples=64", "probes.sharpness.every=100"]
+    stopping = ["early_stopping=val_loss", "early_stopping.patience=1", "trainer.max_epochs=8"]
+    metrics = train(tmp_path, *LATE_LARGE_LR, *stopping, *sharpness)
+    losses = val_losses(tmp_path)
+    assert (metrics["stopped_epoch"], metrics["restored_epoch"], metrics["best_epoch"]) == (4, 3, 3)
+    assert len(losses) == 4 and min(losses) == losses[2]
+    assert metrics["test_loss"] < 2 * losses[2]  # the weights of epoch 3, not of the large lr
+    assert math.isfinite(metrics["sharpness"]) and metrics["sharpness"] > 0
+
+
+def test_probes_and_watchers_of_what_a_reconstruction_model_lacks_are_refused_in_one_line():
+    from netopt.components import preflight
+    from netopt.errors import UserError
+
+    with pytest.raises(
+        UserError,
+        match=r"^early_stopping\.monitor=val_acc: must be a metric a reconstruction model has "
+        r"\(val_loss, train_loss_running\)$",
+    ):
+        preflight(compose_config(*AUTOENCODER, "early_stopping=val_acc"))
+    with pytest.raises(UserError, match=r"^scheduler\.monitor=val_ece: must be a metric a reconstruction"):
+        preflight(compose_config(*AUTOENCODER, "scheduler=plateau", "scheduler.monitor=val_ece"))
+    with pytest.raises(
+        UserError, match=r"^probes=mc_dropout: measures a classification model only, not AutoEncoder"
+    ):
+        preflight(compose_config(*AUTOENCODER, "probes=mc_dropout"))
+    preflight(compose_config(*AUTOENCODER, "early_stopping=val_loss", "probes=[sharpness,layer_stats]"))
+
+
+def test_sharpness_of_an_autoencoder_is_that_of_its_mean_squared_error():
+    """The probe's top eigenvalue and Hutchinson trace against the exact Hessian of the MSE of the
+    reconstruction of the inputs (float64, a tiny autoencoder; the trace with the probe's own draws)."""
+    torch.manual_seed(0)
+    model = AutoEncoder((1, 2, 2), 3, Normalization(), widths=(3,), code=2, activation="tanh").double()
+    x = torch.randn(12, 1, 2, 2, dtype=torch.float64)
+    y = torch.randint(0, 3, (12,))
+    context = ProbeContext(model, torch.optim.SGD(model.parameters(), lr=0.1), seed=3)
+    context.data = Data(Split(x, y), Split(x[:0], y[:0]), Split(x, y), 3)
+    probe = Sharpness(context, samples=12, trace_probes=10)
+    values = probe.measure()
+    params = trainable(model)
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+
+    def mse_of(theta: torch.Tensor) -> torch.Tensor:
+        weights = dict(zip(names, unflatten(theta, params), strict=True))
+        return F.mse_loss(functional_call(model, weights, (x,)), x)
+
+    hessian = torch.autograd.functional.hessian(mse_of, flatten(params).detach())
+    assert values["sharpness"] == pytest.approx(torch.linalg.eigvalsh(hessian)[-1].item(), rel=1e-6)
+    z = (torch.randint(0, 2, (10, len(hessian)), generator=torch.Generator().manual_seed(3)) * 2 - 1).double()
+    assert values["hessian_trace"] == pytest.approx(((z @ hessian) * z).sum(1).mean().item(), rel=1e-9)

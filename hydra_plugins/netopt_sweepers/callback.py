@@ -197,7 +197,8 @@ def metric_directions(task: DictConfig) -> dict[str, Any]:
     settings, dataset, _ = preflight(task)
     shape, classes, validation = dataset.in_shape, dataset.num_classes, dataset.val_fraction > 0
     parts = assemble(task, settings, shape, classes, NOMINAL_STEPS_PER_EPOCH, validation)
-    return dict.fromkeys(parts.regularization.measures()) | available_metrics(parts.probes, final=True)
+    final = available_metrics(parts.probes, final=True, task=parts.task)
+    return dict.fromkeys(parts.regularization.measures()) | final
 
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"

@@ -28,7 +28,8 @@ def _save(figure: Figure, path: Path) -> None:
 
 def plot_interpolation(result: Slice, path: Path) -> None:
     """``landscape_1d.png``: the loss of every split along theta(a) (log scale) and its accuracy
-    (right axis), with the initial (a = 0) and final (a = 1) weights marked."""
+    (right axis; none for a task without classes), with the initial (a = 0) and final (a = 1) weights
+    marked."""
     figure = Figure(figsize=(7.5, 4.5), layout="constrained")
     ax = figure.add_subplot()
     accuracy_ax = ax.twinx()
@@ -36,9 +37,15 @@ def plot_interpolation(result: Slice, path: Path) -> None:
     for i, split in enumerate(result.loss):
         color = f"C{i}"
         ax.plot(alphas, result.loss[split], color=color, linewidth=2, label=f"{split} loss")
-        accuracy_ax.plot(
-            alphas, result.accuracy[split], color=color, linestyle="--", alpha=0.6, label=f"{split} accuracy"
-        )
+        if result.accuracy[split].isfinite().any():
+            accuracy_ax.plot(
+                alphas,
+                result.accuracy[split],
+                color=color,
+                linestyle="--",
+                alpha=0.6,
+                label=f"{split} accuracy",
+            )
     for a, name in ((0.0, "initial θ₀"), (1.0, "final θ₁")):
         ax.axvline(a, color="0.4", linestyle=":", linewidth=1)
         ax.annotate(

@@ -13,10 +13,11 @@ one or two directions:
   of networks with different weight scales compare; the chapter's flat vs sharp minima
   (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7) become visible as wide or narrow basins.
 
-Every point is evaluated in evaluation mode over whole lists of batches, without gradients; the
-model's weights are restored bit for bit afterwards. Batch-normalized models: along the line the
-running mean and variance are interpolated with the weights (both ends are then exactly the two
-models); in the plane they stay those of theta*.
+Every point is evaluated in evaluation mode over whole lists of batches, without gradients, by the
+model's task (:mod:`netopt.tasks`: a classifier's cross-entropy and accuracy, an autoencoder's mean
+squared error and no accuracy, NaN); the model's weights are restored bit for bit afterwards.
+Batch-normalized models: along the line the running mean and variance are interpolated with the
+weights (both ends are then exactly the two models); in the plane they stay those of theta*.
 """
 
 import csv
@@ -25,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from netopt.landscape.hessian import Batches, LossFn
+from netopt.landscape.hessian import Batches
 from netopt.landscape.parameters import evaluating
 from netopt.nn.norm import WeightNorm
+from netopt.tasks import CLASSIFICATION, Task
 
 #: A direction in weight space: state_dict name -> tensor; the entries it lacks are zero.
 Direction = dict[str, Tensor]
@@ -57,7 +58,7 @@ def interpolation(
     *,
     end: Mapping[str, Tensor] | None = None,
     alphas: Tensor | None = None,
-    loss_fn: LossFn = F.cross_entropy,
+    task: Task = CLASSIFICATION,
     on_point: Callable[[], None] | None = None,
 ) -> Slice:
     """The loss along theta(a) = theta_0 + a (theta_1 - theta_0) (Goodfellow et al. 2015).
@@ -73,7 +74,7 @@ def interpolation(
     origin = {name: start[name].to(current[name]) for name in names}
     direction = {name: end[name].to(current[name]) - origin[name] for name in names}
     alphas = alphas if alphas is not None else torch.linspace(-0.25, 1.25, 31, dtype=torch.float64)
-    return _sweep(model, origin, [direction], (alphas,), splits, loss_fn, on_point)
+    return _sweep(model, origin, [direction], (alphas,), splits, task, on_point)
 
 
 def filter_normalized_direction(model: nn.Module, generator: torch.Generator | None = None) -> Direction:
@@ -118,7 +119,7 @@ def plane(
     directions: tuple[Direction, Direction] | None = None,
     generator: torch.Generator | None = None,
     coordinates: Tensor | None = None,
-    loss_fn: LossFn = F.cross_entropy,
+    task: Task = CLASSIFICATION,
     on_point: Callable[[], None] | None = None,
 ) -> Slice:
     """The loss over theta(a, b) = theta* + a delta + b eta around the current weights theta*
@@ -138,7 +139,7 @@ def plane(
     coordinates = (
         coordinates if coordinates is not None else torch.linspace(-1.0, 1.0, 21, dtype=torch.float64)
     )
-    return _sweep(model, origin, directions, (coordinates, coordinates), splits, loss_fn, on_point)
+    return _sweep(model, origin, directions, (coordinates, coordinates), splits, task, on_point)
 
 
 def _sweep(
@@ -147,7 +148,7 @@ def _sweep(
     directions: Sequence[Direction],
     axes: tuple[Tensor, ...],
     splits: Mapping[str, Batches],
-    loss_fn: LossFn,
+    task: Task,
     on_point: Callable[[], None] | None,
 ) -> Slice:
     """Evaluate every split at theta = origin + sum_k c_k direction_k for each point c of the grid
@@ -166,7 +167,7 @@ def _sweep(
                 for coordinate, step in zip(point, steps, strict=True):
                     torch._foreach_add_(targets, step, alpha=coordinate)
                 for split, batches in splits.items():
-                    results[split].append(_loss_and_accuracy(model, batches, loss_fn))
+                    results[split].append(_loss_and_accuracy(model, batches, task))
                 if on_point is not None:
                     on_point()
     finally:
@@ -181,15 +182,17 @@ def _sweep(
     )
 
 
-def _loss_and_accuracy(model: nn.Module, batches: Batches, loss_fn: LossFn) -> Tensor:
-    """(mean loss, accuracy) over all samples of ``batches``, as a tensor on the model's device."""
+def _loss_and_accuracy(model: nn.Module, batches: Batches, task: Task) -> Tensor:
+    """(mean loss, accuracy) over all samples of ``batches``, as a tensor on the model's device: the
+    task's loss against its target, and its accuracy (NaN for a task without classes)."""
     total = torch.zeros(2, device=batches[0][0].device)
-    count = 0
+    hits, count = task.hits(), 0
     for x, y in batches:
-        logits = model(x)
-        total[0] += loss_fn(logits, y).float() * len(y)
-        total[1] += (logits.argmax(1) == y).sum()
+        output, target = model(x), task.target(x, y)
+        total[0] += task.loss(output, target).float() * len(y)
+        hits.add(output, target)
         count += len(y)
+    total[1] = hits.total()
     return total / count
 
 

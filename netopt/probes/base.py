@@ -33,6 +33,7 @@ from torch import nn
 from netopt.data import Data, Split, batches
 from netopt.errors import UserError
 from netopt.metrics import Direction
+from netopt.tasks import CLASSIFICATION, Task, task_of
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -72,9 +73,19 @@ class ProbeContext:
             raise RuntimeError("a probe read the data before the runner handed it over")
         return getattr(self.data, name)
 
+    @property
+    def task(self) -> Task:
+        """The model's task (:mod:`netopt.tasks`): its loss and the target that loss compares with."""
+        return task_of(self.model)
+
     def fixed_batches(self, samples: int = 1024, batch_size: int = 512) -> Batches:
         """A subset of the training split seeded by the run's seed: the same data at every measure."""
         return fixed_batches(self.split("train"), samples, self.seed, batch_size)
+
+    def target_batches(self, samples: int = 1024, batch_size: int = 512) -> Batches:
+        """:meth:`fixed_batches` as (inputs, the task's target) pairs: the labels, or an autoencoder's
+        inputs, what ``task.loss`` compares the output with."""
+        return [(x, self.task.target(x, y)) for x, y in self.fixed_batches(samples, batch_size)]
 
 
 def fixed_batches(split: Split, samples: int = 1024, seed: int = 0, batch_size: int = 512) -> Batches:
@@ -130,3 +141,14 @@ def require_model(context: ProbeContext, kind: type[nn.Module], probe: str, opti
     if not isinstance(context.model, kind):
         name = type(context.model).__name__
         raise UserError(f"probes={probe}: measures a model of {option} only, not {name}")
+
+
+def require_classification(context: ProbeContext, probe: str) -> None:
+    """Refuse a probe of the predicted classes on a model without classes (an autoencoder), naming what
+    its task allows instead."""
+    if (task := context.task) is not CLASSIFICATION:
+        name = type(context.model).__name__
+        raise UserError(
+            f"probes={probe}: measures a classification model only, not {name} ({task.name}: it has no "
+            f"classes); leave {probe} out, every other probe measures any task"
+        )

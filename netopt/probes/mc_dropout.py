@@ -14,7 +14,8 @@ is the mean of -log p(y | x), computed from the k log-softmaxes by a log-sum-exp
 argmax p(y | x). The masks are drawn from a generator seeded with the run's seed, on a fork of the
 global random state: the same model and seed give the same numbers, and training's random stream is
 left as it was. With k = 0 the same code gives the weight-scaling pass, so that a run can record the
-difference of the two.
+difference of the two. It needs classes: on a reconstruction model (an autoencoder, :mod:`netopt.tasks`)
+it is refused before training.
 """
 
 import math
@@ -29,7 +30,7 @@ from torch import Tensor, nn
 from netopt.checks import require_count
 from netopt.data import Split, batches
 from netopt.nn.dropout import STOCHASTIC_LAYERS
-from netopt.probes.base import Direction, Probe, ProbeContext
+from netopt.probes.base import Direction, Probe, ProbeContext, require_classification
 
 
 @contextmanager
@@ -91,6 +92,7 @@ class MCDropoutTest(Probe):
 
     def __init__(self, context: ProbeContext, samples: int = 20) -> None:
         require_count(samples=samples)
+        require_classification(context, "mc_dropout")  # it averages class probabilities
         self.context, self.samples = context, samples
 
     def final_metrics(self) -> dict[str, Direction]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from netopt.checks import require, require_choice
 from netopt.metrics import Direction, natural_direction
 from netopt.probes.base import Probe
+from netopt.tasks import CLASSIFICATION, Task
 
 #: The metrics the loop gives every validation, besides ``epoch`` and ``step``: the train ones running
 #: over the epoch's batches as they were trained.
@@ -38,11 +39,16 @@ LOOP_FINAL_METRICS = (
 )
 
 
-def available_metrics(probes: Iterable[Probe], final: bool = False) -> dict[str, Direction]:
+def available_metrics(
+    probes: Iterable[Probe], final: bool = False, task: Task = CLASSIFICATION
+) -> dict[str, Direction]:
     """Every metric a run's validations produce (its loop's and its ``probes``'), by name, with its
-    direction; with ``final``, every number of its metrics.json (the loop's and the probes')."""
+    direction; with ``final``, every number of its metrics.json (the loop's, with ``best_<monitor>`` of
+    the model's ``task``, and the probes')."""
     names = LOOP_FINAL_METRICS if final else LOOP_METRICS
     available: dict[str, Direction] = {name: natural_direction(name) for name in names}
+    if final:
+        available[f"best_{task.monitor}"] = task.mode
     for probe in probes:
         available |= probe.metrics() | (probe.final_metrics() if final else {})
     return available

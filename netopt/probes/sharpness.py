@@ -4,13 +4,15 @@
 After every ``every``-th validation :class:`Sharpness` measures, on a fixed subset of the training data
 (``samples`` examples seeded by the run's seed) and in evaluation mode, the top eigenvalue of the
 Hessian of the training loss (sharpness, by power iteration) and its trace (Hutchinson's estimator
-with ``trace_probes`` Rademacher vectors), the methods of :mod:`netopt.landscape.hessian`. It logs them
-as ``landscape/sharpness`` and ``landscape/trace`` (per layer too, as ``landscape/layer/<layer>``, when
-``per_layer``) and adds ``sharpness`` and ``hessian_trace`` to that validation's metrics (so early
-stopping can monitor them); at the end of the run it measures them once more, after early stopping
-has put back its best weights, for metrics.json. The chapter's flat and sharp minima (Qiu Xipeng,
-Neural Networks and Deep Learning, ch. 7; Keskar et al. 2017, On Large-Batch Training for Deep
-Learning: Generalization Gap and Sharp Minima) as numbers.
+with ``trace_probes`` Rademacher vectors), the methods of :mod:`netopt.landscape.hessian`. The loss is
+the data loss of the model's task (:mod:`netopt.tasks`, no regularization): a classifier's
+cross-entropy of the labels, an autoencoder's mean squared error of its reconstruction of the inputs.
+It logs them as ``landscape/sharpness`` and ``landscape/trace`` (per layer too, as
+``landscape/layer/<layer>``, when ``per_layer``) and adds ``sharpness`` and ``hessian_trace`` to that
+validation's metrics (so early stopping can monitor them); at the end of the run it measures them once
+more, after early stopping has put back its best weights, for metrics.json. The chapter's flat and
+sharp minima (Qiu Xipeng, Neural Networks and Deep Learning, ch. 7; Keskar et al. 2017, On Large-Batch
+Training for Deep Learning: Generalization Gap and Sharp Minima) as numbers.
 
 Runs that differ in batch size take different numbers of steps in the same epochs, and the
 cross-entropy Hessian shrinks as the loss goes to 0, so sharpness at the end compares runs at
@@ -26,7 +28,6 @@ from functools import cached_property
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from netopt.checks import require_count, require_positive
 from netopt.landscape.hessian import Batches, hessian_trace, layer_sharpness, top_hessian_eigenvalue
@@ -67,22 +68,20 @@ class Sharpness(Probe):
 
     @cached_property
     def batches(self) -> Batches:
-        return self.context.fixed_batches(self.samples)
+        return self.context.target_batches(self.samples)
 
     def measure(self) -> dict[str, float]:
         """The top eigenvalue and the trace (and, per layer, the top eigenvalue of each layer's block)."""
-        model, seed = self.context.model, self.context.seed
+        model, seed, loss = self.context.model, self.context.seed, self.context.task.loss
         generator = lambda: torch.Generator().manual_seed(seed)  # noqa: E731 (the same draws each time)
         values = {
-            "sharpness": top_hessian_eigenvalue(
-                model, F.cross_entropy, self.batches, generator=generator()
-            ).value,
+            "sharpness": top_hessian_eigenvalue(model, loss, self.batches, generator=generator()).value,
             "hessian_trace": hessian_trace(
-                model, F.cross_entropy, self.batches, probes=self.trace_probes, generator=generator()
+                model, loss, self.batches, probes=self.trace_probes, generator=generator()
             ).mean,
         }
         if self.per_layer:
-            layers = layer_sharpness(model, F.cross_entropy, self.batches, generator=generator())
+            layers = layer_sharpness(model, loss, self.batches, generator=generator())
             values |= {f"layer/{name}": value for name, value in layers.items()}
         return values
 

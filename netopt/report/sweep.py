@@ -33,8 +33,9 @@ from netopt.report.runs import read_runs, read_yaml
 from netopt.report.series import series_figures
 from netopt.report.stats import METHOD, MIN_SAMPLES
 
-#: The default metric (without a sweep's own) is the first of these that a completed run reports.
-METRICS = ("val_acc", "test_acc", "train_acc")
+#: The default metric (without a sweep's own) is the first of these that a completed run reports: an
+#: accuracy, or for runs without one (an autoencoder's, netopt.tasks) a loss.
+METRICS = ("val_acc", "test_acc", "train_acc", "val_loss", "test_loss")
 DIRECTIONS = ("maximize", "minimize")
 ACCURACIES = {"val_acc": "val acc", "test_acc": "test acc", "train_acc": "train acc"}
 FIGURES = {
@@ -56,10 +57,10 @@ def write_report(
 
     metric ranks the configurations in its direction (``maximize`` or ``minimize``); default: the
     sweep's metric and direction from the folder's multirun.yaml, else val_acc, or the first of
-    test_acc and train_acc a completed run has, in the direction its name says (accuracies up,
-    losses down). claims default to ``hydra.callbacks.summary.claims`` of the folder's multirun.yaml
-    (see :mod:`netopt.report.claims`), series (TensorBoard tag patterns: scalars drawn over training,
-    :mod:`netopt.report.series`; histograms at initialization and after training,
+    test_acc, train_acc, val_loss and test_loss a completed run has, in the direction its name says
+    (accuracies up, losses down). claims default to ``hydra.callbacks.summary.claims`` of the folder's
+    multirun.yaml (see :mod:`netopt.report.claims`), series (TensorBoard tag patterns: scalars drawn
+    over training, :mod:`netopt.report.series`; histograms at initialization and after training,
     :mod:`netopt.report.histograms`) to ``hydra.callbacks.summary.series``.
     """
     folder = Path(sweep_dir)

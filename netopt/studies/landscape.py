@@ -11,7 +11,8 @@ folder:
 
 and logs both figures to the run's TensorBoard (``landscape/1d``, ``landscape/2d``), or writes all of
 it into ``out`` instead. Both splits are seeded subsets of ``samples`` examples (the same every time),
-evaluated in evaluation mode.
+evaluated in evaluation mode; the loss is that of the model's task (:mod:`netopt.tasks`: an
+autoencoder's mean squared error, whose accuracy is NaN).
 
 The arguments are checked before the checkpoint is read (:func:`check`): a grid that cannot fit in
 this machine's memory is refused naming its size, and a folder that cannot be written is refused
@@ -126,15 +127,15 @@ def landscape(
     }
     tell = progress or (lambda slice_, done, total: None)
     alphas = torch.linspace(-0.25, 1.25, LINE_POINTS, dtype=torch.float64)
-    line = interpolation(
-        parts.model, initial.state, splits, alphas=alphas, on_point=_counter(tell, "line", LINE_POINTS)
-    )
+    on_line = _counter(tell, "line", LINE_POINTS)
+    line = interpolation(parts.model, initial.state, splits, alphas=alphas, task=parts.task, on_point=on_line)
     coordinates = torch.linspace(-span, span, points, dtype=torch.float64)
     grid = plane(
         parts.model,
         splits,
         generator=torch.Generator().manual_seed(seed),
         coordinates=coordinates,
+        task=parts.task,
         on_point=_counter(tell, "plane", points**2),
     )
     try:
