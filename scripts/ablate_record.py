@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{_ci(lost.mean, lost.low, lost.high, 4):>28s}"
         )
     if args.figure:
-        draw(times, target, args.figure)
+        draw(times, target, args.figure, "CPU seconds" if args.clock == "cpu" else "seconds")
     record, fast = (statistics.fmean(times[name].values()) for name in (ROWS[0][0], ROWS[-1][0]))
     ratio = record / fast if math.isfinite(record) and math.isfinite(fast) else math.nan
     print(f"ratio record/fast, mean time to {target:.2%}: {ratio:.3f}")
@@ -136,7 +136,7 @@ def _ci(mean: float, low: float, high: float, digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" ({low:.{digits}f} to {high:.{digits}f})" if math.isfinite(low) else "")
 
 
-def draw(times: dict[str, dict[int, float]], target: float, path: Path) -> None:
+def draw(times: dict[str, dict[int, float]], target: float, path: Path, unit: str = "seconds") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,7 +156,7 @@ def draw(times: dict[str, dict[int, float]], target: float, path: Path) -> None:
             ax.plot(reached, [i] * len(reached), "k.", ms=4)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.set_xlabel(f"seconds to {target:.0%} test accuracy (1 thread; mean, 95% interval, seeds as dots)")
+    ax.set_xlabel(f"{unit} to {target:.0%} test accuracy (1 thread; mean, 95% interval, seeds as dots)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"figure: {path}")
