@@ -12,17 +12,20 @@ thread, nearly independent of a shared machine's load).
 
 Printed, per row: the mean time to the target over seeds with its 95% interval, how many seeds reached
 it, the paired difference to the full preset (seconds, interval over the shared seeds:
-:func:`netopt.report.stats.difference`) and the mean final test accuracy with its interval
-(:mod:`netopt.report.stats`); last the ratio of the full preset's mean time to the fast preset's.
+:func:`netopt.report.stats.difference`), the mean final test accuracy with its interval
+(:mod:`netopt.report.stats`) and its paired difference to the full preset's; last the ratio of the
+full preset's mean time to the fast preset's. ``--resume`` reads the per-seed lines of earlier runs'
+output and runs only the seeds and rows they lack, so seeds can be added to a finished ablation.
 ``--figure`` draws the times as bars with their intervals.
 
     python scripts/ablate_record.py [--seeds 5] [--target 0.93] [--quick] [--clock cpu]
-        [--figure docs/record_ablation.png]
+        [--figure docs/record_ablation.png] [--resume <an earlier run's output>]
 """
 
 import argparse
 import math
 import os
+import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -62,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--root", default=os.environ.get("NETOPT_DATA", "./data"), help="dataset folder")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall or CPU seconds")
     parser.add_argument("--figure", type=Path, help="draw the times into this PNG")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        action="append",
+        default=[],
+        help="an earlier run's output: its per-seed lines are kept, not run again (repeatable)",
+    )
     parser.add_argument("overrides", nargs="*", help="overrides added to every row (KEY=VALUE)")
     args = parser.parse_args(argv)
     seeds = args.seeds or (1 if args.quick else 5)
@@ -74,27 +84,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"1 thread, {seeds} seed(s), target {target:.2%}, {args.clock} clock, load average {load_average()}"
     )
     times: dict[str, dict[int, float]] = {name: {} for name, _, _ in ROWS}
-    finals: dict[str, list[float]] = {name: [] for name, _, _ in ROWS}
+    finals: dict[str, dict[int, float]] = {name: {} for name, _, _ in ROWS}
+    for path in args.resume:
+        for seed, name, time, acc in earlier(path):
+            if name in times and seed < seeds:
+                times[name][seed], finals[name][seed] = time, acc
     for seed in range(seeds):
         for name, preset, overrides in ROWS:
-            cfg = compose_preset(args.root, 1, [*overrides, *extra, f"trainer.seed={seed}"], preset)
-            curve, metrics = train_netopt(cfg)
-            times[name][seed] = curve.time_to(target)
-            finals[name].append(metrics["test_acc"])
-            print(f"seed {seed} {name}: {times[name][seed]:.1f} s to target, test acc {finals[name][-1]:.4f}")
+            if seed not in times[name]:
+                cfg = compose_preset(args.root, 1, [*overrides, *extra, f"trainer.seed={seed}"], preset)
+                curve, metrics = train_netopt(cfg)
+                times[name][seed], finals[name][seed] = curve.time_to(target), metrics["test_acc"]
+            print(LINE.format(seed, name, times[name][seed], finals[name][seed]), flush=True)
     print(f"\nload average {load_average()}")
     head = f"{'s to target (95% CI)':>26s} {'reached':>8s} {'vs record s (95% CI)':>26s} {'test acc':>22s}"
-    print(f"{'row':30s} {head}")
+    print(f"{'row':30s} {head} {'vs record acc (95% CI)':>28s}")
     full = {s: t for s, t in times[ROWS[0][0]].items() if math.isfinite(t)}
     for name, _, _ in ROWS:
         reached = {s: t for s, t in times[name].items() if math.isfinite(t)}
         time = mean_ci(reached.values())
         diff = difference(full, reached) if reached and full else None
-        acc = mean_ci(finals[name], bounds=(0.0, 1.0))
+        acc = mean_ci(finals[name].values(), bounds=(0.0, 1.0))
         versus = _ci(diff.mean, diff.low, diff.high, 1) if diff else "n/a"
+        lost = difference(finals[ROWS[0][0]], finals[name])  # paired by seed, as the times
         print(
             f"{name:30s} {_ci(time.mean, time.low, time.high, 1):>26s} {len(reached):>4d}/{seeds:<3d} "
-            f"{versus:>26s} {_ci(acc.mean, acc.low, acc.high, 4):>22s}"
+            f"{versus:>26s} {_ci(acc.mean, acc.low, acc.high, 4):>22s} "
+            f"{_ci(lost.mean, lost.low, lost.high, 4):>28s}"
         )
     if args.figure:
         draw(times, target, args.figure)
@@ -103,10 +119,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"ratio record/fast, mean time to {target:.2%}: {ratio:.3f}")
 
 
+#: A row's result for one seed, as printed (and read back by ``--resume``).
+LINE = "seed {} {}: {:.1f} s to target, test acc {:.4f}"
+
+
+def earlier(path: Path) -> list[tuple[int, str, float, float]]:
+    """(seed, row, seconds to the target, final test accuracy) of each per-seed line in ``path``."""
+    pattern = re.compile(r"seed (\d+) (.+): ([\d.]+|inf) s to target, test acc ([\d.]+)$")
+    found = (pattern.match(line.strip()) for line in path.read_text().splitlines())
+    return [(int(m[1]), m[2], float(m[3]), float(m[4])) for m in found if m]
+
+
 def _ci(mean: float, low: float, high: float, digits: int) -> str:
     if math.isnan(mean):
         return "n/a"
-    return f"{mean:.{digits}f}" + (f" ({low:.{digits}f}-{high:.{digits}f})" if math.isfinite(low) else "")
+    return f"{mean:.{digits}f}" + (f" ({low:.{digits}f} to {high:.{digits}f})" if math.isfinite(low) else "")
 
 
 def draw(times: dict[str, dict[int, float]], target: float, path: Path) -> None:

@@ -10,10 +10,13 @@ configurations (Hyperband's brackets for max_epochs 9, eta 3; ASHA's first 17 dr
 - asha: asynchronous successive halving.
 
 Idle time is 1 - (sum of the jobs' own wall times) / (2 x the time from the first job's start to the
-last one's end); time to target is when a job first reported a value at least the best that
+last one's end), and the same until the drain (the second-last job's end, after which one job runs
+alone); time to target is when a job first reported a value at least the best that
 synchronous Hyperband found (with the same seed), from the first job's start.
 
-    python scripts/bench_async.py [--seeds 3] [--seconds-per-epoch 0.5]
+Printed last: ASHA's idle share and time to target over synchronous Hyperband's (means over seeds).
+
+    python scripts/bench_async.py [--quick] [--seeds 3] [--seconds-per-epoch 0.5]
 """
 
 import argparse
@@ -46,29 +49,42 @@ def run(folder: Path, seed: int, seconds: float, search: list[str]) -> list[dict
     return [line for line in lines if line["status"] == "completed"]
 
 
-def measure(jobs: list[dict], target: float) -> tuple[float, float, float, float]:
-    """Idle fraction, time to target, wall time, and the median launch gap of one sweep: from the
-    end of the job that freed a worker to the start of the task next on it (Hydra composing the
-    job's config, the pool's hand-over), idle time that no search strategy removes."""
-    starts = sorted(j["metrics"]["finished_at"] - j["wall_time_s"] for j in jobs)
-    ends = sorted(j["metrics"]["finished_at"] for j in jobs)
-    busy = sum(j["wall_time_s"] for j in jobs)
+def measure(jobs: list[dict], target: float) -> dict[str, float]:
+    """Idle fraction (over the whole sweep, and until the drain: up to the second-last job's end,
+    after which one job runs alone whatever the strategy), time to target, wall time, and the
+    median launch gap of one sweep: from the end of the job that freed a worker to the start of the
+    task next on it (Hydra composing the job's config, the pool's hand-over), idle time that no search
+    strategy removes."""
+    spans = sorted(
+        (j["metrics"]["finished_at"] - j["wall_time_s"], j["metrics"]["finished_at"]) for j in jobs
+    )
+    starts, ends = [a for a, _ in spans], sorted(b for _, b in spans)
+    first, drain = starts[0], ends[-2]
+    busy = sum(b - a for a, b in spans)
+    busy_until_drain = sum(max(0.0, min(b, drain) - a) for a, b in spans)
     reached = min(j["metrics"]["finished_at"] for j in jobs if j["objective"] >= target)
     gaps = [s - max(e for e in ends if e <= s) for s in starts[2:] if any(e <= s for e in ends)]
-    wall = ends[-1] - starts[0]
-    return 1 - busy / (2 * wall), reached - starts[0], wall, statistics.median(gaps)
+    return {
+        "idle": 1 - busy / (2 * (ends[-1] - first)),
+        "idle until drain": 1 - busy_until_drain / (2 * (drain - first)),
+        "to target": reached - first,
+        "wall": ends[-1] - first,
+        "launch gap": statistics.median(gaps),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, help="default 3; quick 1")
     parser.add_argument("--seconds-per-epoch", type=float, default=0.5)
+    parser.add_argument("--quick", action="store_true", help="one seed")
     args = parser.parse_args()
-    rows: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in SEARCHES}
+    seeds = args.seeds or (1 if args.quick else 3)
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in SEARCHES}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(seeds):
             jobs = {
                 name: run(Path(tmp, f"{name}_{seed}"), seed, args.seconds_per_epoch, s)
                 for name, s in SEARCHES.items()
@@ -76,19 +92,25 @@ def main() -> None:
             target = max(j["objective"] for j in jobs["hyperband"])
             for name, found in jobs.items():
                 rows[name].append(measure(found, target))
-                idle, to_target, wall, gap = rows[name][-1]
-                print(
-                    f"seed {seed} {name:16s} idle {idle:6.1%}  to target {to_target:6.1f} s  wall {wall:6.1f} s"  # noqa: E501
-                    f"  launch gap {gap:4.1f} s",
-                    flush=True,
-                )
-    print(f"\nmean over {args.seeds} seeds, 2 workers, {args.seconds_per_epoch} s an epoch (x 1 to 2):")
-    for name, values in rows.items():
-        idle, to_target, wall, gap = (statistics.mean(v[i] for v in values) for i in range(4))
-        print(
-            f"  {name:16s} idle {idle:6.1%}  to Hyperband's best {to_target:6.1f} s  wall {wall:6.1f} s"
-            f"  launch gap {gap:4.1f} s"
-        )
+                print(f"seed {seed} {name:16s} {line(rows[name][-1])}", flush=True)
+    print(f"\nmean over {seeds} seed(s), 2 workers, {args.seconds_per_epoch} s an epoch (x 1 to 2):")
+    means = {
+        name: {k: statistics.mean(v[k] for v in values) for k in values[0]} for name, values in rows.items()
+    }
+    for name, mean in means.items():
+        print(f"  {name:16s} {line(mean)}")
+    asha, hyperband = means["asha"], means["hyperband"]
+    print(
+        f"ratio asha / hyperband: idle {asha['idle'] / hyperband['idle']:.2f}, "
+        f"time to Hyperband's best {asha['to target'] / hyperband['to target']:.2f}"
+    )
+
+
+def line(m: dict[str, float]) -> str:
+    return (
+        f"idle {m['idle']:6.1%} (until the drain {m['idle until drain']:6.1%})"
+        f"  to target {m['to target']:6.1f} s  wall {m['wall']:6.1f} s  launch gap {m['launch gap']:4.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -3,16 +3,19 @@ a sweep's wall time against the number of parallel jobs, and the model FLOP util
 preset's training step.
 
 1. Step time against parameter count (about 1e4 to 1e7): the digits MLP (depth 2, growing width) and
-   the digits CNN (channels [c, 2c], growing c), batch 64, plain SGD. netopt runs as ``netopt-train``
-   does (:func:`netopt.run.runner.run`); the hand-written loop is ``scripts/bench_train.py``'s
-   :class:`Reference` (shuffle, forward, cross-entropy, zero_grad, backward, ``torch.optim.SGD``),
-   one of its epochs after each of netopt's (:func:`bench_train.alternating`), so slow phases of a
-   shared machine fall on both. Step time = batch size / training samples per second, best of
-   ``--repeats``.
+   the digits CNN (channels [c, 2c], growing c), batch 64, plain SGD at lr 0.01. netopt runs as
+   ``netopt-train`` does (:func:`netopt.run.runner.run`); the hand-written loop is
+   ``scripts/bench_train.py``'s :class:`Reference` (shuffle, forward, cross-entropy, zero_grad,
+   backward, ``torch.optim.SGD``), one of its epochs after each of netopt's
+   (:func:`bench_train.alternating`), so slow phases of a shared machine fall on both. Step time =
+   batch size / training samples per second, best of ``--repeats``.
 2. Step time against batch size (16 to 1024), the digits MLP of width 128.
 3. A sweep's wall time against ``hydra.launcher.n_jobs`` (1, 2): ``netopt-train --multirun`` of four
-   short digits runs (two of one epoch with ``--quick``) through the joblib launcher, from the
-   command's start to its end (the report included); parallel efficiency = T(1) / (n T(n)).
+   digits runs of the MLP of width 3072 (about 10 s of training each on one thread; two of two epochs
+   with ``--quick``) through the joblib launcher, from the command's start to its end (the report
+   included); parallel efficiency = T(1) / (n T(n)). With n_jobs=1 joblib runs the jobs in the
+   command's process; with 2, two worker processes start (each importing torch), a cost the
+   efficiency includes.
 4. Model FLOP utilization of ``experiment=fashion_mnist_record``'s training step: the FLOPs of one
    forward and backward pass (torch's ``FlopCounterMode``) over the step time of netopt's loop on
    that preset, against the peak of a plain float32 matrix multiply (n = 512) on the same thread.
@@ -91,11 +94,13 @@ def time_workload(cfg: DictConfig, repeats: int) -> tuple[float, float]:
 
 
 def sweep_seconds(n_jobs: int, runs: int, epochs: int) -> float:
-    """Wall time of ``netopt-train --multirun`` of ``runs`` digits runs (seeds 0, 1, ...), n_jobs at once."""
+    """Wall time of ``netopt-train --multirun`` of ``runs`` runs of the digits MLP of width 3072 (seeds
+    0, 1, ...), n_jobs at once."""
     with tempfile.TemporaryDirectory(dir=RUN_FOLDERS) as tmp:
         command = [
             TRAIN, "--multirun", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}",
             f"trainer.seed={','.join(map(str, range(runs)))}", f"trainer.max_epochs={epochs}",
+            "model.width=3072", "optimizer.lr=0.01", "trainer.num_threads=1",
             f"hydra.sweep.dir={tmp}/sweep",
         ]  # fmt: skip
         start = time.perf_counter()
@@ -163,7 +168,13 @@ def draw(rows: list[dict], sweep: dict[int, float], path: Path) -> None:
     labels = (("parameters", "ms per step"), ("batch size", "ms per step"), ("hydra.launcher.n_jobs", "s"))
     for ax, title, (xlabel, ylabel) in zip(axes, titles, labels, strict=True):
         ax.set(xscale="log", yscale="log", title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.legend(fontsize=8)
+    for ax in axes[1:]:  # less than a decade or two: the minor ticks labelled too
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    for ax, ticks in ((axes[1], [r["batch"] for r in sel]), (axes[2], jobs)):  # the measured points
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"figure: {path}")
@@ -185,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     with initialize(version_base="1.3", config_path=None):
         for work in workloads(args.quick):
+            # lr 0.01: the widest models diverge at SGD's 0.1, which would end netopt's run early
             common = ["trainer.device=cpu", "trainer.num_threads=1", "trainer.progress=false"]
+            common.append("optimizer.lr=0.01")
             cfg = compose(
                 config.PRIMARY, overrides=[*work.overrides, f"trainer.max_epochs={work.epochs}", *common]
             )
@@ -198,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{name:34s} {row['params']:10,d} {batch:6d} {row['netopt'] * 1e3:10.2f} "
                   f"{row['hand-written'] * 1e3:10.2f} {row['ratio']:6.3f}", flush=True)  # fmt: skip
         runs = 2 if args.quick else 4
-        sweep = {n: sweep_seconds(n, runs, 1 if args.quick else 6) for n in (1, 2)}
+        sweep = {n: sweep_seconds(n, runs, 2 if args.quick else 6) for n in (1, 2)}
         print(f"sweep of {runs} runs: n_jobs=1 {sweep[1]:.1f} s, n_jobs=2 {sweep[2]:.1f} s, "
               f"parallel efficiency {sweep[1] / (2 * sweep[2]):.2f}")  # fmt: skip
         mfu = record_mfu(10 if args.quick else 40)

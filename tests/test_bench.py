@@ -77,7 +77,7 @@ def test_quick_benchmark_reports_and_resumes_without_redoing_trials(tmp_path, ca
     assert len((out / "trials.csv").read_text().splitlines()) == 1 + 2 * 2 * 2
     from tests.test_docs_figures import script
 
-    script("scripts/bench_doc.py").main([f"quick={out}", "--out", str(tmp_path / "docs")])
+    script("scripts/benchmark_doc.py").main([f"quick={out}", "--out", str(tmp_path / "docs")])
     assert (tmp_path / "docs" / "quick" / "profiles.png").stat().st_size > 10_000
 
 

@@ -23,7 +23,7 @@ FIGURES = {
     "docs/experiments/*.png": "scripts/experiments_doc.py",
     "docs/scaling.png": "scripts/bench_scaling.py",
     "docs/record_ablation.png": "scripts/ablate_record.py",
-    "docs/benchmark/*/*.png": "scripts/bench_doc.py",
+    "docs/benchmark/*/*.png": "scripts/benchmark_doc.py",
 }
 
 

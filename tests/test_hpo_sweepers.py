@@ -214,6 +214,35 @@ def test_search_space_from_the_override_grammar():
     assert fixed == ["trainer.max_epochs=3", "+extra=1", "optimizer.momentum=0.5"]
 
 
+def test_a_job_shape_names_its_keys_and_choices_not_its_numbers():
+    from hydra_plugins.netopt_sweepers._core import shape
+
+    job = ["optimizer.lr=0.01", "model.depth=3", "norm=batch", "hydra.sweep.subdir=000_lr-0.01"]
+    assert shape(job) == shape(["optimizer.lr=3e-4", "model.depth=5", "norm=batch", "hydra.sweep.subdir=7"])
+    assert shape(job) != shape(["optimizer.lr=0.01", "model.depth=3", "norm=layer", "hydra.sweep.subdir=0"])
+    assert shape(job) != shape(["optimizer.lr=0.01", "model.depth=3.5", "norm=batch", "hydra.sweep.subdir=0"])
+    assert shape(job) != shape(["optimizer.lr=0.01", "model.depth=3", "+norm=batch", "hydra.sweep.subdir=0"])
+
+
+def test_an_asynchronous_sweep_composes_each_shape_of_job_once(tmp_path, monkeypatch):
+    """Hydra's check that a job composes costs a composition; the numbers a search varies compose
+    alike, so a sweep checks each new shape (each kind, first runs and promotions) once, not every job."""
+    from hydra.plugins.sweeper import Sweeper
+
+    checked: list[list[str]] = []
+    validate = Sweeper.validate_batch_is_legal
+    monkeypatch.setattr(
+        Sweeper, "validate_batch_is_legal", lambda self, batch: (checked.extend(batch), validate(self, batch))
+    )
+    from hydra_plugins.netopt_sweepers._core import shape
+
+    sweep(tmp_path, "hydra/sweeper=asha", "hydra.sweeper.n_trials=6", *SPACE, "kind=a,b")
+    launched = [r for r in journal(tmp_path) if r["status"] == "pending"]
+    shapes = [shape(overrides) for overrides in checked]
+    assert len(shapes) == len(set(shapes)) < len(launched)
+    assert {o for overrides in checked for o in overrides if o.startswith("kind=")} == {"kind=a", "kind=b"}
+
+
 def test_sweeper_settings_a_user_can_get_wrong():
     from hydra_plugins.netopt_sweepers.sweepers import RandomSweeper
 

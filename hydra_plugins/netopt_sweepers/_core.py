@@ -55,6 +55,26 @@ def dimension(override: Override) -> Dimension:
     raise UserError(f"{override.input_line}: not a sweep this sweeper knows; use choice, range or interval")
 
 
+def shape(overrides: list[str]) -> tuple[tuple[str, str], ...]:
+    """What decides whether a job's overrides compose: each key with its value, where a number
+    stands for its type (a search varies numbers, which compose alike) and Hydra's own settings
+    (the job's folder) for nothing."""
+
+    def kind(key: str, value: str) -> str:
+        if key.startswith("hydra."):
+            return ""
+        for number in (int, float):
+            try:
+                number(value)
+                return number.__name__
+            except ValueError:
+                pass
+        return value
+
+    pairs = (line.split("=", 1) if "=" in line else (line, "") for line in overrides)
+    return tuple((key, kind(key, value)) for key, value in pairs)
+
+
 def parse_space(overrides: list[Override]) -> tuple[SearchSpace, list[str]]:
     """The search space of the sweep overrides and the fixed overrides passed to every job as is."""
     dimensions, fixed = split_overrides(overrides)
@@ -137,6 +157,7 @@ class SweepLoop:
         self.max_failure_rate, self.resume_override = max_failure_rate, resume_override
         self.launched = 0
         self.returns: list[list[JobReturn]] = []
+        self.legal: set[tuple[tuple[str, str], ...]] = set()  # the override shapes that composed
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -208,10 +229,19 @@ class SweepLoop:
             lines.append(self.resume_override)
         return lines
 
+    def _validate(self, batch: list[list[str]]) -> None:
+        """Hydra's check that each job's config composes (an unknown key or group option fails the
+        sweep before it launches), once per shape of overrides (:func:`shape`): a composition takes
+        a few hundred milliseconds, and an asynchronous sweep would spend them between a worker's
+        jobs, every job."""
+        new = {shape(overrides): overrides for overrides in batch if shape(overrides) not in self.legal}
+        self.sweeper.validate_batch_is_legal(list(new.values()))
+        self.legal |= set(new)
+
     def _run(self, jobs: list[Job], records: list[Record], resume: bool) -> list[Record]:
         """Launch one round of jobs and return every record with their outcomes."""
         batch = [self._overrides(j, resume) for j in jobs]
-        self.sweeper.validate_batch_is_legal(batch)
+        self._validate(batch)
         for job in jobs:
             self._fork(job, records, resume)
         self.journal.append([Record.pending(j) for j in jobs])
@@ -242,7 +272,7 @@ class SweepLoop:
                     if job is None:
                         break
                     overrides = self._overrides(job, resume)
-                    self.sweeper.validate_batch_is_legal([overrides])
+                    self._validate([overrides])
                     self._fork(job, records, resume)
                     self.journal.append([Record.pending(job)])
                     records = [r for r in records if r.key != job.key] + [Record.pending(job)]

@@ -6,7 +6,9 @@ reports each one as it ends:
 
 - joblib: the launcher's own job function (``execute_job``, which runs Hydra's ``run_job`` with the
   job's callbacks) on loky's reusable process pool of ``n_jobs`` workers, each worker's threads
-  capped at cores / n_jobs as joblib caps them;
+  capped at cores / n_jobs as joblib caps them. The workers are warm: each gets the sweep's Hydra
+  context, config, task function and singletons once, when it starts; a job sends only its number
+  and overrides (the launcher's batches pickle all of it with every job);
 - submitit (local, SLURM): each job is a batch of one, launched by the launcher in a thread of its
   own that polls the submitted job until it ends;
 - any other launcher (Hydra's basic one runs jobs in this process): one job after another.
@@ -85,16 +87,32 @@ class JoblibPool(Pool):
 
         super().__init__(launcher, workers)
         env = LokyBackend()._prepare_worker_env(n_jobs=workers)  # threads: cores / n_jobs
+        hydra: Any = launcher
+        sweep = (hydra.hydra_context, hydra.config, hydra.task_function, Singleton.get_state())
         # joblib's own factory of loky's process-wide reusable pool: a joblib.Parallel later in the
-        # process (a synchronous sweep) reuses the same pool and needs what this factory sets up
-        self.executor = get_memmapping_executor(workers, env=env)
+        # process (a synchronous sweep) needs what this factory sets up; it gets fresh workers, as
+        # its arguments (no initializer) differ from these
+        self.executor = get_memmapping_executor(workers, env=env, initializer=_warm_up, initargs=sweep)
 
     def _start(self, overrides: list[str], idx: int) -> futures.Future:
-        from hydra_plugins.hydra_joblib_launcher._core import execute_job
+        return self.executor.submit(_execute, idx, overrides)
 
-        launcher: Any = self.launcher
-        args = (idx, overrides, launcher.hydra_context, launcher.config, launcher.task_function)
-        return self.executor.submit(execute_job, *args, Singleton.get_state())
+
+#: In a worker of a JoblibPool: the sweep's Hydra context, config, task function and singletons.
+_SWEEP: tuple = ()
+
+
+def _warm_up(*sweep: Any) -> None:
+    """A JoblibPool worker's start: keep the sweep's state for every job it will run."""
+    global _SWEEP
+    _SWEEP = sweep
+
+
+def _execute(idx: int, overrides: list[str]) -> JobReturn:
+    """Job number ``idx`` in a warm worker: the joblib launcher's job function with the kept state."""
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
+
+    return execute_job(idx, overrides, *_SWEEP)
 
 
 def make_pool(launcher: Launcher, workers: int) -> Pool:

@@ -29,6 +29,7 @@ from netopt.optim.rmsprop import RMSprop
 from netopt.optim.sam import SAM
 from netopt.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree
 from netopt.optim.sgd import SGD
+from netopt.optim.shampoo import Shampoo
 from netopt.optim.split import Split
 from netopt.optim.transforms import GradientNoise, with_transforms
 
@@ -40,6 +41,7 @@ __all__ = [
     "SAM",
     "SGD",
     "SGDScheduleFree",
+    "Shampoo",
     "Adadelta",
     "Adafactor",
     "Adagrad",

@@ -1,7 +1,7 @@
 """Copy the reports of real ``netopt-bench`` runs into docs/benchmark/, as the command wrote them:
 each output folder's report.md and figures go to ``docs/benchmark/<name>/`` (nothing typed in by hand).
 
-    python scripts/bench_doc.py external=outputs/bench/external self=outputs/bench/self
+    python scripts/benchmark_doc.py external=outputs/bench/external self=outputs/bench/self
 """
 
 import argparse
