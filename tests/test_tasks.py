@@ -145,6 +145,9 @@ def test_the_best_epoch_follows_the_tasks_metric():
     assert math.isnan(history.best("val_loss")["best_val_acc"])
     final = available_metrics([], final=True, task=RECONSTRUCTION)
     assert final["best_val_loss"] == "min" and "best_val_loss" not in available_metrics([], final=True)
+    from hydra_plugins.netopt_sweepers.callback import metric_directions  # what a sweep may rank by
+
+    assert metric_directions(compose_config(*AUTOENCODER))["best_val_loss"] == "min"
 
 
 def test_a_reconstruction_runs_best_epoch_is_its_lowest_val_loss_not_its_last(tmp_path):
