@@ -43,18 +43,13 @@ class AutoEncoder(Model):
             require_count(widths=width)
         size = math.prod(in_shape)
 
-        encoder: list[nn.Module] = [nn.Flatten()]
-        fan_in = size
-        for width in widths:
-            encoder += hidden_layer(norm, fan_in, width, activation, dropout)
-            fan_in = width
-        encoder.append(nn.Linear(fan_in, code))
-        decoder: list[nn.Module] = []
-        fan_in = code
-        for width in reversed(widths):
-            decoder += hidden_layer(norm, fan_in, width, activation, dropout)
-            fan_in = width
-        decoder += [nn.Linear(fan_in, size), nn.Unflatten(1, tuple(in_shape))]
+        def stack(sizes: list[int]) -> list[nn.Module]:  # a hidden layer from each size to the next
+            pairs = zip(sizes[:-1], sizes[1:], strict=True)
+            return [m for a, b in pairs for m in hidden_layer(norm, a, b, activation, dropout)]
+
+        down, up = [size, *widths], [code, *reversed(widths)]
+        encoder = [nn.Flatten(), *stack(down), nn.Linear(down[-1], code)]
+        decoder = [*stack(up), nn.Linear(up[-1], size), nn.Unflatten(1, tuple(in_shape))]
         self.encoder, self.decoder = sequential(*encoder), sequential(*decoder)
 
     def forward(self, x: Tensor) -> Tensor:
