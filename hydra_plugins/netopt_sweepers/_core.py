@@ -234,7 +234,8 @@ class SweepLoop:
         sweep before it launches), once per shape of overrides (:func:`shape`): a composition takes
         a few hundred milliseconds, and an asynchronous sweep would spend them between a worker's
         jobs, every job."""
-        new = {shape(overrides): overrides for overrides in batch if shape(overrides) not in self.legal}
+        shapes = {shape(overrides): overrides for overrides in batch}
+        new = {key: overrides for key, overrides in shapes.items() if key not in self.legal}
         self.sweeper.validate_batch_is_legal(list(new.values()))
         self.legal |= set(new)
 
